@@ -1,0 +1,32 @@
+# The two commands of the README:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU build by default; a user with an NVIDIA GPU overrides it (see README).
+TORCH ?= torch==2.13.0
+
+.PHONY: setup run demo test lint bundle clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+run: setup
+	$(VENV)/bin/vqstudio demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
