@@ -11,7 +11,7 @@ from typing import Any
 
 from vqstudio.errors import OutputError
 
-__all__ = ["atomic_path", "write_json", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "write_json"]
 
 
 def check_writable(path: str) -> None:

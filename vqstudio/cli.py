@@ -1,5 +1,9 @@
 """The `vqstudio` command: parses arguments, runs engine jobs in the main thread, prints results.
 
+Each subcommand lives in `vqstudio/commands/<name>.py` with `add_parser(subparsers)` and a
+`run(args) -> int` that the parser stores as `args.run`. Command modules import heavy engine
+parts (torch) inside `run`, so `vqstudio --version` and `vqstudio info` start fast.
+
 Exit codes: 0 done, 2 bad input or arguments (one line on stderr), 1 internal error,
 130 stopped by Ctrl-C after the checkpoint was written.
 """
@@ -7,7 +11,9 @@ Exit codes: 0 done, 2 bad input or arguments (one line on stderr), 1 internal er
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from vqstudio import __version__
@@ -15,16 +21,32 @@ from vqstudio.errors import VQStudioError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 
+# Order shown in --help.
+COMMANDS = ("info", "train", "generate", "reconstruct", "evaluate", "demo")
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is also 2
-        self.exit(EXIT_BAD_INPUT, f"vqstudio: {message}\n")
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's exit code and one-line message for bad arguments."""
+
+    def error(self, message: str) -> None:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vqstudio", description="Synthesize biosignal recordings with a VQ-VAE and a prior.")
+    parser = Parser(
+        prog="vqstudio",
+        description="Synthesize biosignal recordings (EEG, ECG, PSG) with a VQ-VAE tokenizer and a prior.",
+    )
     parser.add_argument("--version", action="version", version=f"vqstudio {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"vqstudio.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"vqstudio.commands.{name}":
+                raise
+            continue  # not built yet
+        module.add_parser(sub)
     return parser
 
 
@@ -32,13 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
     try:
         return int(args.run(args) or 0)
     except VQStudioError as e:
         print(f"vqstudio: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("vqstudio: stopped", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception:  # an internal error: say so with the traceback a bug report needs
+        traceback.print_exc()
+        print("vqstudio: internal error (the lines above belong in a bug report)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ from vqstudio.errors import ChannelError, FormatError
 __all__ = [
     "Annotation",
     "Channel",
+    "Gap",
     "Recording",
     "SampleSource",
     "Source",
-    "Gap",
     "clean_label",
     "file_sha256",
 ]

@@ -1,0 +1,5 @@
+import sys
+
+from vqstudio.cli import main
+
+sys.exit(main())

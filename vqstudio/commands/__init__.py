@@ -1,0 +1,1 @@
+"""Subcommands of `vqstudio`, one module each (see `vqstudio.cli`)."""
