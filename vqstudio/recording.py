@@ -201,6 +201,9 @@ class Recording:
     patient: str = ""
     recording_info: str = ""
     synthetic: bool = False
+    # What a reader noticed and the user should hear about (irregular CSV time column, a fallback
+    # reader used, bytes ignored); `vqstudio info` prints them.
+    notes: list[str] = field(default_factory=list)
     _sha256: str | None = field(default=None, repr=False)
 
     @classmethod

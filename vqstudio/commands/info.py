@@ -1,0 +1,85 @@
+"""`vqstudio info FILE... [--rate HZ] [--json]`: what is in recordings, without loading their samples.
+
+Human output: one block per file (format, duration, start, annotations, then a table of
+channels). `--json`: one JSON object for one file, a JSON list of objects for several
+(`vqstudio.io.summary`). Every file is read before anything is printed, so a bad file gives
+exit 2 with one line on stderr and no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="show channels, rates, ranges, annotations and start time of recordings",
+        description=(
+            "Show what is in EDF, EDF+, BDF, CSV/TSV/TXT or .npy recordings: channels (label, unit, "
+            "rate, physical range, samples, duration), annotation count, start time. With --json, "
+            "one JSON object for one file, or a JSON list of objects for several files."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings to describe")
+    p.add_argument("--rate", type=float, metavar="HZ", help="sample rate of CSV files without a time column")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(run=run)
+
+
+def _fmt(x: float | None) -> str:
+    return "?" if x is None else f"{x:.6g}"
+
+
+def render(s: dict[str, Any]) -> str:
+    """The human-readable block for one summary."""
+    start = s["start"] or "unknown"
+    lines = [
+        f"{s['file']}",
+        f"  format {s['format']}, {s['channel_count']} channels, {s['duration_s']:.6g} s, start {start}, "
+        f"{s['annotation_count']} annotations" + (", synthetic" if s["synthetic"] else ""),
+    ]
+    if s["annotation_texts"]:
+        shown = ", ".join(f"{t!r} x{n}" for t, n in list(s["annotation_texts"].items())[:8])
+        lines.append(f"  annotations: {shown}")
+    if s["gaps"]:
+        lines.append(f"  {len(s['gaps'])} gap(s) in the data (EDF+D)")
+    rows = [("label", "unit", "rate Hz", "physical min", "physical max", "samples", "duration s")]
+    for c in s["channels"]:
+        rows.append(
+            (
+                c["label"],
+                c["unit"],
+                f"{c['rate']:g}",
+                _fmt(c["physical_min"]),
+                _fmt(c["physical_max"]),
+                str(c["samples"]),
+                f"{c['duration_s']:.6g}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        lines.append(
+            "  "
+            + "  ".join(
+                v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    for note in s["notes"]:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vqstudio.io import read_recording, summary
+
+    summaries = [summary(read_recording(f, rate=args.rate)) for f in args.files]
+    if args.json:
+        out = summaries[0] if len(summaries) == 1 else summaries
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write("\n\n".join(render(s) for s in summaries) + "\n")
+    return 0
