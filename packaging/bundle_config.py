@@ -1,0 +1,102 @@
+"""What goes into the VQ Studio bundle and what stays out: data read by the spec and by build.py.
+
+Plain Python with no PyInstaller import, so the rules can be tested without building.
+Every exclusion is here with the reason; the spec applies them, build.py reports them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+APP_NAME = "vqstudio"
+GUI_EXE = "vqstudio-gui"
+CLI_EXE = "vqstudio"
+
+# Qt modules the app uses: pyqtgraph needs QtCore/QtGui/QtWidgets, its OpenGL view QtOpenGL and
+# QtOpenGLWidgets, its SVG exporter QtSvg. Every other PySide6 module is excluded so the Qt hooks
+# collect neither its library nor its plugins (QtQml/QtQuick alone pull in ~40 MB).
+QT_KEEP = ("QtCore", "QtGui", "QtWidgets", "QtOpenGL", "QtOpenGLWidgets", "QtSvg")
+QT_EXCLUDE = (
+    "Qt3DAnimation", "Qt3DCore", "Qt3DExtras", "Qt3DInput", "Qt3DLogic", "Qt3DRender",
+    "QtBluetooth", "QtCharts", "QtConcurrent", "QtDBus", "QtDataVisualization", "QtDesigner",
+    "QtGraphs", "QtGraphsWidgets", "QtHelp", "QtHttpServer", "QtLocation", "QtMultimedia",
+    "QtMultimediaWidgets", "QtNetwork", "QtNetworkAuth", "QtNfc", "QtPdf", "QtPdfWidgets",
+    "QtPositioning", "QtPrintSupport", "QtQml", "QtQuick", "QtQuick3D", "QtQuickControls2",
+    "QtQuickTest", "QtQuickWidgets", "QtRemoteObjects", "QtScxml", "QtSensors", "QtSerialBus",
+    "QtSerialPort", "QtSpatialAudio", "QtSql", "QtStateMachine", "QtSvgWidgets", "QtTest",
+    "QtTextToSpeech", "QtUiTools", "QtWebChannel", "QtWebEngineCore", "QtWebEngineQuick",
+    "QtWebEngineWidgets", "QtWebSockets", "QtWebView", "QtXml",
+)  # fmt: skip
+
+# Python packages kept out of the bundle. Dev tools must never ship (they are in the dev venv
+# only, and listing them here guards against a venv that has them by accident); the rest are
+# optional imports of our dependencies that the app never takes.
+EXCLUDED_MODULES = (
+    # dev-only tools
+    "pytest", "_pytest", "pytestqt", "pytest_qt", "pytest_timeout", "hypothesis", "mne", "ruff",
+    "IPython", "ipykernel", "jupyter", "jupyter_client", "notebook", "sphinx",
+    # optional imports of torch/matplotlib/pyqtgraph that the app never takes
+    "tensorboard", "torch.utils.tensorboard", "tensorflow", "caffe2", "torch.testing._internal",
+    "torch.utils.benchmark", "torchvision", "triton", "onnx", "onnxruntime", "expecttest",
+    "tkinter", "_tkinter", "matplotlib.backends._backend_tk", "matplotlib.backends.backend_tkagg",
+    "matplotlib.backends.backend_tkcairo", "matplotlib.backends.backend_gtk3",
+    "matplotlib.backends.backend_gtk4", "matplotlib.backends.backend_wx",
+    "matplotlib.backends.backend_wxagg", "matplotlib.backends.backend_webagg",
+    "matplotlib.backends.backend_nbagg", "PyQt5", "PyQt6", "PySide2",
+    "pyqtgraph.examples", "pyqtgraph.jupyter",
+    # other Qt bindings' modules we do not use
+    *(f"PySide6.{m}" for m in QT_EXCLUDE),
+)  # fmt: skip
+
+# Files dropped from the collected binaries and data (destination paths inside the bundle,
+# fnmatch patterns). Each is unused at run time by a CPU app that never compiles.
+DROPPED_FILES = (
+    "torch/bin/*",  # C++ test executables and protoc (50 MB)
+    "torch/include/*",  # C++ headers for extensions
+    "torch/share/*",  # CMake files
+    "torch/lib/libjitbackend_test.so",
+    "torch/lib/libtorchbind_test.so",
+    "torch/lib/libbackend_with_compiler.so",
+    "torch/lib/libaoti_custom_ops.so",
+    "torch/testing/_internal/*",
+    "torch/_inductor/codegen/*.cpp",
+    "torch/_inductor/codegen/*.h",
+    "PySide6/Qt/translations/*",  # Qt's own UI strings in other languages; the app is English
+    "PySide6/Qt/qml/*",
+    "PySide6/Qt/plugins/platforminputcontexts/*",
+    "PySide6/Qt/plugins/tls/*",
+    "PySide6/Qt/plugins/networkinformation/*",
+    "PySide6/Qt/plugins/generic/*",
+    "matplotlib/mpl-data/sample_data/*",
+    "*/tests/*",  # package test suites (numpy, scipy, ...)
+)
+
+
+def is_dropped(dest: str, patterns: Iterable[str] = DROPPED_FILES) -> bool:
+    """True when a bundle path (forward or back slashes) matches one of the dropped patterns."""
+    path = dest.replace("\\", "/")
+    return any(fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def cuda_problem(torch_cuda: str | None, nvidia_dists: Iterable[str]) -> str | None:
+    """Why this torch would put CUDA into the CPU bundle, or None when it is a CPU build.
+
+    `torch_cuda` is `torch.version.cuda`; `nvidia_dists` the installed `nvidia-*` distributions.
+    """
+    nvidia = sorted(nvidia_dists)
+    if torch_cuda is None and not nvidia:
+        return None
+    parts = []
+    if torch_cuda is not None:
+        parts.append(f"torch is a CUDA {torch_cuda} build")
+    if nvidia:
+        parts.append(
+            f"CUDA packages are installed ({', '.join(nvidia[:4])}{', ...' if len(nvidia) > 4 else ''})"
+        )
+    return (
+        "; ".join(parts)
+        + ": the bundle would carry gigabytes of CUDA libraries. Build from a venv with the CPU torch "
+        "(pip install torch==2.13.0 from the CPU index), "
+        "or pass --allow-cuda to build a CUDA bundle on purpose."
+    )
