@@ -83,8 +83,14 @@ def physical_range(channel: Channel, data: np.ndarray) -> tuple[str, str, str]:
                 return a_text, b_text, "kept"
     span = hi - lo
     pad = span * HEADROOM if span > 0 else max(abs(hi) * HEADROOM, 1e-6)
-    _, a_text = _fit8(lo - pad, up=False)
-    _, b_text = _fit8(hi + pad, up=True)
+    try:
+        _, a_text = _fit8(lo - pad, up=False)
+    except ValueError:  # headroom is a nicety: near the field's limit, fit the data itself
+        _, a_text = _fit8(lo, up=False)
+    try:
+        _, b_text = _fit8(hi + pad, up=True)
+    except ValueError:
+        _, b_text = _fit8(hi, up=True)
     if float(a_text) >= float(b_text):  # far below the field's resolution: widen by its last digit
         _, b_text = _fit8(float(a_text) + 1e-6, up=True)
     return a_text, b_text, "data"
@@ -247,6 +253,9 @@ def write_edf(
         unit = ascii_text(c.unit, 8)
         if unit != c.unit and ascii_text(c.unit) != unit:
             notes.append(f"unit '{c.unit}' of '{c.name}' cut to '{unit}' (8 characters)")
+        for field, text in (("transducer", c.transducer), ("prefilter", c.prefilter)):
+            if len(ascii_text(text)) > 80:
+                notes.append(f"{field} of '{c.name}' cut to 80 characters")
         headers.append(
             {
                 "label": label,
