@@ -1,0 +1,337 @@
+"""The VQ-VAE tokenizer: a 1D convolutional encoder, a residual vector quantizer, a decoder.
+
+A window x of shape (B, C, T) (per-channel normalised) becomes a latent z (B, D, L) with
+L = T / downsample, then code indices (B, Q, L), and back. The model is fully
+convolutional with zero padding and no normalisation across time, so it also runs on
+inputs longer than the training window, and segments decoded with `decoder_context`
+latent steps of margin on each side join exactly.
+
+Sizes are named presets (data, in `PRESETS`); `choose_preset` picks one from the amount of
+data and the device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
+from vqstudio.models.quantizer import ResidualQuantizer
+
+__all__ = [
+    "PRESETS",
+    "Decoder",
+    "Encoder",
+    "Tokenizer",
+    "TokenizerConfig",
+    "TokenizerOutput",
+    "choose_preset",
+    "preset_config",
+]
+
+# Residual units per stage use these dilations in turn (WaveNet / EnCodec style), so a few
+# units cover a wide receptive field at each resolution.
+_DILATIONS = (1, 3, 9, 27)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Every setting of a tokenizer; `dataclasses.asdict` gives JSON, `TokenizerConfig(**d)` rebuilds it.
+
+    channels, window: recording channels C and training window length T in samples.
+    hidden, max_width: width of the full-rate stage; it doubles at each downsampling stage
+        up to max_width.
+    strides: downsampling factor of each stage (each 2, 4 or 8); downsample = their product.
+    res_units, kernel: residual units per stage and their kernel size.
+    latent_dim: channels D of the latent z; code_dim: the small space codes are looked up in.
+    codebook_size: codes per quantizer K; n_quantizers: Q (1 = plain VQ, >1 = residual VQ).
+    commitment_weight, ema_decay, dead_code_fraction: quantizer training (see quantizer.py).
+    time_loss ("l1", "l2", "l1+l2"), time_weight, stft_weight, stft_ffts: the loss.
+    """
+
+    channels: int
+    window: int
+    hidden: int = 32
+    max_width: int = 256
+    strides: tuple[int, ...] = (2, 2, 2)
+    res_units: int = 2
+    kernel: int = 3
+    latent_dim: int = 64
+    code_dim: int = 8
+    codebook_size: int = 512
+    n_quantizers: int = 1
+    commitment_weight: float = 0.25
+    ema_decay: float = 0.99
+    dead_code_fraction: float = 0.03
+    time_loss: str = "l1"
+    time_weight: float = 1.0
+    stft_weight: float = 1.0
+    stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
+
+    def __post_init__(self) -> None:
+        # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
+        for name in ("strides", "stft_ffts"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        positive = ("channels", "window", "hidden", "max_width", "res_units", "kernel", "latent_dim")
+        for name in (*positive, "code_dim", "codebook_size", "n_quantizers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"tokenizer setting {name} must be at least 1, got {getattr(self, name)}")
+        if not self.strides or any(s not in (2, 4, 8) for s in self.strides):
+            raise ValueError(f"tokenizer strides must each be 2, 4 or 8, got {list(self.strides)}")
+        if self.kernel % 2 == 0:
+            raise ValueError(f"tokenizer kernel must be odd, got {self.kernel}")
+        if self.window % self.downsample:
+            raise ValueError(
+                f"window of {self.window} samples is not a multiple of the tokenizer's "
+                f"downsampling x{self.downsample}; choose a window divisible by {self.downsample}"
+            )
+        if self.time_loss not in TIME_LOSSES:
+            raise ValueError(f"time loss {self.time_loss!r} is not one of {', '.join(TIME_LOSSES)}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be between 0 and 1, got {self.ema_decay}")
+        if not 0.0 <= self.dead_code_fraction < 1.0:
+            raise ValueError(f"dead_code_fraction must be in [0, 1), got {self.dead_code_fraction}")
+
+    @property
+    def downsample(self) -> int:
+        """Samples per latent step: the product of the strides."""
+        return math.prod(self.strides)
+
+    @property
+    def latent_length(self) -> int:
+        """Latent steps L of one training window."""
+        return self.window // self.downsample
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Channel width at each resolution, full rate first (len(strides) + 1 entries)."""
+        return tuple(min(self.hidden * 2**i, self.max_width) for i in range(len(self.strides) + 1))
+
+
+# Presets as data: only the fields that differ from TokenizerConfig's defaults.
+# small: CPU-friendly (2 cores); medium and large: GPU.
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"hidden": 32, "max_width": 128, "strides": (2, 2, 2), "res_units": 1, "codebook_size": 256},
+    "medium": {"hidden": 64, "max_width": 256, "strides": (2, 2, 2), "res_units": 2, "codebook_size": 512},
+    "large": {
+        "hidden": 96,
+        "max_width": 512,
+        "strides": (2, 2, 2),
+        "res_units": 3,
+        "latent_dim": 128,
+        "codebook_size": 1024,
+    },
+}
+
+
+def preset_config(name: str, channels: int, window: int, **overrides: Any) -> TokenizerConfig:
+    """The TokenizerConfig of preset `name` for C channels and T-sample windows, with overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"tokenizer preset {name!r} is not one of {', '.join(PRESETS)}")
+    settings = {**PRESETS[name], **overrides}
+    known = {f.name for f in fields(TokenizerConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown tokenizer settings: {', '.join(unknown)}")
+    return TokenizerConfig(channels=channels, window=window, **settings)
+
+
+def choose_preset(n_windows: int, device: str) -> str:
+    """Pick a preset from the number of training windows and the device type ("cpu", "cuda", "mps").
+
+    On CPU always "small" (larger models do not train at a useful rate on a few cores).
+    On a GPU: "small" below 2,000 windows (a bigger model would only memorise them),
+    "medium" up to 50,000, "large" above.
+    """
+    kind = str(device).split(":")[0]
+    if kind == "cpu" or n_windows < 2_000:
+        return "small"
+    if n_windows <= 50_000:
+        return "medium"
+    return "large"
+
+
+class ResUnit(nn.Module):
+    """x + conv1x1(act(conv_k,dilated(act(x)))): a residual unit at one resolution."""
+
+    def __init__(self, width: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(width, width, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+        self.mix = nn.Conv1d(width, width, 1)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(self.act(self.conv(self.act(x))))
+
+
+def _res_stack(width: int, cfg: TokenizerConfig) -> list[nn.Module]:
+    return [ResUnit(width, cfg.kernel, _DILATIONS[i % len(_DILATIONS)]) for i in range(cfg.res_units)]
+
+
+class Encoder(nn.Module):
+    """(B, C, T) -> (B, latent_dim, T / downsample): residual units, then a strided conv, per stage."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__()
+        w = cfg.widths
+        layers: list[nn.Module] = [nn.Conv1d(cfg.channels, w[0], 7, padding=3)]
+        for i, s in enumerate(cfg.strides):
+            layers += _res_stack(w[i], cfg)
+            # kernel 2s, stride s, padding s/2: exactly T/s outputs for T divisible by s.
+            layers += [nn.SiLU(), nn.Conv1d(w[i], w[i + 1], 2 * s, stride=s, padding=s // 2)]
+        layers += [*_res_stack(w[-1], cfg), nn.SiLU(), nn.Conv1d(w[-1], cfg.latent_dim, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """(B, latent_dim, L) -> (B, C, L * downsample): the encoder's mirror with transposed convs."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__()
+        w = cfg.widths
+        layers: list[nn.Module] = [nn.Conv1d(cfg.latent_dim, w[-1], 7, padding=3), *_res_stack(w[-1], cfg)]
+        for i in reversed(range(len(cfg.strides))):
+            s = cfg.strides[i]
+            layers += [nn.SiLU(), nn.ConvTranspose1d(w[i + 1], w[i], 2 * s, stride=s, padding=s // 2)]
+            layers += _res_stack(w[i], cfg)
+        layers += [nn.SiLU(), nn.Conv1d(w[0], cfg.channels, 7, padding=3)]
+        self.net = nn.Sequential(*layers)
+        self.context = self._context(cfg.downsample)
+
+    def _context(self, downsample: int) -> int:
+        """Exact margin, in latent steps, that the output samples of one latent step depend on.
+
+        Walks the layers from the output back to the input, mapping the interval of
+        positions that the samples of latent step `a` read at each layer.
+        """
+        a = 1000  # any step far from the edges: the layers are shift-equivariant
+        lo, hi = a * downsample, (a + 1) * downsample - 1
+        for layer in reversed(self.net):
+            if isinstance(layer, ResUnit):
+                layer = layer.conv  # the 1x1 mix and the skip do not widen the interval
+            if isinstance(layer, nn.ConvTranspose1d):
+                (s,), (k,), (p,) = layer.stride, layer.kernel_size, layer.padding
+                # output o = i*s - p + j for j in [0, k): i ranges over ceil((o+p-k+1)/s)..floor((o+p)/s)
+                lo, hi = -((-(lo + p - k + 1)) // s), (hi + p) // s
+            elif isinstance(layer, nn.Conv1d):
+                (d,), (k,), (p,) = layer.dilation, layer.kernel_size, layer.padding
+                lo, hi = lo - p, hi - p + d * (k - 1)
+        return max(a - lo, hi - a)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+@dataclass
+class TokenizerOutput:
+    """One forward pass: reconstruction (B, C, T), indices (B, Q, L) int64, loss (scalar to
+    backprop), losses (scalar components: time, stft, commit, total), z (B, D, L) before
+    quantization, encodings (Q, B*L, code_dim) for `Tokenizer.update_codebook`."""
+
+    reconstruction: torch.Tensor
+    indices: torch.Tensor
+    loss: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    z: torch.Tensor
+    encodings: torch.Tensor
+
+
+class Tokenizer(nn.Module):
+    """Encoder + residual quantizer + decoder, with the losses of its training."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = ResidualQuantizer(
+            cfg.latent_dim,
+            cfg.code_dim,
+            cfg.codebook_size,
+            cfg.n_quantizers,
+            cfg.ema_decay,
+            cfg.dead_code_fraction,
+        )
+        self.decoder = Decoder(cfg)
+
+    @property
+    def decoder_context(self) -> int:
+        """Latent steps of context the decoder needs on each side of a segment: decoding
+        z[..., a - m : b + m] with m = decoder_context gives exactly the samples of
+        a..b that decoding all of z gives."""
+        return self.decoder.context
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[1] != self.cfg.channels:
+            raise ValueError(
+                f"tokenizer input must be (batch, {self.cfg.channels} channels, samples), "
+                f"got {tuple(x.shape)}"
+            )
+        if x.shape[-1] % self.cfg.downsample:
+            raise ValueError(
+                f"input of {x.shape[-1]} samples is not a multiple of the downsampling x{self.cfg.downsample}"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B, latent_dim, T / downsample), continuous, before quantization."""
+        self._check(x)
+        return self.encoder(x)
+
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D, L) -> (z_q (B, D, L) float32, indices (B, Q, L)); pure, no state change."""
+        result = self.quantizer(z)
+        return result.z_q, result.indices
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """(B, D, L) quantized latent -> (B, C, L * downsample) signal."""
+        return self.decoder(z_q)
+
+    def codes_to_latents(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, Q, L) indices -> (B, D, L) quantized latent."""
+        return self.quantizer.codes_to_latents(indices)
+
+    def latents_to_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D, L) latent -> (B, Q, L) indices of the nearest codes (exact inverse for Q = 1)."""
+        return self.quantizer.latents_to_codes(z)
+
+    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+        """Encode, quantize, decode and compute the loss; changes no state."""
+        self._check(x)
+        cfg = self.cfg
+        z = self.encoder(x)
+        q = self.quantizer(z)
+        x_hat = self.decoder(q.z_q)
+        l_time = time_loss(x, x_hat, cfg.time_loss)
+        if cfg.stft_weight > 0:
+            sc, logmag = stft_loss(x, x_hat, cfg.stft_ffts)
+            l_stft = sc + logmag
+        else:
+            l_stft = l_time.new_zeros(())
+        total = cfg.time_weight * l_time + cfg.stft_weight * l_stft + cfg.commitment_weight * q.commit
+        losses = {
+            "time": l_time.detach(),
+            "stft": l_stft.detach(),
+            "commit": q.commit.detach(),
+            "total": total.detach(),
+        }
+        return TokenizerOutput(x_hat, q.indices, total, losses, z, q.encodings)
+
+    @torch.no_grad()
+    def init_codebook(self, z_batches: torch.Tensor) -> None:
+        """k-means initialisation of the codebooks from encoder outputs (N, D, L) of the first batches."""
+        self.quantizer.init_codebook(z_batches)
+
+    @torch.no_grad()
+    def update_codebook(self, out: TokenizerOutput) -> None:
+        """EMA codebook update and dead-code restart from a forward pass; call after the optimizer step."""
+        self.quantizer.update(out.encodings, out.indices)
+
+    def codebook_usage(self) -> dict[str, float]:
+        """perplexity, used_fraction, dead_codes from the EMA cluster sizes (ResidualQuantizer.usage)."""
+        return self.quantizer.usage()
