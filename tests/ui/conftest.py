@@ -1,0 +1,61 @@
+"""Fixtures of the desktop-app tests: offscreen Qt, QSettings in a temp dir, small recordings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from vqstudio.recording import Annotation, Recording
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory, monkeypatch):
+    """Every test gets its own QSettings folder: no test reads or writes the user's settings."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.SystemScope, str(folder / "system"))
+    return folder
+
+
+def make_recording(channels: int = 4, seconds: float = 60.0, rate: float = 128.0, seed: int = 0) -> Recording:
+    """EEG-like channels (uV) and an ECG-like channel (mV) with a 10 Hz rhythm and annotations."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    data = []
+    for i in range(channels - 1):
+        data.append(20 * np.sin(2 * np.pi * (8 + i) * t) + 5 * rng.standard_normal(n))
+    data.append(np.sign(np.sin(2 * np.pi * 1.2 * t)) * 0.5 + 0.05 * rng.standard_normal(n))
+    labels = [f"EEG{i + 1}" for i in range(channels - 1)] + ["ECG"]
+    units = ["uV"] * (channels - 1) + ["mV"]
+    ann = [Annotation(2.0, 3.0, "eyes closed"), Annotation(12.0, 0.0, "blink")]
+    return Recording.from_array(np.array(data, dtype=np.float32), rate, labels, units, annotations=ann)
+
+
+@pytest.fixture
+def recording() -> Recording:
+    return make_recording()
+
+
+@pytest.fixture
+def window(qtbot):
+    """A main window, shown, closed (and its threads joined) at the end."""
+    from ui.mainwindow import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    for job in list(w.jobs.values()):
+        job.stop_and_wait()

@@ -1,0 +1,92 @@
+"""`vqstudio-gui [FILE...] [--self-test]`: starts the desktop app.
+
+The window is shown first; torch loads afterwards in a worker thread (device detection), so the
+window appears in about a second. With the environment variable VQSTUDIO_GUI_STARTUP_REPORT set
+to a path, the app writes there, as JSON, the seconds from start to the first show and whether
+torch was already imported at that moment (the start-up test reads it), and quits when
+VQSTUDIO_GUI_QUIT_AFTER_SHOW is also set.
+"""
+
+from __future__ import annotations
+
+import time
+
+_T0 = time.perf_counter()
+
+import argparse  # noqa: E402 (the clock starts before anything is imported)
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+__all__ = ["main"]
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vqstudio-gui", description="VQ Studio desktop app")
+    parser.add_argument("files", nargs="*", help="recordings to open (EDF, EDF+, BDF, CSV)")
+    parser.add_argument("--self-test", action="store_true", help="run the end-to-end self-test and exit")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    args, _qt_args = parser.parse_known_args(list(argv))
+    return args
+
+
+def _startup_report(path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(
+            {
+                "shown_after_s": round(time.perf_counter() - _T0, 3),
+                "torch_imported": "torch" in sys.modules,
+                "modules": len(sys.modules),
+            },
+            f,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the app; returns its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parse(argv)
+    if args.version:
+        from vqstudio import __version__
+
+        print(f"vqstudio-gui {__version__}")
+        return 0
+    if args.self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen") if not os.environ.get("DISPLAY") else None
+        from ui.selftest import run_self_test
+
+        return run_self_test()
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("VQ Studio")
+    app.setOrganizationName("VQStudio")
+    app.setDesktopFileName("vqstudio")
+
+    from ui.errors import install_excepthook
+    from ui.mainwindow import MainWindow
+
+    install_excepthook()
+    window = MainWindow()
+    report = os.environ.get("VQSTUDIO_GUI_STARTUP_REPORT")
+
+    def on_shown() -> None:
+        if report:
+            _startup_report(report)
+        if os.environ.get("VQSTUDIO_GUI_QUIT_AFTER_SHOW"):
+            QTimer.singleShot(0, window.close)
+            return
+        for path in args.files:
+            window.load_path(path)
+        window.start_background()
+
+    window.shown.connect(on_shown)
+    window.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,577 @@
+"""The main window: menus, tabs (Signals, Train, Generate, Report) and slots.
+
+Every action is created in `_create_actions` and kept in `self.actions` (a test can loop over
+them); whether one is enabled comes from the session's table (`Session.blocked`), and its
+tooltip says why not. Slots open a dialog, read its result and call the session or start an
+engine job in a `Job` (its own thread). Nothing here imports torch: engine parts that need it
+are imported inside the job's thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.errors import show_error, show_exception
+from ui.generation_panel import GenerationPanel
+from ui.report_panel import ReportPanel
+from ui.session import Session, engine_has
+from ui.settings import Settings
+from ui.training_panel import TrainingPanel
+from ui.viewer import SignalViewer
+from ui.welcome import WelcomePage
+from ui.worker import Job
+from vqstudio.errors import VQStudioError
+from vqstudio.events import LogLine
+from vqstudio.recording import Recording
+
+__all__ = ["MainWindow", "gui_threads"]
+
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+TABS = ("Signals", "Train", "Generate", "Report")
+
+
+def gui_threads() -> int:
+    """CPU threads the GUI's engine jobs use: every core but one, left for the window."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _demo_job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
+    yield LogLine("simulating the demo recording")
+    from vqstudio.demo import DEMO_DESCRIPTION, simulate
+
+    return simulate(), DEMO_DESCRIPTION
+
+
+def _devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, str]]]:
+    """Loads torch (in the worker thread) and lists the compute devices present."""
+    yield LogLine("loading torch")
+    import torch
+
+    choices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            name = "cuda" if i == 0 else f"cuda:{i}"
+            choices.append((name, f"{name}: {torch.cuda.get_device_name(i)}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append(("mps", "mps: Apple GPU"))
+    choices.append(("cpu", f"cpu: {os.cpu_count() or 1} cores ({gui_threads()} used)"))
+    auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
+    if engine_has("training"):
+        import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
+    return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]
+
+
+class MainWindow(QMainWindow):
+    """The VQ Studio window. `MainWindow()` works alone; `app.main` adds files and start-up work."""
+
+    shown = Signal()
+
+    def __init__(self, session: Session | None = None, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.session = session or Session()
+        self.settings = settings or Settings()
+        self.jobs: dict[str, Job] = {}
+        self.devices: list[tuple[str, str]] | None = None
+        self._shown_once = False
+        self.setWindowTitle("VQ Studio")
+        icon = os.path.join(RESOURCES, "vqstudio.svg")
+        if os.path.isfile(icon):
+            self.setWindowIcon(QIcon(icon))
+        self.setAcceptDrops(True)
+
+        self.actions = self._create_actions()
+        self._build_central()
+        self._build_menus()
+        self.status = QLabel("Ready")
+        self.device_label = QLabel("Device: detecting...")
+        self.statusBar().addWidget(self.status, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self.session.subscribe(self._on_session_changed)
+        self._apply_theme(self.settings.theme())
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):
+            hints.colorSchemeChanged.connect(lambda *_: self._apply_theme(self.settings.theme()))
+        geometry, state = self.settings.geometry(), self.settings.state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        if state is not None:
+            self.restoreState(state)
+        self._update_recent()
+        self._refresh_actions()
+
+    # --- actions -----------------------------------------------------------------------------
+    def _create_actions(self) -> dict[str, QAction]:
+        """Every action of the window, in one table: name -> (text, shortcut, slot)."""
+        table: list[tuple[str, str, str | QKeySequence.StandardKey | None, Callable[[], Any]]] = [
+            ("open", "&Open recording...", QKeySequence.StandardKey.Open, self.open_file),
+            ("open_demo", "Open the &demo recording", "Ctrl+Shift+D", self.open_demo),
+            ("close", "&Close recording", QKeySequence.StandardKey.Close, self.close_recording),
+            ("open_project", "Open &project...", "Ctrl+Shift+O", self.open_project_dialog),
+            ("export_synthetic", "&Export synthetic...", "Ctrl+E", self.export_synthetic),
+            ("quit", "&Quit", QKeySequence.StandardKey.Quit, self.close),
+            ("next_page", "&Next page", "PgDown", lambda: self.viewer.next_page()),
+            ("previous_page", "&Previous page", "PgUp", lambda: self.viewer.previous_page()),
+            ("larger", "&Larger amplitude", "+", lambda: self.viewer.scale_by(0.8)),
+            ("smaller", "&Smaller amplitude", "-", lambda: self.viewer.scale_by(1.25)),
+            ("channels", "C&hannels...", "Ctrl+L", lambda: self.viewer.choose_channels()),
+            ("clock_time", "Cloc&k time axis", "Ctrl+T", self.toggle_clock),
+            ("train", "&Train", "Ctrl+R", lambda: self.start_training(resume=False)),
+            ("resume", "&Resume training", "Ctrl+Shift+R", lambda: self.start_training(resume=True)),
+            ("stop", "&Stop", "Ctrl+.", self.stop_jobs),
+            ("generate", "&Generate", "Ctrl+G", self.start_generation),
+            ("evaluate", "E&valuate", "Ctrl+Shift+E", self.start_evaluation),
+            ("about", "&About VQ Studio", None, self.about),
+        ]
+        for i, tab in enumerate(TABS):
+            table.append(
+                (f"tab_{tab.lower()}", f"&{tab}", f"Ctrl+{i + 1}", lambda i=i: self.tabs.setCurrentIndex(i))
+            )
+        actions: dict[str, QAction] = {}
+        for name, text, shortcut, slot in table:
+            action = QAction(text, self)
+            action.setObjectName(name)
+            if shortcut is not None:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda _=False, slot=slot: slot())
+            actions[name] = action
+        actions["clock_time"].setCheckable(True)
+        group = QActionGroup(self)
+        for choice in ("system", "light", "dark"):
+            action = QAction(f"{choice.capitalize()} theme", self, checkable=True)
+            action.setObjectName(f"theme_{choice}")
+            action.triggered.connect(lambda _=False, c=choice: self.set_theme(c))
+            group.addAction(action)
+            actions[f"theme_{choice}"] = action
+        return actions
+
+    def _build_menus(self) -> None:
+        a = self.actions
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addActions([a["open"], a["open_demo"]])
+        self.recent_menu = file.addMenu("Recent &files")
+        file.addActions([a["close"]])
+        file.addSeparator()
+        file.addActions([a["open_project"], a["export_synthetic"]])
+        file.addSeparator()
+        file.addAction(a["quit"])
+        view = bar.addMenu("&View")
+        view.addActions([a["next_page"], a["previous_page"], a["larger"], a["smaller"], a["channels"]])
+        view.addAction(a["clock_time"])
+        view.addSeparator()
+        view.addActions([a[f"tab_{t.lower()}"] for t in TABS])
+        view.addSeparator()
+        view.addActions([a["theme_system"], a["theme_light"], a["theme_dark"]])
+        run = bar.addMenu("&Run")
+        run.addActions([a["train"], a["resume"], a["stop"], a["generate"], a["evaluate"]])
+        bar.addMenu("&Help").addAction(a["about"])
+        # Paging keys act on the viewer only (a spin box elsewhere keeps its own PgUp/PgDn).
+        for name in ("next_page", "previous_page", "larger", "smaller"):
+            a[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.viewer.addAction(a[name])
+
+    def _build_central(self) -> None:
+        description = ""
+        self.welcome = WelcomePage(self.actions["open_demo"], self.actions["open"], description)
+        self.welcome.recent_chosen.connect(self.load_path)
+        self.viewer = SignalViewer()
+        self.file_box = QComboBox()
+        self.file_box.setToolTip("Open recordings")
+        self.file_box.currentIndexChanged.connect(self.session.select)
+        top = QHBoxLayout()
+        top.setContentsMargins(4, 4, 4, 0)
+        top.addWidget(QLabel("Recording"))
+        top.addWidget(self.file_box, 1)
+        viewer_page = QWidget()
+        column = QVBoxLayout(viewer_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(top)
+        column.addWidget(self.viewer, 1)
+        self.signals_stack = QStackedWidget()
+        self.signals_stack.addWidget(self.welcome)
+        self.signals_stack.addWidget(viewer_page)
+
+        self.training = TrainingPanel(self.actions)
+        self.generation = GenerationPanel(self.actions)
+        self.report = ReportPanel(self.actions)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, name in zip(
+            (self.signals_stack, self.training, self.generation, self.report), TABS, strict=True
+        ):
+            self.tabs.addTab(widget, name)
+        self.setCentralWidget(self.tabs)
+
+    def _refresh_actions(self) -> None:
+        """Enabled state and tooltips of every action, from the session's table."""
+        for name, action in self.actions.items():
+            reason = self.session.blocked(name)
+            if name in ("next_page", "previous_page", "larger", "smaller", "channels", "clock_time"):
+                reason = None if self.session.recording is not None else "Open a recording first"
+            action.setEnabled(reason is None)
+            action.setToolTip(reason or action.text().replace("&", ""))
+            action.setStatusTip(reason or "")
+
+    # --- session changes ---------------------------------------------------------------------
+    def _on_session_changed(self, topic: str) -> None:
+        s = self.session
+        if topic == "files":
+            self.file_box.blockSignals(True)
+            self.file_box.clear()
+            self.file_box.addItems([f.title for f in s.files])
+            self.file_box.setCurrentIndex(s.current)
+            self.file_box.blockSignals(False)
+            current = s.current_file
+            self.viewer.set_recording(current.recording if current else None, "")
+            self.signals_stack.setCurrentIndex(1 if current else 0)
+            self.training.set_recording(current.recording if current else None)
+            self.generation.set_real(current.recording if current else None)
+            if current:
+                self.setWindowTitle(f"{current.title} - VQ Studio")
+                self.viewer.setFocus()
+            else:
+                self.setWindowTitle("VQ Studio")
+        elif topic == "project":
+            self.training.set_project(s.project_dir)
+            self.generation.set_project(s.project_dir)
+            self.report.set_project(s.project_dir)
+            if s.project_dir:
+                self.settings.add_recent_project(s.project_dir)
+        elif topic == "synthetic":
+            self.generation.set_synthetic(s.synthetic)
+        elif topic == "report":
+            self.report.set_report(s.report)
+        elif topic == "job":
+            self.status.setText(f"Running: {s.job}" if s.job else "Ready")
+        self._refresh_actions()
+
+    # --- files -------------------------------------------------------------------------------
+    def open_file(self) -> None:
+        from vqstudio.io import FILE_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", self.settings.last_dir(), FILE_FILTER)
+        if path:
+            self.load_path(path)
+
+    def load_path(self, path: str, rate: float | None = None) -> bool:
+        """Opens the recording in `path`; a bad file shows its reason and changes nothing."""
+        from vqstudio.io import read_recording
+
+        try:
+            recording = read_recording(path, rate=rate)
+        except VQStudioError as error:
+            if rate is None and "--rate" in str(error):  # a CSV without a time column
+                rate, ok = QInputDialog.getDouble(
+                    self,
+                    "Sample rate",
+                    f"{os.path.basename(path)} has no time column.\nIts sample rate in Hz:",
+                    256.0,
+                    0.001,
+                    1e6,
+                    3,
+                )
+                return self.load_path(path, rate) if ok else False
+            show_exception(self, "Cannot open recording", error)
+            if not os.path.exists(path):
+                self.settings.remove_recent_file(path)
+                self._update_recent()
+            return False
+        self.session.add_recording(recording, path=path)
+        self.settings.add_recent_file(os.path.abspath(path))
+        self.settings.set_last_dir(os.path.dirname(os.path.abspath(path)))
+        self._update_recent()
+        self.status.setText(f"Opened {os.path.basename(path)}")
+        return True
+
+    def open_recording(self, recording: Recording, title: str = "") -> None:
+        """Shows a recording already in memory (the demo, a test's)."""
+        self.session.add_recording(recording, title=title)
+
+    def open_demo(self) -> None:
+        if "demo" in self.jobs:
+            return
+        job = Job("demo", _demo_job, self)
+        job.finished.connect(lambda result: self.open_recording(result[0], "Demo recording (simulated)"))
+        job.failed.connect(lambda error, _tb: show_exception(self, "Cannot make the demo recording", error))
+        self._start_job(job, track_in_session=False)
+        self.status.setText("Simulating the demo recording...")
+
+    def close_recording(self) -> None:
+        self.session.close_current()
+
+    def _update_recent(self) -> None:
+        paths = self.settings.recent_files()
+        self.recent_menu.clear()
+        for path in paths:
+            action = self.recent_menu.addAction(os.path.basename(path))
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.load_path(p))
+        self.recent_menu.setEnabled(bool(paths) and engine_has("io"))
+        self.welcome.set_recent(paths if engine_has("io") else [])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and engine_has("io"):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                path = url.toLocalFile()
+                if os.path.isdir(path):
+                    self.open_project(path)
+                else:
+                    self.load_path(path)
+        event.acceptProposedAction()
+
+    # --- projects ----------------------------------------------------------------------------
+    def open_project_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open project folder", self.settings.last_dir())
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str) -> bool:
+        """Opens a project folder (its settings, history and trained parts)."""
+        from vqstudio.project import Project
+
+        try:
+            Project.open(path)
+        except VQStudioError as error:
+            show_exception(self, "Cannot open project", error)
+            return False
+        self.session.set_project(os.path.abspath(path))
+        self.status.setText(f"Project {path}")
+        return True
+
+    def export_synthetic(self) -> None:
+        """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV)."""
+        from vqstudio.io import write_recording
+
+        recs = self.session.synthetic
+        if not recs:
+            return
+        start = os.path.join(self.settings.last_dir(), "synthetic.edf")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export synthetic recordings", start, "EDF+ (*.edf);;BDF+ (*.bdf);;CSV (*.csv)"
+        )
+        if not path:
+            return
+        stem, ext = os.path.splitext(path)
+        if ext.lower() not in (".edf", ".bdf", ".csv"):
+            ext = {"BDF": ".bdf", "CSV": ".csv"}.get(chosen.split(" ")[0][:3], ".edf")
+        names = [stem + ext] if len(recs) == 1 else [f"{stem}_{i + 1}{ext}" for i in range(len(recs))]
+        try:
+            notes = []
+            for rec, name in zip(recs, names, strict=True):
+                report = write_recording(rec, name)
+                notes.extend(getattr(report, "notes", []) or [])
+        except VQStudioError as error:
+            show_exception(self, "Cannot export", error)
+            return
+        self.settings.set_last_dir(os.path.dirname(path))
+        message = f"Wrote {', '.join(os.path.basename(n) for n in names)}"
+        self.status.setText(message)
+        self.generation.log(message + ("; " + "; ".join(map(str, notes)) if notes else ""))
+
+    # --- jobs --------------------------------------------------------------------------------
+    def _start_job(self, job: Job, track_in_session: bool = True) -> None:
+        self.jobs[job.name] = job
+
+        def ended(*_: object) -> None:
+            self.jobs.pop(job.name, None)
+            if track_in_session and self.session.job == job.name:
+                self.session.set_job(None)
+            job.deleteLater()
+
+        job.finished.connect(ended)
+        job.failed.connect(ended)
+        if track_in_session:
+            self.session.set_job(job.name)
+        job.start()
+
+    def start_background(self) -> None:
+        """Start-up work after the window is shown: load torch and list devices (worker thread)."""
+        job = Job("devices", _devices_job, self)
+        job.finished.connect(self._on_devices)
+        job.failed.connect(lambda error, _tb: self.device_label.setText(f"Device: unavailable ({error})"))
+        self._start_job(job, track_in_session=False)
+
+    def _on_devices(self, choices: list[tuple[str, str]]) -> None:
+        self.devices = choices
+        self.device_label.setText("Device: " + choices[0][1].removeprefix("auto (").removesuffix(")"))
+        self.training.set_devices(choices)
+        self.generation.set_devices(choices)
+
+    def start_training(self, resume: bool = False) -> None:
+        rec = self.session.recording
+        if rec is None or self.session.job is not None:
+            return
+        project_dir = self.training.project_dir(resume)
+        if not project_dir:
+            return
+        options = self.training.settings_kwargs()
+        options["threads"] = gui_threads()
+        current = self.session.current_file
+        if current and current.path:
+            options["inputs"] = (current.path,)
+
+        def factory(stop: threading.Event) -> Generator[Any, None, Any]:
+            from vqstudio.training import TrainSettings, train
+
+            settings = TrainSettings(**options)
+            return (yield from train(settings, project_dir, stop, resume=resume, recordings=[rec]))
+
+        job = Job("train", factory, self)
+        self.training.attach(job, resume)
+        job.finished.connect(lambda result: self._on_trained(project_dir, result))
+        job.failed.connect(lambda error, tb: self._on_job_failed("Training stopped", error, tb))
+        self._start_job(job)
+        self.tabs.setCurrentWidget(self.training)
+
+    def _on_trained(self, project_dir: str, result: Any) -> None:
+        self.session.set_project(project_dir)
+        stopped = getattr(result, "stopped", False)
+        self.status.setText(
+            ("Training stopped; checkpoint kept in " if stopped else "Trained: ") + project_dir
+        )
+
+    def _on_job_failed(self, title: str, error: BaseException, tb: str) -> None:
+        if isinstance(error, VQStudioError):
+            show_error(self, title, str(error))
+        else:
+            show_error(self, title, f"Internal error: {type(error).__name__}: {error}", tb)
+
+    def start_generation(self) -> None:
+        project_dir = self.session.project_dir
+        if project_dir is None or self.session.job is not None:
+            return
+        options = self.generation.settings_kwargs()
+        options["threads"] = gui_threads()
+
+        def factory(stop: threading.Event) -> Generator[Any, None, Any]:
+            from vqstudio.generate import GenerateSettings, generate
+
+            return (yield from generate(project_dir, GenerateSettings(**options), stop))
+
+        job = Job("generate", factory, self)
+        self.generation.attach(job)
+        job.finished.connect(self._on_generated)
+        job.failed.connect(lambda error, tb: self._on_job_failed("Generation failed", error, tb))
+        self._start_job(job)
+        self.tabs.setCurrentWidget(self.generation)
+
+    def _on_generated(self, result: Any) -> None:
+        recs = list(result) if isinstance(result, list) else []
+        if recs:
+            self.session.set_synthetic(recs)
+            self.status.setText(f"Generated {len(recs)} recording(s)")
+        else:
+            self.status.setText("Generation stopped")
+
+    def start_evaluation(self) -> None:
+        project_dir = self.session.project_dir
+        if project_dir is None or self.session.job is not None or not self.session.synthetic:
+            return
+        factory = self.report.job_factory(project_dir, self.session.synthetic, self.session.recording)
+        job = Job("evaluate", factory, self)
+        self.report.attach(job)
+        job.finished.connect(self.session.set_report)
+        job.failed.connect(lambda error, tb: self._on_job_failed("Evaluation failed", error, tb))
+        self._start_job(job)
+        self.tabs.setCurrentWidget(self.report)
+
+    def stop_jobs(self) -> None:
+        """Asks every running job to stop after its current step (the GUI never waits here)."""
+        for job in list(self.jobs.values()):
+            job.stop()
+        if self.session.job:
+            self.status.setText(f"Stopping {self.session.job} after this step...")
+
+    # --- view --------------------------------------------------------------------------------
+    def toggle_clock(self) -> None:
+        clock = self.actions["clock_time"].isChecked()
+        if clock and (self.session.recording is None or self.session.recording.start is None):
+            self.status.setText("This recording has no start time: the axis stays in seconds")
+        self.viewer.set_time_mode("clock" if clock else "seconds")
+
+    def set_theme(self, choice: str) -> None:
+        self.settings.set_theme(choice)
+        self._apply_theme(choice)
+
+    def _apply_theme(self, choice: str) -> None:
+        app = QApplication.instance()
+        applied = theme.apply_theme(app, choice) if app is not None else "light"
+        self.actions[f"theme_{choice}"].setChecked(True)
+        for widget in (self.viewer, self.training, self.generation, self.report):
+            widget.set_theme(applied)
+
+    def about(self) -> None:
+        from vqstudio import __version__
+
+        QMessageBox.about(
+            self,
+            "About VQ Studio",
+            f"<b>VQ Studio {__version__}</b><p>Trains a VQ-VAE tokenizer and a generative prior on "
+            "EEG/ECG/PSG recordings and generates synthetic recordings.</p>",
+        )
+
+    # --- window ------------------------------------------------------------------------------
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.Show and not self._shown_once:
+            self._shown_once = True
+            QTimer.singleShot(0, self.shown.emit)
+        return super().event(e)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = [j for j in self.jobs.values() if j.running]
+        if any(j.name in ("train", "generate", "evaluate") for j in running):
+            answer = QMessageBox.question(
+                self,
+                "Quit VQ Studio",
+                f"{self.session.job or 'A job'} is running. Stop it and quit? "
+                "Training keeps its last checkpoint (resume it later).",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        for job in list(self.jobs.values()):
+            job.stop_and_wait()  # finishes the step and writes the checkpoint, then joins
+        self.jobs.clear()
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        super().closeEvent(event)

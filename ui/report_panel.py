@@ -1,0 +1,153 @@
+"""The Report tab: the evaluation engine's metrics table and its plots, for the current project."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.worker import Job
+from vqstudio.events import Progress
+from vqstudio.recording import Recording
+
+__all__ = ["ReportPanel", "format_value"]
+
+
+def format_value(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class ReportPanel(QWidget):
+    """Metrics (left) and the PNG plots the engine wrote (right)."""
+
+    def __init__(self, actions: dict[str, QAction]) -> None:
+        super().__init__()
+        self.project_dir: str | None = None
+        self.report: Any = None
+        self.plot_paths: list[str] = []
+        self.title = QLabel("No report yet: generate recordings, then Evaluate.")
+        self.title.setWordWrap(True)
+        button = QToolButton()
+        button.setDefaultAction(actions["evaluate"])
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("idle")
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Metric", "Value", "Unit"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.plots = QWidget()
+        self.plots_layout = QVBoxLayout(self.plots)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.plots)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(scroll)
+        split.setStretchFactor(1, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.progress)
+        top.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+    def set_project(self, project_dir: str | None) -> None:
+        self.project_dir = project_dir
+
+    def job_factory(
+        self, project_dir: str, synthetic: list[Recording], real: Recording | None
+    ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
+        """The evaluation job for a project and its generated recordings (engine's own function)."""
+        plots_dir = os.path.join(project_dir, "reports", "gui")
+
+        def job(stop: threading.Event) -> Generator[Any, None, Any]:
+            from vqstudio.commands.evaluate import evaluate_project  # the CLI's own function
+
+            report = yield from evaluate_project(
+                project_dir, synthetic, real=[real] if real is not None else None, plots=plots_dir, stop=stop
+            )
+            return report
+
+        return job
+
+    def attach(self, job: Job) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat("evaluating...")
+        job.progress.connect(self._on_progress)
+        job.finished.connect(lambda _: self.progress.setFormat("done"))
+        job.failed.connect(lambda error, _tb: self.progress.setFormat(f"failed: {error}"))
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
+
+    def set_report(self, report: Any, plot_paths: list[str] | None = None) -> None:
+        """Shows a report (`summary_rows()`) and its plots (from `plot_paths` or the report)."""
+        self.report = report
+        rows = report.summary_rows() if report is not None and hasattr(report, "summary_rows") else []
+        self.table.setRowCount(len(rows))
+        for r, (name, value, unit) in enumerate(rows):
+            for c, text in enumerate((str(name), format_value(value), str(unit))):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if c == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        if plot_paths is None:
+            plot_paths = list(getattr(report, "plot_paths", []) or [])
+        self.set_plots(plot_paths)
+        if report is not None:
+            flag = getattr(report, "memorization_flag", False)
+            counts = (
+                f"{getattr(report, 'n_synthetic', '?')} generated vs {getattr(report, 'n_real', '?')} "
+                f"held-out real windows"
+            )
+            verdict = (
+                "WARNING: the generated windows look copied from the training data"
+                if flag
+                else ("no sign of copying the training data")
+            )
+            self.title.setText(f"Evaluation: {counts}; {verdict}.")
+
+    def set_plots(self, paths: list[str]) -> None:
+        while self.plots_layout.count():
+            item = self.plots_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.plot_paths = [p for p in paths if os.path.isfile(p)]
+        for path in self.plot_paths:
+            label = QLabel()
+            pixmap = QPixmap(path)
+            label.setPixmap(
+                pixmap.scaledToWidth(min(900, pixmap.width()), Qt.TransformationMode.SmoothTransformation)
+            )
+            label.setToolTip(path)
+            self.plots_layout.addWidget(label)
+        self.plots_layout.addStretch(1)
+
+    def set_theme(self, theme: str) -> None:
+        """The plots are PNG files; nothing to recolour."""

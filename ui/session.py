@@ -1,0 +1,176 @@
+"""The app's state without Qt: open recordings, the project, generated recordings, the report.
+
+The main window holds one `Session`, calls its methods from its slots, and listens for what
+changed (`subscribe`). Which action is possible when is one table (`ACTION_NEEDS`): each
+action lists what it needs, and `blocked(action)` says why it cannot run now, or None.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from vqstudio.recording import Recording
+
+__all__ = ["ACTION_NEEDS", "ENGINE_PARTS", "OpenFile", "Session", "engine_has"]
+
+# Engine modules the app drives; an action whose module is missing shows as coming.
+ENGINE_PARTS = {
+    "io": "vqstudio.io",
+    "demo": "vqstudio.demo",
+    "training": "vqstudio.training",
+    "project": "vqstudio.project",
+    "generate": "vqstudio.generate",
+    # The project-level evaluation the `evaluate` command runs (metrics alone live in vqstudio.evaluation).
+    "evaluation": "vqstudio.commands.evaluate",
+}
+
+_ENGINE_WHAT = {
+    "io": "reading and writing files",
+    "demo": "the demo recording",
+    "training": "training",
+    "project": "project folders",
+    "generate": "generation",
+    "evaluation": "evaluation",
+}
+
+# What each action needs: engine parts (keys of ENGINE_PARTS) and session conditions.
+ACTION_NEEDS: dict[str, tuple[str, ...]] = {
+    "open": ("io",),
+    "open_demo": ("demo",),
+    "close": ("recording",),
+    "open_project": ("project",),
+    "export_synthetic": ("io", "synthetic"),
+    "train": ("training", "recording", "idle"),
+    "resume": ("training", "a_project", "recording", "idle"),
+    "stop": ("running",),
+    "generate": ("generate", "a_project", "idle"),
+    "evaluate": ("evaluation", "a_project", "synthetic", "idle"),
+}
+
+_CONDITION_REASON = {
+    "recording": "Open a recording first",
+    "a_project": "Train or open a project first",
+    "synthetic": "Generate recordings first",
+    "idle": "Wait for the running job to finish (or stop it)",
+    "running": "No job is running",
+}
+
+
+@cache
+def engine_has(part: str) -> bool:
+    """Whether the engine module for `part` exists (found without importing it, so no torch)."""
+    try:
+        return importlib.util.find_spec(ENGINE_PARTS[part]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class OpenFile:
+    """A recording open in the app, with the title shown for it."""
+
+    recording: Recording
+    title: str
+    path: str | None = None
+
+
+class Session:
+    """Plain state of one app window; tells subscribers the topic that changed."""
+
+    def __init__(self) -> None:
+        self.files: list[OpenFile] = []
+        self.current = -1
+        self.project_dir: str | None = None
+        self.synthetic: list[Recording] = []
+        self.report: object | None = None
+        self.job: str | None = None  # "train", "generate", "evaluate", or None
+        self._listeners: list[Callable[[str], None]] = []
+
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """`listener(topic)` runs after each change: 'files', 'project', 'synthetic', 'report', 'job'."""
+        self._listeners.append(listener)
+
+    def _changed(self, topic: str) -> None:
+        for listener in self._listeners:
+            listener(topic)
+
+    # Recordings.
+    @property
+    def recording(self) -> Recording | None:
+        return self.files[self.current].recording if 0 <= self.current < len(self.files) else None
+
+    @property
+    def current_file(self) -> OpenFile | None:
+        return self.files[self.current] if 0 <= self.current < len(self.files) else None
+
+    def add_recording(self, recording: Recording, title: str = "", path: str | None = None) -> int:
+        """Adds and selects a recording; a path already open is replaced, not duplicated."""
+        if not title:
+            title = (
+                os.path.basename(path)
+                if path
+                else (recording.source.name if recording.source else "recording")
+            )
+        for i, f in enumerate(self.files):
+            if path and f.path and os.path.abspath(f.path) == os.path.abspath(path):
+                self.files[i] = OpenFile(recording, title, path)
+                self.current = i
+                self._changed("files")
+                return i
+        self.files.append(OpenFile(recording, title, path))
+        self.current = len(self.files) - 1
+        self._changed("files")
+        return self.current
+
+    def select(self, index: int) -> None:
+        if 0 <= index < len(self.files) and index != self.current:
+            self.current = index
+            self._changed("files")
+
+    def close_current(self) -> None:
+        if self.current_file is None:
+            return
+        del self.files[self.current]
+        self.current = min(self.current, len(self.files) - 1)
+        self._changed("files")
+
+    # Project, generated recordings, report, job.
+    def set_project(self, project_dir: str | None) -> None:
+        self.project_dir = project_dir
+        self._changed("project")
+
+    def set_synthetic(self, recordings: list[Recording]) -> None:
+        self.synthetic = list(recordings)
+        self._changed("synthetic")
+
+    def set_report(self, report: object | None) -> None:
+        self.report = report
+        self._changed("report")
+
+    def set_job(self, job: str | None) -> None:
+        self.job = job
+        self._changed("job")
+
+    # What is possible now.
+    def _holds(self, condition: str) -> bool:
+        return {
+            "recording": self.recording is not None,
+            "a_project": self.project_dir is not None,
+            "synthetic": bool(self.synthetic),
+            "idle": self.job is None,
+            "running": self.job is not None,
+        }[condition]
+
+    def blocked(self, action: str) -> str | None:
+        """Why `action` cannot run now (a tooltip), or None when it can."""
+        for need in ACTION_NEEDS.get(action, ()):
+            if need in ENGINE_PARTS:
+                if not engine_has(need):
+                    return f"Coming soon: the engine's {_ENGINE_WHAT[need]} is not built yet"
+            elif not self._holds(need):
+                return _CONDITION_REASON[need]
+        return None

@@ -1,0 +1,97 @@
+"""Settings kept between sessions (QSettings): recent files and projects, window layout, theme.
+
+One place names every key, so a test can isolate them all by pointing QSettings at a temp dir.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings
+
+__all__ = ["MAX_RECENT", "Settings"]
+
+MAX_RECENT = 10
+ORGANIZATION = "VQStudio"
+APPLICATION = "vqstudio"
+
+
+class Settings:
+    """Typed access to the app's QSettings (INI format, user scope)."""
+
+    def __init__(self) -> None:
+        self._q = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+    @property
+    def path(self) -> str:
+        return self._q.fileName()
+
+    def _list(self, key: str) -> list[str]:
+        value = self._q.value(key, [])
+        if value is None:
+            return []
+        if isinstance(value, str):  # QSettings returns a bare string for a one-item list
+            return [value] if value else []
+        return [str(v) for v in value]
+
+    def _push(self, key: str, item: str) -> list[str]:
+        items = [item, *[v for v in self._list(key) if v != item]][:MAX_RECENT]
+        self._q.setValue(key, items)
+        return items
+
+    # Recent files and projects, newest first.
+    def recent_files(self) -> list[str]:
+        return self._list("recent/files")
+
+    def add_recent_file(self, path: str) -> list[str]:
+        return self._push("recent/files", path)
+
+    def remove_recent_file(self, path: str) -> None:
+        self._q.setValue("recent/files", [p for p in self.recent_files() if p != path])
+
+    def clear_recent_files(self) -> None:
+        self._q.setValue("recent/files", [])
+
+    def recent_projects(self) -> list[str]:
+        return self._list("recent/projects")
+
+    def add_recent_project(self, path: str) -> list[str]:
+        return self._push("recent/projects", path)
+
+    # Window layout.
+    def geometry(self) -> QByteArray | None:
+        value = self._q.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    def state(self) -> QByteArray | None:
+        value = self._q.value("window/state")
+        return value if isinstance(value, QByteArray) else None
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._q.setValue("window/geometry", geometry)
+        self._q.setValue("window/state", state)
+
+    # Preferences.
+    def theme(self) -> str:
+        """'system' (follow the desktop), 'light' or 'dark'."""
+        value = str(self._q.value("view/theme", "system"))
+        return value if value in ("system", "light", "dark") else "system"
+
+    def set_theme(self, theme: str) -> None:
+        self._q.setValue("view/theme", theme)
+
+    def last_dir(self) -> str:
+        return str(self._q.value("paths/last_dir", ""))
+
+    def set_last_dir(self, path: str) -> None:
+        self._q.setValue("paths/last_dir", path)
+
+    def page_length(self) -> float:
+        try:
+            return float(self._q.value("view/page_length", 10.0))
+        except (TypeError, ValueError):
+            return 10.0
+
+    def set_page_length(self, seconds: float) -> None:
+        self._q.setValue("view/page_length", float(seconds))
+
+    def sync(self) -> None:
+        self._q.sync()

@@ -1,0 +1,156 @@
+"""Runs an engine job (a generator of events) in a QThread and hands its events to the GUI.
+
+The thread only iterates the job and drops each event into an inbox (a short lock, never a wait
+on the GUI). A timer in the GUI thread drains the inbox about ten times a second and emits typed
+signals: progress and previews keep only the latest (latest wins), loss points, validations,
+checkpoints and log lines are all delivered in order. Stop sets the job's `threading.Event`; the
+job finishes its step, checkpoints and returns. The generator is only ever touched by the
+thread that runs it; `stop_and_wait` joins the thread (used on close).
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable, Generator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from vqstudio.events import (
+    CheckpointWritten,
+    LogLine,
+    Progress,
+    ReconstructionPreview,
+    SamplePreview,
+    Validation,
+)
+
+__all__ = ["UPDATE_INTERVAL_MS", "Job", "JobFactory"]
+
+UPDATE_INTERVAL_MS = 100  # at most ~10 GUI updates a second
+
+JobFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+
+
+class _Thread(QThread):
+    """Iterates the job; everything it touches besides the generator is the inbox."""
+
+    def __init__(self, owner: Job) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def run(self) -> None:
+        owner = self._owner
+        try:
+            job = owner._factory(owner.stop_event)
+            while True:
+                try:
+                    event = next(job)
+                except StopIteration as done:
+                    owner._result = done.value
+                    break
+                owner._post(event)
+        except BaseException as error:
+            owner._error = error
+            owner._error_text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+class Job(QObject):
+    """One engine job in its own thread; connect to the signals, then `start()`."""
+
+    progress = Signal(object)  # Progress, the latest
+    losses = Signal(list)  # list[Progress] since the last update (for loss curves)
+    validation = Signal(object)  # Validation
+    reconstruction = Signal(object)  # ReconstructionPreview, the latest
+    sample = Signal(object)  # SamplePreview, the latest
+    checkpoint = Signal(object)  # CheckpointWritten
+    log = Signal(object)  # LogLine
+    finished = Signal(object)  # the job's return value
+    failed = Signal(object, str)  # the exception, its traceback text
+
+    def __init__(self, name: str, factory: JobFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._factory = factory
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: dict[type, Any] = {}
+        self._queue: list[Any] = []
+        self._points: list[Progress] = []
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._error_text = ""
+        self.done = False
+        self._thread = _Thread(self)
+        self._thread.finished.connect(self._on_thread_finished)
+        self._timer = QTimer(self)
+        self._timer.setInterval(UPDATE_INTERVAL_MS)
+        self._timer.timeout.connect(self._flush)
+
+    # Called in the job's thread.
+    def _post(self, event: Any) -> None:
+        with self._lock:
+            if isinstance(event, Progress):
+                self._latest[Progress] = event
+                if event.losses:
+                    self._points.append(event)
+            elif isinstance(event, ReconstructionPreview | SamplePreview):
+                self._latest[type(event)] = event
+            else:
+                self._queue.append(event)
+
+    # GUI thread.
+    def start(self) -> None:
+        self._timer.start()
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.isRunning()
+
+    def stop(self) -> None:
+        """Asks the job to stop after its current step (returns at once)."""
+        self.stop_event.set()
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Stops the job and joins its thread; True when the thread has ended."""
+        self.stop_event.set()
+        ended = self._thread.wait() if timeout_ms is None else self._thread.wait(timeout_ms)
+        if ended:
+            self._on_thread_finished()
+        return bool(ended)
+
+    def _flush(self) -> None:
+        with self._lock:
+            latest, self._latest = self._latest, {}
+            queue, self._queue = self._queue, []
+            points, self._points = self._points, []
+        for event in queue:
+            if isinstance(event, Validation):
+                self.validation.emit(event)
+            elif isinstance(event, CheckpointWritten):
+                self.checkpoint.emit(event)
+            elif isinstance(event, LogLine):
+                self.log.emit(event)
+            else:
+                self.log.emit(LogLine(str(event)))
+        if points:
+            self.losses.emit(points)
+        if Progress in latest:
+            self.progress.emit(latest[Progress])
+        if ReconstructionPreview in latest:
+            self.reconstruction.emit(latest[ReconstructionPreview])
+        if SamplePreview in latest:
+            self.sample.emit(latest[SamplePreview])
+
+    def _on_thread_finished(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._timer.stop()
+        self._flush()
+        if self._error is not None:
+            self.failed.emit(self._error, self._error_text)
+        else:
+            self.finished.emit(self._result)
