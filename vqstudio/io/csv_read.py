@@ -40,6 +40,7 @@ __all__ = ["read_csv", "split_unit"]
 TIME_NAMES = {
     "time", "t", "times", "timestamp", "timestamps", "time stamp", "datetime", "date time", "date_time",
     "seconds", "second", "sec", "secs", "elapsed", "elapsed time", "elapsed_time", "time_s", "clock",
+    "zeit", "temps", "tiempo", "tempo", "tijd",
 }  # fmt: skip
 INDEX_NAMES = {
     "sample", "samples", "index", "idx", "n", "sample_index", "sample index", "sample #", "sample_number",
@@ -345,11 +346,13 @@ def _times(
             f"{name}: line {linenos[0]}, column '{col_name}' holds '{start_text[:30]}', neither "
             "seconds nor an ISO date-time"
         )
-    try:  # fast path: numpy parses plain ISO date-times without a zone
-        stamps = np.array(np.char.replace(np.char.strip(column), " ", "T"), dtype="datetime64[us]")
+    try:  # fast path: numpy parses plain ISO date-times (a zone makes it warn: the slow path then)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stamps = np.array(np.char.replace(np.char.strip(column), " ", "T"), dtype="datetime64[us]")
         seconds = (stamps - stamps[0]).astype(np.float64) * 1e-6
         return seconds, first if isinstance(first, dt.datetime) else None
-    except ValueError:
+    except (ValueError, UserWarning, DeprecationWarning):
         pass
     out = np.empty(column.size)
     base = first
