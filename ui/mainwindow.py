@@ -205,7 +205,10 @@ class MainWindow(QMainWindow):
             self.viewer.addAction(a[name])
 
     def _build_central(self) -> None:
-        description = ""
+        description = (
+            "The demo is a simulated EEG + ECG recording that VQ Studio makes itself "
+            "(no person was recorded)."
+        )
         self.welcome = WelcomePage(self.actions["open_demo"], self.actions["open"], description)
         self.welcome.recent_chosen.connect(self.load_path)
         self.viewer = SignalViewer()
