@@ -357,11 +357,12 @@ class RecordSamples:
         mm = self._records()
         gain, offset = self._gain[index], self._offset[index]
         if not self.header.bdf:
-            digital = mm[r0:r1, col : col + spr].reshape(-1)[first : first + n]
-            out = digital.astype(np.float32)
-            out *= np.float32(gain)
-            out += np.float32(offset)
-            return out
+            # One pass from the strided 16-bit column into float32, scaled; then the offset.
+            block = np.empty((r1 - r0, spr), dtype=np.float32)
+            np.multiply(mm[r0:r1, col : col + spr], np.float32(gain), out=block, dtype=np.float32)
+            block += np.float32(offset)
+            flat = block.reshape(-1)
+            return flat if first == 0 and n == flat.size else flat[first : first + n].copy()
         raw = mm[r0:r1, 3 * col : 3 * (col + spr)].reshape(-1, 3)[first : first + n]
         wide = np.zeros((n, 4), dtype=np.uint8)
         wide[:, 1:] = raw  # little-endian 24-bit into the top of an int32, then an arithmetic shift
