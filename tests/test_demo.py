@@ -105,6 +105,7 @@ def test_ecg_heart_rate_and_variability(demo: Recording) -> None:
 
 def test_five_minutes_is_fast() -> None:
     simulate(10.0)  # warm-up (first-call imports)
-    start = time.perf_counter()
+    # CPU time, not wall time: the test machine is shared, and load must not fail this test.
+    start = time.process_time()
     simulate()
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0

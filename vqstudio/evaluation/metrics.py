@@ -1,0 +1,550 @@
+"""Metrics comparing a set of synthetic windows with a set of real ones.
+
+Windows are `(windows, channels, samples)` arrays in physical units at one rate. "Real" means
+held-out real windows (never seen in training); "train" the windows the model was trained on.
+The two sets are unpaired: every metric compares distributions (set averages, pooled samples,
+classifiers, nearest neighbours), never window i with window i. Each function returns a
+`MetricResult` whose `definition` is the one-line version of its docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
+from vqstudio.evaluation.report import MetricResult
+from vqstudio.metrics import lsd_between_psds, welch_psd
+
+__all__ = [
+    "EEG_BANDS",
+    "MEMORIZATION_COPY_FRACTION",
+    "MEMORIZATION_RATIO",
+    "amplitude_wasserstein",
+    "autocorrelation_distance",
+    "band_power_errors",
+    "correlation_matrix_distance",
+    "discriminative_score",
+    "frechet_distance",
+    "mean_psd",
+    "memorization",
+    "nearest_distances",
+    "psd_distance",
+    "train_synthetic_test_real",
+]
+
+EEG_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("delta", 0.5, 4.0),
+    ("theta", 4.0, 8.0),
+    ("alpha", 8.0, 13.0),
+    ("beta", 13.0, 30.0),
+    ("gamma", 30.0, 80.0),
+)
+# "Much closer" to the training data than fresh real data, for the memorization flag.
+MEMORIZATION_RATIO = 0.5
+MEMORIZATION_COPY_FRACTION = 0.2
+_TSTR_TITLE = "Train-on-synthetic/test-on-real accuracy"
+
+
+def _per_channel(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(names, values, strict=True)}
+
+
+def mean_psd(windows: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Welch PSD of every window (`vqstudio.metrics.welch_psd`: Hann, ~2 s segments, 50 %
+    overlap) averaged over windows: `(freqs, (channels, freqs))` in units^2/Hz."""
+    freqs, psd = welch_psd(windows, rate)
+    return freqs, psd.mean(axis=0)
+
+
+def psd_distance(
+    freqs: np.ndarray, psd_real: np.ndarray, psd_syn: np.ndarray, rate: float, names: Sequence[str]
+) -> MetricResult:
+    """Log-spectral distance between the window-averaged Welch PSDs, per channel (dB).
+
+    LSD_c = sqrt(mean over bins f in [0.5 Hz, Nyquist] of (10 log10(P_real,c(f) / P_syn,c(f)))^2),
+    where P_set,c is the Welch PSD averaged over all windows of the set. Headline: the mean of
+    LSD_c over channels. Lower is better; 0 dB means identical average spectra; 3 dB means the
+    spectra differ by a factor of two in power on average (RMS over frequency).
+    """
+    mask = (freqs >= 0.5) & (freqs <= rate / 2) & (freqs > 0)
+    values = lsd_between_psds(psd_real[:, mask], psd_syn[:, mask])
+    return MetricResult(
+        key="psd_lsd",
+        title="PSD log-spectral distance",
+        value=float(values.mean()),
+        unit="dB",
+        better="lower",
+        definition=(
+            "Per channel, RMS over frequency bins from 0.5 Hz to Nyquist of the dB difference between "
+            "the real and synthetic Welch PSDs (each averaged over its windows); mean over channels."
+        ),
+        per_channel=_per_channel(names, values),
+        details={"band_hz": [0.5, rate / 2], "bins": int(mask.sum()), "bin_width_hz": float(freqs[1])},
+    )
+
+
+def band_power_errors(
+    freqs: np.ndarray, psd_real: np.ndarray, psd_syn: np.ndarray, rate: float, names: Sequence[str]
+) -> MetricResult:
+    """Relative error of the band powers of the synthetic set, per channel and EEG band (%).
+
+    Band power P_b = sum of the window-averaged Welch PSD over bins f with lo <= f < hi, times
+    the bin width, for delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-80 Hz; a band
+    reaching past Nyquist is cut at Nyquist, a band starting at or above it is skipped. Error
+    = 100 * (P_b,syn - P_b,real) / P_b,real (signed: positive = too much power). Headline: mean
+    of |error| over channels and bands. Lower is better; 0 % is perfect. The bands are EEG
+    conventions; for ECG or other channels read them as plain frequency bands.
+    """
+    nyquist = rate / 2
+    df = float(freqs[1] - freqs[0])
+    bands = [(name, lo, min(hi, nyquist)) for name, lo, hi in EEG_BANDS if lo < nyquist]
+    per: dict[str, dict[str, float]] = {n: {} for n in names}
+    errors = []
+    for name, lo, hi in bands:
+        inside = (freqs >= lo) & ((freqs < hi) if hi < nyquist else (freqs <= hi))
+        if not inside.any():
+            continue
+        p_real = psd_real[:, inside].sum(axis=1) * df
+        p_syn = psd_syn[:, inside].sum(axis=1) * df
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = 100.0 * (p_syn - p_real) / p_real
+        for ch, e in zip(names, err, strict=True):
+            per[ch][name] = float(e)
+        errors.append(err)
+    table = np.array(errors)
+    finite = np.isfinite(table)
+    value = float(np.abs(table[finite]).mean()) if finite.any() else None
+    return MetricResult(
+        key="band_power",
+        title="Band-power relative error",
+        value=value,
+        unit="%",
+        better="lower",
+        definition=(
+            "Per channel and band (delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-80 Hz, cut at "
+            "Nyquist), 100*(P_syn - P_real)/P_real of the band power of the window-averaged Welch PSD; "
+            "headline = mean |error| over channels and bands."
+        ),
+        per_channel=per,
+        details={
+            "bands_hz": {name: [lo, hi] for name, lo, hi in bands},
+            "mean_abs_error_per_band": {
+                name: float(np.abs(row[np.isfinite(row)]).mean()) if np.isfinite(row).any() else None
+                for (name, _, _), row in zip(bands, table, strict=False)
+            },
+        },
+    )
+
+
+def _mean_autocorrelation(windows: np.ndarray, max_lag: int) -> np.ndarray:
+    """(channels, max_lag + 1): biased ACF of each mean-removed window, normalised to 1 at lag 0,
+    averaged over windows (windows with zero variance left out)."""
+    x = windows - windows.mean(axis=-1, keepdims=True)
+    n = x.shape[-1]
+    size = 1 << int(np.ceil(np.log2(2 * n - 1)))
+    spec = np.fft.rfft(x, size, axis=-1)
+    acf = np.fft.irfft(spec * np.conj(spec), size, axis=-1)[..., : max_lag + 1]
+    lag0 = acf[..., :1]
+    valid = lag0[..., 0] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acf = np.where(valid[..., None], acf / np.where(lag0 > 0, lag0, 1.0), np.nan)
+    return np.nanmean(acf, axis=0)
+
+
+def autocorrelation_distance(
+    real: np.ndarray, syn: np.ndarray, rate: float, names: Sequence[str], max_lag_s: float = 1.0
+) -> MetricResult:
+    """RMS difference between the window-averaged autocorrelation functions, per channel.
+
+    For each window and channel the ACF r(k) = sum_t x_t x_{t+k} / sum_t x_t^2 of the
+    mean-removed window (biased estimator), averaged over the windows of each set;
+    D_c = sqrt(mean over lags k = 1..K of (r_real,c(k) - r_syn,c(k))^2), K = min(max_lag_s * rate,
+    samples / 2). Headline: mean of D_c over channels. Unitless, 0 to 2; lower is better.
+    Captures rhythm and smoothness (an alpha rhythm shows as a 100 ms oscillation in r(k)).
+    """
+    max_lag = int(max(1, min(round(max_lag_s * rate), real.shape[-1] // 2)))
+    a, b = _mean_autocorrelation(real, max_lag), _mean_autocorrelation(syn, max_lag)
+    values = np.sqrt(np.mean((a[:, 1:] - b[:, 1:]) ** 2, axis=1))
+    return MetricResult(
+        key="autocorrelation",
+        title="Autocorrelation distance",
+        value=float(np.nanmean(values)),
+        unit="",
+        better="lower",
+        definition=(
+            f"Per channel, RMS over lags 1..{max_lag} samples ({max_lag / rate:g} s) of the difference "
+            "between the window-averaged normalised autocorrelation functions; mean over channels (0 to 2)."
+        ),
+        per_channel=_per_channel(names, values),
+        details={"max_lag_samples": max_lag, "max_lag_s": max_lag / rate},
+    )
+
+
+def _mean_correlation(windows: np.ndarray) -> np.ndarray:
+    x = windows - windows.mean(axis=-1, keepdims=True)
+    std = np.sqrt((x**2).sum(axis=-1))
+    z = x / np.where(std > 0, std, np.nan)[..., None]
+    corr = np.einsum("wct,wdt->wcd", z, z)
+    return np.nanmean(corr, axis=0)
+
+
+def correlation_matrix_distance(real: np.ndarray, syn: np.ndarray, names: Sequence[str]) -> MetricResult:
+    """RMS difference between the window-averaged cross-channel correlation matrices.
+
+    R_set = mean over the set's windows of the Pearson correlation matrix of the channels within
+    each window. D = sqrt(mean over channel pairs i < j of (R_real,ij - R_syn,ij)^2); per channel
+    c the same RMS over its pairs (c, j != c). Unitless, 0 to 2; lower is better. Needs two
+    channels or more (None otherwise).
+    """
+    definition = (
+        "RMS over channel pairs of the difference between the real and synthetic Pearson correlation "
+        "matrices (each averaged over its windows); per channel, the RMS over that channel's pairs."
+    )
+    c = real.shape[1]
+    if c < 2:
+        skipped = {"skipped": "needs at least two channels"}
+        return MetricResult(
+            "correlation",
+            "Cross-channel correlation distance",
+            None,
+            "",
+            "lower",
+            definition,
+            details=skipped,
+        )
+    diff = _mean_correlation(real) - _mean_correlation(syn)
+    iu = np.triu_indices(c, 1)
+    off = ~np.eye(c, dtype=bool)
+    per = np.sqrt(np.array([np.nanmean(diff[i, off[i]] ** 2) for i in range(c)]))
+    return MetricResult(
+        key="correlation",
+        title="Cross-channel correlation distance",
+        value=float(np.sqrt(np.nanmean(diff[iu] ** 2))),
+        unit="",
+        better="lower",
+        definition=definition,
+        per_channel=_per_channel(names, per),
+        details={"pairs": len(iu[0])},
+    )
+
+
+def amplitude_wasserstein(
+    real: np.ndarray,
+    syn: np.ndarray,
+    names: Sequence[str],
+    units: Sequence[str] | None,
+    rng: np.random.Generator,
+    max_values: int = 200_000,
+) -> MetricResult:
+    """Wasserstein-1 distance between the amplitude distributions, per channel.
+
+    For channel c, all samples of all windows of each set are pooled (a seeded random subset of
+    `max_values` when larger) and W_c = scipy.stats.wasserstein_distance(real_c, syn_c): the
+    area between the two empirical CDFs, in the channel's physical unit. Normalised:
+    W_c / std(real_c), in real standard deviations. Headline: mean of the normalised W_c over
+    channels. Lower is better; 0 means identical amplitude histograms. Blind to time order.
+    """
+    physical, normalised = [], []
+    for c in range(real.shape[1]):
+        a, b = real[:, c].ravel(), syn[:, c].ravel()
+        if a.size > max_values:
+            a = rng.choice(a, max_values, replace=False)
+        if b.size > max_values:
+            b = rng.choice(b, max_values, replace=False)
+        w = float(wasserstein_distance(a, b))
+        physical.append(w)
+        s = float(np.std(a))
+        normalised.append(w / s if s > 0 else np.inf)
+    per = {
+        n: {"physical": p, "normalised": q, "unit": (units[i] if units else "")}
+        for i, (n, p, q) in enumerate(zip(names, physical, normalised, strict=True))
+    }
+    return MetricResult(
+        key="wasserstein",
+        title="Amplitude Wasserstein distance",
+        value=float(np.mean(normalised)),
+        unit="real std",
+        better="lower",
+        definition=(
+            "Per channel, Wasserstein-1 distance between the pooled sample values of the real and synthetic "
+            "sets (physical units), divided by the real channel's standard deviation; mean over channels."
+        ),
+        per_channel=per,
+        details={"max_values_per_channel": max_values},
+    )
+
+
+def discriminative_score(
+    f_real: np.ndarray, f_syn: np.ndarray, rng: np.random.Generator, folds: int = 5
+) -> MetricResult:
+    """|accuracy - 0.5| of a classifier telling real from synthetic windows on held-out folds.
+
+    Both sets are cut to the same size n (seeded random subset of the larger), so chance is
+    exactly 0.5. A logistic regression (`classifier.py`) on the fixed window features
+    (`features.py`) is trained by stratified k-fold cross-validation (k = 5, fewer when the sets
+    are small): every window is predicted once, by a model that did not see it. Accuracy is over
+    all 2n predictions; its standard error is the binomial sqrt(p(1-p)/2n), and its 95 % Wilson
+    interval is given too. Score 0 = the
+    classifier cannot tell (best), 0.5 = it always can. A lower bound on detectability: a
+    stronger classifier may do better.
+    """
+    definition = (
+        "|accuracy - 0.5| of an L2 logistic regression on fixed spectral/statistical/correlation features "
+        "telling real from synthetic windows, by stratified k-fold cross-validation on balanced sets."
+    )
+    n = min(len(f_real), len(f_syn))
+    if n < 4:
+        skipped = {"skipped": f"needs at least 4 windows in each set (has {n})"}
+        return MetricResult(
+            "discriminative", "Discriminative score", None, "", "lower", definition, details=skipped
+        )
+    a = f_real[rng.choice(len(f_real), n, replace=False)]
+    b = f_syn[rng.choice(len(f_syn), n, replace=False)]
+    x = np.concatenate([a, b])
+    y = np.r_[np.zeros(n, dtype=int), np.ones(n, dtype=int)]
+    k = int(min(folds, n))
+    fold = stratified_folds(y, k, rng)
+    predicted = np.empty_like(y)
+    for i in range(k):
+        test = fold == i
+        model = LogisticRegression().fit(x[~test], y[~test])
+        predicted[test] = model.predict(x[test])
+    accuracy = float((predicted == y).mean())
+    return MetricResult(
+        key="discriminative",
+        title="Discriminative score",
+        value=abs(accuracy - 0.5),
+        unit="",
+        better="lower",
+        definition=definition,
+        details={
+            "accuracy": accuracy,
+            "accuracy_se": binomial_se(accuracy, 2 * n),
+            "accuracy_ci95": wilson_interval(accuracy, 2 * n),
+            "windows_per_class": n,
+            "folds": k,
+            "classifier": "L2 multinomial logistic regression (numpy, Newton), alpha=0.05, z-scored features",
+        },
+    )
+
+
+def _sym_sqrt(a: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(a)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def _frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance of two Gaussian fits. Tr((S_a S_b)^(1/2)) is computed as the sum of the
+    square roots of the eigenvalues of the symmetric S_a^(1/2) S_b S_a^(1/2), which has the same
+    spectrum, so no non-symmetric matrix square root is needed."""
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
+    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _sym_sqrt(cov_a)
+    middle = root_a @ cov_b @ root_a
+    trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
+    return max(value, 0.0)
+
+
+def frechet_distance(
+    e_real: np.ndarray, e_syn: np.ndarray, rng: np.random.Generator, *, standardise: bool, source: str
+) -> MetricResult:
+    """Fréchet distance between Gaussians fitted to window embeddings (Context-FID in spirit).
+
+    FD = ||mu_r - mu_s||^2 + Tr(S_r + S_s - 2 (S_r S_s)^(1/2)), with mu and S the mean and
+    covariance of the embeddings of each set. Embeddings are the fixed features of
+    `features.py`, z-scored with the real set's mean and std (so FD is in squared real-std units
+    summed over features), or those of a caller's `embed` function, used as they are. Lower is
+    better; 0 = same Gaussian. FD is biased upwards with few windows (the covariances are
+    noisy), so `details.real_split_half` gives FD between two random halves of the real set:
+    the floor that synthetic data cannot be expected to beat at this sample size.
+    """
+    e_real, e_syn = np.asarray(e_real, dtype=np.float64), np.asarray(e_syn, dtype=np.float64)
+    if standardise:
+        mean, std = e_real.mean(axis=0), e_real.std(axis=0)
+        std[std < 1e-12] = 1.0
+        e_real, e_syn = (e_real - mean) / std, (e_syn - mean) / std
+    details: dict[str, object] = {"embedding": source, "dimensions": int(e_real.shape[1])}
+    if len(e_real) >= 4:
+        order = rng.permutation(len(e_real))
+        half = len(order) // 2
+        details["real_split_half"] = _frechet(e_real[order[:half]], e_real[order[half:]])
+    value = _frechet(e_real, e_syn) if len(e_real) >= 2 and len(e_syn) >= 2 else None
+    return MetricResult(
+        key="frechet",
+        title="Fréchet embedding distance",
+        value=value,
+        unit="",
+        better="lower",
+        definition=(
+            "||mu_r - mu_s||^2 + Tr(S_r + S_s - 2 (S_r S_s)^(1/2)) between Gaussian fits of window "
+            f"embeddings ({source}); see details.real_split_half for the finite-sample floor."
+        ),
+        details=details,
+    )
+
+
+def _accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    model = LogisticRegression().fit(train_x, train_y)
+    return float((model.predict(test_x) == test_y).mean())
+
+
+def train_synthetic_test_real(
+    f_real: np.ndarray,
+    real_labels: np.ndarray | None,
+    f_syn: np.ndarray,
+    syn_labels: np.ndarray | None,
+    f_train: np.ndarray | None,
+    train_labels: np.ndarray | None,
+    rng: np.random.Generator,
+) -> MetricResult:
+    """Train-on-synthetic/test-on-real (TSTR) accuracy, beside train-on-real/test-on-real (TRTR).
+
+    The same classifier (logistic regression on the fixed features) is trained on the labelled
+    synthetic windows and tested on the labelled held-out real windows: accuracy = fraction
+    of real windows whose label it predicts, with binomial standard error sqrt(p(1-p)/n_real).
+    TRTR trains it on the labelled training windows instead (or, without training labels, by
+    5-fold cross-validation on the real windows) and tests on the same real windows. Higher is
+    better; TSTR close to TRTR means the synthetic data carries the label information real data
+    does. `details.chance` is the share of the most common real label.
+    """
+    definition = (
+        "Accuracy on held-out real windows of a logistic regression trained on labelled synthetic windows "
+        "(TSTR), beside the same classifier trained on real training windows (TRTR), each with binomial SE "
+        "and 95 % Wilson interval."
+    )
+    if real_labels is None or syn_labels is None:
+        skipped = {"skipped": "needs labels for the real and the synthetic windows"}
+        return MetricResult("tstr", _TSTR_TITLE, None, "", "higher", definition, details=skipped)
+    real_y = np.asarray([str(v) for v in real_labels])
+    syn_y = np.asarray([str(v) for v in syn_labels])
+    n = real_y.size
+    values, counts = np.unique(real_y, return_counts=True)
+    details: dict[str, object] = {
+        "real_windows": n,
+        "labels": {str(v): int(c) for v, c in zip(values, counts, strict=True)},
+        "chance": float(counts.max() / n),
+    }
+    tstr = _accuracy(f_syn, syn_y, f_real, real_y)
+    details["tstr_se"] = binomial_se(tstr, n)
+    details["tstr_ci95"] = wilson_interval(tstr, n)
+    if f_train is not None and train_labels is not None:
+        trtr = _accuracy(f_train, np.asarray([str(v) for v in train_labels]), f_real, real_y)
+        details["trtr_method"] = "trained on the training windows"
+    else:
+        k = int(min(5, counts.min())) if counts.min() >= 2 else 0
+        if k >= 2:
+            fold = stratified_folds(real_y, k, rng)
+            hits = 0
+            for i in range(k):
+                model = LogisticRegression().fit(f_real[fold != i], real_y[fold != i])
+                hits += int((model.predict(f_real[fold == i]) == real_y[fold == i]).sum())
+            trtr = hits / n
+            details["trtr_method"] = f"{k}-fold cross-validation on the real windows"
+        else:
+            trtr = None
+            details["trtr_method"] = "not computed: some real label has fewer than 2 windows"
+    details["trtr_accuracy"] = trtr
+    details["trtr_se"] = None if trtr is None else binomial_se(trtr, n)
+    details["trtr_ci95"] = None if trtr is None else wilson_interval(trtr, n)
+    return MetricResult(
+        key="tstr",
+        title=_TSTR_TITLE,
+        value=tstr,
+        unit="",
+        better="higher",
+        definition=definition,
+        details=details,
+    )
+
+
+def _standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of the training windows (over windows and samples), float32."""
+    mean = train.mean(axis=(0, 2), dtype=np.float64)
+    std = train.std(axis=(0, 2), dtype=np.float64)
+    std[std <= 0] = 1.0
+    return mean[:, None].astype(np.float32), std[:, None].astype(np.float32)
+
+
+def nearest_distances(
+    queries: np.ndarray, bank: np.ndarray, mean: np.ndarray, std: np.ndarray, chunk: int = 512
+) -> np.ndarray:
+    """For each query window, the distance to its nearest window in `bank`:
+    d(a, b) = sqrt(mean over channels and samples of ((a - b) / std_c)^2), i.e. the RMS
+    difference in training standard deviations (0 = identical window, about 1.4 for two
+    independent windows of white noise). Brute force in float32 chunks; memory O(chunk * size)."""
+    q = ((np.asarray(queries, dtype=np.float32) - mean) / std).reshape(len(queries), -1)
+    size = q.shape[1]
+    q_norm = (q.astype(np.float64) ** 2).sum(axis=1)
+    best = np.full(len(q), np.inf)
+    for start in range(0, len(bank), chunk):
+        b = ((np.asarray(bank[start : start + chunk], dtype=np.float32) - mean) / std).reshape(-1, size)
+        b_norm = (b.astype(np.float64) ** 2).sum(axis=1)
+        d2 = q_norm[:, None] + b_norm[None, :] - 2.0 * (q @ b.T).astype(np.float64)
+        best = np.minimum(best, d2.min(axis=1))
+    return np.sqrt(np.maximum(best, 0.0) / size)
+
+
+def memorization(
+    real: np.ndarray,
+    syn: np.ndarray,
+    train: np.ndarray,
+    rng: np.random.Generator,
+    max_queries: int = 1000,
+) -> tuple[MetricResult, np.ndarray, np.ndarray]:
+    """Are synthetic windows much closer to the training windows than fresh real windows are?
+
+    d_syn = distance from each synthetic window to its nearest training window, d_real = the same
+    for each held-out real window (`nearest_distances`: RMS difference after z-scoring each
+    channel with the training set's mean and std; at most `max_queries` seeded random windows
+    of each set; every training window is searched). Reported: the medians, their ratio
+    median(d_syn) / median(d_real) (the headline: about 1 for data as novel as fresh real data,
+    0 for copies), and the copy fraction = share of synthetic windows nearer to the training
+    data than 95 % of the real windows are (5 % expected). FLAG ("much closer") when the ratio
+    is below 0.5 or the copy fraction above 0.2. Limitation: exact-alignment distance; a copy
+    shifted in time by part of a window looks novel.
+    """
+
+    def pick(x: np.ndarray) -> np.ndarray:
+        return x if len(x) <= max_queries else x[np.sort(rng.choice(len(x), max_queries, replace=False))]
+
+    mean, std = _standardiser(train)
+    d_syn = nearest_distances(pick(syn), train, mean, std)
+    d_real = nearest_distances(pick(real), train, mean, std)
+    med_syn, med_real = float(np.median(d_syn)), float(np.median(d_real))
+    ratio = med_syn / med_real if med_real > 0 else (1.0 if med_syn == 0 else np.inf)
+    threshold = float(np.quantile(d_real, 0.05))
+    copy_fraction = float((d_syn < threshold).mean())
+    flag = bool(ratio < MEMORIZATION_RATIO or copy_fraction > MEMORIZATION_COPY_FRACTION)
+    result = MetricResult(
+        key="memorization",
+        title="Memorization: NN-distance ratio synthetic/real",
+        value=float(ratio),
+        unit="",
+        better="check",
+        definition=(
+            "median over synthetic windows of the distance to the nearest training window, divided by the "
+            "same median for held-out real windows (distance: RMS difference in training std units); "
+            f"flagged when below {MEMORIZATION_RATIO} or when more than {MEMORIZATION_COPY_FRACTION:.0%} "
+            "of synthetic windows are nearer than the 5th percentile of the real windows' distances."
+        ),
+        details={
+            "flag": flag,
+            "median_nn_synthetic": med_syn,
+            "median_nn_real": med_real,
+            "copy_fraction": copy_fraction,
+            "copy_threshold": threshold,
+            "ratio_threshold": MEMORIZATION_RATIO,
+            "copy_fraction_threshold": MEMORIZATION_COPY_FRACTION,
+            "queries": {"synthetic": len(d_syn), "real": len(d_real)},
+            "train_windows": len(train),
+        },
+    )
+    return result, d_syn, d_real
+
+
+EmbedFn = Callable[[np.ndarray], np.ndarray]
