@@ -1,0 +1,526 @@
+"""Data preparation: recordings in, normalised windows out, split by time.
+
+`prepare(recordings, config)` picks channels, resamples them to the project's rate (polyphase),
+filters them if asked, splits each file BY TIME into a training part and a held-out part (the
+last `val_fraction` of each file), computes per-channel normalisation statistics on the
+training part only, and lists window start indices with a stride so that no window straddles a
+gap of an EDF+D file. Each split keeps its signal once, as one float32 `(channels, samples)`
+array (the contiguous pieces of every file joined); windows are gathered by index, never copied
+per window. `prepare_from_project` rebuilds exactly the same thing from `project.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from vqstudio.errors import ChannelError, FormatError, InputFileError, ProjectError
+from vqstudio.recording import Channel, Recording, clean_label
+
+__all__ = [
+    "ChannelInfo",
+    "PrepConfig",
+    "PreparedData",
+    "Split",
+    "denormalize",
+    "normalize",
+    "prepare",
+    "prepare_from_project",
+    "window_samples",
+]
+
+LABEL_MODES = ("none", "annotations", "files")
+NORMALIZATION = "median; std of values clipped to the 0.1..99.9 percentiles (training part only)"
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How recordings become training windows (stored in project.json as `prep`)."""
+
+    channels: tuple[str, ...] | None = None  # None: all signal channels sharing the most common rate
+    resample: float | None = None  # the project's rate; None: the chosen channels' rate
+    bandpass: tuple[float, float] | None = None  # Hz; either bound may be 0 / None-like (<= 0: off)
+    notch: float | None = None  # Hz (mains: 50 or 60)
+    window_s: float = 4.0
+    stride_s: float | None = None  # None: a quarter of the window (training); held-out uses the window
+    val_fraction: float = 0.1
+    labels: str = "none"  # "none" | "annotations" | "files"
+    multiple: int = 16  # window samples are a multiple of this (the model's downsampling)
+
+    def __post_init__(self) -> None:
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(self.channels))
+        if self.bandpass is not None:
+            object.__setattr__(self, "bandpass", tuple(float(b) for b in self.bandpass))
+        if self.window_s <= 0:
+            raise ValueError(f"window must be positive, got {self.window_s} s")
+        if self.stride_s is not None and self.stride_s <= 0:
+            raise ValueError(f"stride must be positive, got {self.stride_s} s")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"held-out fraction must be in [0, 0.9), got {self.val_fraction}")
+        if self.labels not in LABEL_MODES:
+            raise ValueError(f"labels must be one of {LABEL_MODES}, got '{self.labels}'")
+        if self.resample is not None and self.resample <= 0:
+            raise ValueError(f"--resample must be a positive rate, got {self.resample}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["channels"] = list(self.channels) if self.channels is not None else None
+        d["bandpass"] = list(self.bandpass) if self.bandpass is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PrepConfig:
+        d = dict(d)
+        if d.get("channels") is not None:
+            d["channels"] = tuple(d["channels"])
+        if d.get("bandpass") is not None:
+            d["bandpass"] = tuple(d["bandpass"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A project channel and what the source file said about it (export keeps these)."""
+
+    label: str
+    unit: str
+    transducer: str
+    prefilter: str
+    physical_min: float
+    physical_max: float
+    source_rate: float
+
+
+@dataclass
+class Split:
+    """One split's signal (normalised, one array) and its windows.
+
+    `data` is `(channels, samples)` float32: the contiguous pieces of every file, joined. A
+    window `i` is `data[:, starts[i] : starts[i] + window]`; `labels[i]` is an index into
+    `PreparedData.label_names` or -1; `files[i]` the source file's index.
+    """
+
+    data: np.ndarray
+    starts: np.ndarray
+    labels: np.ndarray
+    files: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+
+@dataclass
+class PreparedData:
+    """What training and evaluation need from the recordings (see the module docstring)."""
+
+    config: PrepConfig
+    channels: list[ChannelInfo]
+    rate: float
+    window: int
+    mean: np.ndarray  # (channels,) float32
+    std: np.ndarray  # (channels,) float32
+    train: Split
+    val: Split
+    label_names: list[str]
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.channels]
+
+    @property
+    def units(self) -> list[str]:
+        return [c.unit for c in self.channels]
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    def windows(self, split: str = "val", index: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Normalised windows `(n, channels, window)` float32 of `split` ('train'/'val') (copies)."""
+        s = self.val if split == "val" else self.train
+        starts = s.starts if index is None else s.starts[np.asarray(index, dtype=np.int64)]
+        idx = starts[:, None] + np.arange(self.window)[None, :]
+        return np.ascontiguousarray(s.data[:, idx].transpose(1, 0, 2))
+
+    def physical(self, x: np.ndarray) -> np.ndarray:
+        """Normalised `(..., channels, samples)` back to physical units."""
+        return denormalize(x, self.mean, self.std)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON stored in project.json as `data`."""
+        counts = Counter(int(v) for v in self.train.labels if v >= 0)
+        return {
+            "rate": self.rate,
+            "window": self.window,
+            "window_s": self.window / self.rate,
+            "channels": [asdict(c) for c in self.channels],
+            "normalization": {
+                "method": NORMALIZATION,
+                "mean": [float(v) for v in self.mean],
+                "std": [float(v) for v in self.std],
+            },
+            "labels": {
+                "mode": self.config.labels,
+                "names": list(self.label_names),
+                "train_counts": {self.label_names[k]: n for k, n in sorted(counts.items())},
+            },
+            "split": {
+                "method": "by time: the last held-out fraction of each file",
+                "val_fraction": self.config.val_fraction,
+                "train_windows": len(self.train),
+                "held_out_windows": len(self.val),
+                "train_seconds": self.train.data.shape[1] / self.rate,
+                "held_out_seconds": self.val.data.shape[1] / self.rate,
+            },
+            "sources": self.sources,
+        }
+
+
+def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Physical `(..., channels, samples)` to normalised: `(x - mean) / std` per channel."""
+    m = np.asarray(mean, dtype=np.float32)[:, None]
+    s = np.asarray(std, dtype=np.float32)[:, None]
+    return ((np.asarray(x, dtype=np.float32) - m) / s).astype(np.float32, copy=False)
+
+
+def denormalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Normalised `(..., channels, samples)` back to physical units: `x * std + mean`."""
+    m = np.asarray(mean, dtype=np.float32)[:, None]
+    s = np.asarray(std, dtype=np.float32)[:, None]
+    return (np.asarray(x, dtype=np.float32) * s + m).astype(np.float32, copy=False)
+
+
+def window_samples(window_s: float, rate: float, multiple: int = 16) -> int:
+    """Window length in samples: `window_s * rate` rounded to the nearest multiple (at least one)."""
+    return max(multiple, round(window_s * rate / multiple) * multiple)
+
+
+# ---------------------------------------------------------------------- channel choice
+
+
+def _name(rec: Recording) -> str:
+    return rec.source.name if rec.source else "the recording"
+
+
+def _signal_channels(rec: Recording) -> list[Channel]:
+    # Readers already leave out EDF annotation signals; skip anything empty just in case.
+    return [c for c in rec.channels if c.n_samples > 0 and c.rate > 0 and "annotation" not in c.name.lower()]
+
+
+def choose_channels(recordings: Sequence[Recording], wanted: Sequence[str] | None) -> list[str]:
+    """Names (cleaned labels) of the channels to train on, checked against every file."""
+    first = recordings[0]
+    if wanted is None:
+        chans = _signal_channels(first)
+        if not chans:
+            raise ChannelError(f"{_name(first)} has no signal channels")
+        rate = Counter(c.rate for c in chans).most_common(1)[0][0]
+        names = [c.name for c in chans if c.rate == rate]
+    else:
+        names = [clean_label(w) for w in wanted if w.strip()]
+        if not names:
+            raise ChannelError("--channels is empty; give labels separated by commas")
+    if len(set(names)) != len(names):
+        dup = [n for n, k in Counter(names).items() if k > 1]
+        raise ChannelError(f"channel(s) {', '.join(dup)} named twice; each channel may appear once")
+    for rec in recordings:
+        for n in names:
+            rec.channel_index(n)  # raises ChannelError naming the file and its channels
+    return names
+
+
+def _project_rate(recordings: Sequence[Recording], names: Sequence[str], resample: float | None) -> float:
+    if resample is not None:
+        return float(resample)
+    rates = {rec.channel(n).rate for rec in recordings for n in names}
+    if len(rates) > 1:
+        shown = ", ".join(f"{n} {recordings[0].channel(n).rate:g} Hz" for n in names[:8]) + (
+            ", ..." if len(names) > 8 else ""
+        )
+        raise ChannelError(
+            f"the chosen channels have no common rate ({shown}; rates {sorted(rates)}); "
+            "choose channels of one rate or give --resample HZ"
+        )
+    return float(rates.pop())
+
+
+# ---------------------------------------------------------------------- signal processing
+
+
+def _resample(x: np.ndarray, src: float, dst: float) -> np.ndarray:
+    if abs(src - dst) < 1e-9:
+        return x
+    from scipy.signal import resample_poly
+
+    frac = Fraction(dst / src).limit_denominator(1000)
+    return resample_poly(x, frac.numerator, frac.denominator, axis=-1).astype(np.float32)
+
+
+def _filter(x: np.ndarray, rate: float, config: PrepConfig) -> np.ndarray:
+    """Zero-phase band-pass / notch along the last axis (pieces too short to filter are kept)."""
+    from scipy import signal
+
+    nyq = rate / 2
+    if config.bandpass is not None:
+        lo, hi = config.bandpass
+        lo = lo if lo and lo > 0 else None
+        hi = hi if hi and 0 < hi < nyq else None
+        if lo and hi:
+            sos = signal.butter(4, [lo, hi], btype="bandpass", fs=rate, output="sos")
+        elif lo:
+            sos = signal.butter(4, lo, btype="highpass", fs=rate, output="sos")
+        elif hi:
+            sos = signal.butter(4, hi, btype="lowpass", fs=rate, output="sos")
+        else:
+            sos = None
+        if sos is not None and x.shape[-1] > 3 * 2 * sos.shape[0] * 3:
+            x = signal.sosfiltfilt(sos, x, axis=-1)
+    if config.notch and 0 < config.notch < nyq:
+        b, a = signal.iirnotch(config.notch, 30.0, fs=rate)
+        if x.shape[-1] > 3 * max(len(a), len(b)) * 3:
+            x = signal.filtfilt(b, a, x, axis=-1)
+    return np.asarray(x, dtype=np.float32)
+
+
+def _pieces(rec: Recording, n: int, rate: float) -> list[tuple[int, int, float]]:
+    """Contiguous runs `(start, stop, time_offset_s)` of a channel of `n` samples at `rate`.
+
+    Readers join the data records of an EDF+D file (the samples hold no gaps) and list each
+    gap in seconds of the file's time axis, so a gap is a cut point at its position in the
+    joined samples. `time_offset_s` maps a piece's sample `i` to recording time `i / rate + offset`
+    (annotations are on that time axis).
+    """
+    pieces: list[tuple[int, int, float]] = []
+    pos, shift = 0, 0.0
+    for g in sorted(rec.gaps, key=lambda g: g.start):
+        cut = min(n, max(pos, round((g.start - shift) * rate)))
+        pieces.append((pos, cut, shift))
+        pos = cut
+        shift += max(0.0, g.stop - g.start)
+    pieces.append((pos, n, shift))
+    return [(a, b, off) for a, b, off in pieces if b > a]
+
+
+def _load(rec: Recording, names: Sequence[str], rate: float) -> tuple[np.ndarray, list[Channel]]:
+    """The named channels at `rate` as `(channels, samples)` float32 physical values."""
+    chans = [rec.channel(n) for n in names]
+    rows = []
+    for c in chans:
+        x = np.asarray(c.read(0, c.n_samples), dtype=np.float32)
+        rows.append(_resample(x, c.rate, rate) if c.rate != rate else x)
+    n = min(r.size for r in rows)
+    return np.stack([r[:n] for r in rows]), chans
+
+
+def _check_values(x: np.ndarray, rec: Recording, names: Sequence[str]) -> None:
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        which = ", ".join(n for n, b in zip(names, bad, strict=True) if b)
+        raise FormatError(
+            f"{_name(rec)}: channel(s) {which} contain NaN or infinite values; clean or drop them"
+        )
+
+
+def _label_at(rec: Recording, t: float) -> str | None:
+    """Text of the annotation covering time `t` (the latest-starting one when several do)."""
+    best = None
+    for a in rec.annotations:
+        if a.onset <= t < a.end and (best is None or a.onset >= best.onset):
+            best = a
+    return best.text.strip() if best is not None and best.text.strip() else None
+
+
+def _starts(length: int, window: int, stride: int) -> np.ndarray:
+    if length < window:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, length - window + 1, stride, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------- prepare
+
+
+def prepare(
+    recordings: Sequence[Recording], config: PrepConfig = PrepConfig(), stats: dict | None = None
+) -> PreparedData:
+    """Turns recordings into normalised, split windows (see the module docstring).
+
+    `stats` (`{"mean": [...], "std": [...]}`) reuses stored statistics instead of computing them.
+    Raises `ChannelError`/`FormatError` with one clear line for unusable input.
+    """
+    if not recordings:
+        raise InputFileError("no input recordings given")
+    names = choose_channels(recordings, config.channels)
+    rate = _project_rate(recordings, names, config.resample)
+    window = window_samples(config.window_s, rate, config.multiple)
+    stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
+
+    infos: list[ChannelInfo] | None = None
+    train_parts: list[tuple[np.ndarray, int, float, Recording]] = []  # (x, file index, time offset, rec)
+    val_parts: list[tuple[np.ndarray, int, float, Recording]] = []
+    sources: list[dict[str, Any]] = []
+    for fi, rec in enumerate(recordings):
+        x, chans = _load(rec, names, rate)
+        _check_values(x, rec, names)
+        if infos is None:
+            infos = [
+                ChannelInfo(
+                    label=c.name,
+                    unit=c.unit,
+                    transducer=c.transducer,
+                    prefilter=c.prefilter,
+                    physical_min=float(c.physical_min),
+                    physical_max=float(c.physical_max),
+                    source_rate=float(c.rate),
+                )
+                for c in chans
+            ]
+        n = x.shape[1]
+        # Split by time: the last val_fraction of the file's samples are held out.
+        cut = n - round(n * config.val_fraction)
+        train_ranges, val_ranges = [], []
+        for a, b, off in _pieces(rec, n, rate):
+            piece = _filter(x[:, a:b], rate, config)
+            if a < cut:
+                e = min(b, cut)
+                train_parts.append((piece[:, : e - a], fi, a / rate + off, rec))
+                train_ranges.append([a / rate + off, e / rate + off])
+            if b > cut:
+                s = max(a, cut)
+                val_parts.append((piece[:, s - a :], fi, s / rate + off, rec))
+                val_ranges.append([s / rate + off, b / rate + off])
+        src = rec.source
+        sources.append(
+            {
+                "path": os.path.abspath(src.path) if src else None,
+                "format": src.format if src else "memory",
+                "sha256": rec.sha256,
+                "samples": n,
+                "train_s": train_ranges,
+                "held_out_s": val_ranges,
+            }
+        )
+    assert infos is not None
+
+    # Labels: annotation texts or file stems become indices into label_names.
+    label_names: list[str] = []
+    index_of: dict[str, int] = {}
+
+    def label_index(text: str | None) -> int:
+        if text is None:
+            return -1
+        if text not in index_of:
+            index_of[text] = len(label_names)
+            label_names.append(text)
+        return index_of[text]
+
+    def build(parts: list[tuple[np.ndarray, int, float, Recording]], step: int) -> Split:
+        datas, starts, labels, files = [], [], [], []
+        offset = 0
+        for x, fi, t0, rec in parts:
+            s = _starts(x.shape[1], window, step)
+            if s.size:
+                datas.append(x)
+                starts.append(s + offset)
+                files.append(np.full(s.size, fi, dtype=np.int64))
+                if config.labels == "annotations":
+                    mids = t0 + (s + window / 2) / rate
+                    labels.append(np.array([label_index(_label_at(rec, t)) for t in mids], dtype=np.int64))
+                elif config.labels == "files":
+                    stem = os.path.splitext(rec.source.name)[0] if rec.source else f"file{fi + 1}"
+                    labels.append(np.full(s.size, label_index(stem), dtype=np.int64))
+                else:
+                    labels.append(np.full(s.size, -1, dtype=np.int64))
+                offset += x.shape[1]
+        if not datas:
+            empty = np.zeros(0, dtype=np.int64)
+            return Split(np.zeros((len(names), 0), dtype=np.float32), empty, empty.copy(), empty.copy())
+        return Split(
+            np.ascontiguousarray(np.concatenate(datas, axis=1), dtype=np.float32),
+            np.concatenate(starts),
+            np.concatenate(labels),
+            np.concatenate(files),
+        )
+
+    train = build(train_parts, stride)
+    if len(train) == 0:
+        longest = max((p[0].shape[1] for p in train_parts), default=0) / rate
+        raise FormatError(
+            f"too little data for one window: the window is {window / rate:g} s but the longest "
+            f"training stretch is {longest:.2f} s; give longer recordings or a shorter --window"
+        )
+    val = build(val_parts, window)
+
+    if stats is not None:
+        mean = np.asarray(stats["mean"], dtype=np.float32)
+        std = np.asarray(stats["std"], dtype=np.float32)
+    else:
+        mean, std = _robust_stats(train.data, names)
+    train.data = normalize(train.data, mean, std)
+    val.data = normalize(val.data, mean, std)
+    return PreparedData(config, infos, rate, window, mean, std, train, val, label_names, sources)
+
+
+def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel centre (median) and scale (std after clipping the 0.1 % tails)."""
+    mean = np.median(x, axis=1).astype(np.float32)
+    lo, hi = np.percentile(x, [0.1, 99.9], axis=1)
+    std = np.array(
+        [np.std(np.clip(row, a, b)) for row, a, b in zip(x, lo, hi, strict=True)], dtype=np.float32
+    )
+    full = np.std(x, axis=1)
+    flat = [n for n, s, f in zip(names, std, full, strict=True) if not (f > 1e-12 and math.isfinite(f))]
+    if flat:
+        raise FormatError(
+            f"channel(s) {', '.join(flat)} are flat (constant) in the training data; "
+            "leave them out with --channels"
+        )
+    # A channel that is almost always constant with rare spikes: fall back on the plain std.
+    std = np.where(std > 1e-12, std, full).astype(np.float32)
+    return mean, std
+
+
+def prepare_from_project(project: Any, rate: float | None = None) -> PreparedData:
+    """Re-reads a project's source files, checks their sha256, and rebuilds the same split.
+
+    `project` is a `vqstudio.project.Project` (or its folder). Uses the stored normalisation.
+    """
+    from vqstudio.io import read_recording
+    from vqstudio.project import Project
+
+    if isinstance(project, str | os.PathLike):
+        project = Project.open(os.fspath(project))
+    data = project.data
+    config = PrepConfig.from_json(project.meta["prep"])
+    recordings = []
+    for src in data.get("sources", []):
+        path = src.get("path")
+        if not path or not os.path.isfile(path):
+            raise ProjectError(f"the project's source file {path} is missing; put it back or retrain")
+        rec = read_recording(path, rate=src.get("csv_rate", rate))
+        if src.get("sha256") and rec.sha256 != src["sha256"]:
+            raise ProjectError(
+                f"the project's source file {path} has changed since training (sha256 differs)"
+            )
+        recordings.append(rec)
+    prepared = prepare(recordings, config, stats=data["normalization"])
+    split = data.get("split", {})
+    if split and (len(prepared.train), len(prepared.val)) != (
+        split.get("train_windows"),
+        split.get("held_out_windows"),
+    ):
+        raise ProjectError(
+            f"the source files of {project.path} no longer give the stored split "
+            f"({len(prepared.train)}/{len(prepared.val)} windows, stored "
+            f"{split.get('train_windows')}/{split.get('held_out_windows')})"
+        )
+    prepared.label_names = list(data.get("labels", {}).get("names", prepared.label_names))
+    return prepared
