@@ -11,6 +11,8 @@ What is understood:
   ISO timestamps): in seconds (or `ms` when its unit says so) or as ISO date-times. The rate is
   derived from it; irregular steps are reported in `Recording.notes`, never silently evened
   out. Without a time column the rate must be given (`rate=`, `--rate HZ`).
+* A slower channel beside faster ones: a value on every k-th row and empty cells between
+  (its rate is the table's rate / k), as the CSV writer writes mixed rates.
 * A column named sample/index is a row counter and is skipped; a text column named
   annotation/event/marker/label becomes annotations (onset = that row's time); another text
   column is skipped with a note.
@@ -189,7 +191,8 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
     if table is not None:
         for k, j in enumerate(used):
             _check_finite(name, table[:, k], names[j], linenos, lambda i, j=j: _split(data[i][1], sep)[j])
-        values = np.ascontiguousarray(table[:, [used.index(j) for j in channels_cols]].T)
+        values = list(np.ascontiguousarray(table[:, [used.index(j) for j in channels_cols]].T))
+        steps = [1] * len(channels_cols)
         time_cells = table[:, used.index(time_col)] if numeric_time else None
         time_text = (
             [_split(data[i][1], sep)[time_col] for i in range(min(20, len(data)))] if numeric_time else []
@@ -209,9 +212,14 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
                     "every row needs one value per column"
                 )
         cells = np.array(rows, dtype=str).reshape(len(rows), width)
-        values = np.empty((len(channels_cols), len(rows)), dtype=np.float64)
-        for k, j in enumerate(channels_cols):
-            values[k] = _numbers(name, cells[:, j], names[j], linenos)
+        values, steps = [], []
+        for j in channels_cols:
+            step, idx = _sparse_step(cells[:, j])
+            if idx is not None:  # a slower or shorter channel: a value every `step` rows
+                values.append(_numbers(name, cells[idx, j], names[j], [linenos[i] for i in idx]))
+            else:
+                values.append(_numbers(name, cells[:, j], names[j], linenos))
+            steps.append(step)
         time_cells = cells[:, time_col] if time_col is not None else None
         time_text = list(cells[:20, time_col]) if time_col is not None else []
 
@@ -249,7 +257,7 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
     channels = []
     for k, j in enumerate(channels_cols):
         label, unit = split_unit(names[j])
-        channels.append(Channel.from_samples(label or names[j], values[k], rate, unit))
+        channels.append(Channel.from_samples(label or names[j], values[k], rate / steps[k], unit))
     return Recording(
         channels=channels,
         annotations=annotations,
@@ -280,6 +288,24 @@ def _numbers(name: str, column: np.ndarray, col_name: str, linenos: list[int]) -
         raise
     _check_finite(name, out, col_name, linenos, lambda i: str(column[i]))
     return out
+
+
+def _sparse_step(column: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """`(k, rows)` when a column has a value on every k-th row from the first, then maybe none.
+
+    That is how a table holds a slower channel beside faster ones (k >= 2), or a channel that
+    ends before the others (empty cells at the end), as `write_csv` writes them. `(1, None)`:
+    every cell is filled, or the empty cells follow no such pattern (`_numbers` reports them).
+    """
+    filled = np.char.str_len(np.char.strip(column)) > 0
+    if filled.all():
+        return 1, None
+    rows = np.flatnonzero(filled)
+    if rows.size >= 2 and rows[0] == 0:
+        k = int(rows[1])
+        if np.array_equal(rows, np.arange(rows.size) * k):
+            return k, rows
+    return 1, None
 
 
 def _check_finite(name: str, values: np.ndarray, col_name: str, linenos: list[int], cell) -> None:

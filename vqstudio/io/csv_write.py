@@ -1,9 +1,11 @@
-"""Writing a one-rate recording as a CSV table that `read_csv` (and a spreadsheet) reads back.
+"""Writing a recording as a CSV table that `read_csv` (and a spreadsheet) reads back.
 
 Columns: `time_s`, one per channel named `label (unit)`, and `annotations` when there are
-any (each at the row nearest its onset; several in one cell joined by ' | '). What a CSV
-cannot hold is stated in the report: annotation durations, the start date, mixed rates
-(refused: resample or choose channels of one rate).
+any (each at the row nearest its onset; several in one cell joined by ' | '). Rows run at the
+fastest channel's rate; a slower channel whose rate divides it fills every k-th row with empty
+cells between (PSG: 1 Hz SpO2 beside 100 Hz EEG). What a CSV cannot hold is stated in the
+report (annotation durations, the start date); rates that do not divide the fastest one are
+refused (resample, or write EDF/BDF).
 """
 
 from __future__ import annotations
@@ -25,22 +27,28 @@ def write_csv(rec: Recording, path: str) -> WriteReport:
     """Writes `rec` (all channels at one rate) as CSV atomically."""
     if not rec.channels:
         raise OutputError(f"cannot write {path}: the recording has no channels")
-    rates = {c.rate for c in rec.channels}
-    if len(rates) > 1:
+    rate = max(c.rate for c in rec.channels)
+    steps = [round(rate / c.rate) for c in rec.channels]
+    odd = [c for c, k in zip(rec.channels, steps, strict=True) if abs(rate / c.rate - k) > 1e-9 * k]
+    if odd:
         raise OutputError(
-            f"cannot write {path}: a CSV table holds one rate but the channels have "
-            + ", ".join(f"{r:g}" for r in sorted(rates))
-            + " Hz; write EDF/BDF, or resample or choose channels of one rate"
+            f"cannot write {path}: rows run at {rate:g} Hz and "
+            + ", ".join(f"{c.name} ({c.rate:g} Hz)" for c in odd[:4])
+            + " do not fit a whole number of rows per sample; write EDF/BDF, or resample"
         )
     refuse_overwriting_input(rec.source.path if rec.source else None, path)
     notes: list[str] = []
-    rate = rates.pop()
-    n = min(c.n_samples for c in rec.channels)
-    if any(c.n_samples != n for c in rec.channels):
-        notes.append(f"channels cut to the shortest one ({n} samples)")
-    data = np.stack([np.asarray(c.read(0, n), dtype=np.float32) for c in rec.channels], axis=1)
-    if not np.isfinite(data).all():
-        raise OutputError(f"cannot write {path}: the recording has NaN/Inf samples")
+    n = max(c.n_samples * k for c, k in zip(rec.channels, steps, strict=True))
+    columns = []
+    for c, k in zip(rec.channels, steps, strict=True):
+        x = np.asarray(c.samples, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise OutputError(f"cannot write {path}: channel '{c.name}' has NaN/Inf samples")
+        columns.append((x, k))
+    if any(k > 1 for k in steps):
+        notes.append("slower channels fill every k-th row, with empty cells between")
+    if any(x.size * k < n - (k - 1) for x, k in columns):
+        notes.append("shorter channels end with empty cells")
     annotations = list(rec.annotations)
     if rec.synthetic and not any(a.text.startswith(SYNTHETIC_MARK) for a in annotations):
         annotations.insert(0, Annotation(0.0, 0.0, SYNTHETIC_MARK))
@@ -66,7 +74,12 @@ def write_csv(rec: Recording, path: str) -> WriteReport:
         for r0 in range(0, n, block):
             r1 = min(n, r0 + block)
             cols = [np.char.mod(f"%.{decimals}f", times[r0:r1])]
-            cols += [np.char.mod("%.9g", data[r0:r1, j]) for j in range(data.shape[1])]
+            for x, k in columns:
+                col = np.zeros(r1 - r0, dtype="<U16")  # empty strings
+                rows = np.arange(r0, r1)
+                on = (rows % k == 0) & (rows // k < x.size)
+                col[on] = np.char.mod("%.9g", x[rows[on] // k])
+                cols.append(col)
             if annotations:
                 cols.append(np.array([_quote(s) if s else "" for s in cells[r0:r1]]))
             rows = cols[0]
