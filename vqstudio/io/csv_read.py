@@ -217,6 +217,12 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
             step, idx = _sparse_step(cells[:, j])
             if idx is not None:  # a slower or shorter channel: a value every `step` rows
                 values.append(_numbers(name, cells[idx, j], names[j], [linenos[i] for i in idx]))
+                notes.append(
+                    f"column '{names[j]}' has a value every {step} row(s) for {idx.size} of "
+                    f"{len(rows)} rows: read as a channel at 1/{step} of the table's rate"
+                    if step > 1
+                    else f"column '{names[j]}' ends after {idx.size} of {len(rows)} rows (a shorter channel)"
+                )
             else:
                 values.append(_numbers(name, cells[:, j], names[j], linenos))
             steps.append(step)
@@ -303,7 +309,8 @@ def _sparse_step(column: np.ndarray) -> tuple[int, np.ndarray | None]:
     rows = np.flatnonzero(filled)
     if rows.size >= 2 and rows[0] == 0:
         k = int(rows[1])
-        if np.array_equal(rows, np.arange(rows.size) * k):
+        # three values at least before a gap pattern counts as a slower channel, not a hole
+        if (k == 1 or rows.size >= 3) and np.array_equal(rows, np.arange(rows.size) * k):
             return k, rows
     return 1, None
 
