@@ -251,6 +251,10 @@ def build(args: argparse.Namespace) -> dict:
     )  # fmt: skip
     pyinstaller_s = time.perf_counter() - t0
     app = distpath / cfg.APP_NAME
+    # One executable serves both programs (entry_gui.py looks at the name it was started under).
+    cli = app / cfg.CLI_EXE
+    if not cli.exists():
+        cli.symlink_to(cfg.GUI_EXE)
 
     log("collecting licence notices")
     lic = subprocess.run(

@@ -45,6 +45,8 @@ EXCLUDED_MODULES = (
     "matplotlib.backends.backend_wxagg", "matplotlib.backends.backend_webagg",
     "matplotlib.backends.backend_nbagg", "PyQt5", "PyQt6", "PySide2",
     "pyqtgraph.examples", "pyqtgraph.jupyter",
+    # build tools and torch.compile's code generators (no compiling in the shipped app)
+    "setuptools", "pkg_resources", "_distutils_hack", "pip", "wheel", "networkx", "jinja2",
     # other Qt bindings' modules we do not use
     *(f"PySide6.{m}" for m in QT_EXCLUDE),
 )  # fmt: skip
@@ -53,6 +55,7 @@ EXCLUDED_MODULES = (
 # fnmatch patterns). Each is unused at run time by a CPU app that never compiles.
 DROPPED_FILES = (
     "torch/bin/*",  # C++ test executables and protoc (50 MB)
+    "torch/test/*",  # C++ unit-test executables (83 MB)
     "torch/include/*",  # C++ headers for extensions
     "torch/share/*",  # CMake files
     "torch/lib/libjitbackend_test.so",
@@ -64,10 +67,24 @@ DROPPED_FILES = (
     "torch/_inductor/codegen/*.h",
     "PySide6/Qt/translations/*",  # Qt's own UI strings in other languages; the app is English
     "PySide6/Qt/qml/*",
-    "PySide6/Qt/plugins/platforminputcontexts/*",
     "PySide6/Qt/plugins/tls/*",
     "PySide6/Qt/plugins/networkinformation/*",
     "PySide6/Qt/plugins/generic/*",
+    # platforms other than a desktop (X11 or Wayland) and offscreen: embedded, VNC, Vulkan display
+    "PySide6/Qt/plugins/platforms/libqeglfs.so",
+    "PySide6/Qt/plugins/platforms/libqlinuxfb.so",
+    "PySide6/Qt/plugins/platforms/libqminimal.so",
+    "PySide6/Qt/plugins/platforms/libqminimalegl.so",
+    "PySide6/Qt/plugins/platforms/libqvkkhrdisplay.so",
+    "PySide6/Qt/plugins/platforms/libqvnc.so",
+    "PySide6/Qt/plugins/egldeviceintegrations/*",
+    # the GTK3 theme plugin drags in GTK, cairo, pango and atk (Qt draws its own Fusion style)
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+    "PySide6/Qt/plugins/imageformats/libqtiff.so",
+    "PySide6/Qt/plugins/imageformats/libqwebp.so",
+    "PySide6/Qt/plugins/imageformats/libqtga.so",
+    "PySide6/Qt/plugins/imageformats/libqwbmp.so",
+    "PySide6/Qt/plugins/imageformats/libqicns.so",
     "matplotlib/mpl-data/sample_data/*",
     "*/tests/*",  # package test suites (numpy, scipy, ...)
 )
@@ -77,6 +94,16 @@ def is_dropped(dest: str, patterns: Iterable[str] = DROPPED_FILES) -> bool:
     """True when a bundle path (forward or back slashes) matches one of the dropped patterns."""
     path = dest.replace("\\", "/")
     return any(fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def orphaned_libraries(
+    top_level_before: set[str], needed_before: set[str], needed_after: set[str]
+) -> set[str]:
+    """Top-level libraries that only dropped files needed: needed before the drop, not after.
+
+    Libraries no binary links to (loaded with ctypes/dlopen) are in neither set and are kept.
+    """
+    return {lib for lib in top_level_before if lib in needed_before and lib not in needed_after}
 
 
 def cuda_problem(torch_cuda: str | None, nvidia_dists: Iterable[str]) -> str | None:

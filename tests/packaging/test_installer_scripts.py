@@ -148,3 +148,10 @@ def test_default_user_prefix_is_home_local(tmp_path):
     assert (appdir / "vqstudio-gui").is_file()
     assert (home / ".local" / "bin" / "vqstudio-gui").resolve() == (appdir / "vqstudio-gui").resolve()
     assert (home / ".local" / "share" / "applications" / "vqstudio.desktop").is_file()
+
+
+def test_orphaned_libraries_are_only_those_the_dropped_files_needed():
+    top = {"libgtk-3.so.0", "libcairo.so.2", "libfontconfig.so.1", "libloaded_by_ctypes.so"}
+    before = {"libgtk-3.so.0", "libcairo.so.2", "libfontconfig.so.1", "libc.so.6"}
+    after = {"libfontconfig.so.1", "libc.so.6"}
+    assert cfg.orphaned_libraries(top, before, after) == {"libgtk-3.so.0", "libcairo.so.2"}
