@@ -102,3 +102,12 @@ def test_file_filter_lists_every_readable_extension():
     for ext in READABLE_EXTENSIONS:
         assert f"*{ext}" in FILE_FILTER and f"*{ext.upper()}" in FILE_FILTER
     assert FILE_FILTER.startswith("Recordings (")
+
+
+def test_info_on_a_generated_npy_batch(tmp_path, capsys):
+    from vqstudio.io import write_npy_batch
+
+    write_npy_batch(np.zeros((3, 2, 100), np.float32), str(tmp_path / "s.npy"), rate=50, labels=["II", "V"])
+    assert main(["info", str(tmp_path / "s.npy"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["items"] == 3 and s["format"] == "NPY" and s["duration_s"] == 2.0 and s["synthetic"] is True

@@ -2,7 +2,8 @@
 
 Human output: one block per file (format, duration, start, annotations, then a table of
 channels). `--json`: one JSON object for one file, a JSON list of objects for several
-(`vqstudio.io.summary`). Every file is read before anything is printed, so a bad file gives
+(`vqstudio.io.summary`; a `.npy` batch adds `items`, its count). Every file is read before
+anything is printed, so a bad file gives
 exit 2 with one line on stderr and no partial output.
 """
 
@@ -73,10 +74,20 @@ def render(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    from vqstudio.io import read_recording, summary
+def _describe(path: str, rate: float | None) -> dict[str, Any]:
+    """The summary of one file; a `.npy` batch is described by its first item and its count."""
+    from vqstudio.io import read_recordings, summary
 
-    summaries = [summary(read_recording(f, rate=args.rate)) for f in args.files]
+    recs = read_recordings(path, rate=rate)
+    s = summary(recs[0])
+    if len(recs) > 1:
+        s["items"] = len(recs)
+        s["notes"] = [f"a batch of {len(recs)} recordings of the same shape; the figures are the first one's"]
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
+    summaries = [_describe(f, args.rate) for f in args.files]
     if args.json:
         out = summaries[0] if len(summaries) == 1 else summaries
         sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")

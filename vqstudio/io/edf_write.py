@@ -215,6 +215,8 @@ def write_edf(
     span = max(durations) if fit == "pad" else min(durations)
     exact = span / float(record)
     n_records = math.ceil(exact - 1e-9) if fit == "pad" else math.floor(exact + 1e-9)
+    if max(durations) <= 0:
+        raise OutputError(f"cannot write {path}: the recording has no samples")
     if n_records < 1:
         raise OutputError(
             f"cannot write {path}: {span:g} s is shorter than one {float(record):g} s data record "
