@@ -73,6 +73,15 @@ def test_copy_of_the_training_windows_is_flagged(reports: dict[str, EvaluationRe
     assert 0.8 < reports["other"].value("memorization") < 1.25
 
 
+def test_a_partial_copy_is_flagged_though_the_median_looks_fresh(data: dict) -> None:
+    # 8 of 20 synthetic windows copied: the median distance barely moves, the copy share does.
+    synthetic = np.concatenate([data["train"][10:18], data["other"][:12]])
+    report = evaluate_windows(data["real"], synthetic, data["train"], RATE, data["names"])
+    memo = report.metrics["memorization"]
+    assert memo.value > 0.5 and 0.4 <= memo.details["copy_fraction"] <= 0.5
+    assert memo.details["copy_p_value"] < 0.01 and report.memorization_flag
+
+
 def test_held_out_real_data_beats_white_noise_on_every_metric(reports: dict[str, EvaluationReport]) -> None:
     good, bad = reports["other"], reports["noise"]
     compared = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.stats import wasserstein_distance
+from scipy.stats import binomtest, wasserstein_distance
 
 from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
 from vqstudio.evaluation.report import MetricResult
@@ -21,6 +21,7 @@ from vqstudio.metrics import lsd_between_psds, welch_psd
 __all__ = [
     "EEG_BANDS",
     "MEMORIZATION_COPY_FRACTION",
+    "MEMORIZATION_P",
     "MEMORIZATION_RATIO",
     "amplitude_wasserstein",
     "autocorrelation_distance",
@@ -45,6 +46,7 @@ EEG_BANDS: tuple[tuple[str, float, float], ...] = (
 # "Much closer" to the training data than fresh real data, for the memorization flag.
 MEMORIZATION_RATIO = 0.5
 MEMORIZATION_COPY_FRACTION = 0.2
+MEMORIZATION_P = 0.01
 _TSTR_TITLE = "Train-on-synthetic/test-on-real accuracy"
 
 
@@ -337,17 +339,28 @@ def _sym_sqrt(a: np.ndarray) -> np.ndarray:
 
 
 def _frechet(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance of two Gaussian fits. Tr((S_a S_b)^(1/2)) is computed as the sum of the
-    square roots of the eigenvalues of the symmetric S_a^(1/2) S_b S_a^(1/2), which has the same
-    spectrum, so no non-symmetric matrix square root is needed."""
-    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
-    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    root_a = _sym_sqrt(cov_a)
-    middle = root_a @ cov_b @ root_a
-    trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
-    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
-    return max(value, 0.0)
+    """Fréchet distance of two Gaussian fits.
+
+    Tr((S_a S_b)^(1/2)) is the sum of the square roots of the eigenvalues of S_a S_b. With
+    A, B the centred embeddings, S_a S_b = A'A B'B / ((n_a - 1)(n_b - 1)), whose nonzero
+    eigenvalues are the squared singular values of A B'. So the trace is the sum of the singular
+    values of A B' (n_b x n_a), scaled: exact, symmetric, and cheap when there are fewer
+    windows than features; otherwise the same spectrum comes from S_a^(1/2) S_b S_a^(1/2).
+    """
+    ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
+    na, nb, d = len(a), len(b), a.shape[1]
+    mean_term = float(((a.mean(axis=0) - b.mean(axis=0)) ** 2).sum())
+    trace_a, trace_b = float((ca**2).sum() / (na - 1)), float((cb**2).sum() / (nb - 1))
+    if min(na, nb) <= d:
+        singular = np.linalg.svd(ca @ cb.T, compute_uv=False)
+        trace_root = float(singular.sum() / np.sqrt((na - 1) * (nb - 1)))
+    else:
+        cov_a, cov_b = ca.T @ ca / (na - 1), cb.T @ cb / (nb - 1)
+        values, vectors = np.linalg.eigh(cov_a)
+        root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+        middle = root_a @ cov_b @ root_a
+        trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    return max(mean_term + trace_a + trace_b - 2.0 * trace_root, 0.0)
 
 
 def frechet_distance(
@@ -360,15 +373,20 @@ def frechet_distance(
     `features.py`, z-scored with the real set's mean and std (so FD is in squared real-std units
     summed over features), or those of a caller's `embed` function, used as they are. Lower is
     better; 0 = same Gaussian. FD is biased upwards with few windows (the covariances are
-    noisy), so `details.real_split_half` gives FD between two random halves of the real set:
-    the floor that synthetic data cannot be expected to beat at this sample size.
+    noisy; it is only stable with many more windows than dimensions), so
+    `details.real_split_half` gives FD between two random halves of the real set: a rough
+    floor for this many windows (rough: the halves are smaller, so it overstates the floor).
     """
     e_real, e_syn = np.asarray(e_real, dtype=np.float64), np.asarray(e_syn, dtype=np.float64)
     if standardise:
         mean, std = e_real.mean(axis=0), e_real.std(axis=0)
         std[std < 1e-12] = 1.0
         e_real, e_syn = (e_real - mean) / std, (e_syn - mean) / std
-    details: dict[str, object] = {"embedding": source, "dimensions": int(e_real.shape[1])}
+    details: dict[str, object] = {
+        "embedding": source,
+        "dimensions": int(e_real.shape[1]),
+        "windows": {"real": len(e_real), "synthetic": len(e_syn)},
+    }
     if len(e_real) >= 4:
         order = rng.permutation(len(e_real))
         half = len(order) // 2
@@ -504,9 +522,12 @@ def memorization(
     of each set; every training window is searched). Reported: the medians, their ratio
     median(d_syn) / median(d_real) (the headline: about 1 for data as novel as fresh real data,
     0 for copies), and the copy fraction = share of synthetic windows nearer to the training
-    data than 95 % of the real windows are (5 % expected). FLAG ("much closer") when the ratio
-    is below 0.5 or the copy fraction above 0.2. Limitation: exact-alignment distance; a copy
-    shifted in time by part of a window looks novel.
+    data than 95 % of the real windows are (5 % expected for fresh data). FLAG ("much closer")
+    when the ratio is below 0.5, or when the copy fraction is above 0.2 AND a one-sided binomial
+    test says so many near copies are unlikely for fresh data (p < 0.01 with an expected share
+    of 0.05 + 1/n_real, the 1/n_real allowing for the 5th percentile's own uncertainty with few
+    real windows). Limitation: exact-alignment distance; a copy shifted in time by part of a
+    window looks novel.
     """
 
     def pick(x: np.ndarray) -> np.ndarray:
@@ -518,8 +539,12 @@ def memorization(
     med_syn, med_real = float(np.median(d_syn)), float(np.median(d_real))
     ratio = med_syn / med_real if med_real > 0 else (1.0 if med_syn == 0 else np.inf)
     threshold = float(np.quantile(d_real, 0.05))
-    copy_fraction = float((d_syn < threshold).mean())
-    flag = bool(ratio < MEMORIZATION_RATIO or copy_fraction > MEMORIZATION_COPY_FRACTION)
+    near = int((d_syn < threshold).sum())
+    copy_fraction = near / len(d_syn)
+    expected = min(1.0, 0.05 + 1.0 / len(d_real))
+    copy_p = float(binomtest(near, len(d_syn), expected, alternative="greater").pvalue)
+    many_copies = copy_fraction > MEMORIZATION_COPY_FRACTION and copy_p < MEMORIZATION_P
+    flag = bool(ratio < MEMORIZATION_RATIO or many_copies)
     result = MetricResult(
         key="memorization",
         title="Memorization: NN-distance ratio synthetic/real",
@@ -529,14 +554,17 @@ def memorization(
         definition=(
             "median over synthetic windows of the distance to the nearest training window, divided by the "
             "same median for held-out real windows (distance: RMS difference in training std units); "
-            f"flagged when below {MEMORIZATION_RATIO} or when more than {MEMORIZATION_COPY_FRACTION:.0%} "
-            "of synthetic windows are nearer than the 5th percentile of the real windows' distances."
+            f"flagged when below {MEMORIZATION_RATIO}, or when more than {MEMORIZATION_COPY_FRACTION:.0%} of "
+            "synthetic windows are nearer than the 5th percentile of the real windows' distances and a "
+            f"binomial test finds that share improbable for fresh data (p < {MEMORIZATION_P})."
         ),
         details={
             "flag": flag,
             "median_nn_synthetic": med_syn,
             "median_nn_real": med_real,
             "copy_fraction": copy_fraction,
+            "copy_fraction_expected": expected,
+            "copy_p_value": copy_p,
             "copy_threshold": threshold,
             "ratio_threshold": MEMORIZATION_RATIO,
             "copy_fraction_threshold": MEMORIZATION_COPY_FRACTION,
