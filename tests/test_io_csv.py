@@ -212,3 +212,9 @@ def test_csv_hole_in_the_middle_is_still_an_error(tmp_path):
     rows = ["time,a,b"] + [f"{i / 10},{i},{'' if i in (3, 7) else i}" for i in range(10)]
     with pytest.raises(FormatError, match=r"line 5, column 'b' is empty"):
         read_recording(write(tmp_path, "hole.csv", "\n".join(rows)))
+
+
+def test_decimal_comma_time_rounded_to_milliseconds_is_regular(tmp_path):
+    rows = "\n".join(f"{i / 256:.3f};{i}".replace(".", ",") for i in range(1024))
+    rec = read_recording(write(tmp_path, "eu256.csv", "tijd;Oz\n" + rows))
+    assert rec.rates == [256.0] and rec.notes == []

@@ -147,35 +147,7 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
     notes: list[str] = []
     first_row = (first_row + [""] * width)[:width]
 
-    time_col = None
-    if has_header:
-        for j, col in enumerate(names):
-            label, unit = split_unit(col)
-            if label.lower() in TIME_NAMES or col.lower() in TIME_NAMES:
-                time_col = j
-                break
-        if (
-            time_col is None
-            and width > 1
-            and not _is_number(first_row[0])
-            and _parse_when(first_row[0]) is not None
-        ):
-            time_col = 0
-    channels_cols, annotation_cols = [], []
-    for j, col in enumerate(names):
-        if j == time_col:
-            continue
-        label, _ = split_unit(col)
-        if has_header and label.lower() in INDEX_NAMES:
-            notes.append(f"skipped column '{col}' (a row counter)")
-            continue
-        if has_header and label.lower() in ANNOTATION_NAMES:
-            annotation_cols.append(j)
-            continue
-        if not _is_number(first_row[j]) and first_row[j].strip() != "":
-            notes.append(f"skipped column '{col}': it holds text ('{first_row[j][:20]}'), not numbers")
-            continue
-        channels_cols.append(j)
+    time_col, channels_cols, annotation_cols = _roles(names, first_row, has_header, notes)
     if not channels_cols:
         shown = ", ".join(f"'{c}'" for c in names[:8])
         raise FormatError(
@@ -194,9 +166,8 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
         values = list(np.ascontiguousarray(table[:, [used.index(j) for j in channels_cols]].T))
         steps = [1] * len(channels_cols)
         time_cells = table[:, used.index(time_col)] if numeric_time else None
-        time_text = (
-            [_split(data[i][1], sep)[time_col] for i in range(min(20, len(data)))] if numeric_time else []
-        )
+        head_rows = body.split("\n", 20)[:20]  # after the decimal comma became a point
+        time_text = [_split(r, sep)[time_col] for r in head_rows] if numeric_time else []
     else:
         rows = (
             list(csv.reader(io.StringIO(body), delimiter=sep))
@@ -271,6 +242,35 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
         source=Source(path, "CSV"),
         notes=notes,
     )
+
+
+def _roles(
+    names: list[str], first_row: list[str], has_header: bool, notes: list[str]
+) -> tuple[int | None, list[int], list[int]]:
+    """Which column is the time, which are signals and which hold annotations (by name, then content)."""
+    time_col = None
+    if has_header:
+        for j, col in enumerate(names):
+            if split_unit(col)[0].lower() in TIME_NAMES or col.lower() in TIME_NAMES:
+                time_col = j
+                break
+        first = first_row[0]
+        if time_col is None and len(names) > 1 and not _is_number(first) and _parse_when(first) is not None:
+            time_col = 0
+    channels_cols, annotation_cols = [], []
+    for j, col in enumerate(names):
+        if j == time_col:
+            continue
+        label = split_unit(col)[0].lower()
+        if has_header and label in INDEX_NAMES:
+            notes.append(f"skipped column '{col}' (a row counter)")
+        elif has_header and label in ANNOTATION_NAMES:
+            annotation_cols.append(j)
+        elif not _is_number(first_row[j]) and first_row[j].strip() != "":
+            notes.append(f"skipped column '{col}': it holds text ('{first_row[j][:20]}'), not numbers")
+        else:
+            channels_cols.append(j)
+    return time_col, channels_cols, annotation_cols
 
 
 def _split(line: str, sep: str | None) -> list[str]:
