@@ -1,0 +1,40 @@
+"""Batches of windows gathered by index from one signal tensor that stays on the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vqstudio.prep import Split
+
+__all__ = ["WindowBatches"]
+
+
+class WindowBatches:
+    """A split's signal as one `(channels, samples)` tensor on `device`, and its window starts.
+
+    `batch(n)` draws `n` windows at random (from `generator`, a CPU generator whose state the
+    checkpoint keeps, so the data order resumes exactly) and gathers them with one indexing
+    operation: no window is ever copied on the host.
+    """
+
+    def __init__(self, split: Split, window: int, device: torch.device, generator: torch.Generator) -> None:
+        if len(split) == 0:
+            raise ValueError("no windows to draw batches from")
+        self.data = torch.from_numpy(np.ascontiguousarray(split.data)).to(device)
+        self.starts = torch.from_numpy(split.starts).to(device)
+        self.offsets = torch.arange(window, device=device)
+        self.generator = generator
+        self.device = device
+
+    def __len__(self) -> int:
+        return int(self.starts.numel())
+
+    def gather(self, index: torch.Tensor) -> torch.Tensor:
+        """Windows `index` as `(len(index), channels, window)`."""
+        pos = self.starts[index.to(self.device, non_blocking=True)][:, None] + self.offsets[None, :]
+        return self.data[:, pos].permute(1, 0, 2).contiguous()
+
+    def batch(self, n: int) -> torch.Tensor:
+        index = torch.randint(len(self), (n,), generator=self.generator)
+        return self.gather(index)

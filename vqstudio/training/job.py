@@ -1,0 +1,277 @@
+"""The `train` job: prepare the data, train the tokenizer, then the prior; one generator.
+
+The CLI iterates it in the main thread; the GUI in a worker thread. It yields events, honours
+the stop request between steps (finishing the step and writing a checkpoint) and returns a
+`TrainResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import random
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vqstudio.errors import InputFileError, ProjectError
+from vqstudio.events import Event, LogLine, Progress, StopRequest
+from vqstudio.prep import PreparedData, PrepConfig, prepare
+from vqstudio.project import Project
+from vqstudio.recording import Recording
+from vqstudio.training.budget import Budget
+from vqstudio.training.settings import DEFAULT_MINUTES, PRIOR_SHARE, OptimConfig, TrainSettings
+
+__all__ = ["TrainResult", "prep_config", "stage_budgets", "train"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a training run ended."""
+
+    project: str
+    stopped: bool
+    tokenizer_step: int
+    prior_step: int
+    elapsed_s: float
+    metrics: dict[str, float] = field(default_factory=dict)  # the tokenizer's last validation
+    prior_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def prep_config(settings: TrainSettings) -> PrepConfig:
+    """The preparation settings a `TrainSettings` implies."""
+    return PrepConfig(
+        channels=settings.channels,
+        resample=settings.resample,
+        bandpass=settings.bandpass,
+        notch=settings.notch,
+        window_s=settings.window_s,
+        val_fraction=settings.val_fraction,
+        labels=settings.labels if settings.labels in ("annotations", "files") else "none",
+    )
+
+
+def prior_available() -> bool:
+    """True once `vqstudio.priors.training` (stage 2) exists."""
+    try:
+        return importlib.util.find_spec("vqstudio.priors.training") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, dict[str, Any]]:
+    """The tokenizer's budget, the prior's minutes (None: steps only) and the split, as stored.
+
+    Steps given: each stage runs its steps. Minutes given (or neither: the default minutes):
+    the tokenizer gets (1 - PRIOR_SHARE) of the time when a prior follows, else all of it.
+    """
+    steps_given = settings.tokenizer_steps is not None
+    minutes = settings.minutes if settings.minutes is not None else (None if steps_given else DEFAULT_MINUTES)
+    if minutes is None:
+        split = {
+            "mode": "steps",
+            "tokenizer_steps": settings.tokenizer_steps,
+            "prior_steps": settings.prior_steps,
+        }
+        return Budget(steps=settings.tokenizer_steps), None, split
+    share = PRIOR_SHARE if with_prior else 0.0
+    tok_s = minutes * 60 * (1 - share)
+    split = {
+        "mode": "minutes",
+        "minutes": minutes,
+        "tokenizer_fraction": 1 - share,
+        "prior_fraction": share,
+        "tokenizer_steps_cap": settings.tokenizer_steps,
+    }
+    return Budget(steps=settings.tokenizer_steps, seconds=tok_s), minutes * share, split
+
+
+def resume_budgets(
+    project: Project, settings: TrainSettings, with_prior: bool
+) -> tuple[Budget, float | None, dict[str, Any]]:
+    """Budgets when resuming. No budget given: the stored ones (the run continues to its end).
+    `--minutes M`: M more minutes (the tokenizer's share goes to the prior when the tokenizer had
+    finished and a prior follows). `--tokenizer-steps N`: the tokenizer runs up to step N in all.
+    """
+    progress = project.progress("tokenizer")
+    before = float(progress.get("elapsed_s", 0.0))
+    stored = progress.get("budget") or {}
+    split = dict(project.meta.get("budget", {}))
+    if settings.minutes is None and settings.tokenizer_steps is None:
+        if stored:
+            budget = Budget(steps=stored.get("steps"), seconds=stored.get("seconds"))
+        else:
+            budget = stage_budgets(settings, with_prior)[0]
+        prior_minutes = None
+        if settings.prior_steps is None and split.get("mode") == "minutes":
+            prior_minutes = split.get("minutes", DEFAULT_MINUTES) * split.get("prior_fraction", PRIOR_SHARE)
+        return budget, prior_minutes, split
+    if settings.minutes is None:
+        split.update(mode="steps", tokenizer_steps=settings.tokenizer_steps, prior_steps=settings.prior_steps)
+        return Budget(steps=settings.tokenizer_steps), None, split
+    extra_s = settings.minutes * 60
+    if progress.get("done") and with_prior:
+        budget = Budget(steps=progress.get("step", 0))  # finished: all the new time goes to the prior
+        split.update(
+            mode="minutes", resumed_minutes=settings.minutes, tokenizer_fraction=0.0, prior_fraction=1.0
+        )
+        return budget, settings.minutes, split
+    share = PRIOR_SHARE if with_prior else 0.0
+    budget = Budget(steps=settings.tokenizer_steps, seconds=before + extra_s * (1 - share))
+    split.update(
+        mode="minutes", resumed_minutes=settings.minutes, tokenizer_fraction=1 - share, prior_fraction=share
+    )
+    return budget, settings.minutes * share, split
+
+
+def _read_inputs(settings: TrainSettings) -> list:
+    from vqstudio.io import read_recording
+
+    if not settings.inputs:
+        raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
+    return [read_recording(p, rate=settings.rate) for p in settings.inputs]
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - code we call may use the global generator
+    torch.manual_seed(seed)
+
+
+def _open_for_resume(
+    project_dir: str, settings: TrainSettings, recordings: Sequence[Recording] | None
+) -> tuple[Project, TrainSettings, PreparedData]:
+    """The project, its stored settings (with this run's budget and device), and its data."""
+    from vqstudio.prep import prepare_from_project
+
+    project = Project.open(project_dir)
+    stored = TrainSettings.from_json(project.meta.get("settings", {}))
+    # The data and model settings are the stored ones; budget, device and threads are this run's.
+    merged = dataclasses.replace(
+        stored,
+        minutes=settings.minutes,
+        tokenizer_steps=settings.tokenizer_steps,
+        prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
+        device=settings.device,
+        threads=settings.threads,
+        prior=stored.prior if project.has_prior else settings.prior,
+    )
+    if recordings is not None or settings.inputs:
+        if recordings is None:
+            recordings = _read_inputs(dataclasses.replace(settings, rate=settings.rate or stored.rate))
+        stored_sha = [s.get("sha256") for s in project.data.get("sources", [])]
+        given_sha = [r.sha256 for r in recordings]
+        if sorted(map(str, stored_sha)) != sorted(map(str, given_sha)):
+            raise ProjectError(
+                f"the files given are not the ones {project_dir} was trained on; "
+                "give the same files with --resume (or none, to re-read the stored paths)"
+            )
+        if None not in given_sha:  # files: put them in the stored order (the split depends on it)
+            order = {sha: i for i, sha in enumerate(given_sha)}
+            recordings = [recordings[order[sha]] for sha in stored_sha]
+        prepared = prepare(
+            recordings, PrepConfig.from_json(project.meta["prep"]), stats=project.data["normalization"]
+        )
+        prepared.label_names = list(project.data.get("labels", {}).get("names", prepared.label_names))
+    else:
+        prepared = prepare_from_project(project, rate=stored.rate)
+    return project, merged, prepared
+
+
+def train(
+    settings: TrainSettings,
+    project_dir: str,
+    stop: StopRequest | None = None,
+    resume: bool = False,
+    optim: OptimConfig | None = None,
+    recordings: Sequence[Recording] | None = None,
+) -> Generator[Event, None, TrainResult]:
+    """Prepares the data and trains the tokenizer, then (if asked and available) the prior.
+
+    Refuses an existing project without `resume` (`ProjectError`), and bad input with a typed
+    error, before anything is written. Yields events; returns a `TrainResult`. `optim`
+    overrides the optimizer settings of a new project (a resumed one keeps its stored ones).
+    `recordings` (already open, e.g. in the GUI) are used instead of reading `settings.inputs`.
+    """
+    import torch
+
+    from vqstudio.device import describe_device, resolve_device, set_threads
+    from vqstudio.training.tokenizer_stage import train_tokenizer
+
+    stop = stop if stop is not None else threading.Event()
+    t_start = time.monotonic()
+    set_threads(settings.threads)
+    device = resolve_device(settings.device)
+    yield Progress("prepare", 0, None, 0.0, None, 0.0)
+
+    if resume:
+        project, settings, prepared = _open_for_resume(project_dir, settings, recordings)
+    else:
+        if Project.exists(project_dir):
+            raise ProjectError(
+                f"{project_dir} already holds a project; add --resume to continue it, "
+                "or choose another --project folder"
+            )
+        recs = list(recordings) if recordings is not None else _read_inputs(settings)
+        prepared = prepare(recs, prep_config(settings))
+        for src in prepared.sources:
+            src["csv_rate"] = settings.rate
+        project = Project.create(
+            project_dir,
+            {
+                "settings": settings.to_json(),
+                "prep": prepared.config.to_json(),
+                "optim": (optim or OptimConfig()).to_json(),
+                "seed": settings.seed,
+                "data": prepared.describe(),
+            },
+        )
+    with_prior = settings.wants_prior and prior_available()
+    if resume:
+        tok_budget, prior_minutes, split = resume_budgets(project, settings, with_prior)
+    else:
+        tok_budget, prior_minutes, split = stage_budgets(settings, with_prior)
+    project.meta["budget"] = split
+    project.meta["device"] = str(device)
+    project.save()
+    yield LogLine(
+        f"{len(prepared.train)} training and {len(prepared.val)} held-out windows of "
+        f"{prepared.window} samples ({prepared.window / prepared.rate:g} s) x {prepared.n_channels} channels "
+        f"at {prepared.rate:g} Hz; device {describe_device(device)}"
+    )
+    yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
+
+    _seed_everything(settings.seed)
+    optim = OptimConfig(**project.meta.get("optim", {}))
+    tok = yield from train_tokenizer(project, prepared, settings, tok_budget, stop, device, resume, optim)
+    prior_step, prior_metrics = int(project.progress("prior").get("step", 0)), {}
+    if not tok["stopped"] and not stop.is_set() and settings.wants_prior:
+        if not prior_available():
+            yield LogLine(
+                "the prior is not available yet in this VQ Studio: trained the tokenizer alone", "warning"
+            )
+        else:
+            from vqstudio.priors.training import train_prior
+
+            prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
+            result = yield from train_prior(project, prepared, prior_settings, stop, device)
+            result = result or {}
+            prior_step = int(result.get("step", prior_step))
+            prior_metrics = dict(result.get("metrics", {}))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return TrainResult(
+        project=project.path,
+        stopped=bool(tok["stopped"] or stop.is_set()),
+        tokenizer_step=int(tok["step"]),
+        prior_step=prior_step,
+        elapsed_s=time.monotonic() - t_start,
+        metrics=dict(tok["metrics"]),
+        prior_metrics=prior_metrics,
+    )

@@ -1,0 +1,277 @@
+"""Stage 1: train the VQ-VAE tokenizer. A generator that yields events and returns a summary.
+
+One loop, readable top to bottom: draw a batch on the device, forward (bf16 autocast on CUDA),
+backward, clip, AdamW step with the warmup + cosine schedule, EMA codebook update. Losses stay
+on the device and are read (one host sync) only every `log_every` steps. Validation every
+`val_every` steps; previews and progress a few times a second at most; a checkpoint every few
+minutes and when stopped or done. A stop request is honoured between steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import torch
+
+from vqstudio.checkpoint import load_state, load_weights, save_state, save_weights
+from vqstudio.device import is_out_of_memory
+from vqstudio.errors import CheckpointError, DeviceError
+from vqstudio.events import (
+    CheckpointWritten,
+    Event,
+    LogLine,
+    Progress,
+    ReconstructionPreview,
+    StopRequest,
+    Validation,
+)
+from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig, choose_preset, preset_config
+from vqstudio.prep import PreparedData
+from vqstudio.project import Project
+from vqstudio.training.batches import WindowBatches
+from vqstudio.training.budget import Budget
+from vqstudio.training.schedule import lr_at
+from vqstudio.training.settings import OptimConfig, TrainSettings
+from vqstudio.training.validation import autocast, validate, validation_index
+
+__all__ = ["STAGE", "build_tokenizer", "default_batch_size", "train_tokenizer"]
+
+STAGE = "tokenizer"
+
+
+def default_batch_size(device: torch.device) -> int:
+    return 16 if device.type == "cpu" else 64
+
+
+def build_tokenizer(
+    project: Project, prepared: PreparedData, settings: TrainSettings, device: torch.device, resume: bool
+) -> tuple[Tokenizer, int]:
+    """The tokenizer to train: from `tokenizer.safetensors` when resuming, else a fresh preset."""
+    if resume and project.has_tokenizer:
+        tensors, info = load_weights(project.tokenizer_path, kind="tokenizer")
+        model = Tokenizer(TokenizerConfig(**info["config"]))
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as e:
+            raise CheckpointError(f"tokenizer.safetensors does not match its configuration: {e}") from e
+        return model.to(device), int(info["step"])
+    preset = settings.preset or choose_preset(len(prepared.train), device.type)
+    cfg = preset_config(preset, channels=prepared.n_channels, window=prepared.window)
+    return Tokenizer(cfg).to(device), 0
+
+
+def train_tokenizer(
+    project: Project,
+    prepared: PreparedData,
+    settings: TrainSettings,
+    budget: Budget,
+    stop: StopRequest,
+    device: torch.device,
+    resume: bool = False,
+    optim: OptimConfig | None = None,
+) -> Generator[Event, None, dict[str, Any]]:
+    """Trains (or continues) the tokenizer of `project`; returns `{step, elapsed_s, metrics, stopped}`."""
+    optim = optim or OptimConfig()
+    model, step = build_tokenizer(project, prepared, settings, device, resume)
+    cfg: TokenizerConfig = model.cfg
+    data_gen = torch.Generator().manual_seed(settings.seed + 1)
+    batches = WindowBatches(prepared.train, prepared.window, device, data_gen)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=optim.lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay
+    )
+    batch_size = settings.batch_size or default_batch_size(device)
+    before = project.progress(STAGE)
+    elapsed_before = float(before.get("elapsed_s", 0.0)) if resume else 0.0
+    metrics: dict[str, float] = dict(before.get("metrics", {})) if resume else {}
+
+    if resume and step > 0:
+        state = load_state(project.state_path, STAGE, opt, generators={"data": data_gen})
+        if state["step"] != step:
+            raise CheckpointError(
+                f"state.safetensors is at step {state['step']} but tokenizer.safetensors at {step}; "
+                "the last checkpoint was interrupted: train a new project"
+            )
+        batch_size = int(state["extra"].get("batch_size", batch_size))
+        yield LogLine(f"resuming the tokenizer at step {step}")
+    else:
+        yield LogLine(
+            f"tokenizer: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+            f"{cfg.channels} channels x {cfg.window} samples, x{cfg.downsample} downsampling, "
+            f"{cfg.n_quantizers} x {cfg.codebook_size} codes; {len(batches)} training windows"
+        )
+        _init_codebook(model, batches, batch_size, optim.kmeans_batches, device)
+    if budget.done(step, elapsed_before):
+        return {"step": step, "elapsed_s": elapsed_before, "metrics": metrics, "stopped": False}
+
+    val_split, val_index = validation_index(prepared, optim.val_windows)
+    val_x = prepared.windows(val_split, val_index)
+    if val_split == "train":
+        yield LogLine("no held-out windows (recordings too short): validating on training windows", "warning")
+    warmup = (
+        optim.warmup_steps if budget.steps is None else min(optim.warmup_steps, max(1, budget.steps // 10))
+    )
+    record = project.append_history
+    stopped = False
+
+    def checkpoint() -> Event:
+        save_weights(project.tokenizer_path, model.state_dict(), STAGE, dataclasses.asdict(cfg), step)
+        save_state(
+            project.state_path,
+            STAGE,
+            opt,
+            step,
+            extra={"batch_size": batch_size, "elapsed_s": elapsed()},
+            generators={"data": data_gen},
+        )
+        project.set_progress(
+            STAGE,
+            step=step,
+            elapsed_s=round(elapsed(), 3),
+            budget=budget.to_json(),
+            batch_size=batch_size,
+            done=budget.done(step, elapsed()),
+            metrics=metrics,
+            config=dataclasses.asdict(cfg),
+        )
+        project.meta["device"] = str(device)
+        project.save()
+        return CheckpointWritten(STAGE, step, project.tokenizer_path)
+
+    t0 = time.monotonic()
+
+    def elapsed() -> float:
+        return elapsed_before + time.monotonic() - t0
+
+    last_progress = last_preview = last_log = time.monotonic()
+    last_ckpt = time.monotonic()
+    acc: dict[str, torch.Tensor] = {}
+    acc_n = 0
+    losses: dict[str, float] = {}
+    log_step, log_time = step, elapsed()
+    steps_per_s = 0.0
+    preview_i = 0
+    model.train()
+
+    while not budget.done(step, elapsed()):
+        if stop.is_set():
+            stopped = True
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, budget.progress(step, elapsed()), optim.lr, warmup, optim.min_lr_ratio)
+        try:
+            out = _step(model, opt, batches.batch(batch_size), optim.grad_clip, device)
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            opt.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if batch_size <= 1:
+                raise DeviceError(
+                    f"{device.type} ran out of memory even with one window per batch; "
+                    "use a shorter --window, fewer --channels, a smaller --preset or --device cpu"
+                ) from e
+            batch_size //= 2
+            yield LogLine(
+                f"{device.type} out of memory: retrying with batches of {batch_size} windows", "warning"
+            )
+            continue
+        step += 1
+        for k, v in out.items():
+            acc[k] = acc[k] + v if k in acc else v.clone()
+        acc_n += 1
+
+        now = time.monotonic()
+        if step % optim.log_every == 0 or now - last_log >= optim.log_every_s or budget.done(step, elapsed()):
+            values = torch.stack(list(acc.values())).tolist()  # the one host sync of a log step
+            losses = {k: v / acc_n for k, v in zip(acc, values, strict=True)}
+            losses["lr"] = opt.param_groups[0]["lr"]
+            acc, acc_n = {}, 0
+            t = elapsed()
+            if t > log_time:
+                steps_per_s = (step - log_step) / (t - log_time)
+            log_step, log_time, last_log = step, t, now
+            record({"stage": STAGE, "step": step, "time_s": round(t, 3), "losses": losses})
+        if now - last_progress >= optim.progress_every_s or budget.done(step, elapsed()):
+            last_progress = now
+            t = elapsed()
+            yield Progress(
+                STAGE,
+                step,
+                budget.steps,
+                t,
+                budget.eta_s(step, t, steps_per_s),
+                budget.fraction(step, t),
+                dict(losses),
+                steps_per_s * batch_size,
+            )
+        if step % settings.val_every == 0:
+            metrics = validate(model, prepared, val_x, cfg.codebook_size)
+            record({"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics})
+            yield Validation(STAGE, step, dict(metrics))
+        if now - last_preview >= optim.preview_every_s:
+            last_preview = now
+            yield _preview(model, prepared, val_x[preview_i % len(val_x)], step)
+            preview_i += 1
+        if now - last_ckpt >= settings.checkpoint_every_s:
+            yield checkpoint()
+            last_ckpt = time.monotonic()
+
+    if step % settings.val_every != 0 or not metrics:
+        metrics = validate(model, prepared, val_x, cfg.codebook_size)
+        record({"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics})
+        yield Validation(STAGE, step, dict(metrics))
+    yield _preview(model, prepared, val_x[preview_i % len(val_x)], step)
+    yield checkpoint()
+    return {"step": step, "elapsed_s": elapsed(), "metrics": metrics, "stopped": stopped}
+
+
+def _step(
+    model: Tokenizer, opt: torch.optim.Optimizer, x: torch.Tensor, clip: float, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """One optimizer step; returns the loss components as device tensors (no host sync)."""
+    with autocast(device):
+        out = model(x)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    model.update_codebook(out)
+    return {k: v.detach().float() for k, v in out.losses.items()}
+
+
+@torch.no_grad()
+def _init_codebook(
+    model: Tokenizer, batches: WindowBatches, batch_size: int, n_batches: int, device: torch.device
+) -> None:
+    """k-means initialisation of the codebook from the encodings of the first batches."""
+    z = []
+    for _ in range(max(1, n_batches)):
+        with autocast(device):
+            z.append(model.encode(batches.batch(batch_size)).float())
+    model.init_codebook(torch.cat(z))
+
+
+@torch.no_grad()
+def _preview(model: Tokenizer, prepared: PreparedData, x: np.ndarray, step: int) -> ReconstructionPreview:
+    """A held-out window beside its reconstruction, both in physical units."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with autocast(device):
+            rec = model(torch.from_numpy(x[None]).to(device)).reconstruction.float()
+    finally:
+        model.train(was_training)
+    return ReconstructionPreview(
+        step=step,
+        rate=prepared.rate,
+        labels=tuple(prepared.labels),
+        units=tuple(prepared.units),
+        real=prepared.physical(x),
+        reconstruction=prepared.physical(rec[0].cpu().numpy()),
+    )

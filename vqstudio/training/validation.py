@@ -1,0 +1,84 @@
+"""Validation of the tokenizer on held-out windows: reconstruction figures and codebook usage.
+
+Figures are computed in physical units on a fixed set of held-out windows (see
+`vqstudio.metrics` for each formula): PRD (%), SNR (dB), log-spectral distance (dB), and
+codebook usage of the codes chosen for those windows (perplexity, fraction used, dead codes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from vqstudio import metrics
+from vqstudio.prep import PreparedData
+
+__all__ = ["autocast", "reconstruct_windows", "validate", "validation_index"]
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; nothing elsewhere (CPU bf16 is slower than float32 on most CPUs)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def validation_index(prepared: PreparedData, count: int) -> tuple[str, np.ndarray]:
+    """Which windows validation uses: up to `count` held-out windows spread evenly over the
+    split (the training windows only when nothing is held out)."""
+    split = "val" if len(prepared.val) else "train"
+    n = len(prepared.val) if split == "val" else len(prepared.train)
+    index = np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(np.int64))
+    return split, index
+
+
+@torch.no_grad()
+def reconstruct_windows(
+    model: torch.nn.Module, x: torch.Tensor, batch: int = 32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reconstruction, indices and mean loss of normalised windows `x` (N, C, T), in batches."""
+    device = next(model.parameters()).device
+    recs, idxs, loss = [], [], torch.zeros((), device=device)
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch].to(device)
+        with autocast(device):
+            out = model(xb)
+        recs.append(out.reconstruction.float())
+        idxs.append(out.indices)
+        loss += out.loss.float() * xb.shape[0]
+    return torch.cat(recs), torch.cat(idxs), loss / x.shape[0]
+
+
+def validate(model: torch.nn.Module, prepared: PreparedData, x: np.ndarray, codebook_size: int) -> dict:
+    """Figures for normalised windows `x` (N, C, T): prd_percent, snr_db, lsd_db, val_loss,
+    perplexity, usage_fraction, dead_codes (codes of the first quantizer level), and the EMA
+    usage the model tracks (`ema_*`)."""
+    was_training = model.training
+    model.eval()
+    try:
+        rec, idx, loss = reconstruct_windows(model, torch.from_numpy(x))
+    finally:
+        model.train(was_training)
+    real = prepared.physical(x)
+    fake = prepared.physical(rec.cpu().numpy())
+    out = metrics.reconstruction_metrics(real, fake, prepared.rate)
+    out["val_loss"] = float(loss)
+    counts = np.stack(
+        [
+            np.bincount(level.reshape(-1), minlength=codebook_size)
+            for level in idx.transpose(0, 1).cpu().numpy()
+        ]
+    )
+    usage = metrics.codebook_usage(counts[0])
+    out.update(
+        perplexity=usage["perplexity"], usage_fraction=usage["usage_fraction"], dead_codes=usage["dead_codes"]
+    )
+    if counts.shape[0] > 1:
+        levels = [metrics.codebook_usage(c)["usage_fraction"] for c in counts]
+        out["usage_fraction_all_levels"] = float(np.mean(levels))
+    with contextlib.suppress(AttributeError):
+        for k, v in model.codebook_usage().items():
+            out[f"ema_{k}"] = float(v)
+    return {k: float(v) for k, v in out.items()}
