@@ -303,6 +303,7 @@ class RecordSamples:
     def __init__(self, header: EdfHeader) -> None:
         self.header = header
         self._mm: np.ndarray | None = None
+        self._flat: np.ndarray | None = None  # BDF: the bytes from one before the data
         self._columns: list[int] = []
         col = 0
         for s in header.signals:
@@ -320,19 +321,30 @@ class RecordSamples:
         ]
 
     def _records(self) -> np.ndarray:
+        """The data records as `(records, samples)` int16 (EDF) or `(records, bytes)` uint8 (BDF)."""
         if self._mm is None:
             h = self.header
             n = h.record_samples
             if h.bdf:
-                shape, dtype = (h.records, n * 3), np.uint8
+                # Mapped from one byte before the data, so every 24-bit sample can be read as the
+                # top three bytes of a 4-byte word (see `read`); that byte is the header's last.
+                self._flat = np.memmap(
+                    h.path,
+                    dtype=np.uint8,
+                    mode="r",
+                    offset=h.header_bytes - 1,
+                    shape=(1 + h.records * n * 3,),
+                )
+                self._mm = self._flat[1:].reshape(h.records, n * 3)
             else:
-                shape, dtype = (h.records, n), np.dtype("<i2")
-            self._mm = np.memmap(h.path, dtype=dtype, mode="r", offset=h.header_bytes, shape=shape)
+                self._mm = np.memmap(
+                    h.path, dtype="<i2", mode="r", offset=h.header_bytes, shape=(h.records, n)
+                )
         return self._mm
 
     def close(self) -> None:
         """Unmaps the file (the channels read it again on the next access)."""
-        self._mm = None
+        self._mm = self._flat = None
 
     def raw_bytes(self, index: int) -> np.ndarray:
         """The stored bytes of signal `index` as `(records, bytes per record)` (annotation signals)."""
@@ -363,12 +375,24 @@ class RecordSamples:
             block += np.float32(offset)
             flat = block.reshape(-1)
             return flat if first == 0 and n == flat.size else flat[first : first + n].copy()
-        raw = mm[r0:r1, 3 * col : 3 * (col + spr)].reshape(-1, 3)[first : first + n]
-        wide = np.zeros((n, 4), dtype=np.uint8)
-        wide[:, 1:] = raw  # little-endian 24-bit into the top of an int32, then an arithmetic shift
-        digital = wide.view("<i4").reshape(-1) >> 8
+        # Each little-endian 24-bit sample with the byte before it is a 4-byte word whose top
+        # three bytes are the sample: an arithmetic shift by 8 gives it, sign and all, with no
+        # copy of the raw bytes (a strided, unaligned int32 view of the mapping).
+        record_bytes = self.header.record_samples * 3
+        words = np.ndarray(
+            shape=(r1 - r0, spr),
+            dtype="<i4",
+            buffer=self._flat,  # type: ignore[arg-type]
+            offset=r0 * record_bytes + 3 * col,  # = the byte before the sample in `_flat`
+            strides=(record_bytes, 3),
+        )
+        digital = words >> 8
         # float64 on the way: 24-bit values need more than float32's mantissa for the product.
-        return (digital * gain + offset).astype(np.float32)
+        scaled = np.multiply(digital, gain, dtype=np.float64)
+        block = np.empty((r1 - r0, spr), dtype=np.float32)
+        np.add(scaled, offset, out=block, casting="unsafe")
+        flat = block.reshape(-1)
+        return flat if first == 0 and n == flat.size else flat[first : first + n].copy()
 
 
 _TAL_ONSET = re.compile(rb"([+-]\d+(?:\.\d*)?)\x14\x14")
