@@ -1,0 +1,185 @@
+"""Stage-2 training and sampling on a two-label toy set, with a stand-in tokenizer.
+
+The stand-in (`PatchTokenizer`) cuts the signal into patches of 8 samples and quantizes each
+patch to its nearest k-means centroid: exact, fast and independent of how well the real VQ-VAE
+trains in a few steps, so these tests measure the prior alone. The real tokenizer is used
+end to end in `test_generate.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vqstudio.events import CheckpointWritten, Progress, SamplePreview, run_to_end
+from vqstudio.generate import GenerateSettings, generate
+from vqstudio.prep import PrepConfig, prepare
+from vqstudio.priors.store import load_prior
+from vqstudio.priors.training import train_prior
+from vqstudio.project import Project
+from vqstudio.recording import Recording, Source
+from vqstudio.training.settings import TrainSettings
+
+RATE = 64.0
+FREQS = {"slow": 4.0, "fast": 12.0}  # Hz: the two labels differ in their dominant frequency
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    channels: int
+    window: int
+    downsample: int = 8
+    codebook_size: int = 96
+    n_quantizers: int = 1
+
+    @property
+    def latent_dim(self) -> int:
+        return self.channels * self.downsample
+
+    @property
+    def latent_length(self) -> int:
+        return self.window // self.downsample
+
+
+class PatchTokenizer(nn.Module):
+    """Patches of `downsample` samples as latents; one k-means codebook over them."""
+
+    decoder_context = 0
+
+    def __init__(self, cfg: PatchConfig, windows: torch.Tensor) -> None:
+        super().__init__()
+        self.cfg = cfg
+        patches = self.encode(windows).transpose(1, 2).reshape(-1, cfg.latent_dim)
+        gen = torch.Generator().manual_seed(0)
+        centroids = patches[torch.randperm(patches.shape[0], generator=gen)[: cfg.codebook_size]].clone()
+        for _ in range(10):  # a few Lloyd iterations
+            nearest = torch.cdist(patches, centroids).argmin(dim=1)
+            for k in range(cfg.codebook_size):
+                members = patches[nearest == k]
+                if len(members):
+                    centroids[k] = members.mean(dim=0)
+        self.codebook = nn.Parameter(centroids, requires_grad=False)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t = x.shape
+        ds = self.cfg.downsample
+        return x.reshape(b, c, t // ds, ds).permute(0, 1, 3, 2).reshape(b, c * ds, t // ds)
+
+    def latents_to_codes(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.transpose(1, 2).reshape(-1, z.shape[1])
+        idx = torch.cdist(flat, self.codebook).argmin(dim=1)
+        return idx.view(z.shape[0], 1, z.shape[2])
+
+    def codes_to_latents(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.codebook[idx[:, 0]].transpose(1, 2)
+
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.latents_to_codes(z)
+        return self.codes_to_latents(idx), idx
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        b, _, n = z.shape
+        c, ds = self.cfg.channels, self.cfg.downsample
+        return z.reshape(b, c, ds, n).permute(0, 1, 3, 2).reshape(b, c, n * ds)
+
+
+def _recording(label: str, seed: int, seconds: float = 90.0) -> Recording:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    f = FREQS[label]
+    # a slowly drifting phase keeps windows from being exact copies
+    phase = np.cumsum(rng.normal(0, 0.02, t.size))
+    x = np.stack([40 * np.sin(2 * np.pi * f * t + phase), 20 * np.sin(2 * np.pi * f * t + phase + 1.0)])
+    x += rng.normal(0, 1.0, x.shape)
+    return Recording.from_array(
+        x, RATE, ["C3", "C4"], "uV", source=Source(f"/nowhere/{label}.edf", "simulated")
+    )
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    """Frequency of the largest mean spectral peak of `(..., samples)`."""
+    spec = np.abs(np.fft.rfft(x - x.mean(axis=-1, keepdims=True), axis=-1))
+    spec = spec.reshape(-1, spec.shape[-1]).mean(axis=0)
+    return float(np.fft.rfftfreq(x.shape[-1], 1 / RATE)[spec.argmax()])
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: one thread is faster than two fighting
+    yield
+    torch.set_num_threads(before)
+
+
+def _toy_project(tmp_path_factory, monkeypatch_module, kind: str, steps: int):
+    prepared = prepare(
+        [_recording("slow", 1), _recording("fast", 2)], PrepConfig(window_s=2.0, labels="files")
+    )
+    folder = tmp_path_factory.mktemp(kind) / "project"
+    project = Project.create(
+        str(folder),
+        {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0, "name": "toy"},
+    )
+    windows = torch.from_numpy(prepared.windows("train"))
+    tokenizer = PatchTokenizer(PatchConfig(prepared.n_channels, prepared.window), windows).eval()
+    monkeypatch_module.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer.to(device))
+    monkeypatch_module.setattr(Project, "has_tokenizer", property(lambda self: True))
+    settings = TrainSettings(
+        prior=kind, prior_steps=steps, labels="files", device="cpu", seed=0, val_every=100, batch_size=32
+    )
+    events = []
+    job = train_prior(project, prepared, settings, threading.Event(), torch.device("cpu"), size="tiny")
+    while True:
+        try:
+            events.append(next(job))
+        except StopIteration as done:
+            result = done.value
+            break
+    return project, prepared, result, events
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module", params=["diffusion", "autoregressive"])
+def trained(request, tmp_path_factory, monkeypatch_module, one_thread):
+    steps = {"diffusion": 400, "autoregressive": 800}[request.param]
+    return request.param, *_toy_project(tmp_path_factory, monkeypatch_module, request.param, steps)
+
+
+def test_training_reports_and_saves(trained):
+    kind, project, _, result, events = trained
+    assert result["step"] > 0 and not result["stopped"]
+    assert any(isinstance(e, Progress) and e.stage == "prior" for e in events)
+    assert any(isinstance(e, CheckpointWritten) for e in events)
+    assert any(isinstance(e, SamplePreview) for e in events)
+    loaded = load_prior(project.prior_path)
+    assert loaded.kind == kind and loaded.step == result["step"]
+    assert loaded.label_names == ["slow", "fast"]
+    assert project.progress("prior")["kind"] == kind
+
+
+def test_label_effect(trained):
+    """Windows generated for each label carry that label's dominant frequency."""
+    kind, project, *_ = trained
+    for label, hz in FREQS.items():
+        x = run_to_end(
+            generate(
+                project.path,
+                GenerateSettings(
+                    seconds=4, count=6, label=label, seed=1, device="cpu", threads=1, as_array=True
+                ),
+            )
+        )
+        assert x.shape == (6, 2, 256)
+        assert np.isfinite(x).all()
+        assert abs(dominant_hz(x) - hz) <= 1.0, f"{kind} {label}: dominant {dominant_hz(x)} Hz, want {hz}"

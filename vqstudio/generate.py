@@ -1,0 +1,232 @@
+"""The `generate` job: sample new recordings of any length from a trained project.
+
+A generator like the other engine jobs: it yields `Progress` (stage "generate", with the rate
+in signal-seconds per wall-second) and a `SamplePreview`, honours a stop request between
+segments, and returns the recordings (or one float32 array) in physical units. Everything is
+batched over the `count` recordings; no Python loop runs over samples or recordings.
+
+The same seed gives the same output on the same device and software.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vqstudio import __version__
+from vqstudio.errors import ProjectError
+from vqstudio.events import Event, Progress, SamplePreview, StopRequest
+from vqstudio.recording import Annotation, Channel, Recording
+
+__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
+
+DEFAULT_STEPS = 25  # DPM-Solver++(2M) steps per diffusion segment
+DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale of a conditional diffusion prior
+SAMPLERS = ("dpm++2m", "ddim")
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """What `vqstudio generate` asks for; `None` means the engine's default."""
+
+    seconds: float
+    count: int = 1
+    label: str | None = None
+    seed: int = 0
+    steps: int | None = None  # diffusion: sampler steps per segment (default DEFAULT_STEPS)
+    guidance: float | None = None  # None: DEFAULT_GUIDANCE for a conditional diffusion prior, else 1
+    temperature: float = 1.0  # autoregressive only
+    top_k: int | None = None  # autoregressive only
+    device: str = "auto"
+    sampler: str = "dpm++2m"
+    threads: int | None = None
+    as_array: bool = False  # return one (count, channels, samples) float32 array, not recordings
+    batch: int | None = None  # recordings sampled together at most (None: all of them)
+
+    def __post_init__(self) -> None:
+        if not (self.seconds > 0 and math.isfinite(self.seconds)):
+            raise ValueError(f"--seconds must be a positive number, got {self.seconds}")
+        if self.count < 1:
+            raise ValueError(f"--count must be at least 1, got {self.count}")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise ValueError(f"--steps must be between 1 and 1000, got {self.steps}")
+        if self.guidance is not None and not (self.guidance >= 0 and math.isfinite(self.guidance)):
+            raise ValueError(f"--guidance must be 0 or more, got {self.guidance}")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.batch is not None and self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
+
+
+def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple[Any, list[str | None]]:
+    """Label index per recording (the null label when unconditional) and its text."""
+    import torch
+
+    null = prior.config.n_labels
+    if settings.label is not None:
+        if not prior.conditional:
+            raise ProjectError(
+                f"--label {settings.label!r} given, but this project's prior was trained without labels; "
+                "leave out --label (or train with --labels annotations|files)"
+            )
+        names = [n.strip() for n in prior.label_names]
+        if settings.label.strip() not in names:
+            raise ProjectError(
+                f"label {settings.label!r} is not one the prior knows; choose one of: {', '.join(names)}"
+            )
+        index = names.index(settings.label.strip())
+        return torch.full((settings.count,), index, dtype=torch.long), [
+            prior.label_names[index]
+        ] * settings.count
+    if not prior.conditional:
+        return torch.full((settings.count,), null, dtype=torch.long), [None] * settings.count
+    # A conditional prior without --label: labels drawn in their training proportions.
+    weights = torch.tensor([max(0, c) for c in prior.label_counts], dtype=torch.float64)
+    if float(weights.sum()) <= 0:
+        weights = torch.ones(null, dtype=torch.float64)
+    draw = torch.Generator().manual_seed(int(generator.initial_seed()) + 7)
+    rows = torch.multinomial(weights, settings.count, replacement=True, generator=draw)
+    return rows, [prior.label_names[int(i)] for i in rows]
+
+
+def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
+    """Channels of each generated recording: the source's header, the project's rate, and the
+    source's physical range where every sample fits (else the data's; the writer rounds it out)."""
+    infos = project.data.get("channels", [])
+    rate = project.rate
+    lo, hi = data.min(axis=2), data.max(axis=2)  # (count, channels)
+    out = []
+    for r in range(data.shape[0]):
+        chans = []
+        for c, info in enumerate(infos):
+            pmin, pmax = float(info.get("physical_min", np.nan)), float(info.get("physical_max", np.nan))
+            fits = math.isfinite(pmin) and math.isfinite(pmax) and pmin <= lo[r, c] and hi[r, c] <= pmax
+            chans.append(
+                Channel.from_samples(
+                    info["label"],
+                    data[r, c],
+                    rate,
+                    unit=info.get("unit", ""),
+                    physical_range=(pmin, pmax) if fits else None,
+                    transducer=info.get("transducer", ""),
+                    prefilter=info.get("prefilter", ""),
+                )
+            )
+        out.append(chans)
+    return out
+
+
+def generate(
+    project_dir: str, settings: GenerateSettings, stop: StopRequest | None = None
+) -> Generator[Event, None, list[Recording] | np.ndarray]:
+    """Samples `settings.count` recordings of `settings.seconds` each from the project's prior.
+
+    Returns the recordings (each marked synthetic, its label as an annotation), or with
+    `as_array` one float32 `(count, channels, samples)` array; an empty list (or array) when
+    stopped. The last `Progress` event's `rate` is the speed in signal-seconds per second.
+    Raises `ProjectError` for a project without a tokenizer or prior, or an unknown label.
+    """
+    import torch
+
+    from vqstudio.device import resolve_device, set_threads
+    from vqstudio.prep import denormalize
+    from vqstudio.priors.config import DiffusionConfig
+    from vqstudio.priors.continuation import decode_latents, iter_codes, iter_latents, snap_to_codes
+    from vqstudio.priors.store import load_prior
+    from vqstudio.project import Project
+
+    stop = stop if stop is not None else threading.Event()
+    project = Project.open(project_dir)
+    if not project.has_tokenizer:
+        raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
+    set_threads(settings.threads)
+    device = resolve_device(settings.device)
+    t0 = time.monotonic()
+    tokenizer = project.load_tokenizer(device)
+    prior = load_prior(project.prior_path, device)
+    diffusion = isinstance(prior.config, DiffusionConfig)
+    rate = project.rate
+    n_samples = max(1, round(settings.seconds * rate))
+    length = math.ceil(n_samples / tokenizer.cfg.downsample)
+    generator = torch.Generator(device=device).manual_seed(int(settings.seed))
+    rows, label_texts = _label_rows(prior, settings, generator)
+    steps = settings.steps or DEFAULT_STEPS
+    guidance = settings.guidance
+    if guidance is None:
+        guidance = DEFAULT_GUIDANCE if (prior.conditional and diffusion) else 1.0
+    norm = project.data["normalization"]
+    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+
+    batch = settings.batch or settings.count
+    out = np.empty((settings.count, len(mean), n_samples), dtype=np.float32)
+    signal_done = 0.0
+    for b0 in range(0, settings.count, batch):
+        labels = rows[b0 : b0 + batch]
+        if diffusion:
+            job = iter_latents(prior.model, length, labels, steps, guidance, generator, settings.sampler)
+        else:
+            job = iter_codes(
+                prior.model, length, labels, settings.temperature, settings.top_k, generator, guidance
+            )
+        while True:
+            try:
+                done, total = next(job)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            if stop.is_set():
+                return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
+            elapsed = time.monotonic() - t0
+            made = signal_done + labels.shape[0] * settings.seconds * done / total
+            frac = (b0 + labels.shape[0] * done / total) / settings.count
+            yield Progress(
+                "generate",
+                b0 + int(labels.shape[0] * done / total),
+                settings.count,
+                elapsed,
+                elapsed * (1 - frac) / frac if frac > 0 else None,
+                frac,
+                {},
+                made / elapsed if elapsed > 0 else 0.0,
+            )
+        with torch.no_grad():
+            z = snap_to_codes(tokenizer, result) if diffusion else tokenizer.codes_to_latents(result)
+            x = decode_latents(tokenizer, z.float(), n_samples)
+        out[b0 : b0 + batch] = denormalize(x.cpu().numpy(), mean, std)
+        signal_done += labels.shape[0] * settings.seconds
+    wall = time.monotonic() - t0
+    if not np.isfinite(out).all():
+        raise RuntimeError("the prior produced non-finite values; the project may be damaged")
+
+    window = min(n_samples, project.window)
+    yield SamplePreview(
+        step=prior.step,
+        rate=rate,
+        labels=tuple(project.channel_labels),
+        units=tuple(c.get("unit", "") for c in project.data.get("channels", [])),
+        samples=out[0, :, :window].copy(),
+        label=label_texts[0],
+    )
+    signal_s = settings.count * n_samples / rate
+    yield Progress("generate", settings.count, settings.count, wall, 0.0, 1.0, {}, signal_s / max(wall, 1e-9))
+    if settings.as_array:
+        return out
+
+    name = project.meta.get("name") or project.path.rstrip("/\\").replace("\\", "/").split("/")[-1]
+    note = f"made by VQ Studio {__version__} from project {name}, prior {prior.kind}, seed {settings.seed}"
+    recordings = []
+    for chans, text in zip(_channels_for(project, out), label_texts, strict=True):
+        annotations = [Annotation(0.0, n_samples / rate, text)] if text is not None else []
+        rec = Recording(channels=chans, annotations=annotations)
+        recordings.append(rec.marked_synthetic(note))
+    return recordings

@@ -1,0 +1,147 @@
+"""Configuration of the stage-2 priors as frozen, JSON-serialisable dataclasses, and size presets.
+
+A prior's config travels with its weights (in the safetensors metadata and in project.json), so a
+saved prior can always be rebuilt without guessing. Shapes that come from the data (latent size,
+codebook size, segment length, label names) are filled in by training, not by the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vqstudio.errors import CheckpointError
+
+__all__ = [
+    "PRIOR_KINDS",
+    "AutoregressiveConfig",
+    "DiffusionConfig",
+    "PriorConfig",
+    "PriorTrainConfig",
+    "config_from_dict",
+    "config_from_json",
+    "preset",
+    "to_dict",
+]
+
+PRIOR_KINDS = ("diffusion", "autoregressive")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """A latent diffusion prior: a 1D transformer denoiser (adaLN-Zero) over `(B, latent_dim, L)`.
+
+    `seg_len` is the number of latent steps the denoiser sees at once (one training window's
+    latents); longer recordings are made of overlapping segments (see `continuation`).
+    """
+
+    latent_dim: int
+    seg_len: int
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    n_labels: int = 0  # 0: unconditional; otherwise embeddings for n_labels plus one "no label"
+    label_dropout: float = 0.15  # classifier-free guidance: how often training hides the label
+    prefix_prob: float = 0.5  # how often training shows a known prefix (teaches continuation)
+    prediction: str = "v"  # "v" or "eps"
+    kind: str = "diffusion"
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1 or self.seg_len < 2:
+            raise ValueError(f"latent_dim {self.latent_dim} and seg_len {self.seg_len} must be positive")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
+        if self.prediction not in ("v", "eps"):
+            raise ValueError(f"prediction must be 'v' or 'eps', not {self.prediction!r}")
+
+
+@dataclass(frozen=True)
+class AutoregressiveConfig:
+    """A causal transformer over code indices `(B, Q, L)`: one token per latent step.
+
+    The Q codebook indices of one step are summed as embeddings on the way in; on the way out,
+    level q is predicted from the hidden state plus the embeddings of levels < q of the same
+    step, so residual codebooks stay dependent within a step at almost no cost.
+    """
+
+    codebook_size: int
+    n_quantizers: int
+    context: int  # tokens of history attended to (the sliding window when generating longer)
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    n_labels: int = 0
+    label_dropout: float = 0.1
+    kind: str = "autoregressive"
+
+    def __post_init__(self) -> None:
+        if self.codebook_size < 2 or self.n_quantizers < 1 or self.context < 2:
+            raise ValueError("codebook_size, n_quantizers and context must be positive")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
+
+
+PriorConfig = DiffusionConfig | AutoregressiveConfig
+
+# Model sizes by name; "tiny" is for tests. Width/depth/heads only: shapes come from the data.
+_PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"width": 32, "depth": 2, "heads": 2},
+    "small": {"width": 128, "depth": 4, "heads": 4},
+    "medium": {"width": 256, "depth": 6, "heads": 8},
+    "large": {"width": 384, "depth": 8, "heads": 8},
+}
+
+
+def preset(name: str) -> dict[str, int]:
+    """Width, depth and heads of a named size preset."""
+    if name not in _PRESETS:
+        raise ValueError(f"unknown prior preset {name!r}; choose from {', '.join(_PRESETS)}")
+    return dict(_PRESETS[name])
+
+
+def config_from_dict(data: dict[str, Any]) -> PriorConfig:
+    """Rebuilds a config from its dict (as stored in JSON); unknown keys are refused."""
+    kind = data.get("kind")
+    cls = {"diffusion": DiffusionConfig, "autoregressive": AutoregressiveConfig}.get(str(kind))
+    if cls is None:
+        raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {PRIOR_KINDS}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = set(data) - names
+    if extra:
+        raise CheckpointError(f"prior config has unknown fields {sorted(extra)}")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"prior config is invalid: {e}") from e
+
+
+def config_from_json(text: str) -> PriorConfig:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise CheckpointError(f"prior config is not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise CheckpointError("prior config is not a JSON object")
+    return config_from_dict(data)
+
+
+def to_dict(config: PriorConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+@dataclass(frozen=True)
+class PriorTrainConfig:
+    """Stage-2 optimisation settings (data-independent)."""
+
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    log_every: int = 10
+    preview_every: int = 200

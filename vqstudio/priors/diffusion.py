@@ -1,0 +1,148 @@
+"""The latent diffusion denoiser: a 1D transformer over latent sequences, conditioned by adaLN-Zero.
+
+Why a transformer and not a 1D U-Net: a latent sequence is short (one window is 64-256 steps),
+so full attention is cheap and sees the whole segment at once, which matters for rhythms
+spanning the window; adaLN-Zero (Peebles & Xie, DiT) conditions every block on the timestep
+and the label with one small linear layer each and starts every block as the identity, which
+trains stably in a few hundred steps.
+
+Input per latent step: the noisy latent x_t, the known latents (zero where unknown) and a 0/1
+mask of known steps. Training shows a known prefix half of the time, so the same network
+continues a previous segment when generating long recordings (see `continuation.py`). Latents
+are normalised per dimension by statistics stored as buffers, so they travel with the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vqstudio.priors.config import DiffusionConfig
+from vqstudio.priors.layers import MLP, sinusoidal
+from vqstudio.priors.schedule import CosineSchedule
+
+__all__ = ["DiffusionDenoiser"]
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale[:, None, :]) + shift[:, None, :]
+
+
+class _Block(nn.Module):
+    """Pre-norm attention + MLP, each modulated (shift, scale, gate) by the conditioning vector."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.mlp = MLP(width, int(width * mlp_ratio))
+        self.ada = nn.Linear(width, 6 * width)
+        nn.init.zeros_(self.ada.weight)  # adaLN-Zero: each block starts as the identity
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        b, n, w = x.shape
+        sh1, sc1, g1, sh2, sc2, g2 = self.ada(F.silu(c)).chunk(6, dim=-1)
+        h = _modulate(self.norm1(x), sh1, sc1)
+        q, k, v = self.qkv(h).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, w)
+        x = x + g1[:, None, :] * self.proj(a)
+        return x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), sh2, sc2))
+
+
+class DiffusionDenoiser(nn.Module):
+    """Predicts v (or eps) for noisy normalised latents `(B, D, L)` at times `t` `(B,)`."""
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, w = config.latent_dim, config.width
+        self.register_buffer("latent_mean", torch.zeros(d))
+        self.register_buffer("latent_std", torch.ones(d))
+        # a kernel-3 convolution in: each token starts out knowing its neighbours, which
+        # attention alone learns slowly in a short training run
+        self.inp = nn.Conv1d(2 * d + 1, w, 3, padding=1)
+        self.time = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
+        self.label = nn.Embedding(config.n_labels + 1, w) if config.n_labels else None
+        self.blocks = nn.ModuleList(_Block(w, config.heads, config.mlp_ratio) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Linear(w, 2 * w)
+        self.out = nn.Linear(w, d)
+        for layer in (self.final_ada, self.out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def null_label(self) -> int:
+        """The label index meaning "no label" (unconditional)."""
+        return self.config.n_labels
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean[None, :, None]) / self.latent_std[None, :, None]
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std[None, :, None] + self.latent_mean[None, :, None]
+
+    def set_latent_stats(self, latents: torch.Tensor) -> None:
+        """Per-dimension mean and std of training latents `(N, D, L)`, kept with the weights."""
+        flat = latents.transpose(0, 1).reshape(latents.shape[1], -1).float()
+        self.latent_mean.copy_(flat.mean(dim=1))
+        self.latent_std.copy_(flat.std(dim=1).clamp_min(1e-4))
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        known: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Model output `(B, D, L)`; `labels` `(B,)` (null_label for none), `mask` `(B, 1, L)`."""
+        b, _, n = x_t.shape
+        if known is None or mask is None:
+            known = torch.zeros_like(x_t)
+            mask = x_t.new_zeros(b, 1, n)
+        h = self.inp(torch.cat([x_t, known * mask, mask], dim=1)).transpose(1, 2)
+        h = h + sinusoidal(torch.arange(n, device=x_t.device), h.shape[-1]).to(h.dtype)[None]
+        c = self.time(sinusoidal(t * 1000.0, h.shape[-1]).to(h.dtype))
+        if self.label is not None:
+            if labels is None:
+                labels = torch.full((b,), self.null_label, device=x_t.device, dtype=torch.long)
+            c = c + self.label(labels)
+        for block in self.blocks:
+            h = block(h, c)
+        shift, scale = self.final_ada(F.silu(c)).chunk(2, dim=-1)
+        return self.out(_modulate(self.norm(h), shift, scale)).transpose(1, 2)
+
+    def training_loss(
+        self,
+        x0: torch.Tensor,
+        labels: torch.Tensor | None,
+        schedule: CosineSchedule,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Mean squared error of the prediction on normalised latents `x0` `(B, D, L)`.
+
+        With probability `prefix_prob` a random prefix is shown as known and left out of the
+        loss (continuation); labels are hidden with probability `label_dropout` (guidance).
+        """
+        b, _, n = x0.shape
+        dev = x0.device
+        t = schedule.sample_times(b, generator, dev)
+        noise = torch.randn(x0.shape, generator=generator, device=dev)
+        x_t = schedule.add_noise(x0, noise, t)
+        lengths = torch.randint(1, max(2, n // 2 + 1), (b,), generator=generator, device=dev)
+        show = torch.rand(b, generator=generator, device=dev) < self.config.prefix_prob
+        lengths = torch.where(show, lengths, torch.zeros_like(lengths))
+        mask = (torch.arange(n, device=dev)[None, :] < lengths[:, None]).to(x0.dtype)[:, None, :]
+        if labels is not None and self.label is not None:
+            drop = torch.rand(b, generator=generator, device=dev) < self.config.label_dropout
+            labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
+        out = self(x_t, t, labels, x0, mask)
+        err = (out.float() - schedule.target(x0, noise, t)) ** 2
+        weight = 1.0 - mask
+        return (err * weight).sum() / (weight.sum() * x0.shape[1]).clamp_min(1.0)

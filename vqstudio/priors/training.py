@@ -1,0 +1,389 @@
+"""Stage 2: train the prior on the tokenizer's codes of the training windows. A generator job.
+
+The training windows are encoded once (tokenizer frozen, eval mode) into code indices that stay
+on the device; the diffusion prior turns a batch of indices back into quantized latents with the
+codebook (a lookup), normalised per dimension by statistics stored with its weights. Windows
+overlap (the preparation's stride), so the prior sees many crops of the signal; the diffusion
+prior is shown a known prefix half of the time and the autoregressive prior trains half of the
+time on crops that start mid-stream, which is what continuing a long recording asks of them.
+
+Same behaviour as stage 1: progress a few times a second, a stop request honoured between steps
+with a checkpoint, `--resume` continuing exactly (optimizer and generators in
+`state.safetensors` under the stage "prior"), weights in `prior.safetensors`, history lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import torch
+
+from vqstudio.checkpoint import load_state, save_state
+from vqstudio.device import is_out_of_memory
+from vqstudio.errors import CheckpointError, DeviceError, ProjectError
+from vqstudio.events import (
+    CheckpointWritten,
+    Event,
+    LogLine,
+    Progress,
+    SamplePreview,
+    StopRequest,
+    Validation,
+)
+from vqstudio.prep import PreparedData
+from vqstudio.priors.config import (
+    AutoregressiveConfig,
+    DiffusionConfig,
+    PriorConfig,
+    PriorTrainConfig,
+    preset,
+    to_dict,
+)
+from vqstudio.priors.continuation import decode_latents, sample_latents, snap_to_codes
+from vqstudio.priors.schedule import CosineSchedule
+from vqstudio.priors.store import build_prior, load_prior, save_prior
+from vqstudio.project import Project
+from vqstudio.training.budget import Budget
+from vqstudio.training.schedule import lr_at
+from vqstudio.training.settings import TrainSettings
+from vqstudio.training.validation import autocast
+
+__all__ = ["DEFAULT_PRIOR_STEPS", "STAGE", "encode_codes", "prior_config", "train_prior"]
+
+STAGE = "prior"
+DEFAULT_PRIOR_STEPS = 2000  # when neither --minutes nor --prior-steps bound the stage
+
+
+def prior_config(kind: str, tokenizer: torch.nn.Module, n_labels: int, size: str) -> PriorConfig:
+    """The prior's config for a tokenizer (latent size, codebooks, window latents) and labels."""
+    cfg = tokenizer.cfg
+    dims = preset(size)
+    if kind == "diffusion":
+        return DiffusionConfig(
+            latent_dim=cfg.latent_dim, seg_len=cfg.latent_length, n_labels=n_labels, **dims
+        )
+    if kind == "autoregressive":
+        return AutoregressiveConfig(
+            codebook_size=cfg.codebook_size,
+            n_quantizers=cfg.n_quantizers,
+            context=cfg.latent_length,
+            n_labels=n_labels,
+            **dims,
+        )
+    raise ValueError(f"unknown prior {kind!r}")
+
+
+@torch.no_grad()
+def encode_codes(tokenizer: torch.nn.Module, windows: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Code indices `(N, Q, L)` of normalised windows `(N, C, T)` (on the tokenizer's device)."""
+    device = next(tokenizer.parameters()).device
+    out = []
+    for i in range(0, windows.shape[0], batch):
+        x = windows[i : i + batch].to(device)
+        with autocast(device):
+            z = tokenizer.encode(x)
+        out.append(tokenizer.quantize(z.float())[1])
+    return torch.cat(out)
+
+
+def _label_tensor(labels: np.ndarray, n_labels: int, device: torch.device) -> torch.Tensor:
+    """Label indices with -1 (no label) mapped to the null label `n_labels`."""
+    lab = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return torch.where(lab < 0, torch.full_like(lab, n_labels), lab).to(device)
+
+
+def _windows_tensor(prepared: PreparedData, split: str) -> torch.Tensor:
+    return torch.from_numpy(prepared.windows(split))
+
+
+def _prior_loss(
+    model: torch.nn.Module,
+    tokenizer: torch.nn.Module,
+    codes: torch.Tensor,
+    labels: torch.Tensor | None,
+    schedule: CosineSchedule,
+    generator: torch.Generator,
+    mid_stream: bool,
+) -> torch.Tensor:
+    if isinstance(model.config, DiffusionConfig):
+        with torch.no_grad():
+            x0 = model.normalize(tokenizer.codes_to_latents(codes).float())
+        return model.training_loss(x0, labels, schedule, generator)
+    return model.training_loss(codes, labels, generator, bos=not mid_stream)
+
+
+@torch.no_grad()
+def _validate(
+    model: torch.nn.Module,
+    tokenizer: torch.nn.Module,
+    codes: torch.Tensor,
+    labels: torch.Tensor | None,
+    schedule: CosineSchedule,
+    seed: int,
+) -> dict[str, float]:
+    """Held-out loss with a fixed generator (same noise every time, so values compare over steps)."""
+    was = model.training
+    model.eval()
+    gen = torch.Generator(device=codes.device).manual_seed(seed)
+    total, n = 0.0, 0
+    for i in range(0, codes.shape[0], 128):
+        c = codes[i : i + 128]
+        lab = None if labels is None else labels[i : i + 128]
+        loss = _prior_loss(model, tokenizer, c, lab, schedule, gen, mid_stream=False)
+        total += float(loss) * c.shape[0]
+        n += c.shape[0]
+    model.train(was)
+    name = "val_mse" if isinstance(model.config, DiffusionConfig) else "val_nll"
+    out = {name: total / max(n, 1)}
+    if name == "val_nll":  # bits per code: comparable with log2(codebook size) for a uniform guess
+        out["val_bits_per_code"] = out[name] / math.log(2)
+    return out
+
+
+@torch.no_grad()
+def _preview(
+    model: torch.nn.Module,
+    tokenizer: torch.nn.Module,
+    prepared: PreparedData,
+    label_names: list[str],
+    step: int,
+) -> SamplePreview:
+    """One window sampled from the prior as it stands (few steps: a preview, not an output)."""
+    from vqstudio.priors.continuation import sample_codes
+
+    was = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(step)
+    n_labels = model.config.n_labels
+    label = int(torch.randint(n_labels, (1,), generator=gen)) if n_labels else None
+    labels = torch.tensor([label if label is not None else n_labels])
+    length = tokenizer.cfg.latent_length
+    if isinstance(model.config, DiffusionConfig):
+        z = snap_to_codes(tokenizer, sample_latents(model, length, labels, 10, 1.5, gen))
+    else:
+        z = tokenizer.codes_to_latents(sample_codes(model, length, labels, 1.0, None, gen))
+    x = decode_latents(tokenizer, z, prepared.window)[0].cpu().numpy()
+    model.train(was)
+    return SamplePreview(
+        step=step,
+        rate=prepared.rate,
+        labels=tuple(prepared.labels),
+        units=tuple(prepared.units),
+        samples=prepared.physical(x),
+        label=label_names[label] if label is not None else None,
+    )
+
+
+def train_prior(
+    project: Project,
+    prepared: PreparedData,
+    settings: TrainSettings,
+    stop: StopRequest,
+    device: torch.device,
+    size: str | None = None,
+    optim: PriorTrainConfig | None = None,
+) -> Generator[Event, None, dict[str, Any]]:
+    """Trains (or continues) the prior of `project`; returns `{step, elapsed_s, metrics, stopped}`.
+
+    The kind comes from `settings.prior`; the budget from `settings.prior_steps` (total steps)
+    and/or `settings.minutes` (the prior's share, as the train job passes it). Resumes when the
+    project already holds `prior.safetensors`. `size` overrides the preset (tests use "tiny").
+    """
+    optim = optim or PriorTrainConfig()
+    if not project.has_tokenizer:
+        raise ProjectError(f"{project.path} has no trained tokenizer; the prior trains on its codes")
+    tokenizer = project.load_tokenizer(device)
+    for p in tokenizer.parameters():
+        p.requires_grad_(False)
+    labelled = settings.labels in ("annotations", "files") and len(prepared.label_names) > 0
+    label_names = list(prepared.label_names) if labelled else []
+    n_labels = len(label_names)
+    counts = np.bincount(prepared.train.labels[prepared.train.labels >= 0], minlength=n_labels)[:n_labels]
+
+    resume = project.has_prior
+    if resume:
+        loaded = load_prior(project.prior_path, device)
+        model, step = loaded.model, loaded.step
+        if model.config.kind != settings.prior:
+            yield LogLine(f"the project's prior is {model.config.kind}; continuing it (not {settings.prior})")
+    else:
+        size = size or settings.preset or ("small" if device.type == "cpu" else "medium")
+        model = build_prior(prior_config(settings.prior, tokenizer, n_labels, size)).to(device)
+        step = 0
+    config = model.config
+    model.train()
+
+    # Encode every training and held-out window once; the codes stay on the device.
+    t_enc = time.monotonic()
+    train_codes = encode_codes(tokenizer, _windows_tensor(prepared, "train"))
+    val_split = "val" if len(prepared.val) else "train"
+    val_codes = encode_codes(tokenizer, _windows_tensor(prepared, val_split)[:512])
+    split = prepared.val if val_split == "val" else prepared.train
+    train_labels = _label_tensor(prepared.train.labels, n_labels, device) if n_labels else None
+    val_labels = _label_tensor(split.labels[:512], n_labels, device) if n_labels else None
+    if isinstance(config, DiffusionConfig) and not resume:
+        model.set_latent_stats(tokenizer.codes_to_latents(train_codes).float())
+    yield LogLine(
+        f"prior ({config.kind}): {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+        f"{train_codes.shape[0]} training windows of {train_codes.shape[2]} latent steps "
+        f"encoded in {time.monotonic() - t_enc:.1f} s"
+        + (f"; conditional on {n_labels} labels: {', '.join(label_names)}" if n_labels else "")
+    )
+
+    if settings.prior_steps is None and settings.minutes is None:
+        budget = Budget(steps=DEFAULT_PRIOR_STEPS)
+    else:
+        budget = Budget(
+            steps=settings.prior_steps, seconds=None if settings.minutes is None else settings.minutes * 60
+        )
+    opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    data_gen = torch.Generator().manual_seed(settings.seed + 11)
+    noise_gen = torch.Generator(device=device).manual_seed(settings.seed + 12)
+    generators = {"prior_data": data_gen, "prior_noise": noise_gen}
+    batch_size = settings.batch_size or (32 if device.type == "cpu" else optim.batch_size * 4)
+    before = project.progress(STAGE)
+    elapsed_before = float(before.get("elapsed_s", 0.0)) if resume else 0.0
+    metrics: dict[str, float] = dict(before.get("metrics", {})) if resume else {}
+    if resume and step > 0:
+        state = load_state(project.state_path, STAGE, opt, generators=generators)
+        if state["step"] != step:
+            raise CheckpointError(
+                f"state.safetensors is at prior step {state['step']} but prior.safetensors at {step}; "
+                "the last checkpoint was interrupted: train the prior again"
+            )
+        batch_size = int(state["extra"].get("batch_size", batch_size))
+        yield LogLine(f"resuming the prior at step {step}")
+    schedule = CosineSchedule(prediction=getattr(config, "prediction", "v"))
+    warmup = (
+        optim.warmup_steps if budget.steps is None else min(optim.warmup_steps, max(1, budget.steps // 10))
+    )
+    t0 = time.monotonic()
+
+    def elapsed() -> float:
+        return elapsed_before + time.monotonic() - t0
+
+    def checkpoint() -> Event:
+        save_prior(project.prior_path, model, step, label_names, counts.tolist())
+        save_state(
+            project.state_path,
+            STAGE,
+            opt,
+            step,
+            extra={"batch_size": batch_size, "elapsed_s": elapsed()},
+            generators=generators,
+        )
+        project.set_progress(
+            STAGE,
+            step=step,
+            elapsed_s=round(elapsed(), 3),
+            budget=budget.to_json(),
+            batch_size=batch_size,
+            done=budget.done(step, elapsed()),
+            metrics=metrics,
+            kind=config.kind,
+            config=to_dict(config),
+            optim=dataclasses.asdict(optim),
+            labels={"names": label_names, "train_counts": counts.tolist()},
+        )
+        project.save()
+        return CheckpointWritten(STAGE, step, project.prior_path)
+
+    stopped = False
+    losses: dict[str, float] = {}
+    acc: list[torch.Tensor] = []
+    last_progress = last_log = last_ckpt = time.monotonic()
+    last_preview = time.monotonic()
+    log_step, log_time, steps_per_s = step, elapsed(), 0.0
+    n = train_codes.shape[0]
+    while not budget.done(step, elapsed()):
+        if stop.is_set():
+            stopped = True
+            break
+        lr = lr_at(step, budget.progress(step, elapsed()), optim.lr, warmup)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        index = torch.randint(n, (batch_size,), generator=data_gen).to(device)
+        mid_stream = bool(step % 2)
+        try:
+            with autocast(device):
+                loss = _prior_loss(
+                    model,
+                    tokenizer,
+                    train_codes[index],
+                    None if train_labels is None else train_labels[index],
+                    schedule,
+                    noise_gen,
+                    mid_stream,
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+            opt.step()
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            opt.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if batch_size <= 1:
+                raise DeviceError(
+                    f"{device.type} ran out of memory training the prior with one window per batch; "
+                    "use --device cpu or a smaller --preset"
+                ) from e
+            batch_size //= 2
+            yield LogLine(
+                f"{device.type} out of memory: prior batches of {batch_size} windows now", "warning"
+            )
+            continue
+        step += 1
+        acc.append(loss.detach().float())
+        now = time.monotonic()
+        if step % optim.log_every == 0 or now - last_log >= 2.0 or budget.done(step, elapsed()):
+            losses = {"loss": float(torch.stack(acc).mean()), "lr": lr}  # the one host sync
+            acc = []
+            t = elapsed()
+            if t > log_time:
+                steps_per_s = (step - log_step) / (t - log_time)
+            log_step, log_time, last_log = step, t, now
+            project.append_history({"stage": STAGE, "step": step, "time_s": round(t, 3), "losses": losses})
+        if now - last_progress >= 0.25 or budget.done(step, elapsed()):
+            last_progress = now
+            t = elapsed()
+            yield Progress(
+                STAGE,
+                step,
+                budget.steps,
+                t,
+                budget.eta_s(step, t, steps_per_s),
+                budget.fraction(step, t),
+                dict(losses),
+                steps_per_s * batch_size,
+            )
+        if step % settings.val_every == 0:
+            metrics = _validate(model, tokenizer, val_codes, val_labels, schedule, settings.seed)
+            project.append_history(
+                {"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics}
+            )
+            yield Validation(STAGE, step, dict(metrics))
+        if now - last_preview >= 15.0:
+            yield _preview(model, tokenizer, prepared, label_names, step)
+            last_preview = time.monotonic()
+        if now - last_ckpt >= settings.checkpoint_every_s:
+            yield checkpoint()
+            last_ckpt = time.monotonic()
+
+    if step % settings.val_every != 0 or not metrics:
+        metrics = _validate(model, tokenizer, val_codes, val_labels, schedule, settings.seed)
+        project.append_history(
+            {"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics}
+        )
+        yield Validation(STAGE, step, dict(metrics))
+    yield checkpoint()
+    if not stopped:
+        yield _preview(model, tokenizer, prepared, label_names, step)
+    return {"step": step, "elapsed_s": elapsed(), "metrics": metrics, "stopped": stopped}
