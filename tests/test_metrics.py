@@ -108,3 +108,15 @@ def test_codebook_usage_known_answers() -> None:
     assert codebook_usage(np.array([1, 1, 5, 5]), dead_below=2)["dead_codes"] == 2
     with pytest.raises(ValueError):
         codebook_usage(np.array([-1, 2]))
+
+
+def test_an_empty_stop_band_does_not_dominate_the_lsd() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 2, 1024))
+    spec = np.fft.rfft(x, axis=-1)
+    spec[..., np.fft.rfftfreq(1024, 1 / RATE) > 40] *= 1e-6  # a low-pass: stop band 120 dB down
+    x = np.fft.irfft(spec, 1024, axis=-1)
+    y = x + 1e-4 * rng.standard_normal(x.shape)  # error 80 dB below the signal, everywhere
+    # Every stop-band bin differs by ~40 dB, but all of it lies > 60 dB below the peak.
+    assert log_spectral_distance_db(x, y, RATE) < 0.5
+    assert log_spectral_distance_db(x, y, RATE, band=(1, 38)) < 0.01

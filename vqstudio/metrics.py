@@ -22,6 +22,7 @@ import numpy as np
 from scipy.signal import welch
 
 __all__ = [
+    "DYNAMIC_RANGE_DB",
     "codebook_usage",
     "default_nperseg",
     "log_spectral_distance_db",
@@ -143,13 +144,21 @@ def _band_mask(freqs: np.ndarray, rate: float, band: tuple[float, float] | None)
     return mask
 
 
-def lsd_between_psds(p_ref: np.ndarray, p_other: np.ndarray, floor_db: float = -100.0) -> np.ndarray:
+DYNAMIC_RANGE_DB = 60.0
+"""Bins more than this far below the reference PSD's peak are compared at that floor."""
+
+
+def lsd_between_psds(
+    p_ref: np.ndarray, p_other: np.ndarray, dynamic_range_db: float = DYNAMIC_RANGE_DB
+) -> np.ndarray:
     """sqrt(mean over the last axis of (10 log10(p_ref / p_other))^2), in dB.
 
-    Both PSDs are floored at `floor_db` dB below the mean of `p_ref` (per leading index), so
-    bins where a filter left nothing compare as equal instead of giving log(0).
+    Both PSDs are first raised to a floor `dynamic_range_db` below the peak of `p_ref` (per
+    leading index, i.e. per window and channel). Without it, the empty stop band of a recording's
+    low-pass or anti-aliasing filter (e.g. 100-250 Hz of an EEG low-passed at 45 Hz, 100 dB
+    below the alpha peak) would dominate the distance with differences no one can see or hear.
     """
-    floor = np.maximum(p_ref.mean(axis=-1, keepdims=True), 1e-300) * 10.0 ** (floor_db / 10.0)
+    floor = np.maximum(p_ref.max(axis=-1, keepdims=True), 1e-300) * 10.0 ** (-dynamic_range_db / 10.0)
     ratio = np.maximum(p_ref, floor) / np.maximum(p_other, floor)
     return np.sqrt(np.mean((10.0 * np.log10(ratio)) ** 2, axis=-1))
 
@@ -194,7 +203,9 @@ def log_spectral_distance_db(
     to 0.5 Hz up to Nyquist (both included; DC never counts). Per channel, LSD_c is the mean of
     LSD_{w,c} over windows (paired: each reconstruction against its own input); the result is
     the mean of LSD_c over channels, or the per-channel array. 1 dB means the spectra differ
-    by about 26 % in power on average. Bins more than 100 dB below the input's mean are floored.
+    by about 26 % in power on average. Bins more than 60 dB below the input PSD's peak (in the
+    band, per window and channel) are compared at that floor (`lsd_between_psds`), so a filter's
+    empty stop band cannot dominate.
     """
     x, y = _channels_first(x, y)
     freqs, px = welch_psd(x, rate, nperseg)

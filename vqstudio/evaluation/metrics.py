@@ -16,7 +16,7 @@ from scipy.stats import binomtest, wasserstein_distance
 
 from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
 from vqstudio.evaluation.report import MetricResult
-from vqstudio.metrics import lsd_between_psds, welch_psd
+from vqstudio.metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
 
 __all__ = [
     "EEG_BANDS",
@@ -67,8 +67,10 @@ def psd_distance(
     """Log-spectral distance between the window-averaged Welch PSDs, per channel (dB).
 
     LSD_c = sqrt(mean over bins f in [0.5 Hz, Nyquist] of (10 log10(P_real,c(f) / P_syn,c(f)))^2),
-    where P_set,c is the Welch PSD averaged over all windows of the set. Headline: the mean of
-    LSD_c over channels. Lower is better; 0 dB means identical average spectra; 3 dB means the
+    where P_set,c is the Welch PSD averaged over all windows of the set; bins more than 60 dB
+    below the real PSD's peak are compared at that floor (`vqstudio.metrics.lsd_between_psds`:
+    a low-pass filter's empty stop band must not dominate). Headline: the mean of LSD_c over
+    channels. Lower is better; 0 dB means identical average spectra; 3 dB means the
     spectra differ by a factor of two in power on average (RMS over frequency).
     """
     mask = (freqs >= 0.5) & (freqs <= rate / 2) & (freqs > 0)
@@ -81,10 +83,16 @@ def psd_distance(
         better="lower",
         definition=(
             "Per channel, RMS over frequency bins from 0.5 Hz to Nyquist of the dB difference between "
-            "the real and synthetic Welch PSDs (each averaged over its windows); mean over channels."
+            "the real and synthetic Welch PSDs (each averaged over its windows; bins more than 60 dB below "
+            "the real peak compared at that floor); mean over channels."
         ),
         per_channel=_per_channel(names, values),
-        details={"band_hz": [0.5, rate / 2], "bins": int(mask.sum()), "bin_width_hz": float(freqs[1])},
+        details={
+            "band_hz": [0.5, rate / 2],
+            "bins": int(mask.sum()),
+            "bin_width_hz": float(freqs[1]),
+            "dynamic_range_db": DYNAMIC_RANGE_DB,
+        },
     )
 
 
