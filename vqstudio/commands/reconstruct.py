@@ -1,0 +1,41 @@
+"""`vqstudio reconstruct DIR FILE --out PATH`: encode and decode a real recording, report how close."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reconstruct",
+        help="encode and decode a real recording with a trained tokenizer",
+        description="Encode and decode FILE with the tokenizer of project DIR; write the result and print "
+        "PRD, SNR and log-spectral distance against the input.",
+    )
+    p.add_argument("project", metavar="DIR", help="a trained project folder")
+    p.add_argument("input", metavar="FILE", help="the recording to reconstruct")
+    p.add_argument("--rate", type=float, metavar="HZ", help="sample rate of a CSV file without time")
+    p.add_argument("--out", required=True, metavar="PATH", help="output file (.edf, .bdf, .csv, .npy)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vqstudio.errors import OutputError
+    from vqstudio.io import read_recording, write_recording
+    from vqstudio.project import Project
+    from vqstudio.reconstruct import reconstruct
+
+    project = Project.open(args.project)  # a bad folder is reported before the file is read
+    if os.path.abspath(args.out) == os.path.abspath(args.input):
+        raise OutputError(f"--out {args.out} is the input file; nothing ever writes over an input recording")
+    recording = read_recording(args.input, rate=args.rate)
+    result, figures = reconstruct(project, recording, device=args.device)
+    write_recording(result, args.out)
+    print(f"written: {args.out}")
+    for key, value in figures.items():
+        print(f"{key}: {value:.4g}")
+    return 0

@@ -1,0 +1,125 @@
+"""`vqstudio train FILE... --project DIR`: prepare the data, train the tokenizer, then the prior."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from vqstudio.cli import EXIT_OK, EXIT_STOPPED
+
+__all__ = ["add_parser", "run"]
+
+
+def _channels(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give channel labels separated by commas")
+    return names
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a tokenizer and a prior on recordings",
+        description="Prepare recordings, train the VQ-VAE tokenizer, then the prior; write a project folder.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="FILE", help="EDF, EDF+, BDF or CSV recordings")
+    p.add_argument("--project", required=True, metavar="DIR", help="project folder to create (or resume)")
+    p.add_argument(
+        "--rate", type=_positive(float), metavar="HZ", help="sample rate of CSV files without time"
+    )
+    p.add_argument("--channels", type=_channels, metavar="A,B,...", help="channel labels to train on")
+    p.add_argument("--resample", type=_positive(float), metavar="HZ", help="the project's rate")
+    p.add_argument(
+        "--window", type=_positive(float), default=4.0, metavar="SECONDS", help="window length (4)"
+    )
+    p.add_argument(
+        "--preset", choices=("small", "medium", "large"), help="tokenizer size (default: from data)"
+    )
+    p.add_argument("--prior", choices=("diffusion", "autoregressive"), default="diffusion")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--minutes", type=_positive(float), metavar="M", help="wall-clock budget, both stages"
+    )
+    budget.add_argument("--tokenizer-steps", type=_count, metavar="N", help="tokenizer optimizer steps")
+    p.add_argument("--prior-steps", type=_count, metavar="N", help="prior steps (0: tokenizer alone)")
+    p.add_argument("--labels", choices=("annotations", "files"), help="condition the prior on labels")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the project in --project")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import threading
+
+    from vqstudio.commands.progress import run_job
+    from vqstudio.errors import InputFileError
+    from vqstudio.training import TrainSettings, train
+
+    if not args.inputs and not args.resume:
+        raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
+    if args.minutes is not None and args.prior_steps is not None:
+        raise InputFileError(
+            "give either --minutes or step counts (--tokenizer-steps/--prior-steps), not both"
+        )
+    try:
+        settings = TrainSettings(
+            inputs=tuple(args.inputs),
+            channels=args.channels,
+            rate=args.rate,
+            resample=args.resample,
+            window_s=args.window,
+            preset=args.preset,
+            prior=args.prior,
+            minutes=args.minutes,
+            tokenizer_steps=args.tokenizer_steps,
+            prior_steps=args.prior_steps,
+            labels=args.labels or "none",
+            device=args.device,
+            seed=args.seed,
+            threads=None,  # the CLI uses every core
+        )
+    except ValueError as e:
+        raise InputFileError(str(e)) from e
+    stop = threading.Event()
+    result = run_job(train(settings, args.project, stop, resume=args.resume), stop)
+    print(f"project: {os.path.abspath(args.project)}")
+    print(f"tokenizer steps: {result.tokenizer_step}")
+    for key, value in result.metrics.items():
+        if not key.startswith("ema_"):
+            print(f"{key}: {value:.4g}")
+    if result.prior_step:
+        print(f"prior steps: {result.prior_step}")
+        for key, value in result.prior_metrics.items():
+            if isinstance(value, int | float):
+                print(f"prior {key}: {value:.4g}")
+    print(f"elapsed: {result.elapsed_s:.1f} s")
+    if result.stopped:
+        print("vqstudio: stopped; checkpoint written (continue with --resume)", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_OK

@@ -1,0 +1,123 @@
+"""Encode and decode a whole real recording with a project's trained tokenizer.
+
+The recording goes through the project's preparation (its channels, resampled to the project's
+rate, its filters, its normalisation), then through the tokenizer in long chunks, each with a
+margin of one training window on both sides that is cut off afterwards. The tokenizer is fully
+convolutional, so with margins wider than its receptive field the chunks join without seams.
+The result is in physical units, with PRD, SNR and log-spectral distance against the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from vqstudio import metrics
+from vqstudio.errors import FormatError
+from vqstudio.prep import PrepConfig, _filter, _load, _pieces, denormalize, normalize
+from vqstudio.project import Project
+from vqstudio.recording import Channel, Recording
+
+__all__ = ["reconstruct", "reconstruct_array"]
+
+CHUNK_WINDOWS = 16  # windows per chunk (besides the margins): bounds memory on long recordings
+
+
+def reconstruct_array(
+    model: Any, x: np.ndarray, window: int, chunk_windows: int = CHUNK_WINDOWS
+) -> np.ndarray:
+    """Reconstruction of a normalised `(channels, samples)` array of any length (seamless)."""
+    import torch
+
+    ds = model.cfg.downsample
+    n = x.shape[1]
+    device = next(model.parameters()).device
+    # The margin covers the encoder's and the decoder's reach (a window is far wider).
+    margin = max(window, model.decoder_context * ds * 2)
+    margin = -(-margin // ds) * ds
+    chunk = max(ds, chunk_windows * window)
+    out = np.empty_like(x, dtype=np.float32)
+    with torch.no_grad():
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            lo, hi = max(0, a - margin), min(n, b + margin)
+            piece = x[:, lo:hi]
+            pad = (-piece.shape[1]) % ds
+            if pad:  # the model needs a multiple of its downsampling: reflect the end
+                mode = "reflect" if piece.shape[1] > pad else "edge"
+                piece = np.pad(piece, ((0, 0), (0, pad)), mode=mode)
+            t = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None].to(device)
+            z = model.encode(t)
+            z_q, _ = model.quantize(z)
+            y = model.decode(z_q)[0].float().cpu().numpy()
+            out[:, a:b] = y[:, a - lo : b - lo]
+    return out
+
+
+def reconstruct(
+    project_dir: str | Project, recording: Recording, device: str = "cpu"
+) -> tuple[Recording, dict[str, float]]:
+    """The recording encoded and decoded by the project's tokenizer, and how close it is.
+
+    Returns a `Recording` with the project's channels at the project's rate in physical units
+    (labels, units, transducer, prefilter and physical ranges of the input), the input's
+    annotations and gaps; and `{prd_percent, snr_db, lsd_db, seconds}` computed against the
+    input after the project's resampling and filtering.
+    """
+    from vqstudio.device import resolve_device
+
+    project = project_dir if isinstance(project_dir, Project) else Project.open(str(project_dir))
+    model = project.load_tokenizer(resolve_device(device))
+    data = project.data
+    config = PrepConfig.from_json(project.meta["prep"])
+    names = [c["label"] for c in data["channels"]]
+    rate, window = float(data["rate"]), int(data["window"])
+    mean = np.asarray(data["normalization"]["mean"], dtype=np.float32)
+    std = np.asarray(data["normalization"]["std"], dtype=np.float32)
+
+    x, chans = _load(recording, names, rate)
+    if not np.isfinite(x).all():
+        raise FormatError(
+            f"{recording.source.name if recording.source else 'the recording'} contains NaN values"
+        )
+    real = np.zeros_like(x)
+    fake = np.zeros_like(x)
+    for a, b, _ in _pieces(recording, x.shape[1], rate):
+        piece = _filter(x[:, a:b], rate, config)
+        real[:, a:b] = piece
+        if b - a < model.cfg.downsample:
+            fake[:, a:b] = piece  # too short to encode: kept as it is
+            continue
+        fake[:, a:b] = denormalize(reconstruct_array(model, normalize(piece, mean, std), window), mean, std)
+
+    spans = [(a, b) for a, b, _ in _pieces(recording, x.shape[1], rate)]
+    real_cat = np.concatenate([real[:, a:b] for a, b in spans], axis=1)
+    fake_cat = np.concatenate([fake[:, a:b] for a, b in spans], axis=1)
+    figures = metrics.reconstruction_metrics(real_cat, fake_cat, rate)
+    figures["seconds"] = real_cat.shape[1] / rate
+
+    channels = []
+    for c, row in zip(chans, fake, strict=True):
+        lo, hi = float(c.physical_min), float(c.physical_max)
+        physical_range = (lo, hi) if np.isfinite([lo, hi]).all() and hi > lo else None
+        channels.append(
+            Channel.from_samples(
+                c.label,
+                row,
+                rate,
+                unit=c.unit,
+                physical_range=physical_range,
+                transducer=c.transducer,
+                prefilter=c.prefilter,
+            )
+        )
+    out = replace(
+        recording,
+        channels=channels,
+        source=None,
+        recording_info="VQ Studio reconstruction",
+        _sha256=None,
+    )
+    return out, {k: float(v) for k, v in figures.items()}
