@@ -22,7 +22,9 @@ import datetime as dt
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +133,7 @@ def _fitted(channel: Channel, n: int) -> np.ndarray:
     return np.concatenate([data, np.full(n - data.size, edge)])
 
 
-def _patient_fields(rec: Recording, anonymize: bool) -> dict[str, str]:
+def _patient_fields(rec: Recording, anonymize: bool) -> dict[str, Any]:
     """pyedflib's patient fields: EDF+'s "X" (unknown) when anonymising."""
     if anonymize or not rec.patient.strip():
         return {}
@@ -189,22 +191,21 @@ def _annotations(rec: Recording, duration: float, notes: list[str]) -> list[Anno
     return sorted(kept, key=lambda a: a.onset)
 
 
-def write_edf(
-    rec: Recording, path: str, *, bdf: bool = False, anonymize: bool = True, fit: str = "pad"
-) -> WriteReport:
-    """Writes `rec` as EDF+ (or BDF+ when `bdf`) atomically; see the module docstring for the rules."""
-    import pyedflib
+@dataclass(frozen=True)
+class _Signal:
+    """One channel as it will be written: its header fields and its digital samples."""
 
-    fmt = "BDF+" if bdf else "EDF+"
-    if fit not in ("pad", "trim"):
-        raise OutputError(f"cannot write {path}: fit must be 'pad' or 'trim', not {fit!r}")
-    if not rec.channels:
-        raise OutputError(f"cannot write {path}: the recording has no channels")
-    refuse_overwriting_input(rec.source.path if rec.source else None, path)
-    notes: list[str] = []
-    bps = 3 if bdf else 2
+    header: dict[str, Any]  # pyedflib's signal header
+    range_text: tuple[str, str]  # the exact physical min/max fields
+    digital: np.ndarray  # int32 (records, samples per record)
+
+
+def _layout(
+    rec: Recording, bdf: bool, fit: str, path: str, notes: list[str]
+) -> tuple[Fraction, list[int], int]:
+    """Record duration, samples per record of each channel and the number of records (`fit`)."""
     try:
-        record = choose_record_duration([c.rate for c in rec.channels], bps)
+        record = choose_record_duration([c.rate for c in rec.channels], 3 if bdf else 2)
     except ValueError as e:
         raise OutputError(
             f"cannot write {path}: no data record duration up to 60 s gives a whole number of "
@@ -212,82 +213,93 @@ def write_edf(
         ) from None
     spr = [int(Fraction(c.rate).limit_denominator(1000) * record) for c in rec.channels]
     durations = [c.duration for c in rec.channels]
+    if max(durations) <= 0:
+        raise OutputError(f"cannot write {path}: the recording has no samples")
     span = max(durations) if fit == "pad" else min(durations)
     exact = span / float(record)
     n_records = math.ceil(exact - 1e-9) if fit == "pad" else math.floor(exact + 1e-9)
-    if max(durations) <= 0:
-        raise OutputError(f"cannot write {path}: the recording has no samples")
     if n_records < 1:
         raise OutputError(
             f"cannot write {path}: {span:g} s is shorter than one {float(record):g} s data record "
             "(use fit='pad')"
         )
     written = n_records * float(record)
-    dmin, dmax = DIGITAL_RANGE[bdf]
-    headers, digital = [], []
-    changed_ranges = []
-    for c, k in zip(rec.channels, spr, strict=True):
-        data = _fitted(c, n_records * k)
-        bad = int(np.count_nonzero(~np.isfinite(data)))
-        if bad:
-            raise OutputError(f"cannot write {path}: channel '{c.name}' has {bad} NaN/Inf samples")
-        try:
-            lo_text, hi_text, how = physical_range(c, data)
-        except ValueError:
-            raise OutputError(
-                f"cannot write {path}: channel '{c.name}' has values up to {np.abs(data).max():.3g} "
-                f"{c.unit}, too large for the 8-character EDF field; convert it to a larger unit"
-            ) from None
-        if how != "kept" and math.isfinite(c.physical_min) and math.isfinite(c.physical_max):
-            changed_ranges.append(c.name)
-        lo, hi = float(lo_text), float(hi_text)
-        d = np.rint((data - lo) / (hi - lo) * (dmax - dmin) + dmin)
-        if d.size and (
-            d.min() < dmin or d.max() > dmax
-        ):  # cannot happen with the range above; checked anyway
-            raise OutputError(
-                f"cannot write {path}: channel '{c.name}' would be clipped (internal range error)"
-            )
-        digital.append(d.astype(np.int32).reshape(n_records, k))
-        label = ascii_text(c.label.rstrip(), 16)
-        if label != c.label.rstrip():
-            notes.append(f"label '{c.label.rstrip()}' written as '{label}' (16 ASCII characters at most)")
-        unit = ascii_text(c.unit, 8)
-        if unit != c.unit and ascii_text(c.unit) != unit:
-            notes.append(f"unit '{c.unit}' of '{c.name}' cut to '{unit}' (8 characters)")
-        for field, text in (("transducer", c.transducer), ("prefilter", c.prefilter)):
-            if len(ascii_text(text)) > 80:
-                notes.append(f"{field} of '{c.name}' cut to 80 characters")
-        headers.append(
-            {
-                "label": label,
-                "dimension": unit,
-                "sample_frequency": c.rate,
-                "physical_min": lo,
-                "physical_max": hi,
-                "digital_min": dmin,
-                "digital_max": dmax,
-                "transducer": ascii_text(c.transducer, 80),
-                "prefilter": ascii_text(c.prefilter, 80),
-                "_range_text": (lo_text, hi_text),
-            }
+    if fit == "pad" and written - min(durations) > 1e-9:
+        notes.append(
+            f"padded {written - min(durations):.6g} s at the end (last value repeated) to fill whole "
+            f"{float(record):g} s data records"
         )
-    if changed_ranges:
-        shown = ", ".join(changed_ranges[:6]) + (", ..." if len(changed_ranges) > 6 else "")
+    elif fit == "trim" and max(durations) - written > 1e-9:
+        notes.append(
+            f"trimmed {max(durations) - written:.6g} s at the end to whole {float(record):g} s data records"
+        )
+    return record, spr, n_records
+
+
+def _signal(c: Channel, n: int, bdf: bool, path: str, notes: list[str]) -> tuple[_Signal, bool]:
+    """The channel `c` fitted to `n` samples, its range chosen, scaled to digital and its text
+    fields made ASCII; and whether its stated physical range had to be widened."""
+    dmin, dmax = DIGITAL_RANGE[bdf]
+    data = _fitted(c, n)
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise OutputError(f"cannot write {path}: channel '{c.name}' has {bad} NaN/Inf samples")
+    try:
+        lo_text, hi_text, how = physical_range(c, data)
+    except ValueError:
+        raise OutputError(
+            f"cannot write {path}: channel '{c.name}' has values up to {np.abs(data).max():.3g} "
+            f"{c.unit}, too large for the 8-character EDF field; convert it to a larger unit"
+        ) from None
+    widened = how != "kept" and math.isfinite(c.physical_min) and math.isfinite(c.physical_max)
+    lo, hi = float(lo_text), float(hi_text)
+    digital = np.rint((data - lo) / (hi - lo) * (dmax - dmin) + dmin)
+    if digital.size and (digital.min() < dmin or digital.max() > dmax):  # excluded by the range; checked
+        raise OutputError(f"cannot write {path}: channel '{c.name}' would be clipped (internal range error)")
+    label = ascii_text(c.label.rstrip(), 16)
+    if label != c.label.rstrip():
+        notes.append(f"label '{c.label.rstrip()}' written as '{label}' (16 ASCII characters at most)")
+    unit = ascii_text(c.unit, 8)
+    if ascii_text(c.unit) != unit:
+        notes.append(f"unit '{c.unit}' of '{c.name}' cut to '{unit}' (8 characters)")
+    for field_name, text in (("transducer", c.transducer), ("prefilter", c.prefilter)):
+        if len(ascii_text(text)) > 80:
+            notes.append(f"{field_name} of '{c.name}' cut to 80 characters")
+    header = {
+        "label": label,
+        "dimension": unit,
+        "sample_frequency": c.rate,
+        "physical_min": lo,
+        "physical_max": hi,
+        "digital_min": dmin,
+        "digital_max": dmax,
+        "transducer": ascii_text(c.transducer, 80),
+        "prefilter": ascii_text(c.prefilter, 80),
+    }
+    return _Signal(header, (lo_text, hi_text), digital.astype(np.int32)), widened
+
+
+def write_edf(
+    rec: Recording, path: str, *, bdf: bool = False, anonymize: bool = True, fit: str = "pad"
+) -> WriteReport:
+    """Writes `rec` as EDF+ (or BDF+ when `bdf`) atomically; see the module docstring for the rules."""
+    if fit not in ("pad", "trim"):
+        raise OutputError(f"cannot write {path}: fit must be 'pad' or 'trim', not {fit!r}")
+    if not rec.channels:
+        raise OutputError(f"cannot write {path}: the recording has no channels")
+    refuse_overwriting_input(rec.source.path if rec.source else None, path)
+    notes: list[str] = []
+    record, spr, n_records = _layout(rec, bdf, fit, path, notes)
+    signals, widened = [], []
+    for c, k in zip(rec.channels, spr, strict=True):
+        sig, was_widened = _signal(c, n_records * k, bdf, path, notes)
+        signals.append(sig)
+        if was_widened:
+            widened.append(c.name)
+    if widened:
+        shown = ", ".join(widened[:6]) + (", ..." if len(widened) > 6 else "")
         notes.append(f"physical range widened to fit the data (never clipped) for: {shown}")
-    gap = written - span if fit == "pad" else max(durations) - written
-    if gap > 1e-9 or len({round(d, 9) for d in durations}) > 1:
-        if fit == "pad":
-            notes.append(
-                f"padded {written - min(durations):.6g} s at the end (last value repeated) to fill whole "
-                f"{float(record):g} s data records"
-            )
-        else:
-            notes.append(
-                f"trimmed {max(durations) - written:.6g} s at the end to whole "
-                f"{float(record):g} s data records"
-            )
-    annotations = _annotations(rec, written, notes)
+    annotations = _annotations(rec, n_records * float(record), notes)
     n_annotation_signals = max(1, math.ceil(len(annotations) / n_records))
     if n_annotation_signals > MAX_ANNOTATION_SIGNALS:
         raise OutputError(
@@ -295,48 +307,66 @@ def write_edf(
             f"(at most {MAX_ANNOTATION_SIGNALS} per record)"
         )
     patient = _patient_fields(rec, anonymize)
-    if not anonymize and patient:
+    if patient:
         notes.append("patient fields kept (anonymize=False)")
-    start = rec.start or DEFAULT_START
-
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyedflib warns about what is checked above
-        writer = pyedflib.EdfWriter(
-            tmp, len(rec.channels), pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+        _write_with_pyedflib(
+            tmp, rec, signals, record, n_records, annotations, n_annotation_signals, patient, bdf
         )
-        try:
-            writer.setSignalHeaders([{k: v for k, v in h.items() if not k.startswith("_")} for h in headers])
-            writer.setDatarecordDuration(float(record))
-            writer.set_number_of_annotation_signals(n_annotation_signals)
-            writer.setStartdatetime(start.replace(tzinfo=None))
-            writer.setEquipment("VQ_Studio")
-            if rec.synthetic:
-                writer.setRecordingAdditional("synthetic")
-            for key, value in patient.items():
-                setter = {
-                    "patientcode": writer.setPatientCode,
-                    "patientname": writer.setPatientName,
-                    "patient_additional": writer.setPatientAdditional,
-                    "sex": writer.setSex,
-                    "birthdate": writer.setBirthdate,
-                }[key]
-                setter(value)  # type: ignore[operator]
-            for a in annotations:
-                text = a.text.encode("utf-8")[:ANNOTATION_TEXT_LIMIT].decode("utf-8", "ignore")
-                if writer.writeAnnotation(a.onset, a.duration if a.duration > 0 else -1, text) < 0:
-                    raise OutputError(
-                        f"cannot write {path}: annotation '{a.text[:40]}' was refused by the writer"
-                    )
-            chunk = max(1, (1 << 22) // max(1, sum(spr)))  # ~16 MB of int32 per block
-            for r0 in range(0, n_records, chunk):
-                block = np.concatenate([d[r0 : r0 + chunk] for d in digital], axis=1)
-                for row in block:
-                    if writer.blockWriteDigitalSamples(np.ascontiguousarray(row, dtype=np.int32)) < 0:
-                        raise OutputError(f"cannot write {path}: the writer failed at data record {r0 + 1}")
-        finally:
-            writer.close()
-        _set_physical_fields(tmp, [h["_range_text"] for h in headers])
-    return WriteReport(path=path, format=fmt, notes=notes)
+        _set_physical_fields(tmp, [s.range_text for s in signals])
+    return WriteReport(path=path, format="BDF+" if bdf else "EDF+", notes=notes)
+
+
+def _write_with_pyedflib(
+    tmp: str,
+    rec: Recording,
+    signals: list[_Signal],
+    record: Fraction,
+    n_records: int,
+    annotations: list[Annotation],
+    n_annotation_signals: int,
+    patient: dict[str, Any],
+    bdf: bool,
+) -> None:
+    """Hands the checked header, annotations and digital records to pyedflib."""
+    import pyedflib
+
+    writer = pyedflib.EdfWriter(
+        tmp, len(signals), pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+    )
+    try:
+        writer.setSignalHeaders([s.header for s in signals])
+        writer.setDatarecordDuration(float(record))
+        writer.set_number_of_annotation_signals(n_annotation_signals)
+        writer.setStartdatetime((rec.start or DEFAULT_START).replace(tzinfo=None))
+        writer.setEquipment("VQ_Studio")
+        if rec.synthetic:
+            writer.setRecordingAdditional("synthetic")
+        setters = {
+            "patientcode": writer.setPatientCode,
+            "patientname": writer.setPatientName,
+            "patient_additional": writer.setPatientAdditional,
+            "sex": writer.setSex,
+            "birthdate": writer.setBirthdate,
+        }
+        for key, value in patient.items():
+            setters[key](value)
+        for a in annotations:
+            text = a.text.encode("utf-8")[:ANNOTATION_TEXT_LIMIT].decode("utf-8", "ignore")
+            if writer.writeAnnotation(a.onset, a.duration if a.duration > 0 else -1, text) < 0:
+                raise OSError(f"the writer refused annotation '{a.text[:40]}'")  # atomic_path: OutputError
+        per_record = sum(s.digital.size for s in signals) // n_records
+        chunk = max(1, (1 << 22) // max(1, per_record))  # ~16 MB of int32 per block
+        for r0 in range(0, n_records, chunk):
+            block = np.concatenate(
+                [s.digital.reshape(n_records, -1)[r0 : r0 + chunk] for s in signals], axis=1
+            )
+            for i, row in enumerate(block):
+                if writer.blockWriteDigitalSamples(np.ascontiguousarray(row, dtype=np.int32)) < 0:
+                    raise OSError(f"the writer failed at data record {r0 + i + 1}")
+    finally:
+        writer.close()
 
 
 def _set_physical_fields(path: str, ranges: list[tuple[str, str]]) -> None:
