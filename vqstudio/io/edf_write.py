@@ -251,7 +251,12 @@ def _signal(c: Channel, n: int, bdf: bool, path: str, notes: list[str]) -> tuple
             f"cannot write {path}: channel '{c.name}' has values up to {np.abs(data).max():.3g} "
             f"{c.unit}, too large for the 8-character EDF field; convert it to a larger unit"
         ) from None
-    widened = how != "kept" and math.isfinite(c.physical_min) and math.isfinite(c.physical_max)
+    stated = (
+        math.isfinite(c.physical_min) and math.isfinite(c.physical_max) and c.physical_min < c.physical_max
+    )
+    # "widened" only when samples lay outside the stated range (otherwise it was only re-rounded)
+    outside = bool(data.size) and (data.min() < c.physical_min or data.max() > c.physical_max)
+    widened = how != "kept" and stated and outside
     lo, hi = float(lo_text), float(hi_text)
     digital = np.rint((data - lo) / (hi - lo) * (dmax - dmin) + dmin)
     if digital.size and (digital.min() < dmin or digital.max() > dmax):  # excluded by the range; checked
