@@ -259,3 +259,12 @@ def test_logistic_regression_is_deterministic_and_separates_three_classes() -> N
     assert np.array_equal(a.coef_, b.coef_)
     assert (a.predict(x) == y).mean() > 0.95
     assert np.allclose(a.predict_proba(x).sum(axis=1), 1.0)
+
+
+def test_the_psd_band_can_be_limited(data: dict) -> None:
+    report = evaluate_windows(
+        data["real"], data["other"], data["train"], RATE, data["names"], band=(1.0, 40.0)
+    )
+    assert report.metrics["psd_lsd"].details["band_hz"] == [1.0, 40.0]
+    with pytest.raises(FormatError, match="no PSD bin"):
+        evaluate_windows(data["real"], data["other"], data["train"], RATE, data["names"], band=(70.0, 90.0))

@@ -75,6 +75,7 @@ def evaluate_windows_job(
     synthetic_labels: Sequence[object] | None = None,
     train_labels: Sequence[object] | None = None,
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
+    band: tuple[float, float] | None = None,
     seed: int = 0,
     stop: StopRequest | None = None,
 ) -> Job[EvaluationReport]:
@@ -117,7 +118,7 @@ def evaluate_windows_job(
             freqs, p_real = m.mean_psd(real, rate)
             _, p_syn = m.mean_psd(synthetic, rate)
             report.freqs, report.psd_real, report.psd_synthetic = freqs, p_real, p_syn
-            results["psd_lsd"] = m.psd_distance(freqs, p_real, p_syn, rate, names)
+            results["psd_lsd"] = m.psd_distance(freqs, p_real, p_syn, rate, names, band=band)
             results["band_power"] = m.band_power_errors(freqs, p_real, p_syn, rate, names)
         elif name == "autocorrelation":
             results["autocorrelation"] = m.autocorrelation_distance(real, synthetic, rate, names)
@@ -164,6 +165,7 @@ def evaluate_windows(
     synthetic_labels: Sequence[object] | None = None,
     train_labels: Sequence[object] | None = None,
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
+    band: tuple[float, float] | None = None,
     seed: int = 0,
 ) -> EvaluationReport:
     """Compares synthetic windows with held-out real ones and checks for memorization.
@@ -173,7 +175,9 @@ def evaluate_windows(
     `channel_names` (and `units`, optional, for the report). Labels (any values, compared as
     text), when given for real and synthetic windows, enable train-on-synthetic/test-on-real;
     `train_labels` give its train-on-real reference. `embed(windows) -> (windows, d)` replaces
-    the fixed features in the Fréchet distance (e.g. a trained tokenizer's encoder). Every
+    the fixed features in the Fréchet distance (e.g. a trained tokenizer's encoder). `band`
+    (Hz) limits the PSD log-spectral distance, e.g. to the recording's pass band; by default
+    0.5 Hz to Nyquist. Every
     random choice (subsets, folds) comes from `seed`. Raises `FormatError` on mismatched shapes,
     too few windows, or non-finite values.
     """
@@ -189,6 +193,7 @@ def evaluate_windows(
             synthetic_labels=synthetic_labels,
             train_labels=train_labels,
             embed=embed,
+            band=band,
             seed=seed,
         )
     )

@@ -54,7 +54,16 @@ def _signed_log(v: np.ndarray) -> np.ndarray:
 
 
 def window_features(windows: np.ndarray, rate: float) -> np.ndarray:
-    """`(windows, channels, samples)` -> `(windows, features)` float64; see the module docstring."""
+    """`(windows, channels, samples)` -> `(windows, features)` float64; see the module docstring.
+    Large sets are processed in pieces of about 64 MB."""
+    windows = np.asarray(windows)
+    step = max(1, (64 << 20) // max(1, 32 * int(np.prod(windows.shape[1:]))))
+    if len(windows) > step:
+        return np.concatenate([_features(windows[i : i + step], rate) for i in range(0, len(windows), step)])
+    return _features(windows, rate)
+
+
+def _features(windows: np.ndarray, rate: float) -> np.ndarray:
     x = np.asarray(windows, dtype=np.float64)
     n, c, _ = x.shape
     centred = x - x.mean(axis=-1, keepdims=True)

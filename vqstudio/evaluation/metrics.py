@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.stats import binomtest, wasserstein_distance
 
+from vqstudio.errors import FormatError
 from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
 from vqstudio.evaluation.report import MetricResult
 from vqstudio.metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
@@ -34,6 +35,7 @@ __all__ = [
     "nearest_distances",
     "psd_distance",
     "train_synthetic_test_real",
+    "window_chunks",
 ]
 
 EEG_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -54,26 +56,46 @@ def _per_channel(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
     return {n: float(v) for n, v in zip(names, values, strict=True)}
 
 
+def window_chunks(windows: np.ndarray, bytes_per_value: int = 32) -> list[slice]:
+    """Slices of about 64 MB of working memory each, so large sets are processed piecewise
+    (an FFT of a float64 window padded to twice its length needs ~32 bytes per sample)."""
+    per_window = max(1, int(np.prod(windows.shape[1:])) * bytes_per_value)
+    step = max(1, (64 << 20) // per_window)
+    return [slice(i, i + step) for i in range(0, len(windows), step)]
+
+
 def mean_psd(windows: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Welch PSD of every window (`vqstudio.metrics.welch_psd`: Hann, ~2 s segments, 50 %
     overlap) averaged over windows: `(freqs, (channels, freqs))` in units^2/Hz."""
-    freqs, psd = welch_psd(windows, rate)
-    return freqs, psd.mean(axis=0)
+    total, freqs = 0.0, np.zeros(0)
+    for part in window_chunks(windows):
+        freqs, psd = welch_psd(windows[part], rate)
+        total = total + psd.sum(axis=0)
+    return freqs, total / len(windows)
 
 
 def psd_distance(
-    freqs: np.ndarray, psd_real: np.ndarray, psd_syn: np.ndarray, rate: float, names: Sequence[str]
+    freqs: np.ndarray,
+    psd_real: np.ndarray,
+    psd_syn: np.ndarray,
+    rate: float,
+    names: Sequence[str],
+    band: tuple[float, float] | None = None,
 ) -> MetricResult:
     """Log-spectral distance between the window-averaged Welch PSDs, per channel (dB).
 
-    LSD_c = sqrt(mean over bins f in [0.5 Hz, Nyquist] of (10 log10(P_real,c(f) / P_syn,c(f)))^2),
+    LSD_c = sqrt(mean over bins f in the band of (10 log10(P_real,c(f) / P_syn,c(f)))^2)
+    (the band is 0.5 Hz to Nyquist unless given),
     where P_set,c is the Welch PSD averaged over all windows of the set; bins more than 60 dB
     below the real PSD's peak are compared at that floor (`vqstudio.metrics.lsd_between_psds`:
     a low-pass filter's empty stop band must not dominate). Headline: the mean of LSD_c over
     channels. Lower is better; 0 dB means identical average spectra; 3 dB means the
     spectra differ by a factor of two in power on average (RMS over frequency).
     """
-    mask = (freqs >= 0.5) & (freqs <= rate / 2) & (freqs > 0)
+    lo, hi = (0.5, rate / 2) if band is None else (float(band[0]), min(float(band[1]), rate / 2))
+    mask = (freqs >= lo) & (freqs <= hi) & (freqs > 0)
+    if not mask.any():
+        raise FormatError(f"evaluate: no PSD bin between {lo:g} and {hi:g} Hz; choose a wider band")
     values = lsd_between_psds(psd_real[:, mask], psd_syn[:, mask])
     return MetricResult(
         key="psd_lsd",
@@ -82,13 +104,13 @@ def psd_distance(
         unit="dB",
         better="lower",
         definition=(
-            "Per channel, RMS over frequency bins from 0.5 Hz to Nyquist of the dB difference between "
+            f"Per channel, RMS over frequency bins from {lo:g} to {hi:g} Hz of the dB difference between "
             "the real and synthetic Welch PSDs (each averaged over its windows; bins more than 60 dB below "
             "the real peak compared at that floor); mean over channels."
         ),
         per_channel=_per_channel(names, values),
         details={
-            "band_hz": [0.5, rate / 2],
+            "band_hz": [lo, hi],
             "bins": int(mask.sum()),
             "bin_width_hz": float(freqs[1]),
             "dynamic_range_db": DYNAMIC_RANGE_DB,
@@ -152,16 +174,21 @@ def band_power_errors(
 def _mean_autocorrelation(windows: np.ndarray, max_lag: int) -> np.ndarray:
     """(channels, max_lag + 1): biased ACF of each mean-removed window, normalised to 1 at lag 0,
     averaged over windows (windows with zero variance left out)."""
-    x = windows - windows.mean(axis=-1, keepdims=True)
-    n = x.shape[-1]
+    n = windows.shape[-1]
     size = 1 << int(np.ceil(np.log2(2 * n - 1)))
-    spec = np.fft.rfft(x, size, axis=-1)
-    acf = np.fft.irfft(spec * np.conj(spec), size, axis=-1)[..., : max_lag + 1]
-    lag0 = acf[..., :1]
-    valid = lag0[..., 0] > 0
+    total = np.zeros((windows.shape[1], max_lag + 1))
+    count = np.zeros((windows.shape[1], 1))
+    for part in window_chunks(windows):
+        x = windows[part].astype(np.float64)
+        x -= x.mean(axis=-1, keepdims=True)
+        spec = np.fft.rfft(x, size, axis=-1)
+        acf = np.fft.irfft(spec * np.conj(spec), size, axis=-1)[..., : max_lag + 1]
+        lag0 = acf[..., :1]
+        valid = lag0 > 0
+        total += np.where(valid, acf / np.where(valid, lag0, 1.0), 0.0).sum(axis=0)
+        count += valid.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        acf = np.where(valid[..., None], acf / np.where(lag0 > 0, lag0, 1.0), np.nan)
-    return np.nanmean(acf, axis=0)
+        return total / count
 
 
 def autocorrelation_distance(
@@ -194,11 +221,22 @@ def autocorrelation_distance(
 
 
 def _mean_correlation(windows: np.ndarray) -> np.ndarray:
-    x = windows - windows.mean(axis=-1, keepdims=True)
-    std = np.sqrt((x**2).sum(axis=-1))
-    z = x / np.where(std > 0, std, np.nan)[..., None]
-    corr = np.einsum("wct,wdt->wcd", z, z)
-    return np.nanmean(corr, axis=0)
+    """(channels, channels): Pearson correlation matrix of each window, averaged over windows
+    (a pair is left out of the windows where either channel is flat)."""
+    c = windows.shape[1]
+    total, count = np.zeros((c, c)), np.zeros((c, c))
+    for part in window_chunks(windows, bytes_per_value=16):
+        x = windows[part].astype(np.float64)
+        x -= x.mean(axis=-1, keepdims=True)
+        norm = np.sqrt((x**2).sum(axis=-1))
+        valid = norm > 0
+        z = x / np.where(valid, norm, 1.0)[..., None]
+        corr = np.einsum("wct,wdt->wcd", z, z)
+        both = valid[:, :, None] & valid[:, None, :]
+        total += np.where(both, corr, 0.0).sum(axis=0)
+        count += both.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / count
 
 
 def correlation_matrix_distance(real: np.ndarray, syn: np.ndarray, names: Sequence[str]) -> MetricResult:
