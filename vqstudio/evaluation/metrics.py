@@ -231,7 +231,7 @@ def _mean_correlation(windows: np.ndarray) -> np.ndarray:
         norm = np.sqrt((x**2).sum(axis=-1))
         valid = norm > 0
         z = x / np.where(valid, norm, 1.0)[..., None]
-        corr = np.einsum("wct,wdt->wcd", z, z)
+        corr = np.matmul(z, z.transpose(0, 2, 1))
         both = valid[:, :, None] & valid[:, None, :]
         total += np.where(both, corr, 0.0).sum(axis=0)
         count += both.sum(axis=0)
@@ -285,7 +285,7 @@ def amplitude_wasserstein(
     names: Sequence[str],
     units: Sequence[str] | None,
     rng: np.random.Generator,
-    max_values: int = 200_000,
+    max_values: int = 100_000,
 ) -> MetricResult:
     """Wasserstein-1 distance between the amplitude distributions, per channel.
 
@@ -527,9 +527,17 @@ def train_synthetic_test_real(
 
 
 def _standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of the training windows (over windows and samples), float32."""
-    mean = train.mean(axis=(0, 2), dtype=np.float64)
-    std = train.std(axis=(0, 2), dtype=np.float64)
+    """Per-channel mean and std of the training windows (over windows and samples), float32,
+    accumulated in float64 chunk by chunk."""
+    total = np.zeros(train.shape[1])
+    squares = np.zeros(train.shape[1])
+    for part in window_chunks(train, bytes_per_value=8):
+        x = train[part].astype(np.float64)
+        total += x.sum(axis=(0, 2))
+        squares += (x * x).sum(axis=(0, 2))
+    count = train.shape[0] * train.shape[2]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     std[std <= 0] = 1.0
     return mean[:, None].astype(np.float32), std[:, None].astype(np.float32)
 
