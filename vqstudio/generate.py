@@ -26,7 +26,7 @@ from vqstudio.recording import Annotation, Channel, Recording
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
 
-DEFAULT_STEPS = 25  # DPM-Solver++(2M) steps per diffusion segment
+DEFAULT_STEPS = 20  # DPM-Solver++(2M) steps per diffusion segment
 DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale of a conditional diffusion prior
 SAMPLERS = ("dpm++2m", "ddim")
 

@@ -82,7 +82,7 @@ def iter_latents(
     cfg = model.config
     device = model.latent_mean.device
     b, d, seg = labels.shape[0], cfg.latent_dim, cfg.seg_len
-    overlap = max(1, seg // 4) if overlap is None else overlap
+    overlap = max(1, seg // 8) if overlap is None else overlap
     if not 0 < overlap < seg:
         raise ValueError(f"overlap {overlap} must lie between 1 and {seg - 1}")
     schedule = CosineSchedule(prediction=cfg.prediction)

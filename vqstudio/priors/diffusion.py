@@ -63,15 +63,16 @@ class DiffusionDenoiser(nn.Module):
         d, w = config.latent_dim, config.width
         self.register_buffer("latent_mean", torch.zeros(d))
         self.register_buffer("latent_std", torch.ones(d))
-        # a kernel-3 convolution in: each token starts out knowing its neighbours, which
-        # attention alone learns slowly in a short training run
-        self.inp = nn.Conv1d(2 * d + 1, w, 3, padding=1)
+        # A strided convolution in: one token per `patch` latent steps, and each token starts
+        # out knowing its neighbours, which attention alone learns slowly in a short run.
+        p = config.patch
+        self.inp = nn.Conv1d(2 * d + 1, w, p + 2, stride=p, padding=1)
         self.time = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.label = nn.Embedding(config.n_labels + 1, w) if config.n_labels else None
         self.blocks = nn.ModuleList(_Block(w, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(w, 2 * w)
-        self.out = nn.Linear(w, d)
+        self.out = nn.Linear(w, d * p)
         for layer in (self.final_ada, self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -102,12 +103,15 @@ class DiffusionDenoiser(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Model output `(B, D, L)`; `labels` `(B,)` (null_label for none), `mask` `(B, 1, L)`."""
-        b, _, n = x_t.shape
+        b, d, n = x_t.shape
+        p = self.config.patch
+        if n % p:
+            raise ValueError(f"latent length {n} is not a multiple of the patch size {p}")
         if known is None or mask is None:
             known = torch.zeros_like(x_t)
             mask = x_t.new_zeros(b, 1, n)
         h = self.inp(torch.cat([x_t, known * mask, mask], dim=1)).transpose(1, 2)
-        h = h + sinusoidal(torch.arange(n, device=x_t.device), h.shape[-1]).to(h.dtype)[None]
+        h = h + sinusoidal(torch.arange(n // p, device=x_t.device), h.shape[-1]).to(h.dtype)[None]
         c = self.time(sinusoidal(t * 1000.0, h.shape[-1]).to(h.dtype))
         if self.label is not None:
             if labels is None:
@@ -116,7 +120,8 @@ class DiffusionDenoiser(nn.Module):
         for block in self.blocks:
             h = block(h, c)
         shift, scale = self.final_ada(F.silu(c)).chunk(2, dim=-1)
-        return self.out(_modulate(self.norm(h), shift, scale)).transpose(1, 2)
+        out = self.out(_modulate(self.norm(h), shift, scale))  # (B, n/p, p*D)
+        return out.view(b, n // p, p, d).permute(0, 3, 1, 2).reshape(b, d, n)
 
     def training_loss(
         self,

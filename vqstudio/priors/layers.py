@@ -22,7 +22,8 @@ def sinusoidal(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> t
 
 class MLP(nn.Sequential):
     def __init__(self, width: int, hidden: int) -> None:
-        super().__init__(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        # exact (erf) GELU: several times faster than the tanh form on CPU
+        super().__init__(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
 
 class Rotary(nn.Module):

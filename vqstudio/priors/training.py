@@ -64,8 +64,9 @@ def prior_config(kind: str, tokenizer: torch.nn.Module, n_labels: int, size: str
     cfg = tokenizer.cfg
     dims = preset(size)
     if kind == "diffusion":
+        patch = 2 if cfg.latent_length % 2 == 0 and cfg.latent_length >= 16 else 1
         return DiffusionConfig(
-            latent_dim=cfg.latent_dim, seg_len=cfg.latent_length, n_labels=n_labels, **dims
+            latent_dim=cfg.latent_dim, seg_len=cfg.latent_length, n_labels=n_labels, patch=patch, **dims
         )
     if kind == "autoregressive":
         return AutoregressiveConfig(
