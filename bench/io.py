@@ -1,6 +1,6 @@
 """Reading speed of `vqstudio.io` against raw bytes, edfio and pyedflib; prints one JSON line.
 
-    python bench/io.py PATH... [--make-64ch [PATH]] [--repeats N] [--no-compare]
+    python bench/io.py [PATH...] [--make-64ch] [--keep-64ch NEW_PATH] [--repeats N] [--no-compare]
 
 For each file (page cache warm: the raw read runs first):
 - raw_mb_s: reading the file's bytes into memory (the ceiling);
@@ -15,7 +15,9 @@ For each file (page cache warm: the raw read runs first):
   returned; peak_mb_span / span_data_mb the same for one span;
 - for EDF/BDF, the same whole-file and span figures for edfio (lazy) and pyedflib's readSignal.
 `--make-64ch` writes the 64-channel, 1-hour, 256 Hz EDF+ (118 MB) with annotations, with our
-writer, into PATH or a temporary folder, and adds it to the files measured.
+writer, into a fresh temporary folder (removed afterwards) and measures it first;
+`--keep-64ch NEW_PATH` writes it to NEW_PATH instead, which must not exist (never a PATH:
+the bench only ever creates files).
 """
 
 from __future__ import annotations
@@ -204,7 +206,10 @@ def measure(path: str, rate: float | None, repeats: int, compare: bool) -> dict[
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("paths", nargs="*", metavar="PATH")
-    p.add_argument("--make-64ch", nargs="?", const="", default=None, metavar="PATH")
+    p.add_argument(
+        "--make-64ch", action="store_true", help="make the 64-channel 1-hour EDF+ in a temp folder"
+    )
+    p.add_argument("--keep-64ch", metavar="NEW_PATH", help="make it at NEW_PATH (must not exist) and keep it")
     p.add_argument("--rate", type=float, help="rate of CSV files without a time column")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-compare", action="store_true", help="skip the edfio and pyedflib figures")
@@ -212,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = list(args.paths)
     made = None
     tmp = None
-    if args.make_64ch is not None:
-        target = args.make_64ch
+    if args.make_64ch or args.keep_64ch:
+        target = args.keep_64ch
+        if target and os.path.lexists(target):
+            p.error(f"--keep-64ch {target}: the path exists; the bench never writes over a file")
         if not target:
             tmp = tempfile.TemporaryDirectory()
             target = os.path.join(tmp.name, "bench_64ch_1h_256hz.edf")

@@ -189,18 +189,30 @@ def test_output_folder_is_a_file(tmp_path, good_edf):
     only(tmp_path, "good.edf")
 
 
-def test_output_folder_not_writable(tmp_path, good_edf):
-    if os.geteuid() == 0:
-        pytest.skip("root may write into a read-only folder; covered by the path-under-a-file test")
+@pytest.mark.parametrize("ext", [".edf", ".bdf", ".csv", ".npy"])
+def test_output_folder_not_writable(tmp_path, good_edf, ext):
+    """Judged by the permission bits, so it holds for root too (root passes os.access)."""
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(OutputError, match=r"not writable"):
-            write_recording(read_recording(str(good_edf)), str(locked / "out.edf"))
+        with pytest.raises(OutputError, match=r"not writable|read-only"):
+            write_recording(read_recording(str(good_edf)), str(locked / f"out{ext}"))
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("ext", [".edf", ".csv", ".npy"])
+def test_read_only_file_is_never_replaced(tmp_path, good_edf, ext):
+    """A read-only recording (shared data sets are) is not replaced, even by root."""
+    target = tmp_path / f"shared{ext}"
+    target.write_bytes(b"original")
+    target.chmod(0o444)
+    with pytest.raises(OutputError, match=r"read-only"):
+        write_recording(read_recording(str(good_edf)), str(target))
+    assert target.read_bytes() == b"original"
+    only(tmp_path, "good.edf", f"shared{ext}")
 
 
 def test_output_is_a_folder(tmp_path, good_edf):

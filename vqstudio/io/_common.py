@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from vqstudio.errors import InputFileError, OutputError
 
-__all__ = ["WriteReport", "ascii_text", "check_input", "refuse_overwriting_input"]
+__all__ = ["WriteReport", "ascii_text", "check_input", "check_output", "refuse_overwriting_input"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,22 @@ def check_input(path: str) -> int:
     if size == 0:
         raise InputFileError(f"{name}: the file is empty (0 bytes); it holds no recording")
     return size
+
+
+def check_output(rec_source_path: str | None, out_path: str) -> None:
+    """Refuses an output path that would replace something it must not (`OutputError`).
+
+    * the file the recording was read from;
+    * a read-only file, or a file in a read-only folder, by their permission bits: a user
+      running as root passes `os.access` and `os.replace` everywhere, and must still not
+      replace a read-only recording (shared data sets are kept read-only).
+    """
+    refuse_overwriting_input(rec_source_path, out_path)
+    folder = os.path.dirname(os.path.abspath(out_path))
+    if os.path.isdir(folder) and not os.stat(folder).st_mode & 0o222:
+        raise OutputError(f"cannot write {out_path}: folder {folder} is read-only")
+    if os.path.isfile(out_path) and not os.stat(out_path).st_mode & 0o222:
+        raise OutputError(f"cannot write {out_path}: the file there is read-only; choose another path")
 
 
 def refuse_overwriting_input(rec_source_path: str | None, out_path: str) -> None:

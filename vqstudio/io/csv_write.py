@@ -16,7 +16,7 @@ import numpy as np
 
 from vqstudio.atomic import atomic_path
 from vqstudio.errors import OutputError
-from vqstudio.io._common import WriteReport, refuse_overwriting_input
+from vqstudio.io._common import WriteReport, check_output
 from vqstudio.io.csv_read import ANNOTATION_JOIN
 from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording
 
@@ -36,7 +36,7 @@ def write_csv(rec: Recording, path: str) -> WriteReport:
             + ", ".join(f"{c.name} ({c.rate:g} Hz)" for c in odd[:4])
             + " do not fit a whole number of rows per sample; write EDF/BDF, or resample"
         )
-    refuse_overwriting_input(rec.source.path if rec.source else None, path)
+    check_output(rec.source.path if rec.source else None, path)
     notes: list[str] = []
     n = max(c.n_samples * k for c, k in zip(rec.channels, steps, strict=True))
     columns = []

@@ -30,7 +30,7 @@ import numpy as np
 
 from vqstudio.atomic import atomic_path
 from vqstudio.errors import OutputError
-from vqstudio.io._common import WriteReport, ascii_text, refuse_overwriting_input
+from vqstudio.io._common import WriteReport, ascii_text, check_output
 from vqstudio.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 
 __all__ = ["DIGITAL_RANGE", "choose_record_duration", "physical_range", "write_edf"]
@@ -292,7 +292,7 @@ def write_edf(
         raise OutputError(f"cannot write {path}: fit must be 'pad' or 'trim', not {fit!r}")
     if not rec.channels:
         raise OutputError(f"cannot write {path}: the recording has no channels")
-    refuse_overwriting_input(rec.source.path if rec.source else None, path)
+    check_output(rec.source.path if rec.source else None, path)
     notes: list[str] = []
     record, spr, n_records = _layout(rec, bdf, fit, path, notes)
     signals, widened = [], []

@@ -17,7 +17,7 @@ import numpy as np
 
 from vqstudio.atomic import atomic_path, write_json
 from vqstudio.errors import FormatError, OutputError
-from vqstudio.io._common import WriteReport, check_input, refuse_overwriting_input
+from vqstudio.io._common import WriteReport, check_input, check_output
 from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording, Source
 
 __all__ = ["read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
@@ -36,6 +36,8 @@ def _annotation_dicts(annotations: Sequence[Annotation]) -> list[dict[str, Any]]
 
 def _write(data: np.ndarray, path: str, meta: dict[str, Any], notes: list[str]) -> WriteReport:
     side = sidecar_path(path)
+    check_output(None, path)
+    check_output(None, side)
     if os.path.abspath(side) == os.path.abspath(path):
         raise OutputError(f"cannot write {path}: the array needs a .npy name (its sidecar is .json)")
     with atomic_path(path) as tmp:
@@ -55,7 +57,7 @@ def write_npy(rec: Recording, path: str) -> WriteReport:
             + ", ".join(f"{r:g}" for r in sorted(rates))
             + " Hz; write EDF/BDF, or resample or choose channels of one rate"
         )
-    refuse_overwriting_input(rec.source.path if rec.source else None, path)
+    check_output(rec.source.path if rec.source else None, path)
     notes = []
     n = min(c.n_samples for c in rec.channels)
     if any(c.n_samples != n for c in rec.channels):
