@@ -1,0 +1,212 @@
+"""Tokenizer ablation: which defaults reconstruct real recordings best for a fixed step budget.
+
+    python bench/ablation.py [--data FILE ...] [--steps N] [--batch B] [--variants a,b,...]
+                             [--device cpu|cuda] [--save-prepared DIR | --prepared DIR]
+
+Each variant is the "small" preset with a few settings changed (STFT loss on/off, x8 vs x16
+downsampling, plain vs residual VQ, L1 vs L1+L2 time loss). For every recording (prepared
+as `vqstudio train` prepares it: default channels, 4 s windows, split by time) and every
+variant, the same seed, the same batches and the same number of steps (AdamW, warmup +
+cosine, clipping, EMA codebook update, as the training loop does), then the held-out
+figures of `vqstudio.training.validation.validate`: PRD (%), SNR (dB), log-spectral distance
+(dB) and codebook usage. Prints one JSON line.
+
+`--save-prepared DIR` writes the prepared (normalised, split) windows of each recording to
+DIR/<name>.npz and stops; `--prepared DIR` trains from those files instead of reading
+recordings (for a GPU machine that lacks the EDF readers; DIR is a scratch folder, never
+part of the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np
+
+from vqstudio.models.tokenizer import Tokenizer, preset_config
+from vqstudio.prep import ChannelInfo, PreparedData, PrepConfig, Split, prepare
+from vqstudio.training.batches import WindowBatches
+from vqstudio.training.schedule import lr_at
+from vqstudio.training.settings import OptimConfig
+from vqstudio.training.validation import autocast, validate, validation_index
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+DEFAULT_FILES = [
+    os.path.join(DATA, "challenge2015", "a103l_ecg.csv"),
+    os.path.join(DATA, "eegmat", "Subject02_2.edf"),
+]
+
+VARIANTS: dict[str, dict] = {
+    "base": {},  # small preset: x8, L1 + STFT, one quantizer
+    "no_stft": {"stft_weight": 0.0},
+    "x16": {"strides": (2, 2, 4)},
+    "rvq2": {"n_quantizers": 2},
+    "l1+l2": {"time_loss": "l1+l2"},
+}
+
+
+def save_prepared(prepared: PreparedData, path: str) -> None:
+    """The arrays `load_prepared` needs to rebuild a PreparedData, in one .npz."""
+    np.savez(
+        path,
+        train_data=prepared.train.data,
+        train_starts=prepared.train.starts,
+        val_data=prepared.val.data,
+        val_starts=prepared.val.starts,
+        mean=prepared.mean,
+        std=prepared.std,
+        rate=prepared.rate,
+        window=prepared.window,
+        labels=np.array(prepared.labels),
+    )
+
+
+def load_prepared(path: str) -> PreparedData:
+    """A PreparedData rebuilt from `save_prepared`'s file (enough for training and validation)."""
+    f = np.load(path)
+    labels = [str(v) for v in f["labels"]]
+    rate = float(f["rate"])
+
+    def split(name: str) -> Split:
+        starts = f[f"{name}_starts"]
+        none = np.full(starts.shape, -1, dtype=np.int64)
+        return Split(f[f"{name}_data"], starts, none, np.zeros_like(none))
+
+    channels = [ChannelInfo(label, "", "", "", float("nan"), float("nan"), rate) for label in labels]
+    return PreparedData(
+        PrepConfig(), channels, rate, int(f["window"]), f["mean"], f["std"], split("train"), split("val"), []
+    )
+
+
+def run_variant(prepared, overrides: dict, steps: int, batch: int, seed: int, device: torch.device) -> dict:
+    """Train one variant for `steps` steps and return its held-out figures."""
+    optim = OptimConfig()
+    torch.manual_seed(seed)
+    cfg = preset_config("small", channels=prepared.n_channels, window=prepared.window, **overrides)
+    model = Tokenizer(cfg).to(device)
+    batches = WindowBatches(prepared.train, prepared.window, device, torch.Generator().manual_seed(seed))
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=optim.lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay
+    )
+    start = time.perf_counter()
+    with torch.no_grad(), autocast(device):
+        model.init_codebook(
+            torch.cat([model.encode(batches.batch(batch)).float() for _ in range(optim.kmeans_batches)])
+        )
+    warmup = min(optim.warmup_steps, max(1, steps // 10))
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, step / steps, optim.lr, warmup, optim.min_lr_ratio)
+        with autocast(device):
+            out = model(batches.batch(batch))
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+        opt.step()
+        model.update_codebook(out)
+    train_s = time.perf_counter() - start
+    split, index = validation_index(prepared, optim.val_windows)
+    figures = validate(model, prepared, prepared.windows(split, index), cfg.codebook_size)
+    keep = ("prd_percent", "snr_db", "lsd_db", "usage_fraction", "perplexity", "ema_used_fraction")
+    result = {k: round(figures[k], 3) for k in keep if k in figures}
+    result.update(
+        train_s=round(train_s, 1),
+        params=sum(p.numel() for p in model.parameters()),
+        downsample=cfg.downsample,
+        n_quantizers=cfg.n_quantizers,
+        val_windows=len(index),
+        val_split=split,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="*", default=DEFAULT_FILES)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--window-s", type=float, default=4.0)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-prepared", default="")
+    parser.add_argument("--prepared", default="")
+    args = parser.parse_args(argv)
+    if args.save_prepared:
+        from vqstudio.io import read_recording
+
+        os.makedirs(args.save_prepared, exist_ok=True)
+        for path in args.data:
+            prepared = prepare([read_recording(path)], PrepConfig(window_s=args.window_s, val_fraction=0.2))
+            stem = os.path.splitext(os.path.basename(path))[0]
+            save_prepared(prepared, os.path.join(args.save_prepared, stem + ".npz"))
+        return 0
+    if args.prepared:
+        sources = sorted(
+            os.path.join(args.prepared, n) for n in os.listdir(args.prepared) if n.endswith(".npz")
+        )
+    else:
+        sources = args.data
+    device = torch.device(args.device)
+    names = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    results: dict[str, dict] = {}
+    start = time.perf_counter()
+    for path in sources:
+        if args.prepared:
+            prepared = load_prepared(path)
+        else:
+            from vqstudio.io import read_recording
+
+            prepared = prepare([read_recording(path)], PrepConfig(window_s=args.window_s, val_fraction=0.2))
+        per = {}
+        for name in names:
+            per[name] = run_variant(prepared, VARIANTS[name], args.steps, args.batch, args.seed, device)
+            print(f"{os.path.basename(path)} {name}: {per[name]}", file=sys.stderr, flush=True)
+        results[os.path.basename(path)] = {
+            "channels": prepared.n_channels,
+            "rate": prepared.rate,
+            "window": prepared.window,
+            "train_windows": len(prepared.train),
+            "variants": per,
+        }
+    # Mean over recordings of each figure, per variant: the numbers the defaults are chosen by.
+    summary = {}
+    for name in names:
+        rows = [r["variants"][name] for r in results.values()]
+        summary[name] = {
+            k: round(sum(r[k] for r in rows) / len(rows), 3)
+            for k in ("snr_db", "prd_percent", "lsd_db", "usage_fraction")
+            if all(k in r for r in rows)
+        }
+    print(
+        json.dumps(
+            {
+                "bench": "tokenizer_ablation",
+                "steps": args.steps,
+                "batch": args.batch,
+                "device": args.device,
+                "threads": torch.get_num_threads(),
+                "load_average_1min": round(os.getloadavg()[0], 2),
+                "seconds": round(time.perf_counter() - start, 1),
+                "summary": summary,
+                "recordings": results,
+            }
+        ),
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
