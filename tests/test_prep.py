@@ -155,3 +155,27 @@ def test_normalize_round_trip():
     x = np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32) * 7 + 2
     mean, std = np.array([1, 2, 3.0]), np.array([2, 3, 4.0])
     np.testing.assert_allclose(denormalize(normalize(x, mean, std), mean, std), x, rtol=1e-5, atol=1e-5)
+
+
+def test_prepare_from_project_rebuilds_the_same_split_and_checks_sha256(tmp_path):
+    from vqstudio.errors import ProjectError
+    from vqstudio.io import read_recording, write_recording
+    from vqstudio.prep import prepare_from_project
+    from vqstudio.project import Project
+
+    paths = []
+    for i, seconds in enumerate((12, 20)):
+        path = str(tmp_path / f"r{i}.csv")
+        write_recording(make_recording(seconds=seconds, seed=i), path)
+        paths.append(path)
+    config = PrepConfig(window_s=1.28, val_fraction=0.2)
+    p = prepare([read_recording(q) for q in paths], config)
+    project = Project.create(str(tmp_path / "proj"), {"prep": config.to_json(), "data": p.describe()})
+    q = prepare_from_project(project)
+    np.testing.assert_array_equal(q.val.starts, p.val.starts)
+    np.testing.assert_array_equal(q.train.data, p.train.data)
+    np.testing.assert_array_equal(q.mean, p.mean)
+    with open(paths[1], "a") as f:
+        f.write("20.00,1,2\n")
+    with pytest.raises(ProjectError, match=r"r1\.csv has changed since training"):
+        prepare_from_project(str(tmp_path / "proj"))
