@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 SYNTHETIC_MARK = "VQ Studio synthetic"
+ANNOTATION_TEXT_LIMIT = 40  # what EDF+ writers (edflib) keep of an annotation text
 
 
 class SampleSource(Protocol):
@@ -310,11 +312,15 @@ class Recording:
         return self
 
     def marked_synthetic(self, note: str) -> Recording:
-        """A copy flagged as synthetic, with an annotation at 0 s saying so and what made it."""
-        text = f"{SYNTHETIC_MARK}: {note}" if note else SYNTHETIC_MARK
+        """A copy flagged as synthetic, with annotations at 0 s saying so and what made it.
+
+        EDF+ writers keep 40 bytes of an annotation's text, so the mark stands alone and the
+        note follows in pieces of at most 40 characters (split between words), all at 0 s.
+        """
+        pieces = [SYNTHETIC_MARK, *textwrap.wrap(note, ANNOTATION_TEXT_LIMIT)]
         return replace(
             self,
             synthetic=True,
-            annotations=[Annotation(0.0, 0.0, text), *self.annotations],
+            annotations=[*(Annotation(0.0, 0.0, t) for t in pieces), *self.annotations],
             patient="",
         )
