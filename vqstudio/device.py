@@ -55,8 +55,12 @@ def describe_device(device: torch.device) -> str:
 
 
 def set_threads(threads: int | None) -> int:
-    """Sets torch's intra-op CPU threads: `None` means every core. Returns the count used."""
-    n = (os.cpu_count() or 1) if threads is None else max(1, int(threads))
+    """Sets torch's intra-op CPU threads: `None` means every core (or `OMP_NUM_THREADS` when the
+    user set it, the usual way to share a machine). Returns the count used."""
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    n = max(1, int(threads))
     torch.set_num_threads(n)
     return n
 

@@ -83,10 +83,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.resume:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
-    if args.minutes is not None and args.prior_steps is not None:
-        raise InputFileError(
-            "give either --minutes or step counts (--tokenizer-steps/--prior-steps), not both"
-        )
     try:
         settings = TrainSettings(
             inputs=tuple(args.inputs),
