@@ -188,3 +188,11 @@ def test_chunked_decoding_has_no_seams():
     assert chunked.shape == whole.shape
     assert torch.allclose(chunked, whole, atol=1e-4)
     assert not torch.allclose(no_margin, whole, atol=1e-4)  # the margin is what makes it seamless
+
+
+def test_autoregressive_sampling_in_bfloat16():
+    """Generation casts the autoregressive prior to bf16 on CUDA; positions must survive it."""
+    model = _ar(context=8).to(torch.bfloat16)
+    codes = sample_codes(model, 20, torch.tensor([0, 1]), 1.0, None, torch.Generator().manual_seed(0))
+    assert codes.shape == (2, 2, 20)
+    assert model.rotary.inv_freq.dtype == torch.float64

@@ -26,10 +26,12 @@ from vqstudio.priors.schedule import CosineSchedule
 
 __all__ = [
     "decode_latents",
+    "default_overlap",
     "iter_codes",
     "iter_latents",
     "sample_codes",
     "sample_latents",
+    "segment_starts",
     "snap_to_codes",
 ]
 
@@ -61,6 +63,23 @@ def sample_codes(*args, **kwargs) -> torch.Tensor:
     return _finish(iter_codes(*args, **kwargs))
 
 
+def default_overlap(seg_len: int) -> int:
+    """Latent steps each diffusion segment shares with the one before it (1/8 of a segment)."""
+    return max(1, seg_len // 8)
+
+
+def segment_starts(length: int, seg_len: int, overlap: int) -> list[int]:
+    """Where each diffusion segment starts in a sequence of `length` latent steps.
+
+    Segment i covers `[start_i, start_i + seg_len)`; its first `overlap` steps (i > 0) are the
+    known end of segment i - 1, so new latents begin at `start_i + overlap` (the borders).
+    """
+    if length <= seg_len:
+        return [0]
+    n = 1 + math.ceil((length - seg_len) / (seg_len - overlap))
+    return [i * (seg_len - overlap) for i in range(n)]
+
+
 def iter_latents(
     model: DiffusionDenoiser,
     length: int,
@@ -82,7 +101,7 @@ def iter_latents(
     cfg = model.config
     device = model.latent_mean.device
     b, d, seg = labels.shape[0], cfg.latent_dim, cfg.seg_len
-    overlap = max(1, seg // 8) if overlap is None else overlap
+    overlap = default_overlap(seg) if overlap is None else overlap
     if not 0 < overlap < seg:
         raise ValueError(f"overlap {overlap} must lie between 1 and {seg - 1}")
     schedule = CosineSchedule(prediction=cfg.prediction)
@@ -91,14 +110,14 @@ def iter_latents(
     guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())
     nulls = torch.full_like(labels, model.null_label)
 
-    n_segments = 1 if length <= seg else 1 + math.ceil((length - seg) / (seg - overlap))
-    out = torch.empty(b, d, max(length, seg), device=device)
+    starts = segment_starts(length, seg, overlap)
+    n_segments = len(starts)
+    out = torch.empty(b, d, max(length, starts[-1] + seg), device=device)
     known = torch.zeros(b, d, seg, device=device)
     mask = torch.zeros(1, 1, seg, device=device)
-    end = 0
-    for i in range(n_segments):
+    for i, start in enumerate(starts):
         if i:
-            known[:, :, :overlap] = out[:, :, end - overlap : end]
+            known[:, :, :overlap] = out[:, :, start : start + overlap]
             mask[:, :, :overlap] = 1.0
         k_in, m_in = (known, mask.expand(b, 1, seg)) if i else (None, None)
 
@@ -118,10 +137,7 @@ def iter_latents(
 
         with torch.no_grad():
             x0 = run(denoise, schedule, (b, d, seg), steps, generator, device, k_in, m_in)
-        start = 0 if i == 0 else end - overlap
-        stop = min(start + seg, out.shape[2])
-        out[:, :, start:stop] = x0[:, :, : stop - start]
-        end = stop
+        out[:, :, start : start + seg] = x0
         yield i + 1, n_segments
     return model.denormalize(out[:, :, :length])
 
@@ -159,7 +175,7 @@ def iter_codes(
         x = model.embed(torch.empty(lab.shape[0], q, 0, dtype=torch.long, device=device), lab, bos=True)
     report = max(1, length // 20)
     for i in range(length):
-        with torch.no_grad(), _autocast(device):  # per step: a context must not span a yield
+        with torch.no_grad():  # per step: a context must not span a yield
             h = model.hidden(x, cache)[:, -1]  # (rows, W)
             step = torch.empty(b, 0, dtype=torch.long, device=device)
             for _ in range(q):
@@ -202,7 +218,8 @@ def decode_latents(
     pieces = []
     for c in range(0, length, chunk):
         lo, hi = max(0, c - margin), min(length, c + chunk + margin)
-        x = tokenizer.decode(latents[:, :, lo:hi])
+        with _autocast(latents.device):
+            x = tokenizer.decode(latents[:, :, lo:hi])
         a = (c - lo) * ds
         pieces.append(x[:, :, a : a + (min(length, c + chunk) - c) * ds].float())
     return torch.cat(pieces, dim=2)[:, :, :n_samples]

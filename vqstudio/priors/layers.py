@@ -35,13 +35,17 @@ class Rotary(nn.Module):
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()
         self.head_dim = head_dim
-        inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
-        self.register_buffer("inv_freq", inv, persistent=False)
+        # a plain attribute, not a buffer: `module.to(bfloat16)` must not round the frequencies
+        self.inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+        self._on: dict[torch.device, torch.Tensor] = {}
 
     def cos_sin(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         # float64 angles: positions of long recordings reach 1e5 and float32 would lose the phase
+        inv = self._on.get(device)
+        if inv is None:
+            inv = self._on[device] = self.inv_freq.to(device)
         pos = torch.arange(start, start + length, dtype=torch.float64, device=device)
-        angles = pos[:, None] * self.inv_freq.to(device)[None, :]
+        angles = pos[:, None] * inv[None, :]
         return torch.cos(angles).float(), torch.sin(angles).float()
 
     @staticmethod

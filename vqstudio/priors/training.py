@@ -159,9 +159,10 @@ def _preview(
 
     was = model.training
     model.eval()
-    gen = torch.Generator().manual_seed(step)
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(step)  # samplers draw on the model's device
     n_labels = model.config.n_labels
-    label = int(torch.randint(n_labels, (1,), generator=gen)) if n_labels else None
+    label = step % n_labels if n_labels else None
     labels = torch.tensor([label if label is not None else n_labels])
     length = tokenizer.cfg.latent_length
     if isinstance(model.config, DiffusionConfig):
