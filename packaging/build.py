@@ -111,6 +111,40 @@ def check_cuda(py: Path, allow_cuda: bool) -> None:
         log(f"--allow-cuda: building with CUDA ({problem.split(':')[0]})")
 
 
+def system_library_notices(app: Path, out: Path) -> list[str]:
+    """Copyright files of the system libraries PyInstaller bundled (Debian: /usr/share/doc/PKG/copyright).
+
+    Libraries at the top of `_internal/` came from the build machine, not from a wheel; dpkg says
+    which package each belongs to. Returns the packages whose notice was copied.
+    """
+    if shutil.which("dpkg-query") is None:
+        return []
+    found: dict[str, Path] = {}
+    for lib in sorted((app / "_internal").glob("*.so*")):
+        if lib.name.startswith("libpython"):
+            continue  # CPython's licence is already there
+        for d in (
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ):
+            cand = Path(d) / lib.name
+            if cand.exists():
+                res = subprocess.run(["dpkg-query", "-S", str(cand)], capture_output=True, text=True)
+                if res.returncode == 0 and ":" in res.stdout:  # (/lib is a link to /usr/lib: try both)
+                    pkg = res.stdout.split(":")[0].strip()
+                    doc = Path("/usr/share/doc") / pkg / "copyright"
+                    if doc.is_file():
+                        found[pkg] = doc
+                    break
+    if found:
+        out.mkdir(parents=True, exist_ok=True)
+        for pkg, doc in found.items():
+            shutil.copyfile(doc, out / f"{pkg}.copyright")
+    return sorted(found)
+
+
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -177,7 +211,7 @@ def stage(app: Path, stage_dir: Path, version: str) -> None:
 
 
 def make_tar(stage_dir: Path, archive: Path) -> None:
-    """tar.gz of the staged folder, owned by root in the archive, with gzip's default level."""
+    """tar.gz of the staged folder, owned by root in the archive (gzip's default level, 6)."""
     archive.unlink(missing_ok=True)
     tmp = archive.with_name(archive.name + ".partial")
     run(
@@ -192,7 +226,6 @@ def make_tar(stage_dir: Path, archive: Path) -> None:
             stage_dir.parent,
             stage_dir.name,
         ],
-        env={**os.environ, "GZIP": "-6"},
     )
     tmp.replace(archive)
 
@@ -259,10 +292,11 @@ def build(args: argparse.Namespace) -> dict:
     log("collecting licence notices")
     lic = subprocess.run(
         [str(py), str(PACKAGING / "licenses.py"), "--pyproject", str(ROOT / "pyproject.toml"),
-         "--out", str(app / "licenses")],
+         "--out", str(app / "licenses"), "--excluded-modules", ",".join(cfg.EXCLUDED_MODULES)],
         check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     licences = json.loads(lic.stdout.strip().splitlines()[-1])
+    system_notices = system_library_notices(app, app / "licenses" / "system-libraries")
     shutil.copyfile(ROOT / "LICENSE", app / "LICENSE")
 
     log("checking the bundle")
@@ -289,6 +323,7 @@ def build(args: argparse.Namespace) -> dict:
         "dropped_files": len(dropped),
         "licences": licences["distributions"],
         "licences_missing": licences["without_licence_file"],
+        "system_library_notices": len(system_notices),
         "venv_s": round(venv_s, 1),
         "pyinstaller_s": round(pyinstaller_s, 1),
         "archive_s": round(archive_s, 1),

@@ -37,7 +37,14 @@ EXCLUDED_MODULES = (
     "pytest", "_pytest", "pytestqt", "pytest_qt", "pytest_timeout", "hypothesis", "mne", "ruff",
     "IPython", "ipykernel", "jupyter", "jupyter_client", "notebook", "sphinx",
     # optional imports of torch/matplotlib/pyqtgraph that the app never takes
-    "tensorboard", "torch.utils.tensorboard", "tensorflow", "caffe2", "torch.testing._internal",
+    "tensorboard", "torch.utils.tensorboard", "tensorflow", "caffe2",
+    # torch's own test suite (torch.utils.checkpoint imports torch.testing._internal.logging_tensor,
+    # so the package stays; its big test-only modules go)
+    "torch.testing._internal.distributed", "torch.testing._internal.opinfo",
+    "torch.testing._internal.generated", "torch.testing._internal.optests",
+    "torch.testing._internal.common_methods_invocations", "torch.testing._internal.common_modules",
+    "torch.testing._internal.common_nn", "torch.testing._internal.common_quantization",
+    "torch.testing._internal.common_distributed", "torch.testing._internal.common_fsdp",
     "torch.utils.benchmark", "torchvision", "triton", "onnx", "onnxruntime", "expecttest",
     "tkinter", "_tkinter", "matplotlib.backends._backend_tk", "matplotlib.backends.backend_tkagg",
     "matplotlib.backends.backend_tkcairo", "matplotlib.backends.backend_gtk3",
@@ -62,7 +69,6 @@ DROPPED_FILES = (
     "torch/lib/libtorchbind_test.so",
     "torch/lib/libbackend_with_compiler.so",
     "torch/lib/libaoti_custom_ops.so",
-    "torch/testing/_internal/*",
     "torch/_inductor/codegen/*.cpp",
     "torch/_inductor/codegen/*.h",
     "PySide6/Qt/translations/*",  # Qt's own UI strings in other languages; the app is English
@@ -90,9 +96,15 @@ DROPPED_FILES = (
 )
 
 
+# Files kept although a pattern above matches them.
+KEPT_FILES = ("torch/bin/torch_shm_manager",)  # `import torch` checks that it exists
+
+
 def is_dropped(dest: str, patterns: Iterable[str] = DROPPED_FILES) -> bool:
     """True when a bundle path (forward or back slashes) matches one of the dropped patterns."""
     path = dest.replace("\\", "/")
+    if path in KEPT_FILES:
+        return False
     return any(fnmatch.fnmatch(path, p) for p in patterns)
 
 

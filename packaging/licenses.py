@@ -59,8 +59,26 @@ def runtime_requirements(pyproject: Path) -> list[Requirement]:
     return reqs
 
 
-def closure(roots: list[Requirement]) -> dict[str, md.Distribution]:
-    """Every installed distribution the roots need, following Requires-Dist with markers evaluated."""
+def top_level_names(dist: md.Distribution) -> set[str]:
+    """The importable top-level names a distribution installs (from top_level.txt or its files)."""
+    text = dist.read_text("top_level.txt")
+    if text:
+        return {line.strip() for line in text.splitlines() if line.strip()}
+    names = set()
+    for f in dist.files or []:
+        first = f.parts[0]
+        if first.endswith((".dist-info", ".data")) or first in ("..", "__pycache__"):
+            continue
+        names.add(first.split(".")[0] if f.suffix in (".py", ".so", ".pyd") and len(f.parts) == 1 else first)
+    return names
+
+
+def closure(roots: list[Requirement], excluded: frozenset[str] = frozenset()) -> dict[str, md.Distribution]:
+    """Every installed distribution the roots need, following Requires-Dist with markers evaluated.
+
+    A distribution whose every top-level module is in `excluded` (kept out of the bundle) is not
+    shipped, so neither it nor what only it requires is listed.
+    """
     found: dict[str, md.Distribution] = {}
     todo = list(roots)
     while todo:
@@ -75,6 +93,9 @@ def closure(roots: list[Requirement]) -> dict[str, md.Distribution]:
             dist = md.distribution(req.name)
         except md.PackageNotFoundError:
             continue  # an optional dependency that is not installed, so not shipped
+        names = top_level_names(dist)
+        if names and names <= excluded:
+            continue
         found[key] = dist
         for sub in dist.requires or []:
             r = Requirement(sub)
@@ -99,21 +120,31 @@ def licence_files(dist: md.Distribution) -> list[Path]:
     return out
 
 
-def collect(pyproject: Path, out: Path) -> dict:
+def licence_name(meta: md.PackageMetadata) -> str:
+    """A short name of the licence: License-Expression, a one-line License, or the classifier."""
+    if meta.get("License-Expression"):
+        return meta["License-Expression"].strip()
+    text = (meta.get("License") or "").strip()
+    if text and "\n" not in text and len(text) <= 60:
+        return text
+    classifiers = [
+        c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")
+    ]
+    return classifiers[0] if classifiers else "see the files"
+
+
+def collect(pyproject: Path, out: Path, excluded: frozenset[str] = frozenset()) -> dict:
     """Write the notices into `out`; return a summary (distribution -> licence, files copied)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    dists = closure(runtime_requirements(pyproject))
+    dists = closure(runtime_requirements(pyproject), excluded)
     summary: dict[str, dict] = {}
     index = ["Third-party software in this VQ Studio bundle", "=" * 46, ""]
     for key in sorted(dists):
         dist = dists[key]
         meta = dist.metadata
-        licence = meta.get("License-Expression") or (meta.get("License") or "").splitlines()[0:1]
-        if isinstance(licence, list):
-            licence = licence[0] if licence else ""
-        licence = licence.strip()[:100] or "see the files"
+        licence = licence_name(meta)
         folder = out / f"{meta['Name']}-{dist.version}"
         copied = []
         for src in licence_files(dist):
@@ -142,6 +173,15 @@ def collect(pyproject: Path, out: Path) -> dict:
         for name in ("LGPL-3.0.txt", "GPL-3.0.txt"):
             shutil.copyfile(HERE / "licenses" / name, out / name)
         (out / "PySide6-Qt-LGPL-NOTICE.txt").write_text(PYSIDE_NOTE.format(version=pyside.version))
+        # their wheels carry no licence file: their folders get the LGPL text and the note
+        for key in ("pyside6-essentials", "pyside6", "shiboken6"):
+            if key in dists:
+                name = dists[key].metadata["Name"]
+                folder = out / f"{name}-{dists[key].version}"
+                folder.mkdir(exist_ok=True)
+                shutil.copyfile(HERE / "licenses" / "LGPL-3.0.txt", folder / "LGPL-3.0.txt")
+                shutil.copyfile(out / "PySide6-Qt-LGPL-NOTICE.txt", folder / "NOTICE.txt")
+                summary[name]["files"] = 2
         index.append("PySide6/Qt: LGPL-3.0-only, see PySide6-Qt-LGPL-NOTICE.txt, LGPL-3.0.txt, GPL-3.0.txt")
     index.append("")
     (out / "README.txt").write_text("\n".join(index))
@@ -153,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pyproject", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--excluded-modules", default="", help="modules kept out of the bundle, comma-separated")
     args = ap.parse_args(argv)
-    result = collect(args.pyproject, args.out)
+    excluded = frozenset(m for m in args.excluded_modules.split(",") if m)
+    result = collect(args.pyproject, args.out, excluded)
     print(json.dumps({k: v for k, v in result.items() if k != "detail"}))
     return 0
 

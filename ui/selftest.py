@@ -31,7 +31,8 @@ DEMO_SECONDS = 60.0  # long enough for training and held-out windows, short to s
 DEMO_RATE = 128.0
 DEMO_CHANNELS = ("Fp1", "O1", "ECG")  # a frontal, an occipital EEG channel and the ECG
 TRAIN_STEPS = 10  # per stage: enough to run every code path (checkpoint, validation, preview)
-GENERATE_SECONDS = 8.0
+GENERATE_SECONDS = 4.0  # two 2 s windows: the continuation between segments runs too
+SAMPLER_STEPS = 8
 
 
 class NotAvailable(Exception):
@@ -124,7 +125,11 @@ def check_generate(st: _State) -> str:
         raise NotAvailable("no trained project (the train check failed)")
     generate, settings_cls = _need("vqstudio.generate", "generate", "GenerateSettings")
     result = _drain(
-        generate(str(st.project_dir), settings_cls(seconds=GENERATE_SECONDS, seed=0), threading.Event())
+        generate(
+            str(st.project_dir),
+            settings_cls(seconds=GENERATE_SECONDS, seed=0, steps=SAMPLER_STEPS, device="cpu"),
+            threading.Event(),
+        )
     )
     recs = _recordings_of(result)
     if not recs:

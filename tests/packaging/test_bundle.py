@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.packaging
+# The first test builds the bundle in its setup: a cold build (venv + PyInstaller) takes minutes.
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(2400)]
 
 
 def _no_network_prefix() -> list[str]:

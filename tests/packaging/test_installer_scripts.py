@@ -32,6 +32,10 @@ def test_dev_tools_and_unused_qt_are_excluded():
         assert mod in cfg.EXCLUDED_MODULES
     for kept in cfg.QT_KEEP:
         assert f"PySide6.{kept}" not in cfg.EXCLUDED_MODULES
+    # torch.utils.checkpoint imports torch.testing._internal.logging_tensor: the package must stay
+    assert (
+        "torch.testing._internal" not in cfg.EXCLUDED_MODULES and "torch.testing" not in cfg.EXCLUDED_MODULES
+    )
     assert "PySide6.QtQml" in cfg.EXCLUDED_MODULES and "PySide6.QtNetwork" in cfg.EXCLUDED_MODULES
     # nothing the engine or the app imports is excluded
     for mod in ("torch", "numpy", "scipy", "pyedflib", "edfio", "safetensors", "matplotlib", "pyqtgraph"):
@@ -42,6 +46,8 @@ def test_dev_tools_and_unused_qt_are_excluded():
     ("path", "dropped"),
     [
         ("torch/bin/test_api", True),
+        ("torch/bin/torch_shm_manager", False),
+        ("torch/test/Dict_test", True),
         ("torch/lib/libtorchbind_test.so", True),
         ("torch/include/ATen/ATen.h", True),
         ("numpy/_core/tests/test_umath.py", True),
