@@ -188,3 +188,22 @@ def test_out_of_memory_halves_the_batch_then_gives_up(tmp_path, monkeypatch):
     monkeypatch.setattr(tokenizer_stage, "_step", always)
     with pytest.raises(DeviceError, match="even with one window per batch"):
         run_to_end(train(settings(tokenizer_steps=3), str(tmp_path / "b"), recordings=[recording()]))
+
+
+def test_resume_with_prior_steps_adds_the_prior_to_a_tokenizer_only_project(tmp_path):
+    pytest.importorskip("vqstudio.priors.training")
+    folder = str(tmp_path / "p")
+    rec = recording()
+    run_to_end(train(settings(tokenizer_steps=4), folder, recordings=[rec], optim=FAST))
+    assert not Project.open(folder).has_prior
+    before = load_file(Project.open(folder).tokenizer_path)
+    events, result = collect(
+        train(settings(tokenizer_steps=None, prior_steps=2), folder, resume=True, recordings=[rec])
+    )
+    project = Project.open(folder)
+    assert project.has_prior and result.prior_step == 2 and result.tokenizer_step == 4
+    assert project.progress("tokenizer")["step"] == 4
+    after = load_file(project.tokenizer_path)
+    for k in before:  # the finished tokenizer is left as it was
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=0)
+    assert any(isinstance(e, Progress) and e.stage == "prior" for e in events)

@@ -13,9 +13,9 @@ __all__ = ["WindowBatches"]
 class WindowBatches:
     """A split's signal as one `(channels, samples)` tensor on `device`, and its window starts.
 
-    `batch(n)` draws `n` windows at random (from `generator`, a CPU generator whose state the
-    checkpoint keeps, so the data order resumes exactly) and gathers them with one indexing
-    operation: no window is ever copied on the host.
+    `batch(n)` draws `n` windows at random (from `generator`, a generator on `device` whose
+    state the checkpoint keeps, so the data order resumes exactly) and gathers them with one
+    indexing operation on the device: no window is ever copied on the host, no step waits.
     """
 
     def __init__(self, split: Split, window: int, device: torch.device, generator: torch.Generator) -> None:
@@ -32,9 +32,9 @@ class WindowBatches:
 
     def gather(self, index: torch.Tensor) -> torch.Tensor:
         """Windows `index` as `(len(index), channels, window)`."""
-        pos = self.starts[index.to(self.device, non_blocking=True)][:, None] + self.offsets[None, :]
+        pos = self.starts[index.to(self.device)][:, None] + self.offsets[None, :]
         return self.data[:, pos].permute(1, 0, 2).contiguous()
 
     def batch(self, n: int) -> torch.Tensor:
-        index = torch.randint(len(self), (n,), generator=self.generator)
+        index = torch.randint(len(self), (n,), generator=self.generator, device=self.device)
         return self.gather(index)

@@ -78,7 +78,8 @@ def train_tokenizer(
     optim = optim or OptimConfig()
     model, step = build_tokenizer(project, prepared, settings, device, resume)
     cfg: TokenizerConfig = model.cfg
-    data_gen = torch.Generator().manual_seed(settings.seed + 1)
+    # On the device, so drawing a batch never waits for the GPU (a host tensor copied in would).
+    data_gen = torch.Generator(device=device).manual_seed(settings.seed + 1)
     batches = WindowBatches(prepared.train, prepared.window, device, data_gen)
     opt = torch.optim.AdamW(
         model.parameters(), lr=optim.lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay
@@ -103,7 +104,8 @@ def train_tokenizer(
             f"{cfg.channels} channels x {cfg.window} samples, x{cfg.downsample} downsampling, "
             f"{cfg.n_quantizers} x {cfg.codebook_size} codes; {len(batches)} training windows"
         )
-        _init_codebook(model, batches, batch_size, optim.kmeans_batches, device)
+        # k-means needs a few thousand encodings, not a full (possibly huge) batch.
+        _init_codebook(model, batches, min(batch_size, 64), optim.kmeans_batches, device)
     if budget.done(step, elapsed_before):
         return {"step": step, "elapsed_s": elapsed_before, "metrics": metrics, "stopped": False}
 
@@ -167,6 +169,8 @@ def train_tokenizer(
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
+            out = None  # handled below, once the exception (and the activations it holds) is gone
+        if out is None:
             opt.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -174,7 +178,7 @@ def train_tokenizer(
                 raise DeviceError(
                     f"{device.type} ran out of memory even with one window per batch; "
                     "use a shorter --window, fewer --channels, a smaller --preset or --device cpu"
-                ) from e
+                )
             batch_size //= 2
             yield LogLine(
                 f"{device.type} out of memory: retrying with batches of {batch_size} windows", "warning"
