@@ -503,7 +503,12 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
     recordings = []
     for src in data.get("sources", []):
         path = src.get("path")
-        if not path or not os.path.isfile(path):
+        if not path:
+            raise ProjectError(
+                f"{project.path} was trained on recordings held in memory (no source files); "
+                "give the recordings again"
+            )
+        if not os.path.isfile(path):
             raise ProjectError(f"the project's source file {path} is missing; put it back or retrain")
         rec = read_recording(path, rate=src.get("csv_rate", rate))
         if src.get("sha256") and rec.sha256 != src["sha256"]:

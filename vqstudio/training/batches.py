@@ -36,5 +36,6 @@ class WindowBatches:
         return self.data[:, pos].permute(1, 0, 2).contiguous()
 
     def batch(self, n: int) -> torch.Tensor:
-        index = torch.randint(len(self), (n,), generator=self.generator, device=self.device)
+        # Drawn where the generator lives (the train job puts it on the data's device: no wait).
+        index = torch.randint(len(self), (n,), generator=self.generator, device=self.generator.device)
         return self.gather(index)
