@@ -84,8 +84,8 @@ class OptimConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
-    log_every: int = 10  # steps between loss read-outs (each one is a host sync)
-    log_every_s: float = 2.0  # ... or sooner when steps are slow, so the bar stays alive
+    log_every: int = 50  # steps between loss read-outs (each one is a host sync; ~1 s on a GPU)
+    log_every_s: float = 2.0  # ... or sooner when steps are slow (CPU), so the bar stays alive
     progress_every_s: float = 0.25  # Progress events at most this often
     preview_every_s: float = 1.0  # ReconstructionPreview events at most this often
     val_windows: int = 64  # held-out windows used by each validation
