@@ -207,3 +207,36 @@ def test_resume_with_prior_steps_adds_the_prior_to_a_tokenizer_only_project(tmp_
     for k in before:  # the finished tokenizer is left as it was
         torch.testing.assert_close(after[k], before[k], rtol=0, atol=0)
     assert any(isinstance(e, Progress) and e.stage == "prior" for e in events)
+
+
+def test_minutes_split_between_the_stages_and_on_resume(tmp_path):
+    from vqstudio.training.job import resume_budgets, stage_budgets
+    from vqstudio.training.settings import DEFAULT_MINUTES, PRIOR_SHARE
+
+    tok, prior_minutes, split = stage_budgets(TrainSettings(minutes=5), with_prior=True)
+    assert tok.seconds == pytest.approx(300 * (1 - PRIOR_SHARE)) and prior_minutes == pytest.approx(
+        5 * PRIOR_SHARE
+    )
+    assert split["tokenizer_fraction"] + split["prior_fraction"] == pytest.approx(1.0)
+    tok, prior_minutes, _ = stage_budgets(TrainSettings(minutes=5, prior_steps=0), with_prior=False)
+    assert tok.seconds == 300 and prior_minutes == 0
+    tok, prior_minutes, split = stage_budgets(
+        TrainSettings(tokenizer_steps=30, prior_steps=0), with_prior=False
+    )
+    assert (tok.steps, tok.seconds, prior_minutes, split["mode"]) == (30, None, None, "steps")
+    tok, _, _ = stage_budgets(TrainSettings(), with_prior=False)
+    assert tok.seconds == DEFAULT_MINUTES * 60
+
+    project = Project.create(str(tmp_path / "p"), {"budget": {"mode": "minutes", "minutes": 5}})
+    project.set_progress(
+        "tokenizer", step=700, elapsed_s=180.0, done=True, budget={"steps": None, "seconds": 180}
+    )
+    # No budget given: continue to the stored end (the tokenizer is done).
+    tok, _, _ = resume_budgets(project, TrainSettings(prior_steps=50), with_prior=True)
+    assert tok.done(700, 180.0)
+    # More minutes with a finished tokenizer: all of them go to the prior.
+    tok, prior_minutes, _ = resume_budgets(project, TrainSettings(minutes=2), with_prior=True)
+    assert tok.done(700, 180.0) and prior_minutes == 2
+    # More minutes, tokenizer alone: the tokenizer gets them on top of the time it had.
+    tok, _, _ = resume_budgets(project, TrainSettings(minutes=2, prior_steps=0), with_prior=False)
+    assert tok.seconds == pytest.approx(300) and not tok.done(700, 180.0)
