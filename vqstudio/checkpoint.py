@@ -11,6 +11,7 @@ file) with a `CheckpointError` naming the file. Writes are atomic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -196,7 +197,10 @@ def restore_rng(
     for name, gen in (generators or {}).items():
         key = f"{prefix}rng.gen.{name}"
         if key in tensors:
-            gen.set_state(tensors[key].to(torch.uint8))
+            # A project resumed on another kind of device (CUDA <-> CPU) cannot take the other
+            # generator's state; it then goes on from its own seed (the data order differs).
+            with contextlib.suppress(RuntimeError, ValueError):
+                gen.set_state(tensors[key].to(torch.uint8))
     kind, pos, has_gauss, cached = info["numpy"]
     keys = tensors[f"{prefix}rng.numpy"].numpy().view(np.uint32)
     np.random.set_state((kind, keys, pos, has_gauss, cached))  # noqa: NPY002
