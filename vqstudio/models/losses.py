@@ -40,7 +40,7 @@ def _magnitude(x: torch.Tensor, n_fft: int, window: torch.Tensor) -> torch.Tenso
 
 
 def stft_loss(
-    x: torch.Tensor, x_hat: torch.Tensor, ffts: tuple[int, ...]
+    x: torch.Tensor, x_hat: torch.Tensor, ffts: tuple[int, ...], floor: float = _LOG_FLOOR
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-resolution STFT loss of (B, C, T) signals; returns (spectral convergence, log magnitude).
 

