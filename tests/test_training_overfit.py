@@ -19,15 +19,10 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known model bug (13:40): the quantizer's l2-normalised encodings all point one way (the "
-    "encoder output's mean dominates its variation), so every window maps to one code and the decoder "
-    "cannot reconstruct; the loop itself optimises (total loss 3.9 -> 2.3 here)",
-)
 def test_tiny_model_overfits_one_short_recording(tmp_path):
     """The time-domain L1 error (normalised units) on the training windows falls by a factor
-    of at least 2 within 150 steps, and the reconstruction SNR rises above 3 dB."""
+    of at least 10 within 150 steps (measured: 0.88 -> 0.041, 21x; seed 1: 17x), and the
+    reconstruction SNR rises above 15 dB (measured 26 dB)."""
     rate = 64.0
     rng = np.random.default_rng(0)
     t = np.arange(int(12 * rate)) / rate
@@ -55,5 +50,5 @@ def test_tiny_model_overfits_one_short_recording(tmp_path):
     history = [r for r in Project.open(folder).history("tokenizer") if "losses" in r]
     first, last = history[0]["losses"], history[-1]["losses"]
     assert last["total"] < first["total"], (first, last)  # the loop optimises the model's loss
-    assert last["time"] < first["time"] / 2, (first, last)
-    assert result.metrics["snr_db"] > 3
+    assert last["time"] < first["time"] / 10, (first, last)
+    assert result.metrics["snr_db"] > 15
