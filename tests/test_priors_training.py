@@ -224,3 +224,47 @@ def test_long_generation_has_no_seams(trained):
         assert at_borders.mean() <= 1.25 * elsewhere.mean(), (at_borders.mean(), elsewhere.mean())
         assert at_borders.max() <= every_diff
     assert abs(dominant_hz(x[..., n // 2 :]) - FREQS["slow"]) <= 1.0  # the rhythm holds late on
+
+
+def _train(project, prepared, steps: int, stop_at: int | None = None):
+    """Runs the prior stage; sets the stop request once a progress event reaches `stop_at`."""
+    settings = TrainSettings(
+        prior="autoregressive",
+        prior_steps=steps,
+        labels="files",
+        device="cpu",
+        seed=0,
+        val_every=100,
+        batch_size=8,
+    )
+    stop = threading.Event()
+    job = train_prior(project, prepared, settings, stop, torch.device("cpu"), size="tiny")
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as done:
+            return done.value
+        if stop_at is not None and isinstance(event, Progress) and event.step >= stop_at:
+            stop.set()
+
+
+def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
+    """Stopped part way and resumed, the prior ends with the same weights as one straight run."""
+    recordings = [_recording("slow", 1, seconds=30), _recording("fast", 2, seconds=30)]
+    prepared = prepare(recordings, PrepConfig(window_s=2.0, labels="files"))
+    tokenizer = PatchTokenizer(PatchConfig(2, prepared.window), torch.from_numpy(prepared.windows("train")))
+    monkeypatch.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer)
+    monkeypatch.setattr(Project, "has_tokenizer", property(lambda self: True))
+    meta = {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0}
+    straight = Project.create(str(tmp_path / "straight"), dict(meta))
+    assert _train(straight, prepared, 24)["step"] == 24
+    parts = Project.create(str(tmp_path / "parts"), dict(meta))
+    first = _train(parts, prepared, 24, stop_at=1)
+    assert first["stopped"] and 0 < first["step"] < 24
+    assert load_prior(parts.prior_path).step == first["step"]
+    second = _train(Project.open(parts.path), prepared, 24)
+    assert second["step"] == 24 and not second["stopped"]
+    a, b = load_prior(straight.prior_path).model.state_dict(), load_prior(parts.prior_path).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [r["step"] for r in Project.open(parts.path).history("prior") if "losses" in r]
+    assert steps == sorted(steps) and steps[-1] == 24

@@ -215,7 +215,9 @@ def train_prior(
             yield LogLine(f"the project's prior is {model.config.kind}; continuing it (not {settings.prior})")
     else:
         size = size or settings.preset or ("small" if device.type == "cpu" else "medium")
-        model = build_prior(prior_config(settings.prior, tokenizer, n_labels, size)).to(device)
+        with torch.random.fork_rng(devices=[]):  # weights drawn from the seed, not the global state
+            torch.manual_seed(settings.seed + 10)
+            model = build_prior(prior_config(settings.prior, tokenizer, n_labels, size)).to(device)
         step = 0
     config = model.config
     model.train()
