@@ -33,6 +33,9 @@ DEMO_CHANNELS = ("Fp1", "O1", "ECG")  # a frontal, an occipital EEG channel and 
 TRAIN_STEPS = 10  # per stage: enough to run every code path (checkpoint, validation, preview)
 GENERATE_SECONDS = 4.0  # two 2 s windows: the continuation between segments runs too
 SAMPLER_STEPS = 8
+# One torch thread: these models are tiny, and on a busy machine a second OpenMP thread makes
+# each step several times slower (measured: 10 s with one thread, 82 s with two, at load 7).
+THREADS = 1
 
 
 class NotAvailable(Exception):
@@ -104,6 +107,7 @@ def check_train(st: _State) -> str:
         seed=0,
         val_every=TRAIN_STEPS,
         batch_size=8,
+        threads=THREADS,
     )
     st.project_dir = st.work / "project"
     result = _drain(train(settings, str(st.project_dir), threading.Event(), recordings=[st.recording]))
@@ -127,7 +131,9 @@ def check_generate(st: _State) -> str:
     result = _drain(
         generate(
             str(st.project_dir),
-            settings_cls(seconds=GENERATE_SECONDS, seed=0, steps=SAMPLER_STEPS, device="cpu"),
+            settings_cls(
+                seconds=GENERATE_SECONDS, seed=0, steps=SAMPLER_STEPS, device="cpu", threads=THREADS
+            ),
             threading.Event(),
         )
     )
