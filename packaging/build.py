@@ -149,13 +149,24 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def verify_bundle(app: Path, version: str, allow_cuda: bool) -> None:
+def pyz_top_level(py: Path, pyz: Path) -> set[str]:
+    """Top-level module names inside a PYZ archive (read with the build venv's PyInstaller)."""
+    code = (
+        "import sys; from PyInstaller.archive.readers import ZlibArchiveReader as R;"
+        "print('\\n'.join(sorted({n.split('.')[0] for n in R(sys.argv[1]).toc})))"
+    )
+    out = subprocess.run([str(py), "-c", code, str(pyz)], check=True, capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def verify_bundle(app: Path, version: str, allow_cuda: bool, pyz_modules: set[str]) -> None:
     """The bundle holds both programs, no dev tool, no CUDA, and `vqstudio --version` answers."""
     for exe in (cfg.GUI_EXE, cfg.CLI_EXE):
         if not (app / exe).is_file():
             raise BuildError(f"the bundle has no {exe} ({app})")
     internal = app / "_internal"
-    bad = [d for d in FORBIDDEN_DIRS if (internal / d).exists()]
+    # dev tools as files (packages with extensions or data) or as modules in the PYZ
+    bad = sorted({d for d in FORBIDDEN_DIRS if (internal / d).exists()} | (pyz_modules & set(FORBIDDEN_DIRS)))
     if bad:
         raise BuildError(f"dev-only packages got into the bundle: {', '.join(bad)} (check the build venv)")
     if not allow_cuda:
@@ -300,7 +311,8 @@ def build(args: argparse.Namespace) -> dict:
     shutil.copyfile(ROOT / "LICENSE", app / "LICENSE")
 
     log("checking the bundle")
-    verify_bundle(app, version, args.allow_cuda)
+    pyz_modules = pyz_top_level(py, work / "work" / cfg.APP_NAME / "PYZ-00.pyz")
+    verify_bundle(app, version, args.allow_cuda, pyz_modules)
     bundle_bytes = dir_size(app)
     dropped = (work / "work" / "vqstudio" / "dropped-files.txt").read_text().split()
 

@@ -104,6 +104,17 @@ def test_installed_app_passes_its_self_test_offline(installed: Path, tmp_path: P
             assert x.size > 0 and float(x.std()) > 0.0, f"signal {reader.getLabel(i)} is empty or flat"
 
 
+def test_installed_bundle_carries_the_licence_notices(installed: Path):
+    lic = installed / "lib" / "vqstudio" / "licenses"
+    assert "GNU LESSER GENERAL PUBLIC LICENSE" in (lic / "LGPL-3.0.txt").read_text()
+    assert "replace" in (lic / "PySide6-Qt-LGPL-NOTICE.txt").read_text()
+    listed = (lic / "README.txt").read_text()
+    for dist in ("torch", "numpy", "scipy", "pyqtgraph", "pyEDFlib", "edfio", "safetensors", "matplotlib"):
+        assert f"{dist} " in listed, dist
+    for dev in ("pytest", "hypothesis", "mne"):
+        assert f"{dev} " not in listed
+
+
 def test_uninstall_removes_everything(installed: Path):
     # runs last in this module (pytest keeps file order)
     subprocess.run([str(installed / "lib" / "vqstudio" / "uninstall.sh")], check=True, capture_output=True)
