@@ -79,6 +79,9 @@ def test_lr_schedule_is_warmup_then_cosine():
     assert lr_at(9, 0.0, 1.0, 10) == pytest.approx(1.0)
     assert lr_at(50, 0.5, 1.0, 10, min_ratio=0.0) == pytest.approx(0.5)
     assert lr_at(100, 1.0, 1.0, 10, min_ratio=0.1) == pytest.approx(0.1)
+    # Slow steps under a time budget: the warmup ends after 5 % of the time, not 100 steps.
+    assert lr_at(3, 0.05, 1.0, 100, min_ratio=0.0, warmup_fraction=0.05) == pytest.approx(0.994, abs=1e-3)
+    assert lr_at(3, 0.01, 1.0, 100, warmup_fraction=0.05) == pytest.approx(0.2, rel=0.01)
     values = [lr_at(s, s / 100, 1.0, 10) for s in range(10, 100)]
     assert all(a >= b for a, b in itertools.pairwise(values))
 

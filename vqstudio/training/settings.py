@@ -82,6 +82,7 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     warmup_steps: int = 100
+    warmup_fraction: float = 0.05  # ... or this share of the budget, whichever ends first
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
     log_every: int = 50  # steps between loss read-outs (each one is a host sync; ~1 s on a GPU)

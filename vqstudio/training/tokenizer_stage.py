@@ -113,9 +113,6 @@ def train_tokenizer(
     val_x = prepared.windows(val_split, val_index)
     if val_split == "train":
         yield LogLine("no held-out windows (recordings too short): validating on training windows", "warning")
-    warmup = (
-        optim.warmup_steps if budget.steps is None else min(optim.warmup_steps, max(1, budget.steps // 10))
-    )
     record = project.append_history
     stopped = False
 
@@ -163,7 +160,14 @@ def train_tokenizer(
             stopped = True
             break
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, budget.progress(step, elapsed()), optim.lr, warmup, optim.min_lr_ratio)
+            group["lr"] = lr_at(
+                step,
+                budget.progress(step, elapsed()),
+                optim.lr,
+                optim.warmup_steps,
+                optim.min_lr_ratio,
+                optim.warmup_fraction,
+            )
         try:
             out = _step(model, opt, batches.batch(batch_size), optim.grad_clip, device)
         except Exception as e:
