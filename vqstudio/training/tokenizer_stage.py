@@ -43,8 +43,12 @@ __all__ = ["STAGE", "build_tokenizer", "default_batch_size", "train_tokenizer"]
 STAGE = "tokenizer"
 
 
-def default_batch_size(device: torch.device) -> int:
-    return 16 if device.type == "cpu" else 64
+def default_batch_size(device: torch.device, channels: int = 1, window: int = 0) -> int:
+    """Windows per batch: 64 on a GPU; on a CPU 16, or 8 for large windows (more than 8192
+    channel-samples), since a CPU budget of minutes buys few steps and steps matter more."""
+    if device.type != "cpu":
+        return 64
+    return 16 if channels * window <= 8192 else 8
 
 
 def build_tokenizer(
@@ -84,7 +88,7 @@ def train_tokenizer(
     opt = torch.optim.AdamW(
         model.parameters(), lr=optim.lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay
     )
-    batch_size = settings.batch_size or default_batch_size(device)
+    batch_size = settings.batch_size or default_batch_size(device, cfg.channels, cfg.window)
     before = project.progress(STAGE)
     elapsed_before = float(before.get("elapsed_s", 0.0)) if resume else 0.0
     metrics: dict[str, float] = dict(before.get("metrics", {})) if resume else {}
