@@ -100,6 +100,8 @@ class TrainingPanel(QWidget):
         self._usage: list[tuple[float, float]] = []
         self._offset: dict[str, int] = {}  # step offset of each stage so stages follow each other
         self._project: str | None = None
+        # Extra `TrainSettings` fields (steps, batch size...) for scripts and tests; the form wins on its own.
+        self.extra_settings: dict[str, Any] = {}
 
         # --- settings form
         self.channel_list = QListWidget()
@@ -303,6 +305,7 @@ class TrainingPanel(QWidget):
     def settings_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the engine's `TrainSettings` from the form."""
         return {
+            **self.extra_settings,
             "channels": tuple(self.checked_channels()) or None,
             "resample": self.rate.value() or None,
             "window_s": float(self.window_s.value()),

@@ -43,6 +43,13 @@ class _Thread(QThread):
     def run(self) -> None:
         owner = self._owner
         try:
+            self._iterate(owner)
+        finally:
+            owner._ended.set()
+
+    @staticmethod
+    def _iterate(owner: Job) -> None:
+        try:
             job = owner._factory(owner.stop_event)
             while True:
                 try:
@@ -74,6 +81,9 @@ class Job(QObject):
         self.name = name
         self._factory = factory
         self.stop_event = threading.Event()
+        # Set by the thread as it ends. Joining waits on it, not on QThread.wait(), which would hold
+        # the GIL while the job's Python code still needs it to finish its step.
+        self._ended = threading.Event()
         self._lock = threading.Lock()
         self._latest: dict[type, Any] = {}
         self._queue: list[Any] = []
@@ -116,8 +126,12 @@ class Job(QObject):
     def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
         """Stops the job and joins its thread; True when the thread has ended."""
         self.stop_event.set()
-        ended = self._thread.wait() if timeout_ms is None else self._thread.wait(timeout_ms)
+        if not self._thread.isRunning() and not self._ended.is_set() and not self.done:
+            return True  # never started
+        ended = self._ended.wait(None if timeout_ms is None else timeout_ms / 1000)
         if ended:
+            self._thread.wait()  # run() has returned: this only lets Qt finish the thread
+
             self._on_thread_finished()
         return bool(ended)
 

@@ -26,6 +26,34 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    """Modal message boxes never block a test: each is recorded (kind, title, text) and answered.
+
+    `question` answers No unless a test patches it; tests assert on the list.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str, str]] = []
+
+    def record(kind, answer):
+        def fake(parent, title, text, *args, **kwargs):
+            shown.append((kind, title, text))
+            return answer
+
+        return fake
+
+    monkeypatch.setattr(QMessageBox, "warning", record("warning", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "critical", record("critical", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "information", record("information", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "question", record("question", QMessageBox.StandardButton.No))
+    monkeypatch.setattr(QMessageBox, "about", record("about", None))
+    monkeypatch.setattr(
+        QMessageBox, "exec", lambda self: shown.append(("box", self.windowTitle(), self.text())) or 0
+    )
+    return shown
+
+
 def make_recording(channels: int = 4, seconds: float = 60.0, rate: float = 128.0, seed: int = 0) -> Recording:
     """EEG-like channels (uV) and an ECG-like channel (mV) with a 10 Hz rhythm and annotations."""
     rng = np.random.default_rng(seed)
@@ -59,3 +87,4 @@ def window(qtbot):
     yield w
     for job in list(w.jobs.values()):
         job.stop_and_wait()
+    w.jobs.clear()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from tests.ui.conftest import make_recording
 
@@ -21,11 +21,20 @@ def edf_path(tmp_path):
 
 
 @pytest.fixture
-def warnings(monkeypatch):
-    """Records error dialogs instead of showing them."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append((title, text)))
-    return shown
+def warnings(dialogs):
+    """The error dialogs shown, as (title, text)."""
+
+    class View(list):
+        def __getitem__(self, i):
+            return [(t, x) for k, t, x in dialogs if k in ("warning", "box")][i]
+
+        def __len__(self):
+            return len([d for d in dialogs if d[0] in ("warning", "box")])
+
+        def __bool__(self):
+            return len(self) > 0
+
+    return View()
 
 
 def test_open_through_the_file_dialog(window, edf_path, monkeypatch):
