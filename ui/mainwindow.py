@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.jobs: dict[str, Job] = {}
         self.devices: list[tuple[str, str]] | None = None
+        self.synthetic_paths: list[str] = []  # the generated recordings as saved in the project
         self._shown_once = False
         self.setWindowTitle("VQ Studio")
         icon = os.path.join(RESOURCES, "vqstudio.svg")
@@ -486,8 +488,21 @@ class MainWindow(QMainWindow):
 
         def factory(stop: threading.Event) -> Generator[Any, None, Any]:
             from vqstudio.generate import GenerateSettings, generate
+            from vqstudio.io import write_recording
 
-            return (yield from generate(project_dir, GenerateSettings(**options), stop))
+            recs = yield from generate(project_dir, GenerateSettings(**options), stop)
+            # Kept in the project's samples/ (as `vqstudio generate` does) so Evaluate can read them.
+            paths = []
+            if recs:
+                folder = os.path.join(project_dir, "samples")
+                os.makedirs(folder, exist_ok=True)
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                for i, rec in enumerate(recs):
+                    path = os.path.join(folder, f"gui_{stamp}_{i + 1}.edf")
+                    write_recording(rec, path)
+                    paths.append(path)
+                yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
+            return list(recs), paths
 
         job = Job("generate", factory, self)
         self.generation.attach(job)
@@ -496,9 +511,10 @@ class MainWindow(QMainWindow):
         self._start_job(job)
         self.tabs.setCurrentWidget(self.generation)
 
-    def _on_generated(self, result: Any) -> None:
-        recs = list(result) if isinstance(result, list) else []
+    def _on_generated(self, result: tuple[list[Recording], list[str]]) -> None:
+        recs, paths = result
         if recs:
+            self.synthetic_paths = paths
             self.session.set_synthetic(recs)
             self.status.setText(f"Generated {len(recs)} recording(s)")
         else:
@@ -506,10 +522,9 @@ class MainWindow(QMainWindow):
 
     def start_evaluation(self) -> None:
         project_dir = self.session.project_dir
-        if project_dir is None or self.session.job is not None or not self.session.synthetic:
+        if project_dir is None or self.session.job is not None or not self.synthetic_paths:
             return
-        factory = self.report.job_factory(project_dir, self.session.synthetic, self.session.recording)
-        job = Job("evaluate", factory, self)
+        job = Job("evaluate", self.report.job_factory(project_dir, list(self.synthetic_paths)), self)
         self.report.attach(job)
         job.finished.connect(self.session.set_report)
         job.failed.connect(lambda error, tb: self._on_job_failed("Evaluation failed", error, tb))

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from ui.worker import Job
 from vqstudio.events import Progress
-from vqstudio.recording import Recording
 
 __all__ = ["ReportPanel", "format_value"]
 
@@ -79,18 +78,25 @@ class ReportPanel(QWidget):
         self.project_dir = project_dir
 
     def job_factory(
-        self, project_dir: str, synthetic: list[Recording], real: Recording | None
+        self, project_dir: str, synthetic_paths: list[str]
     ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
-        """The evaluation job for a project and its generated recordings (engine's own function)."""
-        plots_dir = os.path.join(project_dir, "reports", "gui")
+        """The `vqstudio evaluate` job (`vqstudio.assessment.assess`) on the generated files,
+        against the project's held-out split; JSON and plots go to the project's reports/."""
+        reports = os.path.join(project_dir, "reports")
 
         def job(stop: threading.Event) -> Generator[Any, None, Any]:
-            from vqstudio.commands.evaluate import evaluate_project  # the CLI's own function
+            from vqstudio.assessment import assess
 
-            report = yield from evaluate_project(
-                project_dir, synthetic, real=[real] if real is not None else None, plots=plots_dir, stop=stop
+            os.makedirs(reports, exist_ok=True)
+            return (
+                yield from assess(
+                    project_dir,
+                    synthetic_paths,
+                    json_path=os.path.join(reports, "report.json"),
+                    plots_dir=os.path.join(reports, "plots"),
+                    stop=stop,
+                )
             )
-            return report
 
         return job
 
@@ -104,8 +110,11 @@ class ReportPanel(QWidget):
     def _on_progress(self, p: Progress) -> None:
         self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
 
-    def set_report(self, report: Any, plot_paths: list[str] | None = None) -> None:
-        """Shows a report (`summary_rows()`) and its plots (from `plot_paths` or the report)."""
+    def set_report(self, result: Any, plot_paths: list[str] | None = None) -> None:
+        """Shows an assessment (its report's `summary_rows()` and its plots) or a bare report."""
+        report = getattr(result, "report", result)
+        if plot_paths is None:
+            plot_paths = list(getattr(result, "plots", []) or [])
         self.report = report
         rows = report.summary_rows() if report is not None and hasattr(report, "summary_rows") else []
         self.table.setRowCount(len(rows))
@@ -117,8 +126,6 @@ class ReportPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
-        if plot_paths is None:
-            plot_paths = list(getattr(report, "plot_paths", []) or [])
         self.set_plots(plot_paths)
         if report is not None:
             flag = getattr(report, "memorization_flag", False)

@@ -25,7 +25,7 @@ ENGINE_PARTS = {
     "project": "vqstudio.project",
     "generate": "vqstudio.generate",
     # The project-level evaluation the `evaluate` command runs (metrics alone live in vqstudio.evaluation).
-    "evaluation": "vqstudio.commands.evaluate",
+    "evaluation": "vqstudio.assessment",
 }
 
 _ENGINE_WHAT = {

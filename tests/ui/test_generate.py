@@ -1,0 +1,96 @@
+"""Generate from a trained project, see it beside the real recording, export EDF, evaluate."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QFileDialog
+
+from tests.ui.conftest import make_recording
+
+pytest.importorskip("vqstudio.generate")
+io = pytest.importorskip("vqstudio.io")
+pyedflib = pytest.importorskip("pyedflib")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny project trained by the engine itself (the GUI's training has its own tests)."""
+    from vqstudio.events import run_to_end
+    from vqstudio.training import TrainSettings, train
+
+    folder = tmp_path_factory.mktemp("trained")
+    source = str(folder / "real.edf")
+    io.write_recording(make_recording(channels=3, seconds=60.0, rate=64.0), source)
+    settings = TrainSettings(
+        inputs=(source,),
+        window_s=2.0,
+        preset="small",
+        tokenizer_steps=20,
+        prior_steps=20,
+        val_every=20,
+        batch_size=8,
+        device="cpu",
+        threads=1,
+    )
+    project = str(folder / "project")
+    run_to_end(train(settings, project, threading.Event()))
+    return project, source
+
+
+def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypatch, dialogs):
+    project, source = trained
+    assert window.load_path(source)
+    assert window.open_project(project)
+    assert window.actions["generate"].isEnabled() and not window.actions["export_synthetic"].isEnabled()
+    panel = window.generation
+    panel.seconds.setValue(6.0)
+    panel.count.setValue(2)
+    window.actions["generate"].trigger()
+    job = window.jobs["generate"]
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        pass
+    assert not [d for d in dialogs if d[0] in ("warning", "box")], dialogs
+    # Shown beside the real one, paging together, with the PSD overlay.
+    assert len(window.session.synthetic) == 2
+    assert panel.synthetic_viewer.shown_channels == ["EEG1", "EEG2", "ECG"]
+    assert panel.real_viewer.shown_channels == ["EEG1", "EEG2", "ECG"]
+    assert panel.synthetic_viewer.recording.duration == pytest.approx(6.0)
+    panel.page.setCurrentIndex(panel.page.findData(2.0))
+    panel.real_viewer.set_page(2.0)
+    assert panel.synthetic_viewer.page_length == 2.0
+    assert panel.synthetic_viewer.page_start == pytest.approx(panel.real_viewer.page_start)
+    f_real, p_real = panel.psd_real.getData()
+    f_syn, p_syn = panel.psd_synth.getData()
+    assert len(f_real) > 5 and len(f_syn) > 5 and np.all(np.isfinite(p_syn)) and np.all(p_real > 0)
+    assert len(window.synthetic_paths) == 2 and all(os.path.isfile(p) for p in window.synthetic_paths)
+
+    # Export through the save dialog: two recordings -> NAME_1.edf, NAME_2.edf.
+    target = str(tmp_path / "synth.edf")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (target, "EDF+ (*.edf)"))
+    assert window.actions["export_synthetic"].isEnabled()
+    window.actions["export_synthetic"].trigger()
+    for i in (1, 2):
+        path = str(tmp_path / f"synth_{i}.edf")
+        assert os.path.isfile(path)
+        with pyedflib.EdfReader(path) as f:
+            assert [label.strip() for label in f.getSignalLabels()] == ["EEG1", "EEG2", "ECG"]
+            assert f.getSampleFrequency(0) == 64.0
+            texts = list(f.readAnnotations()[2])
+        assert any("synthetic" in t.lower() for t in texts), texts
+    assert "synth_1.edf" in window.status.text()
+
+    if not window.actions["evaluate"].isEnabled():
+        pytest.skip(window.actions["evaluate"].toolTip())
+    window.actions["evaluate"].trigger()
+    job = window.jobs["evaluate"]
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        pass
+    report = window.report
+    assert report.table.rowCount() >= 5
+    assert report.table.item(0, 1).text() not in ("", None)
+    assert report.plot_paths and all(p.endswith(".png") and os.path.isfile(p) for p in report.plot_paths)
+    assert os.path.isfile(os.path.join(project, "reports", "report.json"))
