@@ -54,6 +54,9 @@ VARIANTS: dict[str, dict] = {
     "x16": {"stft_weight": 0.3, "strides": (2, 2, 4)},
     "rvq2": {"stft_weight": 0.3, "n_quantizers": 2},
     "l1+l2": {"stft_weight": 0.3, "time_loss": "l1+l2"},
+    "stft0.1_floor0.03": {"stft_weight": 0.1, "stft_floor": 0.03},
+    "stft0.3_floor0.03": {"stft_weight": 0.3, "stft_floor": 0.03},
+    "l1+l2_stft0.1_floor0.03": {"stft_weight": 0.1, "stft_floor": 0.03, "time_loss": "l1+l2"},
 }
 
 
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--save-prepared", default="")
     parser.add_argument("--prepared", default="")
     args = parser.parse_args(argv)
@@ -175,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sources = args.data
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = [v for v in args.variants.split(",") if v]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -188,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             from vqstudio.io import read_recording
 
             prepared = prepare([read_recording(path)], PrepConfig(window_s=args.window_s, val_fraction=0.2))
+        print(
+            f"{os.path.basename(path)}: {prepared.n_channels} channels, window {prepared.window}",
+            file=sys.stderr,
+        )
         per = {}
         for name in names:
             per[name] = run_variant(prepared, VARIANTS[name], args.steps, args.batch, args.seed, device)
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "bench": "tokenizer_ablation",
                 "steps": args.steps,
+                "window_s": args.window_s,
                 "batch": args.batch,
                 "device": args.device,
                 "threads": torch.get_num_threads(),

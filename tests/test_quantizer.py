@@ -116,6 +116,19 @@ def test_dead_code_restart_revives_codes(restart):
         assert finally_ <= initially + 2, (initially, finally_)
 
 
+def test_usage_reports_collapse_even_while_codes_are_restarted():
+    torch.manual_seed(8)
+    q = _quantizer(codebook_size=32, ema_decay=0.8, dead_code_fraction=0.05)
+    z = torch.randn(1, 8, 1).expand(4, 8, 16).contiguous()  # every encoding identical
+    for _ in range(40):
+        out = q(z)
+        q.update(out.encodings, out.indices)
+    usage = q.usage()
+    assert usage["perplexity"] < 8
+    assert usage["used_fraction"] < 0.5
+    assert usage["dead_codes"] >= 16
+
+
 def test_ema_update_moves_codes_towards_data_and_stays_float32():
     torch.manual_seed(6)
     q = _quantizer()

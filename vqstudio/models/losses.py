@@ -46,7 +46,7 @@ def stft_loss(
 
     For each FFT size n (Hann window, hop n/4) with magnitudes S of x and Ŝ of x̂:
     spectral convergence = ||S - Ŝ||_F / ||S||_F (per signal, then averaged),
-    log magnitude = mean |log(S + f) - log(Ŝ + f)| with floor f = 1e-3.
+    log magnitude = mean |log(S + f) - log(Ŝ + f)| with floor f (default 1e-3, -60 dB).
     Each term is averaged over the resolutions; sizes larger than T are skipped.
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
@@ -65,5 +65,5 @@ def stft_loss(
             diff = torch.linalg.vector_norm(mag - mag_hat, dim=(-2, -1))
             ref = torch.linalg.vector_norm(mag, dim=(-2, -1)).clamp_min(1e-6)
             sc_total = sc_total + (diff / ref).mean()
-            log_total = log_total + F.l1_loss(torch.log(mag_hat + _LOG_FLOOR), torch.log(mag + _LOG_FLOOR))
+            log_total = log_total + F.l1_loss(torch.log(mag_hat + floor), torch.log(mag + floor))
         return sc_total / len(sizes), log_total / len(sizes)

@@ -73,8 +73,11 @@ class ResidualQuantizer(nn.Module):
     """`n_quantizers` stages of factorised cosine VQ over a (B, latent_dim, L) latent.
 
     Buffers (all float32, saved in the state dict): `codebook` (Q, K, code_dim) unit
-    vectors, `ema_size` (Q, K) EMA of how many encodings each code received per update,
-    `ema_sum` (Q, K, code_dim) EMA of their sum.
+    vectors, `ema_size` (Q, K) EMA of how many encodings each code received per update (a
+    restarted code is given the mean size, a grace period before it can count as dead
+    again), `ema_sum` (Q, K, code_dim) EMA of their sum, and `ema_usage` (Q, K), the same
+    EMA of counts that restarts never touch: the usage statistics are read from it, so a
+    code that is restarted over and over still counts as unused.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class ResidualQuantizer(nn.Module):
         self.register_buffer("codebook", codebook)
         self.register_buffer("ema_size", torch.ones(n_quantizers, codebook_size))
         self.register_buffer("ema_sum", codebook.clone())
+        self.register_buffer("ema_usage", torch.ones(n_quantizers, codebook_size))
 
     # --- the pure path -------------------------------------------------------------------
 
@@ -186,6 +190,7 @@ class ResidualQuantizer(nn.Module):
                 centroids, counts = spherical_kmeans(sample, self.codebook_size, iterations)
                 self.codebook[q].copy_(centroids)
                 self.ema_size[q].copy_(counts)
+                self.ema_usage[q].copy_(counts)
                 self.ema_sum[q].copy_(centroids * counts[:, None])
                 idx = (enc @ centroids.T).argmax(dim=1)
                 residual = residual - self._stage_out(q, centroids[idx], batch)
@@ -209,6 +214,7 @@ class ResidualQuantizer(nn.Module):
             counts = torch.zeros_like(self.ema_size[q]).index_add_(0, idx, ones)
             sums = torch.zeros_like(self.ema_sum[q]).index_add_(0, idx, enc)
             self.ema_size[q].mul_(decay).add_(counts, alpha=1 - decay)
+            self.ema_usage[q].mul_(decay).add_(counts, alpha=1 - decay)
             self.ema_sum[q].mul_(decay).add_(sums, alpha=1 - decay)
             mean_size = self.ema_size[q].mean()
             dead = self.ema_size[q] < self.dead_code_fraction * mean_size
@@ -219,13 +225,13 @@ class ResidualQuantizer(nn.Module):
 
     @torch.no_grad()
     def usage(self) -> dict[str, float]:
-        """Codebook statistics from the EMA cluster sizes, averaged over stages.
+        """Codebook statistics from the EMA usage counts (`ema_usage`), averaged over stages.
 
-        perplexity = exp(-sum_k p_k log p_k) with p_k = size_k / sum(size) (K when all codes
-        are used equally, 1 when one code takes everything); dead_codes = codes whose size is
-        below dead_code_fraction x mean size; used_fraction = 1 - dead_codes / K.
+        perplexity = exp(-sum_k p_k log p_k) with p_k = usage_k / sum(usage) (K when all codes
+        are used equally, 1 when one code takes everything); dead_codes = codes whose usage is
+        below dead_code_fraction x mean usage; used_fraction = 1 - dead_codes / K.
         """
-        sizes = self.ema_size.float()
+        sizes = self.ema_usage.float()
         p = sizes / sizes.sum(-1, keepdim=True).clamp_min(1e-12)
         perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum(-1))
         dead = (sizes < self.dead_code_fraction * sizes.mean(-1, keepdim=True)).float().sum(-1)

@@ -50,7 +50,8 @@ class TokenizerConfig:
     latent_dim: channels D of the latent z; code_dim: the small space codes are looked up in.
     codebook_size: codes per quantizer K; n_quantizers: Q (1 = plain VQ, >1 = residual VQ).
     commitment_weight, ema_decay, dead_code_fraction: quantizer training (see quantizer.py).
-    time_loss ("l1", "l2", "l1+l2"), time_weight, stft_weight, stft_ffts: the loss.
+    time_loss ("l1", "l2", "l1+l2"), time_weight, stft_weight, stft_ffts, stft_floor: the loss
+        (stft_floor: magnitude floor of the log term, relative to a white unit-variance signal).
     """
 
     channels: int
@@ -71,6 +72,7 @@ class TokenizerConfig:
     time_weight: float = 1.0
     stft_weight: float = 0.3
     stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
+    stft_floor: float = 1e-3
 
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
@@ -93,6 +95,8 @@ class TokenizerConfig:
             raise ValueError(f"time loss {self.time_loss!r} is not one of {', '.join(TIME_LOSSES)}")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be between 0 and 1, got {self.ema_decay}")
+        if self.stft_floor <= 0:
+            raise ValueError(f"stft_floor must be positive, got {self.stft_floor}")
         if not 0.0 <= self.dead_code_fraction < 1.0:
             raise ValueError(f"dead_code_fraction must be in [0, 1), got {self.dead_code_fraction}")
 
@@ -330,7 +334,7 @@ class Tokenizer(nn.Module):
         x_hat = self.decoder(q.z_q)
         l_time = time_loss(x, x_hat, cfg.time_loss)
         if cfg.stft_weight > 0:
-            sc, logmag = stft_loss(x, x_hat, cfg.stft_ffts)
+            sc, logmag = stft_loss(x, x_hat, cfg.stft_ffts, cfg.stft_floor)
             l_stft = sc + logmag
         else:
             l_stft = l_time.new_zeros(())
