@@ -116,6 +116,7 @@ class GenerationPanel(QWidget):
         self.real_viewer = SignalViewer(controls=False)
         self.synthetic_viewer = SignalViewer(controls=False)
         self.which = QComboBox()
+        self.which.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.which.currentIndexChanged.connect(self._show_synthetic)
         self.page = QComboBox()
         for s in (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0):

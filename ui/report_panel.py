@@ -66,6 +66,8 @@ class ReportPanel(QWidget):
         split.addWidget(self.table)
         split.addWidget(scroll)
         split.setStretchFactor(1, 2)
+        split.setSizes([520, 900])
+        self.table.setMinimumWidth(420)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.progress)

@@ -46,6 +46,7 @@ from vqstudio.recording import Recording
 
 __all__ = ["TrainingPanel", "format_eta", "past_runs"]
 
+NOT_LOSSES = ("lr",)  # reported beside the losses, not a loss: shown in the progress text instead
 MAX_CURVE_POINTS = 4000  # per loss curve; older points are thinned, never the latest
 
 
@@ -371,14 +372,16 @@ class TrainingPanel(QWidget):
         self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
         total = f"/{p.total}" if p.total else ""
         self.progress.setFormat(f"{p.stage}: step {p.step}{total}  %p%")
-        rate = f", {p.rate:.0f}/s" if p.rate else ""
+        rate = f", {p.rate:.0f} windows/s" if p.rate else ""
+        if "lr" in p.losses:
+            rate += f", lr {p.losses['lr']:.2g}"
         self.eta.setText(f"ETA {format_eta(p.eta_s)}{rate}")
 
     def on_losses(self, points: list[Progress]) -> None:
         changed = set()
         for p in points:
             for name, value in p.losses.items():
-                if not np.isfinite(value):
+                if name in NOT_LOSSES or not np.isfinite(value):
                     continue
                 key = f"{p.stage}: {name}"
                 xs, ys = self._points.setdefault(key, ([], []))
@@ -394,6 +397,10 @@ class TrainingPanel(QWidget):
                 color = PLOT_COLORS[len(self._curves) % len(PLOT_COLORS)]
                 style = Qt.PenStyle.DashLine if key.startswith("prior") else Qt.PenStyle.SolidLine
                 self._curves[key] = self.loss_plot.plot(name=key, pen=pg.mkPen(color, width=1.5, style=style))
+                self._curves[key].setSymbolBrush(color)
+            # Dots while the curve is short (losses are read every few seconds on a CPU).
+            self._curves[key].setSymbol("o" if len(xs) < 30 else None)
+            self._curves[key].setSymbolSize(5)
             self._curves[key].setData(np.asarray(xs, float), np.asarray(ys, float))
 
     @property

@@ -69,6 +69,23 @@ def make_recording(channels: int = 4, seconds: float = 60.0, rate: float = 128.0
     return Recording.from_array(np.array(data, dtype=np.float32), rate, labels, units, annotations=ann)
 
 
+SCREENSHOTS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "screenshots"
+)
+
+
+def save_screenshot(widget, name: str) -> str:
+    """Saves what the user sees of `widget` as screenshots/NAME.png (the folder is git-ignored)."""
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(3):
+        QApplication.processEvents()
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    path = os.path.join(SCREENSHOTS, f"{name}.png")
+    assert widget.grab().save(path), path
+    return path
+
+
 @pytest.fixture
 def recording() -> Recording:
     return make_recording()
@@ -81,7 +98,7 @@ def window(qtbot):
 
     w = MainWindow()
     qtbot.addWidget(w)
-    w.resize(1200, 800)
+    w.resize(1400, 860)
     w.show()
     qtbot.waitExposed(w)
     yield w

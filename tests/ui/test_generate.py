@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from tests.ui.conftest import make_recording
+from tests.ui.conftest import make_recording, save_screenshot
 
 pytest.importorskip("vqstudio.generate")
 io = pytest.importorskip("vqstudio.io")
@@ -65,7 +65,8 @@ def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypa
     assert panel.synthetic_viewer.page_start == pytest.approx(panel.real_viewer.page_start)
     f_real, p_real = panel.psd_real.getData()
     f_syn, p_syn = panel.psd_synth.getData()
-    assert len(f_real) > 5 and len(f_syn) > 5 and np.all(np.isfinite(p_syn)) and np.all(p_real > 0)
+    assert len(f_real) > 5 and len(f_syn) > 5 and np.all(np.isfinite(p_syn)) and np.all(np.isfinite(p_real))
+    save_screenshot(window, "generated")
     assert len(window.synthetic_paths) == 2 and all(os.path.isfile(p) for p in window.synthetic_paths)
 
     # Export through the save dialog: two recordings -> NAME_1.edf, NAME_2.edf.
@@ -94,3 +95,4 @@ def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypa
     assert report.table.item(0, 1).text() not in ("", None)
     assert report.plot_paths and all(p.endswith(".png") and os.path.isfile(p) for p in report.plot_paths)
     assert os.path.isfile(os.path.join(project, "reports", "report.json"))
+    save_screenshot(window, "report")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-from tests.ui.conftest import make_recording
+from tests.ui.conftest import make_recording, save_screenshot
 
 io = pytest.importorskip("vqstudio.io")
 
@@ -115,3 +117,6 @@ def test_open_the_demo(window, qtbot):
     assert "Demo" in window.file_box.currentText()
     assert "ECG" in window.viewer.shown_channels
     assert window.viewer.recording.annotations
+    window.viewer.set_page(30.0)
+    path = save_screenshot(window, "viewer")
+    assert os.path.getsize(path) > 10_000

@@ -9,7 +9,7 @@ import os
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tests.ui.conftest import make_recording
+from tests.ui.conftest import make_recording, save_screenshot
 from ui.mainwindow import gui_threads
 
 pytest.importorskip("vqstudio.training")
@@ -40,6 +40,9 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     key = panel.loss_curve_names[0]
     assert key.startswith("tokenizer") and panel.curve_points(key) >= 1
     assert panel.real_curve.getData()[0] is not None and len(panel.recon_curve.getData()[1]) > 10
+    qtbot.waitUntil(lambda: len(panel._usage) >= 1, timeout=60_000)
+    assert len(panel.usage_curve.getData()[0]) == len(panel._usage)
+    save_screenshot(window, "training")
     window.actions["stop"].trigger()
     with qtbot.waitSignal(job.finished, timeout=120_000) as done:
         pass
