@@ -139,12 +139,12 @@ class MainWindow(QMainWindow):
     def _create_actions(self) -> dict[str, QAction]:
         """Every action of the window, in one table: name -> (text, shortcut, slot)."""
         table: list[tuple[str, str, str | QKeySequence.StandardKey | None, Callable[[], Any]]] = [
-            ("open", "&Open recording...", QKeySequence.StandardKey.Open, self.open_file),
+            ("open", "&Open recording...", "Ctrl+O", self.open_file),
             ("open_demo", "Open the &demo recording", "Ctrl+Shift+D", self.open_demo),
-            ("close", "&Close recording", QKeySequence.StandardKey.Close, self.close_recording),
+            ("close", "&Close recording", "Ctrl+W", self.close_recording),
             ("open_project", "Open &project...", "Ctrl+Shift+O", self.open_project_dialog),
             ("export_synthetic", "&Export synthetic...", "Ctrl+E", self.export_synthetic),
-            ("quit", "&Quit", QKeySequence.StandardKey.Quit, self.close),
+            ("quit", "&Quit", "Ctrl+Q", self.close),
             ("next_page", "&Next page", "PgDown", lambda: self.viewer.next_page()),
             ("previous_page", "&Previous page", "PgUp", lambda: self.viewer.previous_page()),
             ("larger", "&Larger amplitude", "+", lambda: self.viewer.scale_by(0.8)),

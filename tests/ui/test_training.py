@@ -61,6 +61,16 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     assert meta["settings"]["threads"] == gui_threads()
     assert meta["settings"]["window_s"] == 1.0
 
+    # Resume continues from the checkpoint (same project folder, more steps).
+    panel.extra_settings["tokenizer_steps"] = result.tokenizer_step + 6
+    window.actions["resume"].trigger()
+    job = window.jobs["train"]
+    with qtbot.waitSignal(job.finished, timeout=120_000) as again:
+        pass
+    assert again.args[0].tokenizer_step == result.tokenizer_step + 6
+    assert not again.args[0].stopped
+    assert "done" in panel.progress.format()
+
 
 def test_devices_detected_in_the_background(window, qtbot):
     window.start_background()
