@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vqstudio import __version__
-from vqstudio.errors import ProjectError
+from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import Event, Progress, SamplePreview, StopRequest
 from vqstudio.recording import Annotation, Channel, Recording
 
@@ -138,7 +138,7 @@ def generate(
     """
     import torch
 
-    from vqstudio.device import resolve_device, set_threads
+    from vqstudio.device import is_out_of_memory, resolve_device, set_threads
     from vqstudio.priors.config import DiffusionConfig
     from vqstudio.priors.continuation import decode_latents, iter_codes, iter_latents, snap_to_codes
     from vqstudio.priors.store import load_prior
@@ -189,6 +189,13 @@ def generate(
             except StopIteration as finished:
                 result = finished.value
                 break
+            except Exception as e:
+                if is_out_of_memory(e):
+                    raise DeviceError(
+                        f"{device.type} ran out of memory sampling {labels.shape[0]} recordings together; "
+                        "ask for a smaller --count (and run several times with other seeds) or --device cpu"
+                    ) from e
+                raise
             if stop.is_set():
                 return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
             elapsed = time.monotonic() - t0

@@ -80,12 +80,17 @@ def prior_config(kind: str, tokenizer: torch.nn.Module, n_labels: int, size: str
 
 
 @torch.no_grad()
-def encode_codes(tokenizer: torch.nn.Module, windows: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Code indices `(N, Q, L)` of normalised windows `(N, C, T)` (on the tokenizer's device)."""
+def encode_codes(
+    tokenizer: torch.nn.Module, prepared: PreparedData, split: str, count: int | None = None, batch: int = 256
+) -> torch.Tensor:
+    """Code indices `(N, Q, L)` of the first `count` (all) windows of `split`, on the tokenizer's
+    device; windows are gathered a batch at a time, never all at once."""
     device = next(tokenizer.parameters()).device
+    n = len(prepared.val if split == "val" else prepared.train)
+    n = n if count is None else min(n, count)
     out = []
-    for i in range(0, windows.shape[0], batch):
-        x = windows[i : i + batch].to(device)
+    for i in range(0, n, batch):
+        x = torch.from_numpy(prepared.windows(split, np.arange(i, min(n, i + batch)))).to(device)
         with autocast(device):
             z = tokenizer.encode(x)
         out.append(tokenizer.quantize(z.float())[1])
@@ -96,10 +101,6 @@ def _label_tensor(labels: np.ndarray, n_labels: int, device: torch.device) -> to
     """Label indices with -1 (no label) mapped to the null label `n_labels`."""
     lab = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     return torch.where(lab < 0, torch.full_like(lab, n_labels), lab).to(device)
-
-
-def _windows_tensor(prepared: PreparedData, split: str) -> torch.Tensor:
-    return torch.from_numpy(prepared.windows(split))
 
 
 def _prior_loss(
@@ -224,14 +225,23 @@ def train_prior(
 
     # Encode every training and held-out window once; the codes stay on the device.
     t_enc = time.monotonic()
-    train_codes = encode_codes(tokenizer, _windows_tensor(prepared, "train"))
+    train_codes = encode_codes(tokenizer, prepared, "train")
     val_split = "val" if len(prepared.val) else "train"
-    val_codes = encode_codes(tokenizer, _windows_tensor(prepared, val_split)[:512])
+    val_codes = encode_codes(tokenizer, prepared, val_split, count=512)
     split = prepared.val if val_split == "val" else prepared.train
     train_labels = _label_tensor(prepared.train.labels, n_labels, device) if n_labels else None
     val_labels = _label_tensor(split.labels[:512], n_labels, device) if n_labels else None
     if isinstance(config, DiffusionConfig) and not resume:
-        model.set_latent_stats(tokenizer.codes_to_latents(train_codes).float())
+        with torch.no_grad():  # in batches: all latents at once can be large
+            sums = torch.zeros(2, config.latent_dim, dtype=torch.float64, device=device)
+            for i in range(0, train_codes.shape[0], 256):
+                z = tokenizer.codes_to_latents(train_codes[i : i + 256]).double()
+                sums += torch.stack([z.sum(dim=(0, 2)), (z**2).sum(dim=(0, 2))])
+            count = train_codes.shape[0] * train_codes.shape[2]
+            mean = sums[0] / count
+            std = (sums[1] / count - mean**2).clamp_min(0).sqrt()
+            model.latent_mean.copy_(mean.float())
+            model.latent_std.copy_(std.float().clamp_min(1e-4))
     yield LogLine(
         f"prior ({config.kind}): {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
         f"{train_codes.shape[0]} training windows of {train_codes.shape[2]} latent steps "
