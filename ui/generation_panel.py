@@ -191,7 +191,8 @@ class GenerationPanel(QWidget):
         except VQStudioError:
             return
         data = project.data if isinstance(project.data, dict) else {}
-        for name in data.get("label_names", []) or project.meta.get("label_names", []) or []:
+        labels = data.get("labels", {})
+        for name in (labels.get("names", []) if isinstance(labels, dict) else []) or []:
             self.label.addItem(str(name), str(name))
         try:
             self._project_labels = list(project.channel_labels)

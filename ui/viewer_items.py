@@ -143,8 +143,11 @@ class AnnotationItem(pg.GraphicsObject):
         painter.resetTransform()
         painter.setFont(self._font)
         metrics = QFontMetrics(self._font)
+        # A light tint over the span (long state annotations cover whole pages) and a solid bar on top.
         fill = QColor(self._color)
-        fill.setAlpha(45)
+        fill.setAlpha(22)
+        bar = QColor(self._color)
+        bar.setAlpha(170)
         edge = QColor(self._color)
         edge.setAlpha(200)
         for onset, end, text in self._items:
@@ -154,11 +157,12 @@ class AnnotationItem(pg.GraphicsObject):
             y0, y1 = min(a.y(), b.y()), max(a.y(), b.y())
             if x1 - x0 >= 1.5:
                 painter.fillRect(QRectF(x0, y0, x1 - x0, y1 - y0), QBrush(fill))
+                painter.fillRect(QRectF(x0, y0, x1 - x0, 3), QBrush(bar))
             painter.setPen(QPen(edge, 1))
             painter.drawLine(QPointF(x0, y0), QPointF(x0, y1))
             if text:
                 shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(int(x1 - x0), 160))
-                painter.drawText(QPointF(x0 + 3, y0 + metrics.ascent() + 3), shown)
+                painter.drawText(QPointF(x0 + 3, y0 + metrics.ascent() + 5), shown)
 
 
 class ClockAxis(pg.AxisItem):
