@@ -99,7 +99,6 @@ class TrainingPanel(QWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._points: dict[str, tuple[list[float], list[float]]] = {}
         self._usage: list[tuple[float, float]] = []
-        self._offset: dict[str, int] = {}  # step offset of each stage so stages follow each other
         self._project: str | None = None
         # Extra `TrainSettings` fields (steps, batch size...) for scripts and tests; the form wins on its own.
         self.extra_settings: dict[str, Any] = {}
@@ -319,10 +318,45 @@ class TrainingPanel(QWidget):
         }
 
     def set_project(self, project_dir: str | None) -> None:
+        """Shows a project: its folder, past runs, and (when idle) its loss and usage history."""
         self._project = project_dir
         if project_dir:
             self.folder.setText(project_dir)
+            if self.job is None:
+                self.load_history(project_dir)
         self.refresh_runs()
+
+    def load_history(self, project_dir: str) -> int:
+        """Redraws the curves from the project's `history.jsonl`; returns the records read."""
+        self._clear_plots()
+        points: list[Progress] = []
+        try:
+            with open(os.path.join(project_dir, "history.jsonl"), encoding="utf-8") as f:
+                lines = f.readlines()
+        except OSError:
+            return 0
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash: the rest still counts
+            stage, step = str(rec.get("stage", "")), int(rec.get("step", 0))
+            if isinstance(rec.get("losses"), dict):
+                losses = {k: float(v) for k, v in rec["losses"].items() if isinstance(v, int | float)}
+                points.append(Progress(stage, step, None, float(rec.get("time_s", 0.0)), None, 0.0, losses))
+            if isinstance(rec.get("metrics"), dict):
+                self.on_validation(Validation(stage, step, rec["metrics"]), log=False)
+        if points:
+            self.on_losses(points)
+        return len(lines)
+
+    def _clear_plots(self) -> None:
+        for curve in self._curves.values():
+            self.loss_plot.removeItem(curve)
+        self._curves.clear()
+        self._points.clear()
+        self._usage.clear()
+        self.usage_curve.setData([], [])
 
     def refresh_runs(self) -> None:
         rows = past_runs(self._project) if self._project else []
@@ -346,13 +380,7 @@ class TrainingPanel(QWidget):
         """Shows `job`'s events; clears the plots unless resuming."""
         self.job = job
         if not resume:
-            for curve in self._curves.values():
-                self.loss_plot.removeItem(curve)
-            self._curves.clear()
-            self._points.clear()
-            self._usage.clear()
-            self.usage_curve.setData([], [])
-            self._offset.clear()
+            self._clear_plots()
             self.log_pane.clear()
         self.progress.setValue(0)
         self.progress.setFormat("starting...")
@@ -410,11 +438,13 @@ class TrainingPanel(QWidget):
     def curve_points(self, key: str) -> int:
         return len(self._points.get(key, ([], []))[0])
 
-    def on_validation(self, v: Validation) -> None:
-        shown = ", ".join(f"{k} {val:.3g}" for k, val in v.metrics.items() if isinstance(val, int | float))
-        self.log(f"validation {v.stage} step {v.step}: {shown}")
+    def on_validation(self, v: Validation, log: bool = True) -> None:
+        if log:
+            numbers = {k: val for k, val in v.metrics.items() if isinstance(val, int | float)}
+            shown = ", ".join(f"{k} {val:.3g}" for k, val in numbers.items())
+            self.log(f"validation {v.stage} step {v.step}: {shown}")
         usage = v.metrics.get("usage_fraction")
-        if usage is not None:
+        if usage is not None and v.stage == "tokenizer":
             self._usage.append((v.step, float(usage)))
             xs, ys = zip(*self._usage, strict=True)
             self.usage_curve.setData(np.asarray(xs, float), np.asarray(ys, float))

@@ -158,6 +158,8 @@ class SignalViewer(QWidget):
         self.time_box.currentIndexChanged.connect(lambda i: self.set_time_mode("clock" if i else "seconds"))
         self.channels_button = QPushButton("Channels...")
         self.channels_button.clicked.connect(self.choose_channels)
+        self.unit_box = QComboBox()
+        self.unit_box.setToolTip("Which channels +/- scale: every unit, or the channels of one unit")
         smaller = QPushButton("-")
         smaller.setToolTip("Smaller amplitude (-)")
         smaller.clicked.connect(lambda: self.scale_by(1.25))
@@ -177,6 +179,7 @@ class SignalViewer(QWidget):
         bar.addWidget(self.time_box)
         bar.addWidget(self.channels_button)
         bar.addWidget(QLabel("Amplitude"))
+        bar.addWidget(self.unit_box)
         bar.addWidget(smaller)
         bar.addWidget(larger)
         self.controls = QWidget()
@@ -223,6 +226,10 @@ class SignalViewer(QWidget):
             return
         self._shown = list(range(len(recording.channels)))
         self._scales = self._initial_scales(recording)
+        self.unit_box.clear()
+        self.unit_box.addItem("all units", None)
+        for unit in self._scales:
+            self.unit_box.addItem(unit or "(no unit)", unit)
         self.time_axis.start = recording.start
         self.time_box.setEnabled(recording.start is not None)
         self._update_scroll()
@@ -286,9 +293,12 @@ class SignalViewer(QWidget):
         self.annotations.set_color(QColor("#ffb000" if self._theme == "dark" else "#e07000"))
         self.redraw()
 
-    def scale_by(self, factor: float) -> None:
-        """Multiplies every unit's scale: below 1 draws larger traces."""
-        self._scales = {u: s * factor for u, s in self._scales.items()}
+    def scale_by(self, factor: float, unit: str | None = None) -> None:
+        """Multiplies the scale of `unit` (default: the unit chosen in the bar, or all units);
+        below 1 draws larger traces."""
+        if unit is None and self.unit_box.count():
+            unit = self.unit_box.currentData()
+        self._scales = {u: s * factor if unit is None or u == unit else s for u, s in self._scales.items()}
         self.redraw()
 
     def set_scale(self, unit: str, per_row: float) -> None:

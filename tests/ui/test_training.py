@@ -71,6 +71,13 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     assert not again.args[0].stopped
     assert "done" in panel.progress.format()
 
+    # Reopening the project redraws its history from history.jsonl.
+    panel._clear_plots()
+    assert not panel.loss_curve_names
+    window.open_project(str(project))
+    assert any(k.startswith("tokenizer") for k in panel.loss_curve_names)
+    assert len(panel._usage) >= 1
+
 
 def test_devices_detected_in_the_background(window, qtbot):
     window.start_background()

@@ -78,6 +78,10 @@ def test_units_get_their_own_scale(viewer):
     viewer.set_recording(rec)
     # EEG (about 50 uV) and ECG (about 1 mV) both fill their rows: scales differ by their sizes.
     assert viewer.scales["uV"] > 10 * viewer.scales["mV"]
+    before = viewer.scales
+    viewer.unit_box.setCurrentIndex(viewer.unit_box.findData("mV"))
+    viewer.scale_by(0.5)
+    assert viewer.scales == {"uV": before["uV"], "mV": before["mV"] * 0.5}
     ys = [viewer.traces._polys[i] for i in range(3)]
     for row, poly in enumerate(ys):
         pts = np.array([[poly.at(k).x(), poly.at(k).y()] for k in range(0, poly.size(), 7)])
