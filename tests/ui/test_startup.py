@@ -19,8 +19,17 @@ def _env(**extra: str) -> dict[str, str]:
 def test_window_appears_before_torch_is_imported(tmp_path):
     report = tmp_path / "startup.json"
     settings = tmp_path / "settings"
+    files = []
+    try:
+        from tests.ui.conftest import make_recording
+        from vqstudio.io import write_recording
+
+        files.append(str(tmp_path / "given.edf"))
+        write_recording(make_recording(channels=2, seconds=10.0), files[0])
+    except ImportError:
+        pass
     proc = subprocess.run(
-        [sys.executable, "-m", "ui.app"],
+        [sys.executable, "-m", "ui.app", *files],
         cwd=ROOT,
         env=_env(
             VQSTUDIO_GUI_STARTUP_REPORT=str(report),
@@ -35,6 +44,7 @@ def test_window_appears_before_torch_is_imported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(report.read_text())
     assert data["torch_imported"] is False
+    assert data["opened"] == [os.path.basename(p) for p in files]  # `vqstudio-gui FILE` opens it
     # About a second on a quiet machine; the bound leaves room for a busy 2-core CI box.
     assert data["shown_after_s"] < 15
 
