@@ -161,3 +161,23 @@ def test_orphaned_libraries_are_only_those_the_dropped_files_needed():
     before = {"libgtk-3.so.0", "libcairo.so.2", "libfontconfig.so.1", "libc.so.6"}
     after = {"libfontconfig.so.1", "libc.so.6"}
     assert cfg.orphaned_libraries(top, before, after) == {"libgtk-3.so.0", "libcairo.so.2"}
+
+
+def _fake_python(tmp_path: Path, cuda: str | None, nvidia: list[str]) -> Path:
+    """A stand-in for the build venv's python that answers the CUDA probe."""
+    import json
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\necho '{json.dumps({'cuda': cuda, 'nvidia': nvidia})}'\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def test_build_refuses_a_cuda_torch_unless_allowed(tmp_path):
+    cuda_py = _fake_python(tmp_path / "cuda", "12.8", ["nvidia-cudnn-cu12"])
+    with pytest.raises(build_mod.BuildError) as refused:
+        build_mod.check_cuda(cuda_py, allow_cuda=False)
+    assert refused.value.code == 2 and "--allow-cuda" in str(refused.value)
+    build_mod.check_cuda(cuda_py, allow_cuda=True)  # asked for: builds
+    build_mod.check_cuda(_fake_python(tmp_path / "cpu", None, []), allow_cuda=False)  # CPU torch: builds
