@@ -25,6 +25,9 @@ test: setup
 	$(VENV)/bin/ruff format --check .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+bundle: setup
+	$(PY) packaging/build.py
+
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
