@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.viewer_items import AnnotationItem, ClockAxis, TraceItem, peak_decimate
+from ui.viewer_items import AnnotationItem, ClockAxis, TraceItem, peak_decimate_rows
 from vqstudio.recording import Recording
 
 __all__ = ["PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "robust_scale"]
@@ -357,21 +357,30 @@ class SignalViewer(QWidget):
         bins = self._pixel_bins()
         self._bins = bins
         colors = _UNIT_COLORS[self._theme]
-        xs, ys, pens = [], [], []
+        # Channels sharing a rate (and so a span) are read, decimated and scaled together.
+        groups: dict[tuple[float, int, int], list[int]] = {}
         for row, i in enumerate(self._shown):
             ch = rec.channels[i]
             s0 = max(0, math.floor(t0 * ch.rate))
             s1 = min(ch.n_samples, math.ceil(t1 * ch.rate) + 1)
-            y = ch.read(s0, s1)
-            x, y = peak_decimate(s0 / ch.rate, ch.rate, y, bins)
-            if y.size:
-                # Centre each trace on its page mean (files often carry DC offsets).
-                scale = self._scales.get(ch.unit, 1.0) or 1.0
-                y = row - (y - y.mean()) * (1.0 / scale)
-                np.clip(y, row - ROW_CLIP, row + ROW_CLIP, out=y)
-            xs.append(x)
-            ys.append(y)
-            pens.append(QColor(colors[unit_kind(ch.unit)]))
+            groups.setdefault((ch.rate, s0, s1), []).append(row)
+        xs: list[np.ndarray] = [np.zeros(0)] * len(self._shown)
+        ys: list[np.ndarray] = [np.zeros(0)] * len(self._shown)
+        for (rate, s0, s1), rows in groups.items():
+            chans = [rec.channels[self._shown[r]] for r in rows]
+            block = np.stack([c.read(s0, s1) for c in chans]) if s1 > s0 else np.zeros((len(rows), 0))
+            if block.shape[1] == 0:
+                continue
+            x, block = peak_decimate_rows(s0 / rate, rate, block, bins)
+            # Centre each trace on its page mean (files often carry DC offsets); scale by unit.
+            inv = np.array([1.0 / (self._scales.get(c.unit, 1.0) or 1.0) for c in chans])[:, None]
+            centre = np.array(rows, dtype=np.float64)[:, None]
+            y = centre - (block - block.mean(axis=1, keepdims=True)) * inv
+            np.clip(y, centre - ROW_CLIP, centre + ROW_CLIP, out=y)
+            for k, r in enumerate(rows):
+                xs[r] = x
+                ys[r] = y[k]
+        pens = [QColor(colors[unit_kind(rec.channels[i].unit)]) for i in self._shown]
         self.traces.set_traces(xs, ys, pens)
         n = max(1, len(self._shown))
         self.annotations.set_annotations(

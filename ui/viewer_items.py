@@ -25,27 +25,44 @@ def peak_decimate(t0: float, rate: float, y: np.ndarray, bins: int) -> tuple[np.
     `t0` is the time of `y[0]`. When `y` already has fewer than two samples per bin it comes
     back unchanged (with its times): decimating would only lose detail.
     """
-    n = y.size
+    x, rows = peak_decimate_rows(t0, rate, y[None, :], bins)
+    return x, rows[0]
+
+
+def peak_decimate_rows(t0: float, rate: float, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """`peak_decimate` of every row of a `(channels, samples)` array at once (one shared x)."""
+    n = y.shape[1]
     if bins <= 0 or n <= 2 * bins:
         return t0 + np.arange(n, dtype=np.float64) / rate, y
     per = -(-n // bins)  # samples per bin, rounded up: at most `bins` full bins
     full = n // per
     used = full * per
-    blocks = y[:used].reshape(full, per)
-    out = np.empty((full, 2), dtype=y.dtype)
-    np.min(blocks, axis=1, out=out[:, 0])
-    np.max(blocks, axis=1, out=out[:, 1])
+    if per <= 64:
+        # Few samples a bin: element-wise min/max over `per` strided views beats a reduction
+        # along a tiny axis by several times.
+        lo = y[:, 0:used:per].copy()
+        hi = lo.copy()
+        for j in range(1, per):
+            view = y[:, j:used:per]
+            np.minimum(lo, view, out=lo)
+            np.maximum(hi, view, out=hi)
+    else:
+        blocks = y[:, :used].reshape(y.shape[0], full, per)
+        lo, hi = blocks.min(axis=2), blocks.max(axis=2)
+    pairs = np.empty((y.shape[0], full, 2), dtype=y.dtype)
+    pairs[:, :, 0] = lo
+    pairs[:, :, 1] = hi
     # Each pair sits at its bin's start and middle: the line still advances left to right.
     xs = np.empty((full, 2), dtype=np.float64)
     xs[:, 0] = np.arange(full) * per
     xs[:, 1] = xs[:, 0] + per / 2
     x = t0 + xs.reshape(-1) / rate
-    yy = out.reshape(-1)
+    out = pairs.reshape(y.shape[0], -1)
     if used < n:  # the last, partial bin: its own min and max
-        tail = y[used:]
-        x = np.concatenate([x, t0 + np.array([used, used + (tail.size - 1) / 2]) / rate])
-        yy = np.concatenate([yy, np.array([tail.min(), tail.max()], dtype=y.dtype)])
-    return x, yy
+        tail = y[:, used:]
+        x = np.concatenate([x, t0 + np.array([used, used + (tail.shape[1] - 1) / 2]) / rate])
+        out = np.concatenate([out, tail.min(axis=1, keepdims=True), tail.max(axis=1, keepdims=True)], axis=1)
+    return x, out
 
 
 class TraceItem(pg.GraphicsObject):

@@ -171,3 +171,21 @@ def test_soak_paging_keeps_refcounts(qtbot):
     # A binding that drops a reference to None per call would lose tens of thousands here.
     assert none_after >= none_before - 500, (none_before, none_after)
     window.close()
+
+
+@pytest.mark.parametrize("bins", [40_000, 700, 90])  # few samples a bin, a mid count, over 64 a bin
+def test_decimating_rows_matches_one_row_at_a_time(bins):
+    from ui.viewer_items import peak_decimate_rows
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((5, 12_345)).astype(np.float32)
+    y[2, 7_000] = 50.0
+    x, rows = peak_decimate_rows(1.0, 256.0, y, bins)
+    assert rows.shape[0] == 5 and rows.shape[1] == x.size
+    assert rows[2].max() == 50.0
+    np.testing.assert_array_equal(rows.max(axis=1), y.max(axis=1))
+    np.testing.assert_array_equal(rows.min(axis=1), y.min(axis=1))
+    for k in range(5):
+        xk, one = peak_decimate(1.0, 256.0, y[k], bins)
+        np.testing.assert_array_equal(one, rows[k])
+        np.testing.assert_array_equal(xk, x)
