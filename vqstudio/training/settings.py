@@ -90,6 +90,7 @@ class OptimConfig:
     progress_every_s: float = 0.25  # Progress events at most this often
     preview_every_s: float = 1.0  # ReconstructionPreview events at most this often
     val_windows: int = 64  # held-out windows used by each validation
+    val_every_s: float = 60.0  # validate at least this often too (slow CPU steps), besides val_every
     kmeans_batches: int = 4  # batches whose encodings seed the codebook (k-means)
 
     def to_json(self) -> dict[str, Any]:

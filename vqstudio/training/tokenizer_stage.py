@@ -150,13 +150,14 @@ def train_tokenizer(
         return elapsed_before + time.monotonic() - t0
 
     last_progress = last_preview = last_log = time.monotonic()
-    last_ckpt = time.monotonic()
+    last_ckpt = last_val = time.monotonic()
     acc: dict[str, torch.Tensor] = {}
     acc_n = 0
     losses: dict[str, float] = {}
     log_step, log_time = step, elapsed()
     steps_per_s = 0.0
     preview_i = 0
+    last_val_step = -1
     model.train()
 
     while not budget.done(step, elapsed()):
@@ -221,8 +222,10 @@ def train_tokenizer(
                 dict(losses),
                 steps_per_s * batch_size,
             )
-        if step % settings.val_every == 0:
+        if step % settings.val_every == 0 or now - last_val >= optim.val_every_s:
+            last_val = now
             metrics = validate(model, prepared, val_x, cfg.codebook_size)
+            last_val_step = step
             record({"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics})
             yield Validation(STAGE, step, dict(metrics))
         if now - last_preview >= optim.preview_every_s:
@@ -233,7 +236,7 @@ def train_tokenizer(
             yield checkpoint()
             last_ckpt = time.monotonic()
 
-    if step % settings.val_every != 0 or not metrics:
+    if last_val_step != step or not metrics:
         metrics = validate(model, prepared, val_x, cfg.codebook_size)
         record({"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics})
         yield Validation(STAGE, step, dict(metrics))
