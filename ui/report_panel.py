@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import threading
 from collections.abc import Callable, Generator
@@ -34,6 +36,34 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+class SavedReport:
+    """A report read back from its JSON (`EvaluationReport.to_dict()`), for the same table."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        windows = data.get("windows", {})
+        self.n_real, self.n_synthetic = windows.get("real", "?"), windows.get("synthetic", "?")
+        self.memorization_flag = bool(data.get("memorization_flag", False))
+
+    def summary_rows(self) -> list[tuple[str, object, str]]:
+        rows = []
+        for key, m in self.data.get("metrics", {}).items():
+            if not isinstance(m, dict):
+                continue
+            direction = {"lower": "lower is better", "higher": "higher is better"}.get(
+                m.get("better", ""), ""
+            )
+            unit = ", ".join(u for u in (m.get("unit") or "", direction) if u)
+            rows.append((m.get("title", key), m.get("value"), unit))
+            # The same extra rows as EvaluationReport.summary_rows.
+            trtr = (m.get("details") or {}).get("trtr_accuracy")
+            if key == "tstr" and trtr is not None:
+                rows.append(("Train-on-real/test-on-real accuracy", trtr, unit))
+            if key == "memorization":
+                rows.append(("Memorization flag", "YES" if self.memorization_flag else "no", ""))
+        return rows
 
 
 class ReportPanel(QWidget):
@@ -77,7 +107,23 @@ class ReportPanel(QWidget):
         layout.addWidget(split, 1)
 
     def set_project(self, project_dir: str | None) -> None:
+        """Shows the project's last saved evaluation (reports/report.json and its plots), if any."""
         self.project_dir = project_dir
+        if project_dir:
+            self.load_saved(project_dir)
+
+    def load_saved(self, project_dir: str) -> bool:
+        reports = os.path.join(project_dir, "reports")
+        try:
+            with open(os.path.join(reports, "report.json"), encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            return False
+        plots = os.path.join(reports, "plots")
+        paths = sorted(glob.glob(os.path.join(plots, "*.png")))
+        self.set_report(SavedReport(saved), paths)
+        self.title.setText(self.title.text() + " (saved report)")
+        return True
 
     def job_factory(
         self, project_dir: str, synthetic_paths: list[str]

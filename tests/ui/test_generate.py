@@ -96,3 +96,10 @@ def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypa
     assert report.plot_paths and all(p.endswith(".png") and os.path.isfile(p) for p in report.plot_paths)
     assert os.path.isfile(os.path.join(project, "reports", "report.json"))
     save_screenshot(window, "report")
+    rows = report.table.rowCount()
+    # Reopening the project shows the saved report.
+    report.table.setRowCount(0)
+    report.set_plots([])
+    window.open_project(project)
+    assert report.table.rowCount() == rows and report.plot_paths
+    assert "saved report" in report.title.text()
