@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QPixmap
+from PySide6.QtGui import QAction, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -89,7 +89,8 @@ class ReportPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.plots = QWidget()
         self.plots_layout = QVBoxLayout(self.plots)
-        scroll = QScrollArea()
+        self._pixmaps: list[tuple[QLabel, QPixmap]] = []
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.plots)
         split = QSplitter()
@@ -194,15 +195,25 @@ class ReportPanel(QWidget):
             if item.widget():
                 item.widget().deleteLater()
         self.plot_paths = [p for p in paths if os.path.isfile(p)]
+        self._pixmaps = []
         for path in self.plot_paths:
             label = QLabel()
-            pixmap = QPixmap(path)
-            label.setPixmap(
-                pixmap.scaledToWidth(min(900, pixmap.width()), Qt.TransformationMode.SmoothTransformation)
-            )
             label.setToolTip(path)
+            self._pixmaps.append((label, QPixmap(path)))
             self.plots_layout.addWidget(label)
         self.plots_layout.addStretch(1)
+        self._fit_plots()
+
+    def _fit_plots(self) -> None:
+        """Each plot as wide as the pane (never enlarged past its own size)."""
+        width = max(300, self.scroll.viewport().width() - 24)
+        for label, pixmap in self._pixmaps:
+            w = min(width, pixmap.width())
+            label.setPixmap(pixmap.scaledToWidth(w, Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_plots()
 
     def set_theme(self, theme: str) -> None:
         """The plots are PNG files; nothing to recolour."""
