@@ -45,18 +45,24 @@ DEFAULT_FILES = [
     os.path.join(DATA, "eegmat", "Subject02_2.edf"),
 ]
 
-# Every variant names the settings it ablates, so results do not depend on the preset's defaults.
+# Every variant states all the settings it ablates, so results do not depend on the preset's
+# defaults. Names: loss (l1 or l1+l2), STFT weight, STFT log floor, then x16 / rvq2 if used.
+_OLD = {"time_loss": "l1", "stft_floor": 1e-3}  # the defaults before this ablation
+_NEW = {"time_loss": "l1+l2", "stft_weight": 0.3, "stft_floor": 0.03}  # the defaults it chose
 VARIANTS: dict[str, dict] = {
-    "stft1": {"stft_weight": 1.0},
-    "stft0.3": {"stft_weight": 0.3},
-    "stft0.1": {"stft_weight": 0.1},
-    "no_stft": {"stft_weight": 0.0},
-    "x16": {"stft_weight": 0.3, "strides": (2, 2, 4)},
-    "rvq2": {"stft_weight": 0.3, "n_quantizers": 2},
-    "l1+l2": {"stft_weight": 0.3, "time_loss": "l1+l2"},
-    "stft0.1_floor0.03": {"stft_weight": 0.1, "stft_floor": 0.03},
-    "stft0.3_floor0.03": {"stft_weight": 0.3, "stft_floor": 0.03},
-    "l1+l2_stft0.1_floor0.03": {"stft_weight": 0.1, "stft_floor": 0.03, "time_loss": "l1+l2"},
+    "l1_stft1_floor.001": {**_OLD, "stft_weight": 1.0},
+    "l1_stft0.3_floor.001": {**_OLD, "stft_weight": 0.3},
+    "l1_stft0.1_floor.001": {**_OLD, "stft_weight": 0.1},
+    "l1_nostft": {**_OLD, "stft_weight": 0.0},
+    "l1_stft0.3_floor.001_x16": {**_OLD, "stft_weight": 0.3, "strides": (2, 2, 4)},
+    "l1_stft0.3_floor.001_rvq2": {**_OLD, "stft_weight": 0.3, "n_quantizers": 2},
+    "l1+l2_stft0.3_floor.001": {**_OLD, "stft_weight": 0.3, "time_loss": "l1+l2"},
+    "l1_stft0.1_floor.03": {"time_loss": "l1", "stft_weight": 0.1, "stft_floor": 0.03},
+    "l1_stft0.3_floor.03": {"time_loss": "l1", "stft_weight": 0.3, "stft_floor": 0.03},
+    "l1+l2_stft0.1_floor.03": {"time_loss": "l1+l2", "stft_weight": 0.1, "stft_floor": 0.03},
+    "default": dict(_NEW),  # l1+l2, STFT 0.3, floor 0.03, x8, one quantizer
+    "default_x16": {**_NEW, "strides": (2, 2, 4)},
+    "default_rvq2": {**_NEW, "n_quantizers": 2},
 }
 
 

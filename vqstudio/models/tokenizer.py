@@ -68,11 +68,11 @@ class TokenizerConfig:
     commitment_weight: float = 0.25
     ema_decay: float = 0.99
     dead_code_fraction: float = 0.03
-    time_loss: str = "l1"
+    time_loss: str = "l1+l2"
     time_weight: float = 1.0
     stft_weight: float = 0.3
     stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
-    stft_floor: float = 1e-3
+    stft_floor: float = 0.03
 
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
