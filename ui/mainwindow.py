@@ -442,7 +442,7 @@ class MainWindow(QMainWindow):
 
     def start_training(self, resume: bool = False) -> None:
         rec = self.session.recording
-        if rec is None or self.session.job is not None:
+        if (rec is None and not resume) or self.session.job is not None:
             return
         project_dir = self.training.project_dir(resume)
         if not project_dir:
@@ -457,7 +457,8 @@ class MainWindow(QMainWindow):
             from vqstudio.training import TrainSettings, train
 
             settings = TrainSettings(**options)
-            return (yield from train(settings, project_dir, stop, resume=resume, recordings=[rec]))
+            recordings = [rec] if rec is not None else None  # None: the project's own sources
+            return (yield from train(settings, project_dir, stop, resume=resume, recordings=recordings))
 
         job = Job("train", factory, self)
         self.training.attach(job, resume)

@@ -45,7 +45,8 @@ ACTION_NEEDS: dict[str, tuple[str, ...]] = {
     "open_project": ("project",),
     "export_synthetic": ("io", "synthetic"),
     "train": ("training", "recording", "idle"),
-    "resume": ("training", "a_project", "recording", "idle"),
+    # Resume re-reads the project's own source files when no recording is open.
+    "resume": ("training", "a_project", "idle"),
     "stop": ("running",),
     "generate": ("generate", "a_project", "idle"),
     "evaluate": ("evaluation", "a_project", "synthetic", "idle"),
