@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -139,6 +139,8 @@ class SignalViewer(QWidget):
         self.plot.addItem(self.annotations)
         self.plot.addItem(self.traces)
         self.view.sigResized.connect(self._on_resized)
+        # The plot's view would swallow the wheel (its mouse interaction is off): page with it here.
+        self.plot.viewport().installEventFilter(self)
         # The channel-name axis changes only with the rows: paint it from a cached pixmap.
         item.getAxis("left").setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
@@ -429,6 +431,12 @@ class SignalViewer(QWidget):
             self.set_page_length(PAGE_LENGTHS[i])
         else:
             super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel:
+            self.wheelEvent(event)
+            return True
+        return super().eventFilter(watched, event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0

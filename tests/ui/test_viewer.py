@@ -73,6 +73,34 @@ def test_paging_keys_and_scaling(viewer, qtbot):
     assert x_range[0] == pytest.approx(0.0) and x_range[1] == pytest.approx(viewer.page_length)
 
 
+def test_mouse_wheel_pages_and_ctrl_wheel_scales(viewer, qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    viewer.set_recording(make_recording(channels=3, seconds=100.0, rate=50.0))
+
+    def wheel(dy: int, mods=Qt.KeyboardModifier.NoModifier) -> None:
+        pos = QPointF(200, 100)
+        event = QWheelEvent(
+            pos,
+            viewer.plot.viewport().mapToGlobal(pos),
+            QPoint(0, 0),
+            QPoint(0, dy),
+            Qt.MouseButton.NoButton,
+            mods,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(viewer.plot.viewport(), event)
+
+    wheel(-120)  # scrolling down moves forward in time
+    assert viewer.page_start == 2.5
+    before = viewer.scales["uV"]
+    wheel(120, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.scales["uV"] == pytest.approx(before * 0.8) and viewer.page_start == 2.5
+
+
 def test_units_get_their_own_scale(viewer):
     rec = make_recording(channels=3, seconds=20.0, rate=100.0)
     viewer.set_recording(rec)
