@@ -331,6 +331,7 @@ class MainWindow(QMainWindow):
             return
         job = Job("demo", _demo_job, self)
         job.finished.connect(lambda result: self.open_recording(result[0], "Demo recording (simulated)"))
+        job.finished.connect(lambda _: self.status.setText("Opened the demo recording (simulated)"))
         job.failed.connect(lambda error, _tb: show_exception(self, "Cannot make the demo recording", error))
         self._start_job(job, track_in_session=False)
         self.status.setText("Simulating the demo recording...")

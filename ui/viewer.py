@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.viewer_items import AnnotationItem, ClockAxis, TraceItem, peak_decimate_rows
+from ui.viewer_items import AnnotationItem, ClockAxis, GridItem, TraceItem, peak_decimate_rows
 from vqstudio.recording import Recording
 
 __all__ = ["PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "robust_scale"]
@@ -136,6 +136,8 @@ class SignalViewer(QWidget):
         self.plot.setAntialiasing(False)
         self.traces = TraceItem()
         self.annotations = AnnotationItem()
+        self.grid = GridItem()
+        self.plot.addItem(self.grid)
         self.plot.addItem(self.annotations)
         self.plot.addItem(self.traces)
         self.view.sigResized.connect(self._on_resized)
@@ -293,6 +295,7 @@ class SignalViewer(QWidget):
             axis.setPen(fg)
             axis.setTextPen(fg)
         self.annotations.set_color(QColor("#ffb000" if self._theme == "dark" else "#e07000"))
+        self.grid.set_color(QColor(255, 255, 255, 40) if self._theme == "dark" else QColor(0, 0, 0, 40))
         self.redraw()
 
     def scale_by(self, factor: float, unit: str | None = None) -> None:
@@ -394,6 +397,7 @@ class SignalViewer(QWidget):
             -0.5,
             n - 0.5,
         )
+        self.grid.set_grid(t0, t1, -0.5, n - 0.5)
         ticks = [(row, rec.channels[i].name) for row, i in enumerate(self._shown)]
         if ticks != self._ticks:  # new ticks repaint the axis: only when the rows change
             self._ticks = ticks

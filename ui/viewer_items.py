@@ -182,6 +182,43 @@ class AnnotationItem(pg.GraphicsObject):
                 painter.drawText(QPointF(x0 + 3, y0 + metrics.ascent() + 5), shown)
 
 
+class GridItem(pg.GraphicsObject):
+    """Faint vertical lines at round seconds across the rows (as paper EEG has)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines: list[float] = []
+        self._rect = QRectF()
+        self._pen = QPen(QColor(128, 128, 128, 70))
+        self._pen.setCosmetic(True)
+        self._pen.setWidth(0)
+
+    def set_color(self, color: QColor) -> None:
+        self._pen.setColor(color)
+        self.update()
+
+    def set_grid(self, t0: float, t1: float, y0: float, y1: float) -> None:
+        """Lines every 1, 2, 5, 10... s so a page holds at most about 15 of them."""
+        span = max(t1 - t0, 1e-9)
+        step = next(
+            (s for s in (0.2, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600) if span / s <= 15), 7200
+        )
+        first = np.ceil(t0 / step) * step
+        self.prepareGeometryChange()
+        self._lines = [float(v) for v in np.arange(first, t1 + 1e-9, step)]
+        self._rect = QRectF(t0, y0, span, y1 - y0)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, *args: object) -> None:
+        painter.setPen(self._pen)
+        top, bottom = self._rect.top(), self._rect.bottom()
+        for x in self._lines:
+            painter.drawLine(QPointF(x, top), QPointF(x, bottom))
+
+
 class ClockAxis(pg.AxisItem):
     """A time axis labelled in seconds from the start, or in clock time when a start is known."""
 
