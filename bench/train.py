@@ -168,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="timed training seconds")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--data", nargs="*", default=[])
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(json.dumps(bench(args)), flush=True)
     return 0
 
