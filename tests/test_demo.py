@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -109,3 +110,16 @@ def test_five_minutes_is_fast() -> None:
     start = time.process_time()
     simulate()
     assert time.process_time() - start < 1.0
+
+
+def test_demo_file_is_written_once_and_reads_back(tmp_path):
+    from vqstudio.demo import demo_file
+    from vqstudio.io import read_recording
+
+    path = demo_file(str(tmp_path / "data"), seconds=20)
+    stamp = os.path.getmtime(path)
+    assert demo_file(str(tmp_path / "data"), seconds=20) == path
+    assert os.path.getmtime(path) == stamp
+    rec = read_recording(path)
+    assert rec.labels == simulate(seconds=20).labels
+    assert abs(rec.duration - 20) < 1e-6

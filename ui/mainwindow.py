@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -66,11 +66,19 @@ def gui_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def _demo_job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
-    yield LogLine("simulating the demo recording")
-    from vqstudio.demo import DEMO_DESCRIPTION, simulate
+def _demo_job(folder: str) -> Callable[[threading.Event], Generator[Any, None, tuple[Recording, str]]]:
+    """A job opening the demo recording, simulated once into an EDF+ file in `folder` (so a
+    project trained on it can be reopened and evaluated, like one trained on any file)."""
 
-    return simulate(), DEMO_DESCRIPTION
+    def job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
+        yield LogLine("simulating the demo recording")
+        from vqstudio.demo import demo_file
+        from vqstudio.io import read_recording
+
+        path = demo_file(folder)
+        return read_recording(path), path
+
+    return job
 
 
 def _devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, str]]]:
@@ -329,8 +337,11 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> None:
         if "demo" in self.jobs:
             return
-        job = Job("demo", _demo_job, self)
-        job.finished.connect(lambda result: self.open_recording(result[0], "Demo recording (simulated)"))
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+        job = Job("demo", _demo_job(folder), self)
+        job.finished.connect(
+            lambda result: self.session.add_recording(result[0], "Demo recording (simulated)", result[1])
+        )
         job.finished.connect(lambda _: self.status.setText("Opened the demo recording (simulated)"))
         job.failed.connect(lambda error, _tb: show_exception(self, "Cannot make the demo recording", error))
         self._start_job(job, track_in_session=False)

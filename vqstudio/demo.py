@@ -25,6 +25,7 @@ responses that match its `prefilter` field. Same arguments, same arrays (numpy's
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -280,3 +281,18 @@ def simulate(seconds: float = 300.0, rate: float = 256.0, seed: int = 0) -> Reco
         source=Source("<built-in demo>", "simulated"),
         recording_info="VQ Studio built-in demo (simulated)",
     )
+
+
+def demo_file(folder: str, seconds: float = 300.0, rate: float = 256.0, seed: int = 0) -> str:
+    """The demo recording as an EDF+ file in `folder`, written (atomically) unless already there.
+
+    A project trained on a file can be reopened, resumed and evaluated later (its held-out
+    split is re-read from the file); one trained on an in-memory recording cannot.
+    """
+    from vqstudio.io import write_recording
+
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"vqstudio-demo-{seconds:g}s-{rate:g}Hz-seed{seed}.edf")
+    if not os.path.isfile(path):
+        write_recording(simulate(seconds, rate, seed), path)
+    return path

@@ -17,10 +17,11 @@ from vqstudio.recording import Annotation, Recording
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path_factory, monkeypatch):
-    """Every test gets its own QSettings folder: no test reads or writes the user's settings."""
+    """Every test gets its own QSettings and data folders: no test touches the user's files."""
     from PySide6.QtCore import QSettings
 
     folder = tmp_path_factory.mktemp("qsettings")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "data"))  # where the demo file is written
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.SystemScope, str(folder / "system"))
     return folder

@@ -115,6 +115,7 @@ def test_open_the_demo(window, qtbot):
     window.welcome.demo_button.click()
     qtbot.waitUntil(lambda: window.session.recording is not None, timeout=30000)
     assert "Demo" in window.file_box.currentText()
+    assert os.path.isfile(window.session.current_file.path)  # trainable, reopenable, evaluable
     assert "ECG" in window.viewer.shown_channels
     assert window.viewer.recording.annotations
     window.viewer.set_page(30.0)
