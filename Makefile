@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# The desktop app on the demo recording; with no screen, the same pipeline from the command line.
 run: setup
-	$(VENV)/bin/vqstudio demo
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(VENV)/bin/vqstudio-gui --demo; \
+	else echo "no display: running the command-line demo (vqstudio demo)"; $(VENV)/bin/vqstudio demo; fi
 
 test: setup
 	$(VENV)/bin/ruff check .

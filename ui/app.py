@@ -1,4 +1,4 @@
-"""`vqstudio-gui [FILE...] [--self-test]`: starts the desktop app.
+"""`vqstudio-gui [FILE...] [--demo] [--self-test]`: starts the desktop app.
 
 The window is shown first; torch loads afterwards in a worker thread (device detection), so the
 window appears in about a second. With the environment variable VQSTUDIO_GUI_STARTUP_REPORT set
@@ -25,6 +25,7 @@ __all__ = ["main"]
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vqstudio-gui", description="VQ Studio desktop app")
     parser.add_argument("files", nargs="*", help="recordings to open (EDF, EDF+, BDF, CSV)")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo recording at start")
     parser.add_argument("--self-test", action="store_true", help="run the end-to-end self-test and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     args, _qt_args = parser.parse_known_args(list(argv))
@@ -50,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vqstudio-gui {__version__}")
         return 0
     if args.self_test:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen") if not os.environ.get("DISPLAY") else None
+        if not os.environ.get("DISPLAY"):  # the self-test also runs on machines with no screen
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from ui.selftest import run_self_test
 
         return run_self_test()
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         facts = _shown_facts()
         for path in args.files:
             window.load_path(path)
+        if args.demo:
+            window.open_demo()
         if report:
             facts["opened"] = [f.title for f in window.session.files]
             with open(report, "w", encoding="utf-8") as f:
