@@ -226,8 +226,21 @@ def test_long_generation_has_no_seams(trained):
     assert abs(dominant_hz(x[..., n // 2 :]) - FREQS["slow"]) <= 1.0  # the rhythm holds late on
 
 
-def _train(project, prepared, steps: int, stop_at: int | None = None):
-    """Runs the prior stage; sets the stop request once a progress event reaches `stop_at`."""
+class _StopAfterChecks(threading.Event):
+    """A stop request that turns itself on after the job has looked at it `checks` times, so a
+    test stops part way through however fast the steps run (progress events are timed)."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def is_set(self) -> bool:
+        self.checks -= 1
+        return self.checks < 0 or super().is_set()
+
+
+def _train(project, prepared, steps: int, stop_after_checks: int | None = None):
+    """Runs the prior stage; with `stop_after_checks`, the stop request comes part way."""
     settings = TrainSettings(
         prior="autoregressive",
         prior_steps=steps,
@@ -237,15 +250,8 @@ def _train(project, prepared, steps: int, stop_at: int | None = None):
         val_every=100,
         batch_size=8,
     )
-    stop = threading.Event()
-    job = train_prior(project, prepared, settings, stop, torch.device("cpu"), size="tiny")
-    while True:
-        try:
-            event = next(job)
-        except StopIteration as done:
-            return done.value
-        if stop_at is not None and isinstance(event, Progress) and event.step >= stop_at:
-            stop.set()
+    stop = threading.Event() if stop_after_checks is None else _StopAfterChecks(stop_after_checks)
+    return run_to_end(train_prior(project, prepared, settings, stop, torch.device("cpu"), size="tiny"))
 
 
 def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
@@ -259,7 +265,7 @@ def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
     straight = Project.create(str(tmp_path / "straight"), dict(meta))
     assert _train(straight, prepared, 24)["step"] == 24
     parts = Project.create(str(tmp_path / "parts"), dict(meta))
-    first = _train(parts, prepared, 24, stop_at=1)
+    first = _train(parts, prepared, 24, stop_after_checks=6)
     assert first["stopped"] and 0 < first["step"] < 24
     assert load_prior(parts.prior_path).step == first["step"]
     second = _train(Project.open(parts.path), prepared, 24)
