@@ -13,13 +13,7 @@ import os
 import threading
 
 from vqstudio.cli import EXIT_OK, EXIT_STOPPED
-
-
-def _minutes(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
-    return value
+from vqstudio.commands.argtypes import number
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--out", default="vqstudio-demo", metavar="DIR", help="output folder (default vqstudio-demo)"
     )
     p.add_argument(
-        "--minutes", type=_minutes, default=3.0, metavar="M", help="training budget, both stages (default 3)"
+        "--minutes", type=number(), default=3.0, metavar="M", help="training budget, both stages (default 3)"
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--seed", type=int, default=0)

@@ -10,39 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from vqstudio.commands.argtypes import number, whole_number
+
 __all__ = ["add_parser", "output_paths", "run"]
 
 EXTENSIONS = (".edf", ".bdf", ".csv", ".npy")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,30 +26,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "marked synthetic.",
     )
     p.add_argument("project", metavar="DIR", help="a trained project folder (tokenizer and prior)")
-    p.add_argument(
-        "--seconds", type=_positive_float, required=True, metavar="S", help="length of each recording"
-    )
-    p.add_argument("--count", type=_positive_int, default=1, metavar="N", help="recordings to generate (1)")
+    p.add_argument("--seconds", type=number(), required=True, metavar="S", help="length of each recording")
+    p.add_argument("--count", type=whole_number(1), default=1, metavar="N", help="recordings to generate (1)")
     p.add_argument("--label", metavar="TEXT", help="label to generate (a conditional prior; default: drawn)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0); same seed, same output")
     p.add_argument(
-        "--steps", type=_positive_int, metavar="N", help="diffusion sampler steps per segment (25)"
+        "--steps", type=whole_number(1), metavar="N", help="diffusion sampler steps per segment (25)"
     )
     p.add_argument(
         "--guidance",
-        type=_non_negative_float,
+        type=number(inclusive=True),
         metavar="G",
         help="classifier-free guidance scale (2 with labels)",
     )
     p.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=number(),
         default=1.0,
         metavar="T",
         help="autoregressive sampling temperature",
     )
     p.add_argument(
-        "--top-k", type=_positive_int, metavar="K", help="autoregressive: sample among the K likeliest codes"
+        "--top-k",
+        type=whole_number(1),
+        metavar="K",
+        help="autoregressive: sample among the K likeliest codes",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="output file: .edf, .bdf, .csv or .npy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")

@@ -7,6 +7,7 @@ import os
 import sys
 
 from vqstudio.cli import EXIT_OK, EXIT_STOPPED
+from vqstudio.commands.argtypes import number, whole_number
 
 __all__ = ["add_parser", "run"]
 
@@ -18,29 +19,6 @@ def _channels(text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
@@ -49,24 +27,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="EDF, EDF+, BDF or CSV recordings")
     p.add_argument("--project", required=True, metavar="DIR", help="project folder to create (or resume)")
-    p.add_argument(
-        "--rate", type=_positive(float), metavar="HZ", help="sample rate of CSV files without time"
-    )
+    p.add_argument("--rate", type=number(), metavar="HZ", help="sample rate of CSV files without time")
     p.add_argument("--channels", type=_channels, metavar="A,B,...", help="channel labels to train on")
-    p.add_argument("--resample", type=_positive(float), metavar="HZ", help="the project's rate")
-    p.add_argument(
-        "--window", type=_positive(float), default=4.0, metavar="SECONDS", help="window length (4)"
-    )
+    p.add_argument("--resample", type=number(), metavar="HZ", help="the project's rate")
+    p.add_argument("--window", type=number(), default=4.0, metavar="SECONDS", help="window length (4)")
     p.add_argument(
         "--preset", choices=("small", "medium", "large"), help="tokenizer size (default: from data)"
     )
     p.add_argument("--prior", choices=("diffusion", "autoregressive"), default="diffusion")
     budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=number(), metavar="M", help="wall-clock budget, both stages")
     budget.add_argument(
-        "--minutes", type=_positive(float), metavar="M", help="wall-clock budget, both stages"
+        "--tokenizer-steps", type=whole_number(0), metavar="N", help="tokenizer optimizer steps"
     )
-    budget.add_argument("--tokenizer-steps", type=_count, metavar="N", help="tokenizer optimizer steps")
-    p.add_argument("--prior-steps", type=_count, metavar="N", help="prior steps (0: tokenizer alone)")
+    p.add_argument(
+        "--prior-steps", type=whole_number(0), metavar="N", help="prior steps (0: tokenizer alone)"
+    )
     p.add_argument("--labels", choices=("annotations", "files"), help="condition the prior on labels")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,42 @@
+"""Argument types shared by the subcommands: numbers with a lower bound, with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+__all__ = ["number", "whole_number"]
+
+
+def number(minimum: float = 0.0, *, inclusive: bool = False) -> Callable[[str], float]:
+    """A finite float above `minimum` (or equal to it when `inclusive`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not (value >= minimum if inclusive else value > minimum):
+            bound = f"{minimum:g} or more" if inclusive else f"more than {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def whole_number(minimum: int = 1) -> Callable[[str], int]:
+    """An int of `minimum` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {text}")
+        return value
+
+    return parse
