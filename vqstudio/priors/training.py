@@ -30,7 +30,6 @@ from vqstudio.events import (
     CheckpointWritten,
     Event,
     LogLine,
-    Progress,
     SamplePreview,
     StopRequest,
     Validation,
@@ -49,6 +48,7 @@ from vqstudio.priors.schedule import CosineSchedule
 from vqstudio.priors.store import build_prior, load_prior, save_prior
 from vqstudio.project import Project
 from vqstudio.training.budget import Budget
+from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import TrainSettings
 from vqstudio.training.validation import autocast
@@ -310,9 +310,17 @@ def train_prior(
     stopped = False
     losses: dict[str, float] = {}
     acc: list[torch.Tensor] = []
-    last_progress = last_log = last_ckpt = time.monotonic()
+    pacer = StagePacer(
+        STAGE,
+        budget,
+        step,
+        elapsed,
+        log_every=optim.log_every,
+        log_every_s=2.0,
+        progress_every_s=0.25,
+        checkpoint_every_s=settings.checkpoint_every_s,
+    )
     last_preview = time.monotonic()
-    log_step, log_time, steps_per_s = step, elapsed(), 0.0
     n = train_codes.shape[0]
     while not budget.done(step, elapsed()):
         if stop.is_set():
@@ -356,40 +364,25 @@ def train_prior(
             continue
         step += 1
         acc.append(loss.detach().float())
-        now = time.monotonic()
-        if step % optim.log_every == 0 or now - last_log >= 2.0 or budget.done(step, elapsed()):
+        if pacer.log_due(step):
             losses = {"loss": float(torch.stack(acc).mean()), "lr": lr}  # the one host sync
             acc = []
-            t = elapsed()
-            if t > log_time:
-                steps_per_s = (step - log_step) / (t - log_time)
-            log_step, log_time, last_log = step, t, now
+            t = pacer.logged(step)
             project.append_history({"stage": STAGE, "step": step, "time_s": round(t, 3), "losses": losses})
-        if now - last_progress >= 0.25 or budget.done(step, elapsed()):
-            last_progress = now
-            t = elapsed()
-            yield Progress(
-                STAGE,
-                step,
-                budget.steps,
-                t,
-                budget.eta_s(step, t, steps_per_s),
-                budget.fraction(step, t),
-                dict(losses),
-                steps_per_s * batch_size,
-            )
+        if progress := pacer.progress(step, losses, batch_size):
+            yield progress
         if step % settings.val_every == 0:
             metrics = _validate(model, tokenizer, val_codes, val_labels, schedule, settings.seed)
             project.append_history(
                 {"stage": STAGE, "step": step, "time_s": round(elapsed(), 3), "metrics": metrics}
             )
             yield Validation(STAGE, step, dict(metrics))
-        if now - last_preview >= 15.0:
+        if time.monotonic() - last_preview >= 15.0:
             yield _preview(model, tokenizer, prepared, label_names, step)
             last_preview = time.monotonic()
-        if now - last_ckpt >= settings.checkpoint_every_s:
+        if pacer.checkpoint_due():
             yield checkpoint()
-            last_ckpt = time.monotonic()
+            pacer.checkpointed()
 
     if step % settings.val_every != 0 or not metrics:
         metrics = _validate(model, tokenizer, val_codes, val_labels, schedule, settings.seed)

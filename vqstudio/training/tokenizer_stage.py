@@ -24,7 +24,6 @@ from vqstudio.events import (
     CheckpointWritten,
     Event,
     LogLine,
-    Progress,
     ReconstructionPreview,
     StopRequest,
     Validation,
@@ -34,6 +33,7 @@ from vqstudio.prep import PreparedData
 from vqstudio.project import Project
 from vqstudio.training.batches import WindowBatches
 from vqstudio.training.budget import Budget
+from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.validation import autocast, validate, validation_index
@@ -149,13 +149,20 @@ def train_tokenizer(
     def elapsed() -> float:
         return elapsed_before + time.monotonic() - t0
 
-    last_progress = last_preview = last_log = time.monotonic()
-    last_ckpt = last_val = time.monotonic()
+    pacer = StagePacer(
+        STAGE,
+        budget,
+        step,
+        elapsed,
+        log_every=optim.log_every,
+        log_every_s=optim.log_every_s,
+        progress_every_s=optim.progress_every_s,
+        checkpoint_every_s=settings.checkpoint_every_s,
+    )
+    last_preview = last_val = time.monotonic()
     acc: dict[str, torch.Tensor] = {}
     acc_n = 0
     losses: dict[str, float] = {}
-    log_step, log_time = step, elapsed()
-    steps_per_s = 0.0
     preview_i = 0
     last_val_step = -1
     model.train()
@@ -198,30 +205,16 @@ def train_tokenizer(
             acc[k] = acc[k] + v if k in acc else v.clone()
         acc_n += 1
 
-        now = time.monotonic()
-        if step % optim.log_every == 0 or now - last_log >= optim.log_every_s or budget.done(step, elapsed()):
+        if pacer.log_due(step):
             values = torch.stack(list(acc.values())).tolist()  # the one host sync of a log step
             losses = {k: v / acc_n for k, v in zip(acc, values, strict=True)}
             losses["lr"] = opt.param_groups[0]["lr"]
             acc, acc_n = {}, 0
-            t = elapsed()
-            if t > log_time:
-                steps_per_s = (step - log_step) / (t - log_time)
-            log_step, log_time, last_log = step, t, now
+            t = pacer.logged(step)
             record({"stage": STAGE, "step": step, "time_s": round(t, 3), "losses": losses})
-        if now - last_progress >= optim.progress_every_s or budget.done(step, elapsed()):
-            last_progress = now
-            t = elapsed()
-            yield Progress(
-                STAGE,
-                step,
-                budget.steps,
-                t,
-                budget.eta_s(step, t, steps_per_s),
-                budget.fraction(step, t),
-                dict(losses),
-                steps_per_s * batch_size,
-            )
+        if progress := pacer.progress(step, losses, batch_size):
+            yield progress
+        now = time.monotonic()
         if step % settings.val_every == 0 or now - last_val >= optim.val_every_s:
             last_val = now
             metrics = validate(model, prepared, val_x, cfg.codebook_size)
@@ -232,9 +225,9 @@ def train_tokenizer(
             last_preview = now
             yield _preview(model, prepared, val_x[preview_i % len(val_x)], step)
             preview_i += 1
-        if now - last_ckpt >= settings.checkpoint_every_s:
+        if pacer.checkpoint_due():
             yield checkpoint()
-            last_ckpt = time.monotonic()
+            pacer.checkpointed()
 
     if last_val_step != step or not metrics:
         metrics = validate(model, prepared, val_x, cfg.codebook_size)
