@@ -36,7 +36,7 @@ class TrainSettings:
     bandpass: tuple[float, float] | None = None
     notch: float | None = None
     val_fraction: float = 0.1
-    batch_size: int | None = None  # None: 64 on a GPU; 16 on a CPU (8 for large windows)
+    batch_size: int | None = None  # None: 256 on a GPU; 16 on a CPU (8 for large windows)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(str(p) for p in self.inputs))
