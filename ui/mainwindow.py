@@ -45,7 +45,7 @@ from ui import theme
 from ui.errors import show_error, show_exception
 from ui.generation_panel import GenerationPanel
 from ui.report_panel import ReportPanel
-from ui.session import Session, engine_has
+from ui.session import Session
 from ui.settings import Settings
 from ui.training_panel import TrainingPanel
 from ui.viewer import SignalViewer
@@ -96,8 +96,8 @@ def _devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, 
         choices.append(("mps", "mps: Apple GPU"))
     choices.append(("cpu", f"cpu: {os.cpu_count() or 1} cores ({gui_threads()} used)"))
     auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
-    if engine_has("training"):
-        import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
+    import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
+
     return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]
 
 
@@ -357,11 +357,11 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(os.path.basename(path))
             action.setToolTip(path)
             action.triggered.connect(lambda _=False, p=path: self.load_path(p))
-        self.recent_menu.setEnabled(bool(paths) and engine_has("io"))
-        self.welcome.set_recent(paths if engine_has("io") else [])
+        self.recent_menu.setEnabled(bool(paths))
+        self.welcome.set_recent(paths)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and engine_has("io"):
+        if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:

@@ -7,49 +7,27 @@ action lists what it needs, and `blocked(action)` says why it cannot run now, or
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 from vqstudio.recording import Recording
 
-__all__ = ["ACTION_NEEDS", "ENGINE_PARTS", "OpenFile", "Session", "engine_has"]
+__all__ = ["ACTION_NEEDS", "OpenFile", "Session"]
 
-# Engine modules the app drives; an action whose module is missing shows as coming.
-ENGINE_PARTS = {
-    "io": "vqstudio.io",
-    "demo": "vqstudio.demo",
-    "training": "vqstudio.training",
-    "project": "vqstudio.project",
-    "generate": "vqstudio.generate",
-    # The project-level evaluation the `evaluate` command runs (metrics alone live in vqstudio.evaluation).
-    "evaluation": "vqstudio.assessment",
-}
-
-_ENGINE_WHAT = {
-    "io": "reading and writing files",
-    "demo": "the demo recording",
-    "training": "training",
-    "project": "project folders",
-    "generate": "generation",
-    "evaluation": "evaluation",
-}
-
-# What each action needs: engine parts (keys of ENGINE_PARTS) and session conditions.
+# What each action needs of the session.
 ACTION_NEEDS: dict[str, tuple[str, ...]] = {
-    "open": ("io",),
-    "open_demo": ("demo",),
+    "open": (),
+    "open_demo": (),
     "close": ("recording",),
-    "open_project": ("project",),
-    "export_synthetic": ("io", "synthetic"),
-    "train": ("training", "recording", "idle"),
+    "open_project": (),
+    "export_synthetic": ("synthetic",),
+    "train": ("recording", "idle"),
     # Resume re-reads the project's own source files when no recording is open.
-    "resume": ("training", "a_project", "idle"),
+    "resume": ("a_project", "idle"),
     "stop": ("running",),
-    "generate": ("generate", "a_project", "idle"),
-    "evaluate": ("evaluation", "a_project", "synthetic", "idle"),
+    "generate": ("a_project", "idle"),
+    "evaluate": ("a_project", "synthetic", "idle"),
 }
 
 _CONDITION_REASON = {
@@ -59,15 +37,6 @@ _CONDITION_REASON = {
     "idle": "Wait for the running job to finish (or stop it)",
     "running": "No job is running",
 }
-
-
-@cache
-def engine_has(part: str) -> bool:
-    """Whether the engine module for `part` exists (found without importing it, so no torch)."""
-    try:
-        return importlib.util.find_spec(ENGINE_PARTS[part]) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @dataclass
@@ -169,9 +138,6 @@ class Session:
     def blocked(self, action: str) -> str | None:
         """Why `action` cannot run now (a tooltip), or None when it can."""
         for need in ACTION_NEEDS.get(action, ()):
-            if need in ENGINE_PARTS:
-                if not engine_has(need):
-                    return f"Coming soon: the engine's {_ENGINE_WHAT[need]} is not built yet"
-            elif not self._holds(need):
+            if not self._holds(need):
                 return _CONDITION_REASON[need]
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.session import ACTION_NEEDS, ENGINE_PARTS, Session, engine_has
+from ui.session import ACTION_NEEDS, Session
 
 
 def test_session_imports_no_qt():
@@ -21,36 +21,22 @@ def test_conditions_block_and_unblock(recording):
     s.add_recording(recording, "one")
     assert s.blocked("close") is None
     assert s.recording is recording
-    if engine_has("training"):
-        assert s.blocked("train") is None
-        assert s.blocked("resume") == "Train or open a project first"
-        s.set_project("/somewhere")
-        assert s.blocked("resume") is None
-        s.set_job("train")
-        assert "running job" in s.blocked("train")
-        assert s.blocked("stop") is None
+    assert s.blocked("train") is None
+    assert s.blocked("resume") == "Train or open a project first"
+    s.set_project("/somewhere")
+    assert s.blocked("resume") is None
+    s.set_job("train")
+    assert "running job" in s.blocked("train")
+    assert s.blocked("stop") is None
     s.close_current()
     assert s.recording is None
     assert changes[0] == "files"
 
 
-def test_missing_engine_part_says_coming(monkeypatch):
-    import ui.session as session
-
-    monkeypatch.setitem(session.ENGINE_PARTS, "generate", "vqstudio.no_such_module")
-    session.engine_has.cache_clear()
-    try:
-        s = Session()
-        s.set_project("/p")
-        assert s.blocked("generate").startswith("Coming soon")
-    finally:
-        session.engine_has.cache_clear()
-
-
 def test_every_need_is_known():
     for needs in ACTION_NEEDS.values():
         for need in needs:
-            assert need in ENGINE_PARTS or need in ("recording", "a_project", "synthetic", "idle", "running")
+            assert need in ("recording", "a_project", "synthetic", "idle", "running")
 
 
 def test_same_path_replaces(recording, tmp_path):
