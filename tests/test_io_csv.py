@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from vqstudio.errors import FormatError, OutputError
+from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.csv_read import split_unit
 from vqstudio.recording import Annotation, Channel, Recording
@@ -110,7 +110,7 @@ def test_tab_separated_tsv(tmp_path):
 
 def test_no_header_needs_a_rate_and_names_channels(tmp_path):
     path = write(tmp_path, "bare.txt", "\n".join(f"{i} {i * 2} {i * 3}" for i in range(10)))
-    with pytest.raises(FormatError, match="--rate"):
+    with pytest.raises(RateNeededError, match="--rate"):  # a FormatError the GUI answers with a prompt
         read_recording(path)
     rec = read_recording(path, rate=10)
     assert [c.label for c in rec.channels] == ["ch1", "ch2", "ch3"] and rec.rates == [10.0] * 3

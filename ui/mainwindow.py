@@ -51,7 +51,7 @@ from ui.training_panel import TrainingPanel
 from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
-from vqstudio.errors import VQStudioError
+from vqstudio.errors import RateNeededError, VQStudioError
 from vqstudio.events import LogLine
 from vqstudio.recording import Recording
 
@@ -306,18 +306,21 @@ class MainWindow(QMainWindow):
 
         try:
             recording = read_recording(path, rate=rate)
+        except RateNeededError as error:  # a CSV without a time column: ask, then read again
+            if rate is not None:
+                show_exception(self, "Cannot open recording", error)
+                return False
+            rate, ok = QInputDialog.getDouble(
+                self,
+                "Sample rate",
+                f"{os.path.basename(path)} has no time column.\nIts sample rate in Hz:",
+                256.0,
+                0.001,
+                1e6,
+                3,
+            )
+            return self.load_path(path, rate) if ok else False
         except VQStudioError as error:
-            if rate is None and "--rate" in str(error):  # a CSV without a time column
-                rate, ok = QInputDialog.getDouble(
-                    self,
-                    "Sample rate",
-                    f"{os.path.basename(path)} has no time column.\nIts sample rate in Hz:",
-                    256.0,
-                    0.001,
-                    1e6,
-                    3,
-                )
-                return self.load_path(path, rate) if ok else False
             show_exception(self, "Cannot open recording", error)
             if not os.path.exists(path):
                 self.settings.remove_recent_file(path)

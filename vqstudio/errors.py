@@ -14,6 +14,7 @@ __all__ = [
     "InputFileError",
     "OutputError",
     "ProjectError",
+    "RateNeededError",
     "VQStudioError",
 ]
 
@@ -31,6 +32,11 @@ class InputFileError(VQStudioError, OSError):
 
 class FormatError(VQStudioError, ValueError):
     """A file's content does not follow its format (corrupt header, text in a number column, NaN)."""
+
+
+class RateNeededError(FormatError):
+    """A file holds no sample rate (a CSV without a time column, a .npy without a sidecar);
+    the caller may ask for one and read it again with `rate=`."""
 
 
 class ChannelError(VQStudioError, KeyError):

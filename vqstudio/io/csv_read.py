@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from vqstudio.errors import FormatError
+from vqstudio.errors import FormatError, RateNeededError
 from vqstudio.io._common import check_input
 from vqstudio.recording import Annotation, Channel, Recording, Source
 
@@ -218,7 +218,7 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
         if note:
             notes.append(note)
     else:
-        raise FormatError(
+        raise RateNeededError(
             f"{name}: has no time column (a first column named time, t, time_s or timestamp), so "
             "its sample rate is unknown; give it with --rate HZ"
         )

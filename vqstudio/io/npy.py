@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vqstudio.atomic import atomic_path, write_json
-from vqstudio.errors import FormatError, OutputError
+from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io._common import WriteReport, check_input, check_output
 from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording, Source
 
@@ -170,7 +170,7 @@ def read_npy(path: str, *, rate: float | None = None) -> list[Recording]:
     units = [units] * n_ch if isinstance(units, str) else list(units)
     the_rate = rate if rate is not None else meta.get("rate")
     if the_rate is None or not float(the_rate) > 0:
-        raise FormatError(
+        raise RateNeededError(
             f"{name}: no sample rate (no {os.path.basename(sidecar_path(path))} beside it); "
             "give it with --rate HZ"
         )
