@@ -8,7 +8,6 @@ the stop request between steps (finishing the step and writing a checkpoint) and
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import random
 import threading
 import time
@@ -53,14 +52,6 @@ def prep_config(settings: TrainSettings) -> PrepConfig:
         val_fraction=settings.val_fraction,
         labels=settings.labels if settings.labels in ("annotations", "files") else "none",
     )
-
-
-def prior_available() -> bool:
-    """True once `vqstudio.priors.training` (stage 2) exists."""
-    try:
-        return importlib.util.find_spec("vqstudio.priors.training") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, dict[str, Any]]:
@@ -232,7 +223,7 @@ def train(
                 "data": prepared.describe(),
             },
         )
-    with_prior = settings.wants_prior and prior_available()
+    with_prior = settings.wants_prior
     if resume:
         tok_budget, prior_minutes, split = resume_budgets(project, settings, with_prior)
     else:
@@ -251,19 +242,13 @@ def train(
     optim = OptimConfig(**project.meta.get("optim", {}))
     tok = yield from train_tokenizer(project, prepared, settings, tok_budget, stop, device, resume, optim)
     prior_step, prior_metrics = int(project.progress("prior").get("step", 0)), {}
-    if not tok["stopped"] and not stop.is_set() and settings.wants_prior:
-        if not prior_available():
-            yield LogLine(
-                "the prior is not available yet in this VQ Studio: trained the tokenizer alone", "warning"
-            )
-        else:
-            from vqstudio.priors.training import train_prior
+    if not tok["stopped"] and not stop.is_set() and with_prior:
+        from vqstudio.priors.training import train_prior
 
-            prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
-            result = yield from train_prior(project, prepared, prior_settings, stop, device)
-            result = result or {}
-            prior_step = int(result.get("step", prior_step))
-            prior_metrics = dict(result.get("metrics", {}))
+        prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
+        result = yield from train_prior(project, prepared, prior_settings, stop, device)
+        prior_step = int(result.get("step", prior_step))
+        prior_metrics = dict(result.get("metrics", {}))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return TrainResult(
