@@ -40,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vqstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"vqstudio.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"vqstudio.commands.{name}":
-                raise
-            continue  # not built yet
-        module.add_parser(sub)
+        importlib.import_module(f"vqstudio.commands.{name}").add_parser(sub)
     return parser
 
 
