@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vqstudio.checkpoint import load_state, save_state
+from vqstudio.checkpoint import load_state
 from vqstudio.device import is_out_of_memory
 from vqstudio.errors import CheckpointError, DeviceError, ProjectError
 from vqstudio.events import (
@@ -51,6 +51,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import TrainSettings
+from vqstudio.training.stage_state import save_stage_state
 from vqstudio.training.validation import autocast
 
 __all__ = ["DEFAULT_PRIOR_STEPS", "STAGE", "encode_codes", "prior_config", "train_prior"]
@@ -283,28 +284,21 @@ def train_prior(
 
     def checkpoint() -> Event:
         save_prior(project.prior_path, model, step, label_names, counts.tolist())
-        save_state(
-            project.state_path,
+        save_stage_state(
+            project,
             STAGE,
             opt,
             step,
-            extra={"batch_size": batch_size, "elapsed_s": elapsed()},
-            generators=generators,
-        )
-        project.set_progress(
-            STAGE,
-            step=step,
-            elapsed_s=round(elapsed(), 3),
-            budget=budget.to_json(),
+            budget=budget,
+            elapsed_s=elapsed(),
             batch_size=batch_size,
-            done=budget.done(step, elapsed()),
             metrics=metrics,
+            generators=generators,
             kind=config.kind,
             config=to_dict(config),
             optim=dataclasses.asdict(optim),
             labels={"names": label_names, "train_counts": counts.tolist()},
         )
-        project.save()
         return CheckpointWritten(STAGE, step, project.prior_path)
 
     stopped = False

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vqstudio.checkpoint import load_state, load_weights, save_state, save_weights
+from vqstudio.checkpoint import load_state, load_weights, save_weights
 from vqstudio.device import is_out_of_memory
 from vqstudio.errors import CheckpointError, DeviceError
 from vqstudio.events import (
@@ -36,6 +36,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import OptimConfig, TrainSettings
+from vqstudio.training.stage_state import save_stage_state
 from vqstudio.training.validation import autocast, validate, validation_index
 
 __all__ = ["STAGE", "build_tokenizer", "default_batch_size", "train_tokenizer"]
@@ -125,26 +126,19 @@ def train_tokenizer(
 
     def checkpoint() -> Event:
         save_weights(project.tokenizer_path, model.state_dict(), STAGE, dataclasses.asdict(cfg), step)
-        save_state(
-            project.state_path,
+        project.meta["device"] = str(device)
+        save_stage_state(
+            project,
             STAGE,
             opt,
             step,
-            extra={"batch_size": batch_size, "elapsed_s": elapsed()},
-            generators={"data": data_gen},
-        )
-        project.set_progress(
-            STAGE,
-            step=step,
-            elapsed_s=round(elapsed(), 3),
-            budget=budget.to_json(),
+            budget=budget,
+            elapsed_s=elapsed(),
             batch_size=batch_size,
-            done=budget.done(step, elapsed()),
             metrics=metrics,
+            generators={"data": data_gen},
             config=dataclasses.asdict(cfg),
         )
-        project.meta["device"] = str(device)
-        project.save()
         return CheckpointWritten(STAGE, step, project.tokenizer_path)
 
     t0 = time.monotonic()
