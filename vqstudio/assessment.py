@@ -124,9 +124,9 @@ def assess(
     train_y = _split_labels(prepared, "train")
     train, train_y = _subsample(train, train_y, MAX_TRAIN_WINDOWS, rng)
     if real_paths:
-        real, real_y = _windows_of(
-            real_paths, project, rate, "files" if label_mode == "files" else label_mode
-        )
+        # Other real files carry labels only as annotations: their stems are not training labels.
+        real_mode = "annotations" if label_mode == "annotations" else "none"
+        real, real_y = _windows_of(real_paths, project, rate, real_mode)
         real_source = [os.path.abspath(p) for p in real_paths]
     else:
         real, real_y = prepared.physical(prepared.windows("val")), _split_labels(prepared, "val")
