@@ -43,6 +43,9 @@ class Progress:
     fraction: float  # 0..1 of the stage's budget (steps or time, whichever ends first)
     losses: dict[str, float] = field(default_factory=dict)
     rate: float = 0.0  # items per second (windows/s in training, signal-s per s in sampling)
+    # Tokenizer stage: fraction of the first level's codes chosen in the training batches since
+    # the previous loss read-out (None elsewhere); validation's usage comes only every val_every.
+    codebook_used: float | None = None
 
 
 @dataclass(frozen=True)

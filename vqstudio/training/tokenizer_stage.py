@@ -160,6 +160,8 @@ def train_tokenizer(
     acc: dict[str, torch.Tensor] = {}
     acc_n = 0
     losses: dict[str, float] = {}
+    codes_seen = torch.zeros(cfg.codebook_size, dtype=torch.bool, device=device)  # since the last read-out
+    codebook_used: float | None = None
     preview_i = 0
     last_val_step = -1
     model.train()
@@ -178,7 +180,7 @@ def train_tokenizer(
                 optim.warmup_fraction,
             )
         try:
-            out = _step(model, opt, batches.batch(batch_size), optim.grad_clip, device)
+            out, codes = _step(model, opt, batches.batch(batch_size), optim.grad_clip, device)
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
@@ -198,19 +200,31 @@ def train_tokenizer(
             )
             continue
         step += 1
+        codes_seen[codes[:, 0].flatten()] = True  # on the device: no host sync
         for k, v in out.items():
             acc[k] = acc[k] + v if k in acc else v.clone()
         acc_n += 1
 
         if pacer.log_due(step):
-            values = torch.stack(list(acc.values())).tolist()  # the one host sync of a log step
+            # the one host sync of a log step (the codebook usage rides along)
+            values = torch.stack([*acc.values(), codes_seen.float().mean()]).tolist()
+            codebook_used = values.pop()
+            codes_seen.zero_()
             losses = {k: v / acc_n for k, v in zip(acc, values, strict=True)}
             losses["lr"] = opt.param_groups[0]["lr"]
             acc, acc_n = {}, 0
             t = pacer.logged(step)
-            record({"stage": STAGE, "step": step, "time_s": round(t, 3), "losses": losses})
+            record(
+                {
+                    "stage": STAGE,
+                    "step": step,
+                    "time_s": round(t, 3),
+                    "losses": losses,
+                    "codebook_used": codebook_used,
+                }
+            )
         if progress := pacer.progress(step, losses, batch_size):
-            yield progress
+            yield dataclasses.replace(progress, codebook_used=codebook_used)
         now = time.monotonic()
         if step % settings.val_every == 0 or now - last_val >= optim.val_every_s:
             last_val = now
@@ -237,8 +251,9 @@ def train_tokenizer(
 
 def _step(
     model: Tokenizer, opt: torch.optim.Optimizer, x: torch.Tensor, clip: float, device: torch.device
-) -> dict[str, torch.Tensor]:
-    """One optimizer step; returns the loss components as device tensors (no host sync)."""
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimizer step; returns the loss components and the code indices (B, Q, L) as
+    device tensors (no host sync)."""
     with autocast(device):
         out = model(x)
     opt.zero_grad(set_to_none=True)
@@ -246,7 +261,7 @@ def _step(
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     opt.step()
     model.update_codebook(out)
-    return {k: v.detach().float() for k, v in out.losses.items()}
+    return {k: v.detach().float() for k, v in out.losses.items()}, out.indices.detach()
 
 
 @torch.no_grad()
