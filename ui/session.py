@@ -8,8 +8,8 @@ action lists what it needs, and `blocked(action)` says why it cannot run now, or
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from vqstudio.recording import Recording
 
@@ -41,11 +41,16 @@ _CONDITION_REASON = {
 
 @dataclass
 class OpenFile:
-    """A recording open in the app, with the title shown for it."""
+    """A recording open in the app, with the title shown for it.
+
+    `bad_channels` holds the names (labels without padding, as `Channel.name`) the user marked
+    bad: the viewer greys them and training leaves them out by default.
+    """
 
     recording: Recording
     title: str
     path: str | None = None
+    bad_channels: set[str] = field(default_factory=set)
 
 
 class Session:
@@ -87,7 +92,7 @@ class Session:
             )
         for i, f in enumerate(self.files):
             if path and f.path and os.path.abspath(f.path) == os.path.abspath(path):
-                self.files[i] = OpenFile(recording, title, path)
+                self.files[i] = OpenFile(recording, title, path, f.bad_channels)  # same file, same bad set
                 self.current = i
                 self._changed("files")
                 return i
@@ -95,6 +100,28 @@ class Session:
         self.current = len(self.files) - 1
         self._changed("files")
         return self.current
+
+    def titles(self) -> list[str]:
+        """The titles to list, one per open file; where two share a title, each gets its folder
+        ("S001R01.edf — subject1/") so the user can tell them apart."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.title] = counts.get(f.title, 0) + 1
+        out = []
+        for f in self.files:
+            folder = os.path.basename(os.path.dirname(os.path.abspath(f.path))) if f.path else ""
+            out.append(f"{f.title} — {folder}/" if counts[f.title] > 1 and folder else f.title)
+        return out
+
+    def set_bad_channels(self, names: Iterable[str], index: int | None = None) -> None:
+        """Marks exactly `names` bad in file `index` (default: the current file); notifies 'files'."""
+        index = self.current if index is None else index
+        if not 0 <= index < len(self.files):
+            return
+        names = set(names)
+        if names != self.files[index].bad_channels:
+            self.files[index].bad_channels = names
+            self._changed("files")
 
     def select(self, index: int) -> None:
         if 0 <= index < len(self.files) and index != self.current:

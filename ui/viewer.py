@@ -1,56 +1,59 @@
 """The multichannel signal viewer: pages through a recording, drawing only the visible span.
 
-Each page reads its span through `Channel.read` (a lazy file reads just that span), reduces every
+Each page reads the span of the channels on screen through `Channel.read` (a lazy file reads
+just that span), re-references and filters it for the view (`ui.view_page`), reduces every
 channel to min/max pairs at the plot's pixel width (peaks survive), and hands the result to one
-`TraceItem`. Rows are channels (top to bottom); amplitudes are scaled per unit (uV, mV...), so
-EEG and ECG rows both fill their row. Keys: Left/Right a quarter page, PgUp/PgDn a page,
-Home/End, +/- amplitude, Up/Down page length.
+`TraceItem`. Rows are channels (top to bottom), a page of them at a time; amplitudes are scaled
+per unit (uV, mV...), so EEG and ECG rows both fill their row, and a scale bar gives the value
+of one row (a division) per unit. Bad channels are drawn grey.
+
+Keys: Left/Right a quarter page, PgUp/PgDn a page, Home/End, Up/Down one channel,
+Shift+Up/Down a page of channels, Ctrl+Up/Down page length, +/- amplitude. Wheel: time;
+Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, reference, hide.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QContextMenuEvent, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QGraphicsItem,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QMenu,
     QPushButton,
     QScrollBar,
     QVBoxLayout,
     QWidget,
 )
 
-from ui.viewer_items import AnnotationItem, ClockAxis, GridItem, TraceItem, peak_decimate_rows
+from ui.channel_dialog import ChannelDialog
+from ui.view_filters import ViewFilters
+from ui.view_page import RowSpan, read_page
+from ui.view_reference import Reference, unit_kind
+from ui.viewer_controls import DisplayBar
+from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
-__all__ = ["PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "robust_scale"]
+__all__ = ["DEFAULT_ROWS", "PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "nice_scale", "robust_scale"]
 
 PAGE_LENGTHS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TICK = 0.01  # seconds per scroll-bar step
 ROW_CLIP = 3.0  # a trace may spill into its neighbours' rows, not across the whole page
+DEFAULT_ROWS = 20  # channels per page at first (MNE's browser shows 20 too)
+BAD_COLOR = "#a0a0a0"
 
 # Trace colours by unit: EEG-like (uV), ECG-like (mV), anything else. Light and dark themes.
 _UNIT_COLORS = {
     "light": {"uv": "#1f3f8f", "mv": "#a8201a", "": "#2f5f2f"},
     "dark": {"uv": "#9cc4ff", "mv": "#ff8f80", "": "#a6e3a1"},
 }
-
-
-def unit_kind(unit: str) -> str:
-    """The colour group of a unit: 'uv' (EEG, EOG, EMG), 'mv' (ECG) or '' (anything else)."""
-    u = unit.strip().lower().replace("µ", "u").replace("μ", "u")
-    return u if u in ("uv", "mv") else ""
 
 
 def robust_scale(samples: np.ndarray) -> float:
@@ -62,53 +65,20 @@ def robust_scale(samples: np.ndarray) -> float:
     return spread if spread > 0 and math.isfinite(spread) else 1.0
 
 
-class ChannelDialog(QDialog):
-    """Pick which channels the viewer shows."""
-
-    def __init__(self, names: Sequence[str], shown: Sequence[str], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Channels")
-        self.list = QListWidget()
-        for name in names:
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in shown else Qt.CheckState.Unchecked)
-            self.list.addItem(item)
-        everything = QPushButton("All")
-        everything.clicked.connect(lambda: self._check_all(True))
-        nothing = QPushButton("None")
-        nothing.clicked.connect(lambda: self._check_all(False))
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        row = QHBoxLayout()
-        row.addWidget(everything)
-        row.addWidget(nothing)
-        row.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.list)
-        layout.addLayout(row)
-        layout.addWidget(buttons)
-
-    def _check_all(self, on: bool) -> None:
-        state = Qt.CheckState.Checked if on else Qt.CheckState.Unchecked
-        for i in range(self.list.count()):
-            self.list.item(i).setCheckState(state)
-
-    def selected(self) -> list[str]:
-        return [
-            self.list.item(i).text()
-            for i in range(self.list.count())
-            if self.list.item(i).checkState() == Qt.CheckState.Checked
-        ]
+def nice_scale(value: float) -> float:
+    """`value` rounded up to 1, 2 or 5 times a power of ten (a scale bar reads '50 uV', not '43.7')."""
+    if not (value > 0 and math.isfinite(value)):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= value * (1 - 1e-9))
 
 
 class SignalViewer(QWidget):
-    """Pages through one recording; `set_recording`, then keys, the scroll bar or the methods."""
+    """Pages through one recording; `set_recording`, then keys, the scroll bars or the methods."""
 
     page_changed = Signal(float)  # start of the page in seconds
+    recording_changed = Signal()  # a different recording (or none) is shown
+    bad_channels_changed = Signal(object)  # the set of bad channel names, after a user's change
 
     def __init__(self, parent: QWidget | None = None, controls: bool = True) -> None:
         super().__init__(parent)
@@ -116,14 +86,22 @@ class SignalViewer(QWidget):
         self._t0 = 0.0
         self._page_s = 10.0
         self._shown: list[int] = []
+        self._first = 0  # first shown channel on the page (vertical scroll position)
+        self._rows = DEFAULT_ROWS if controls else 0  # channels per page; 0: all
         self._scales: dict[str, float] = {}
+        self._filters = ViewFilters()
+        self._filters_on = True
+        self._reference = Reference()
+        self._bad: set[str] = set()
+        self._page: list[RowSpan] = []
         self._theme = "light"
         self._bins = 0
         self._ticks: list[tuple[int, str]] = []
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.time_axis = ClockAxis("bottom")
-        self.plot = pg.PlotWidget(axisItems={"bottom": self.time_axis})
+        self.channel_axis = ChannelAxis("left")
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.time_axis, "left": self.channel_axis})
         self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         item = self.plot.getPlotItem()
         item.setMenuEnabled(False)
@@ -137,30 +115,36 @@ class SignalViewer(QWidget):
         self.traces = TraceItem()
         self.annotations = AnnotationItem()
         self.grid = GridItem()
-        self.plot.addItem(self.grid)
-        self.plot.addItem(self.annotations)
-        self.plot.addItem(self.traces)
+        self.scale_bars = ScaleBarItem()
+        for graphic in (self.grid, self.annotations, self.traces, self.scale_bars):
+            self.plot.addItem(graphic)
         self.view.sigResized.connect(self._on_resized)
-        # The plot's view would swallow the wheel (its mouse interaction is off): page with it here.
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        # The plot's view would swallow the wheel (its mouse interaction is off) and the
+        # right-click: handle both here.
         self.plot.viewport().installEventFilter(self)
         # The channel-name axis changes only with the rows: paint it from a cached pixmap.
-        item.getAxis("left").setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.channel_axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self.scroll = QScrollBar(Qt.Orientation.Horizontal)
         self.scroll.valueChanged.connect(lambda v: self.set_page(v * TICK))
+        self.vscroll = QScrollBar(Qt.Orientation.Vertical)
+        self.vscroll.setToolTip("Channels (Up/Down, Shift+Up/Down, Shift+wheel)")
+        self.vscroll.valueChanged.connect(self.set_first_row)
         self.title = QLabel()
         self.position = QLabel()
         self.page_box = QComboBox()
-        for s in PAGE_LENGTHS:
-            self.page_box.addItem(f"{s:g} s", s)
+        for sec in PAGE_LENGTHS:
+            self.page_box.addItem(f"{sec:g} s", sec)
         self.page_box.setCurrentIndex(PAGE_LENGTHS.index(10.0))
-        self.page_box.setToolTip("Page length (Up/Down)")
+        self.page_box.setToolTip("Page length (Ctrl+Up/Down)")
         self.page_box.currentIndexChanged.connect(lambda i: self.set_page_length(PAGE_LENGTHS[i]))
         self.time_box = QComboBox()
         self.time_box.addItems(["Seconds", "Clock time"])
         self.time_box.setToolTip("Time axis in seconds from the start, or clock time")
         self.time_box.currentIndexChanged.connect(lambda i: self.set_time_mode("clock" if i else "seconds"))
         self.channels_button = QPushButton("Channels...")
+        self.channels_button.setToolTip("Choose the channels shown and mark bad ones")
         self.channels_button.clicked.connect(self.choose_channels)
         self.unit_box = QComboBox()
         self.unit_box.setToolTip("Which channels +/- scale: every unit, or the channels of one unit")
@@ -173,6 +157,11 @@ class SignalViewer(QWidget):
         for b in (smaller, larger):
             b.setFixedWidth(30)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.display = DisplayBar()
+        self.display.show_rows(self._rows)
+        self.display.rows_changed.connect(self.set_channels_per_page)
+        self.display.filters_changed.connect(self.set_filters)
+        self.display.reference_changed.connect(self.set_reference)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
@@ -187,13 +176,22 @@ class SignalViewer(QWidget):
         bar.addWidget(smaller)
         bar.addWidget(larger)
         self.controls = QWidget()
-        self.controls.setLayout(bar)
+        column = QVBoxLayout(self.controls)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addLayout(bar)
+        column.addWidget(self.display)
         self.controls.setVisible(controls)
+        middle = QHBoxLayout()
+        middle.setContentsMargins(0, 0, 0, 0)
+        middle.setSpacing(0)
+        middle.addWidget(self.plot, 1)
+        middle.addWidget(self.vscroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.controls)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(middle, 1)
         layout.addWidget(self.scroll)
         self.set_theme("light")
 
@@ -208,25 +206,61 @@ class SignalViewer(QWidget):
 
     @property
     def shown_channels(self) -> list[str]:
-        """Labels of the channels drawn, top to bottom."""
+        """Names of the channels shown (every page of them), top to bottom."""
         if self.recording is None:
             return []
-        return [self.recording.channels[i].label for i in self._shown]
+        return [self.recording.channels[i].name for i in self._shown]
+
+    @property
+    def page_channels(self) -> list[str]:
+        """Names of the channels on the current page of rows, top to bottom."""
+        if self.recording is None:
+            return []
+        return [self.recording.channels[i].name for i in self._page_indices()]
+
+    @property
+    def page_rows(self) -> list[RowSpan]:
+        """What the last redraw drew, one per row: samples after reference and filters."""
+        return list(self._page)
 
     @property
     def scales(self) -> dict[str, float]:
-        """Physical units per row for each unit in the recording."""
+        """Physical units per row (one division) for each unit in the recording."""
         return dict(self._scales)
 
+    @property
+    def filters(self) -> ViewFilters:
+        """The display filters in effect (none while switched off)."""
+        return self._filters if self._filters_on else ViewFilters()
+
+    @property
+    def reference(self) -> Reference:
+        return self._reference
+
+    @property
+    def bad_channels(self) -> set[str]:
+        return set(self._bad)
+
     def set_recording(self, recording: Recording | None, title: str = "") -> None:
-        """Shows `recording` from its start, every channel, amplitudes scaled per unit."""
+        """Shows `recording` from its start, every channel, amplitudes scaled per unit.
+
+        Setting the recording already shown keeps the page, rows, filters and reference.
+        """
+        self.title.setText(title)
+        if recording is not None and recording is self.recording:
+            return
         self.recording = recording
         self._t0 = 0.0
-        self.title.setText(title)
+        self._first = 0
+        self._reference = Reference()
+        self._bad = set()
         if recording is None:
             self._shown = []
+            self._page = []
             self.traces.set_traces([], [], [])
             self.annotations.set_annotations([], 0, 1)
+            self.scale_bars.set_bars([], 0, 1, 0, 1)
+            self.recording_changed.emit()
             return
         self._shown = list(range(len(recording.channels)))
         self._scales = self._initial_scales(recording)
@@ -234,34 +268,77 @@ class SignalViewer(QWidget):
         self.unit_box.addItem("all units", None)
         for unit in self._scales:
             self.unit_box.addItem(unit or "(no unit)", unit)
+        self.display.set_channels([c.name for c in recording.channels])
         self.time_axis.start = recording.start
         self.time_box.setEnabled(recording.start is not None)
         self._update_scroll()
         self.redraw()
+        self.recording_changed.emit()
 
     def _initial_scales(self, rec: Recording) -> dict[str, float]:
-        # Up to 30 s of each channel (a span read, not the whole file): median spread per unit.
+        # Up to 30 s of each channel (a span read, not the whole file): median spread per unit,
+        # rounded up to a value a scale bar can show plainly.
         spreads: dict[str, list[float]] = {}
         for ch in rec.channels:
             n = min(ch.n_samples, int(30 * ch.rate) + 1)
             y = ch.read(0, n)
             spreads.setdefault(ch.unit, []).append(robust_scale(y - np.mean(y) if y.size else y))
-        return {u: float(np.median(v)) for u, v in spreads.items()}
+        return {u: nice_scale(float(np.median(v))) for u, v in spreads.items()}
 
-    def set_visible_channels(self, labels: Sequence[str]) -> None:
-        """Shows only these channels (labels as in the recording), in the recording's order."""
+    def set_visible_channels(self, names: Sequence[str]) -> None:
+        """Shows only these channels (names or labels as in the file), in the recording's order."""
         if self.recording is None:
             return
-        wanted = set(labels)
-        self._shown = [i for i, c in enumerate(self.recording.channels) if c.label in wanted]
+        wanted = set(names)
+        self._shown = [
+            i for i, c in enumerate(self.recording.channels) if c.name in wanted or c.label in wanted
+        ]
+        self._update_rows()
         self.redraw()
 
     def choose_channels(self) -> None:
+        """The Channels dialog: which channels are shown, which are bad."""
         if self.recording is None:
             return
-        dialog = ChannelDialog(self.recording.labels, self.shown_channels, self)
+        dialog = ChannelDialog(self.recording.channels, self.shown_channels, self._bad, self)
         if dialog.exec():
             self.set_visible_channels(dialog.selected())
+            self._user_set_bad(set(dialog.bad()))
+
+    def set_bad_channels(self, names: Iterable[str]) -> None:
+        """Greys these channels (names); an average reference leaves them out."""
+        names = set(names)
+        if names != self._bad:
+            self._bad = names
+            self.redraw()
+
+    def toggle_bad(self, name: str) -> None:
+        """Marks `name` bad, or good again, as a user's click does (emits bad_channels_changed)."""
+        self._user_set_bad(self._bad ^ {name})
+
+    def _user_set_bad(self, names: set[str]) -> None:
+        if names != self._bad:
+            self.set_bad_channels(names)
+            self.bad_channels_changed.emit(set(names))
+
+    def set_filters(self, filters: ViewFilters) -> None:
+        """Display filters (the recording is not changed); switches filtering on."""
+        self._filters = filters
+        self._filters_on = True
+        self.display.show_filters(filters)
+        self.redraw()
+
+    def set_filters_enabled(self, on: bool) -> None:
+        """Filters on or off, keeping the chosen corners (EDFbrowser's 'remove filters')."""
+        self._filters_on = bool(on)
+        self.display.show_filters(self.filters)
+        self.redraw()
+
+    def set_reference(self, reference: Reference) -> None:
+        """Re-references the view (average, or one channel); the recording is not changed."""
+        self._reference = reference
+        self.display.show_reference(reference)
+        self.redraw()
 
     def set_page_length(self, seconds: float) -> None:
         self._page_s = float(seconds)
@@ -294,7 +371,9 @@ class SignalViewer(QWidget):
             axis = self.plot.getPlotItem().getAxis(name)
             axis.setPen(fg)
             axis.setTextPen(fg)
-        self.annotations.set_color(QColor("#ffb000" if self._theme == "dark" else "#e07000"))
+        self.channel_axis.grey = QColor("#6c6c6c" if self._theme == "dark" else BAD_COLOR)
+        self.annotations.set_color(QColor("#ffb000" if self._theme == "dark" else "#e07000"), QColor(bg))
+        self.scale_bars.set_color(QColor(fg), QColor(bg))
         self.grid.set_color(QColor(255, 255, 255, 40) if self._theme == "dark" else QColor(0, 0, 0, 40))
         self.redraw()
 
@@ -311,7 +390,7 @@ class SignalViewer(QWidget):
         self._scales[unit] = float(per_row)
         self.redraw()
 
-    # --- paging ------------------------------------------------------------------------------
+    # --- paging in time ------------------------------------------------------------------------
     def max_start(self) -> float:
         dur = self.recording.duration if self.recording else 0.0
         return max(0.0, dur - self._page_s)
@@ -336,6 +415,11 @@ class SignalViewer(QWidget):
     def step(self, fraction: float) -> None:
         self.set_page(self._t0 + fraction * self._page_s)
 
+    def jump_to(self, seconds: float) -> None:
+        """Shows the page with `seconds` a tenth of a page from its left edge (an event and
+        what leads up to it)."""
+        self.set_page(seconds - 0.1 * self._page_s)
+
     def _update_scroll(self) -> None:
         self.scroll.blockSignals(True)
         self.scroll.setRange(0, round(self.max_start() / TICK))
@@ -343,6 +427,54 @@ class SignalViewer(QWidget):
         self.scroll.setSingleStep(max(1, round(self._page_s / 4 / TICK)))
         self.scroll.setValue(round(self._t0 / TICK))
         self.scroll.blockSignals(False)
+
+    # --- paging through channels -------------------------------------------------------------
+    @property
+    def channels_per_page(self) -> int:
+        """Rows on a page: the setting, or every shown channel when fewer (or 'all')."""
+        n = len(self._shown)
+        return n if self._rows <= 0 else min(self._rows, n)
+
+    @property
+    def first_row(self) -> int:
+        """Index (in the shown channels) of the page's top row."""
+        return self._first
+
+    def set_channels_per_page(self, rows: int) -> None:
+        """Channels on a page (0: all); the top row stays where it is when it can."""
+        self._rows = max(0, int(rows))
+        self.display.show_rows(self._rows)
+        self._update_rows()
+        self.redraw()
+
+    def set_first_row(self, row: int) -> None:
+        """Scrolls the channels so shown channel `row` is the top row (clamped)."""
+        first = min(max(0, int(row)), max(0, len(self._shown) - self.channels_per_page))
+        if first != self._first:
+            self._first = first
+            self._update_rows()
+            self.redraw()
+
+    def scroll_rows(self, rows: int) -> None:
+        """Scrolls the channels by `rows` (negative: up)."""
+        self.set_first_row(self._first + rows)
+
+    def scroll_row_pages(self, pages: int) -> None:
+        """Scrolls the channels by whole pages of rows (negative: up)."""
+        self.set_first_row(self._first + pages * max(1, self.channels_per_page))
+
+    def _update_rows(self) -> None:
+        per = self.channels_per_page
+        self._first = min(self._first, max(0, len(self._shown) - per))
+        self.vscroll.blockSignals(True)
+        self.vscroll.setRange(0, max(0, len(self._shown) - per))
+        self.vscroll.setPageStep(max(1, per))
+        self.vscroll.setValue(self._first)
+        self.vscroll.blockSignals(False)
+        self.vscroll.setVisible(len(self._shown) > per)
+
+    def _page_indices(self) -> list[int]:
+        return self._shown[self._first : self._first + self.channels_per_page]
 
     def _on_resized(self) -> None:
         if self._pixel_bins() != self._bins:
@@ -354,65 +486,109 @@ class SignalViewer(QWidget):
 
     # --- drawing -----------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Reads the visible span of the shown channels and draws it."""
+        """Reads the visible span of the page's channels, references, filters and draws it."""
         rec = self.recording
         if rec is None:
             return
         t0, t1 = self._t0, self._t0 + self._page_s
-        bins = self._pixel_bins()
-        self._bins = bins
-        colors = _UNIT_COLORS[self._theme]
-        # Channels sharing a rate (and so a span) are read, decimated and scaled together.
-        groups: dict[tuple[float, int, int], list[int]] = {}
-        for row, i in enumerate(self._shown):
-            ch = rec.channels[i]
-            s0 = max(0, math.floor(t0 * ch.rate))
-            s1 = min(ch.n_samples, math.ceil(t1 * ch.rate) + 1)
-            groups.setdefault((ch.rate, s0, s1), []).append(row)
-        xs: list[np.ndarray] = [np.zeros(0)] * len(self._shown)
-        ys: list[np.ndarray] = [np.zeros(0)] * len(self._shown)
-        for (rate, s0, s1), rows in groups.items():
-            chans = [rec.channels[self._shown[r]] for r in rows]
-            block = np.stack([c.read(s0, s1) for c in chans]) if s1 > s0 else np.zeros((len(rows), 0))
-            if block.shape[1] == 0:
-                continue
-            x, block = peak_decimate_rows(s0 / rate, rate, block, bins)
+        self._bins = bins = self._pixel_bins()
+        indices = self._page_indices()
+        self._page = read_page(rec, indices, t0, t1, bins, self.filters, self._reference, self._bad)
+        xs, ys = [], []
+        for row, span in enumerate(self._page):
+            inv = 1.0 / (self._scales.get(rec.channels[span.index].unit, 1.0) or 1.0)
             # Centre each trace on its page mean (files often carry DC offsets); scale by unit.
-            inv = np.array([1.0 / (self._scales.get(c.unit, 1.0) or 1.0) for c in chans])[:, None]
-            centre = np.array(rows, dtype=np.float64)[:, None]
-            y = centre - (block - block.mean(axis=1, keepdims=True)) * inv
-            np.clip(y, centre - ROW_CLIP, centre + ROW_CLIP, out=y)
-            for k, r in enumerate(rows):
-                xs[r] = x
-                ys[r] = y[k]
-        pens = [QColor(colors[unit_kind(rec.channels[i].unit)]) for i in self._shown]
+            y = row - (span.y - span.y.mean()) * inv if span.y.size else span.y
+            if span.y.size:
+                np.clip(y, row - ROW_CLIP, row + ROW_CLIP, out=y)
+            xs.append(span.x)
+            ys.append(y)
+        colors = _UNIT_COLORS[self._theme]
+        pens = [
+            QColor(BAD_COLOR if c.name in self._bad else colors.get(unit_kind(c.unit), colors[""]))
+            for c in (rec.channels[i] for i in indices)
+        ]
         self.traces.set_traces(xs, ys, pens)
-        n = max(1, len(self._shown))
-        self.annotations.set_annotations(
-            [
-                (a.onset, max(a.end, a.onset), a.text)
-                for a in rec.annotations
-                if a.onset <= t1 and a.end >= t0
-            ],
-            -0.5,
-            n - 0.5,
-        )
+        n = max(1, self.channels_per_page)
+        visible = [
+            (a.onset, max(a.end, a.onset), a.text) for a in rec.annotations if a.onset <= t1 and a.end >= t0
+        ]
+        self.annotations.set_annotations(visible, -0.5, n - 0.5, t0)
         self.grid.set_grid(t0, t1, -0.5, n - 0.5)
-        ticks = [(row, rec.channels[i].name) for row, i in enumerate(self._shown)]
+        self.scale_bars.set_bars(self._scale_bar_rows(indices), t0, t1, -0.5, n - 0.5)
+        ticks = [(row, rec.channels[i].name) for row, i in enumerate(indices)]
         if ticks != self._ticks:  # new ticks repaint the axis: only when the rows change
             self._ticks = ticks
-            self.plot.getPlotItem().getAxis("left").setTicks([ticks, []])
+            self.channel_axis.setTicks([ticks, []])
+        self.channel_axis.set_greyed(self._bad)
         self.view.setRange(xRange=(t0, t1), yRange=(-0.5, n - 0.5), padding=0.0, update=False)
         self.position.setText(self._position_text(t0, t1))
 
+    def _scale_bar_rows(self, indices: list[int]) -> list[tuple[float, str]]:
+        # One bar per unit, beside the first row of that unit on the page.
+        bars: dict[str, tuple[float, str]] = {}
+        for row, i in enumerate(indices):
+            unit = self.recording.channels[i].unit if self.recording else ""
+            if unit not in bars:
+                bars[unit] = (float(row), f"{self._scales.get(unit, 1.0):.3g} {unit}".strip())
+        return list(bars.values())
+
     def _position_text(self, t0: float, t1: float) -> str:
         dur = self.recording.duration if self.recording else 0.0
-        return f"{t0:.1f}-{min(t1, dur):.1f} s of {dur:.1f} s"
+        text = f"{t0:.1f}-{min(t1, dur):.1f} s of {dur:.1f} s"
+        if len(self._shown) > self.channels_per_page:
+            last = self._first + self.channels_per_page
+            text += f", channels {self._first + 1}-{last} of {len(self._shown)}"
+        return text
+
+    # --- cursor read-out and the channel menu --------------------------------------------------
+    def readout_text(self, t: float, y: float) -> str:
+        """'12.345 s  Fc5: -23.4 uV' for time `t` and view row `y` (empty outside the rows)."""
+        row = round(y)
+        if self.recording is None or not 0 <= row < len(self._page):
+            return ""
+        span = self._page[row]
+        ch = self.recording.channels[span.index]
+        value = span.value_at(t)
+        shown = f"{value:.4g} {ch.unit}".strip() if value is not None else "-"
+        return f"{t:.3f} s   {ch.name}: {shown}"
+
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        if not self.view.sceneBoundingRect().contains(pos):
+            self.display.readout.setText("")
+            return
+        point = self.view.mapSceneToView(pos)
+        self.display.readout.setText(self.readout_text(point.x(), point.y()))
+
+    def row_at(self, pos: QPoint) -> int | None:
+        """The page row under viewport position `pos` (over traces or the channel names)."""
+        y = self.view.mapSceneToView(self.plot.mapToScene(pos)).y()
+        row = round(y)
+        return row if 0 <= row < len(self._page) else None
+
+    def channel_menu(self, row: int) -> QMenu:
+        """The menu of the channel in page row `row`: bad/good, reference, hide."""
+        assert self.recording is not None
+        name = self.recording.channels[self._page[row].index].name
+        menu = QMenu(self)
+        bad = menu.addAction(f"Mark {name} good" if name in self._bad else f"Mark {name} bad")
+        bad.triggered.connect(lambda: self.toggle_bad(name))
+        ref = menu.addAction(f"Use {name} as reference")
+        ref.triggered.connect(lambda: self.set_reference(Reference("channel", name)))
+        average = menu.addAction("Average reference")
+        average.triggered.connect(lambda: self.set_reference(Reference("average")))
+        hide = menu.addAction(f"Hide {name}")
+        hide.triggered.connect(
+            lambda: self.set_visible_channels([n for n in self.shown_channels if n != name])
+        )
+        return menu
 
     # --- input -------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
+        key, mods = event.key(), event.modifiers()
         k = Qt.Key
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
         if key == k.Key_Right:
             self.step(0.25)
         elif key == k.Key_Left:
@@ -429,10 +605,13 @@ class SignalViewer(QWidget):
             self.scale_by(0.8)
         elif key == k.Key_Minus:
             self.scale_by(1.25)
-        elif key in (k.Key_Up, k.Key_Down):
+        elif key in (k.Key_Up, k.Key_Down) and ctrl:
             i = PAGE_LENGTHS.index(self._page_s) if self._page_s in PAGE_LENGTHS else 3
             i = min(len(PAGE_LENGTHS) - 1, i + 1) if key == k.Key_Up else max(0, i - 1)
             self.set_page_length(PAGE_LENGTHS[i])
+        elif key in (k.Key_Up, k.Key_Down):
+            sign = -1 if key == k.Key_Up else 1
+            self.scroll_row_pages(sign) if shift else self.scroll_rows(sign)
         else:
             super().keyPressEvent(event)
 
@@ -440,12 +619,21 @@ class SignalViewer(QWidget):
         if event.type() == QEvent.Type.Wheel:
             self.wheelEvent(event)
             return True
+        if event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent):
+            row = self.row_at(event.pos())
+            if row is not None:
+                self.channel_menu(row).exec(event.globalPos())
+            return True
         return super().eventFilter(watched, event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        steps = event.angleDelta().y() / 120.0
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        delta = event.angleDelta()
+        steps = (delta.y() or delta.x()) / 120.0  # some systems turn Shift+wheel sideways
+        mods = event.modifiers()
+        if mods & Qt.KeyboardModifier.ControlModifier:
             self.scale_by(0.8 if steps > 0 else 1.25)
+        elif mods & Qt.KeyboardModifier.ShiftModifier:
+            self.scroll_rows(-round(3 * steps) or (-1 if steps > 0 else 1))
         else:
             self.step(-0.25 * steps)
         event.accept()

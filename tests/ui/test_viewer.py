@@ -66,7 +66,7 @@ def test_paging_keys_and_scaling(viewer, qtbot):
     after = viewer.scales
     assert set(before) == {"uV", "mV"}
     assert all(after[u] == pytest.approx(before[u] * 0.8) for u in before)
-    qtbot.keyClick(viewer, Qt.Key.Key_Up)  # longer pages
+    qtbot.keyClick(viewer, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)  # longer pages
     assert viewer.page_length == PAGE_LENGTHS[PAGE_LENGTHS.index(10.0) + 1]
     assert viewer.page_box.currentData() == viewer.page_length
     x_range = viewer.view.viewRange()[0]
