@@ -101,7 +101,7 @@ def test_optimizer_and_rng_state_resume_exactly(tmp_path):
     for _ in range(3):
         step()
     weights = {k: v.clone() for k, v in model.state_dict().items()}
-    save_state(path, "tokenizer", opt, 3, extra={"batch_size": 8}, generators={"data": gen})
+    save_state(path, "tokenizer", opt, 3, extra={"batch_size": 8}, generators={"data": gen}, model=weights)
     expected_np, expected_py, expected_torch = np.random.rand(), random.random(), torch.rand(1)  # noqa: NPY002
     step()
     after = {k: v.clone() for k, v in model.state_dict().items()}
@@ -110,14 +110,13 @@ def test_optimizer_and_rng_state_resume_exactly(tmp_path):
     other = torch.optim.AdamW(small_model().parameters())
     save_state(path, "prior", other, 7)
 
-    model.load_state_dict(weights)
     opt2 = torch.optim.AdamW(model.parameters(), lr=1e-2)
     gen2 = torch.Generator().manual_seed(999)
     np.random.seed(1)  # noqa: NPY002 - scrambled on purpose; load_state must restore it
     random.seed(1)
     torch.manual_seed(1)
-    info = load_state(path, "tokenizer", opt2, generators={"data": gen2})
-    assert info == {"step": 3, "extra": {"batch_size": 8}}
+    info = load_state(path, "tokenizer", opt2, generators={"data": gen2}, model=model)  # weights too
+    assert info == {"step": 3, "extra": {"batch_size": 8}, "has_model": True}
     assert np.random.rand() == expected_np  # noqa: NPY002
     assert random.random() == expected_py
     torch.testing.assert_close(torch.rand(1), expected_torch)

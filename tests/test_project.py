@@ -10,9 +10,25 @@ from vqstudio.errors import ProjectError
 from vqstudio.project import FORMAT, Project
 
 
+def valid_meta(**data):
+    """The smallest project.json content that opens: one channel, its statistics, no sources."""
+    return {
+        "seed": 3,
+        "prep": {},
+        "data": {
+            "rate": 250.0,
+            "window": 1008,
+            "channels": [{"label": "II"}],
+            "normalization": {"mean": [0.0], "std": [1.0]},
+            "sources": [],
+            **data,
+        },
+    }
+
+
 def test_create_open_and_save(tmp_path):
     path = str(tmp_path / "proj")
-    Project.create(path, {"seed": 3, "data": {"rate": 250.0, "window": 1008, "channels": [{"label": "II"}]}})
+    Project.create(path, valid_meta())
     meta = json.loads((tmp_path / "proj" / "project.json").read_text())  # plain JSON, no VQ Studio
     assert meta["format"] == FORMAT and meta["schema_version"] == 1 and meta["versions"]["python"]
     q = Project.open(path)
@@ -26,10 +42,15 @@ def test_create_open_and_save(tmp_path):
     ]
 
 
-def test_create_refuses_an_existing_project(tmp_path):
-    Project.create(str(tmp_path))
+def test_create_refuses_a_started_project_and_restarts_an_unstarted_one(tmp_path):
+    first = Project.create(str(tmp_path), valid_meta())
+    first.append_history({"stage": "tokenizer", "step": 1})
+    # Killed or failed before its first checkpoint: the folder may be trained into again.
+    again = Project.create(str(tmp_path), valid_meta(rate=100.0))
+    assert again.rate == 100.0 and again.history() == []
+    (tmp_path / "state.safetensors").write_bytes(b"x")  # a checkpoint exists now
     with pytest.raises(ProjectError, match="already holds a project; use --resume"):
-        Project.create(str(tmp_path))
+        Project.create(str(tmp_path), valid_meta())
 
 
 @pytest.mark.parametrize(

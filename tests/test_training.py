@@ -128,7 +128,9 @@ def test_events_files_and_history(tmp_path):
 
 def test_existing_project_is_refused_without_resume(tmp_path):
     folder = str(tmp_path / "p")
-    Project.create(folder)
+    run_to_end(
+        train(settings(tokenizer_steps=2, prior_steps=0), folder, recordings=[recording()], optim=FAST)
+    )
     with pytest.raises(ProjectError, match="already holds a project"):
         run_to_end(train(settings(), folder, recordings=[recording()], optim=FAST))
 

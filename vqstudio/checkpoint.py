@@ -37,16 +37,19 @@ __all__ = [
     "rng_to_tensors",
     "save_state",
     "save_weights",
+    "saved_stages",
 ]
 
 FORMAT = "vqstudio"
 WEIGHTS_VERSION = 1
 
 
-def _write(path: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
+def _write(
+    path: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], owner: str | None
+) -> None:
     # safetensors wants contiguous CPU tensors that share no memory.
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, owner=owner) as tmp:
         save_file(flat, tmp, metadata=dict(metadata))
 
 
@@ -96,8 +99,12 @@ def save_weights(
     config: Mapping[str, Any],
     step: int,
     extra: Mapping[str, Any] | None = None,
+    *,
+    owner: str | None = None,
 ) -> None:
-    """Writes a module's `state_dict()` with its kind ('tokenizer', 'prior'), config and step."""
+    """Writes a module's `state_dict()` with its kind ('tokenizer', 'prior'), config and step.
+
+    `owner` is the project folder the file belongs to (see `vqstudio.write_guard`)."""
     meta = {
         "format": FORMAT,
         "version": str(WEIGHTS_VERSION),
@@ -106,7 +113,7 @@ def save_weights(
         "step": str(int(step)),
         "extra": json.dumps(dict(extra or {})),
     }
-    _write(path, tensors, meta)
+    _write(path, tensors, meta, owner)
 
 
 def load_weights(path: str, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -215,8 +222,15 @@ def save_state(
     step: int,
     extra: Mapping[str, Any] | None = None,
     generators: Mapping[str, torch.Generator] | None = None,
+    *,
+    model: Mapping[str, torch.Tensor] | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Writes `stage`'s optimizer and RNG state into `path`, keeping other stages' entries."""
+    """Writes `stage`'s optimizer and RNG state into `path`, keeping other stages' entries.
+
+    `model` (a `state_dict()`) is stored too, so the file is a whole checkpoint on its own: a
+    kill before the weights file catches up leaves a state that still resumes exactly.
+    """
     prefix = f"{stage}."
     kept: dict[str, torch.Tensor] = {}
     stages: dict[str, Any] = {}
@@ -230,9 +244,38 @@ def save_state(
     stages.pop(stage, None)
     opt_tensors, opt_info = optimizer_to_tensors(optimizer, prefix)
     rng_tensors, rng_info = rng_to_tensors(prefix, generators)
-    stages[stage] = {"step": int(step), "optimizer": opt_info, "rng": rng_info, "extra": dict(extra or {})}
+    model_tensors = {f"{prefix}model.{k}": v for k, v in (model or {}).items()}
+    stages[stage] = {
+        "step": int(step),
+        "optimizer": opt_info,
+        "rng": rng_info,
+        "extra": dict(extra or {}),
+        "has_model": bool(model_tensors),
+    }
     meta = {"format": FORMAT, "version": str(WEIGHTS_VERSION), "kind": "state", "stages": json.dumps(stages)}
-    _write(path, {**kept, **opt_tensors, **rng_tensors}, meta)
+    _write(path, {**kept, **opt_tensors, **rng_tensors, **model_tensors}, meta, owner)
+
+
+def saved_stages(path: str) -> dict[str, dict[str, Any]]:
+    """`{stage: {step, extra, has_model}}` of a state file (metadata only); {} when there is none."""
+    if not os.path.exists(path):
+        return {}
+    name = os.path.basename(path)
+    meta = read_metadata(path)
+    if meta.get("kind") != "state":
+        raise CheckpointError(f"{name} is not a training-state file")
+    try:
+        stages = json.loads(meta.get("stages", "{}"))
+        return {
+            str(k): {
+                "step": int(v["step"]),
+                "extra": dict(v.get("extra", {})),
+                "has_model": bool(v.get("has_model")),
+            }
+            for k, v in stages.items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
 
 
 def load_state(
@@ -240,8 +283,10 @@ def load_state(
     stage: str,
     optimizer: torch.optim.Optimizer,
     generators: Mapping[str, torch.Generator] | None = None,
+    model: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restores `stage`'s optimizer and RNG state from `path`; returns `{step, extra}`."""
+    """Restores `stage`'s optimizer and RNG state from `path`, and `model`'s weights when the state
+    holds them; returns `{step, extra, has_model}`."""
     name = os.path.basename(path)
     meta = read_metadata(path)
     if meta.get("kind") != "state":
@@ -255,9 +300,12 @@ def load_state(
     entry = stages[stage]
     tensors = _load_tensors(path)
     prefix = f"{stage}."
+    weights = {k[len(prefix) + 6 :]: v for k, v in tensors.items() if k.startswith(f"{prefix}model.")}
     try:
+        if model is not None and weights:
+            model.load_state_dict(weights)
         optimizer_from_tensors(optimizer, tensors, entry["optimizer"], prefix)
         restore_rng(tensors, entry["rng"], prefix, generators)
     except (KeyError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{name} does not match this model's optimizer: {e}") from e
-    return {"step": int(entry["step"]), "extra": entry.get("extra", {})}
+        raise CheckpointError(f"{name} does not match this model: {e}") from e
+    return {"step": int(entry["step"]), "extra": entry.get("extra", {}), "has_model": bool(weights)}

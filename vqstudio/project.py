@@ -10,20 +10,25 @@ This module knows nothing of torch except in `load_tokenizer`, which imports it 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import platform
 from typing import Any
 
 from vqstudio import __version__
-from vqstudio.atomic import write_json
-from vqstudio.errors import ProjectError
+from vqstudio.atomic import atomic_path, disk_full_message, write_json
+from vqstudio.errors import OutputError, ProjectError
+from vqstudio.project_schema import validate_meta
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
 
 FORMAT = "vqstudio-project"
 SCHEMA_VERSION = 1
 META_FILE = "project.json"
+# The files a project writes itself; none may be a link (it would lead the writes elsewhere).
+OWN_FILES = (META_FILE, "tokenizer.safetensors", "prior.safetensors", "state.safetensors", "history.jsonl")
+OUTPUT_FOLDERS = ("samples", "reports")
 
 
 def _versions() -> dict[str, str]:
@@ -40,6 +45,17 @@ def _versions() -> dict[str, str]:
         "torch": getattr(torch, "__version__", "") if torch else "",
         "platform": platform.platform(),
     }
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN/Inf float replaced by None (JSON has no NaN; a diverged loss is null)."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class Project:
@@ -62,19 +78,34 @@ class Project:
         """True when `path` holds a project (its `project.json`)."""
         return os.path.isfile(os.path.join(path, META_FILE))
 
+    @staticmethod
+    def started(path: str) -> bool:
+        """True when `path` holds a project that reached its first checkpoint (it can resume).
+
+        A project.json alone is what a run that failed or was killed before its first checkpoint
+        leaves behind; such a folder may be trained into again from the start.
+        """
+        return Project.exists(path) and any(
+            os.path.exists(os.path.join(path, name))
+            for name in ("state.safetensors", "tokenizer.safetensors", "prior.safetensors")
+        )
+
     @classmethod
     def create(cls, path: str, meta: dict[str, Any] | None = None) -> Project:
-        """Makes the folder (or uses an empty/foreign-free one) and writes `project.json`.
+        """Makes the folder (or uses an existing one) and writes `project.json`.
 
-        Refuses a folder that already holds a project (`ProjectError`: use --resume or another folder).
+        Refuses a folder that holds a started project (`ProjectError`: resume it or choose another
+        folder); one that never reached its first checkpoint is started again from nothing.
         """
-        if cls.exists(path):
+        if cls.started(path):
             raise ProjectError(
                 f"{path} already holds a project; use --resume to continue it, "
                 "or choose another --project folder"
             )
         if os.path.exists(path) and not os.path.isdir(path):
             raise ProjectError(f"{path} is a file, not a folder; choose a folder for --project")
+        if cls.exists(path):
+            cls.open(path, validate=False)  # only our own unfinished project is started again
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:
@@ -88,12 +119,19 @@ class Project:
             **(meta or {}),
         }
         project = cls(path, full)
+        project._refuse_links()
+        if os.path.exists(project.history_path):
+            os.remove(project.history_path)  # the history of the run that never checkpointed
         project.save()
         return project
 
     @classmethod
-    def open(cls, path: str) -> Project:
-        """Opens an existing project; `ProjectError` for a missing, unreadable or foreign folder."""
+    def open(cls, path: str, *, validate: bool = True) -> Project:
+        """Opens an existing project; `ProjectError` for a missing, unreadable, foreign or damaged one.
+
+        `validate=False` checks only that the folder is a VQ Studio project (its marker and schema
+        version), not that its content is complete.
+        """
         if not os.path.isdir(path):
             raise ProjectError(
                 f"no project folder at {path}; train one first with: vqstudio train FILE --project {path}"
@@ -109,18 +147,35 @@ class Project:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ProjectError(f"{meta_path} is not a VQ Studio project file (no '{FORMAT}' format marker)")
         version = meta.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ProjectError(
+                f"{meta_path} is damaged: 'schema_version' must be a whole number, not {version!r}"
+            )
+        if version > SCHEMA_VERSION:
             raise ProjectError(
                 f"{meta_path} has schema version {version}; this VQ Studio ({__version__}) reads up to "
                 f"{SCHEMA_VERSION}: update VQ Studio"
             )
-        return cls(path, meta)
+        project = cls(path, meta)
+        project._refuse_links()
+        if validate:
+            validate_meta(meta, meta_path)
+        return project
+
+    def _refuse_links(self) -> None:
+        """A project's own files and output folders must not be links: writes would follow them out."""
+        for name in (*OWN_FILES, *OUTPUT_FOLDERS):
+            if os.path.islink(self.file(name)):
+                raise ProjectError(
+                    f"{self.file(name)} is a link; a project's files must be plain files inside its folder "
+                    "(remove the link)"
+                )
 
     def save(self) -> None:
         """Writes `project.json` atomically (the versions of the running software are refreshed)."""
         self.meta["versions"] = _versions()
         self.meta["saved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        write_json(self.meta_path, self.meta)
+        write_json(self.meta_path, self.meta, owner=self.path)
 
     # ------------------------------------------------------------------ paths
 
@@ -195,9 +250,61 @@ class Project:
         return os.path.isfile(self.prior_path)
 
     def append_history(self, record: dict[str, Any]) -> None:
-        """Appends one JSON line to `history.jsonl` (appends are small and line-atomic in practice)."""
-        with open(self.history_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, allow_nan=False, default=float) + "\n")
+        """Appends one JSON line to `history.jsonl` (appends are small and line-atomic in practice).
+
+        Never through a link (`O_NOFOLLOW`); a full disk is an `OutputError`."""
+        line = (json.dumps(_finite(record), allow_nan=False, default=float) + "\n").encode("utf-8")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.history_path, flags, 0o666)  # the umask applies
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ProjectError(
+                    f"{self.history_path} is a link; a project's files must be plain files"
+                ) from e
+            raise OutputError(
+                disk_full_message(self.history_path, e) or f"cannot write {self.history_path}: {e.strerror}"
+            ) from e
+
+    def truncate_history(self, stage: str, step: int) -> None:
+        """Drops `stage`'s history lines past `step` (and torn lines), so a resume repeats no step."""
+        if not os.path.isfile(self.history_path):
+            return
+        kept, dropped = [], False
+        with open(self.history_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    dropped = True
+                    continue
+                if isinstance(rec, dict) and rec.get("stage") == stage and int(rec.get("step", 0)) > step:
+                    dropped = True
+                    continue
+                kept.append(line if line.endswith("\n") else line + "\n")
+        if dropped:
+            with (
+                atomic_path(self.history_path, owner=self.path) as tmp,
+                open(tmp, "w", encoding="utf-8") as f,
+            ):
+                f.writelines(kept)
+
+    def output_dir(self, name: str) -> str:
+        """The project's `samples/` or `reports/` folder, made if needed; never a link."""
+        if name not in OUTPUT_FOLDERS:
+            raise ValueError(f"not a project output folder: {name}")
+        folder = self.file(name)
+        if os.path.islink(folder) or (os.path.exists(folder) and not os.path.isdir(folder)):
+            raise ProjectError(f"{folder} is not a plain folder inside the project; remove it or rename it")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise OutputError(disk_full_message(folder, e) or f"cannot make {folder}: {e.strerror}") from e
+        return folder
 
     def history(self, stage: str | None = None) -> list[dict[str, Any]]:
         """The records of `history.jsonl` (of one stage if given); a torn last line is skipped."""

@@ -6,9 +6,10 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 
-from vqstudio.errors import InputFileError, OutputError
+from vqstudio.errors import InputFileError
+from vqstudio.write_guard import check_target
 
-__all__ = ["WriteReport", "ascii_text", "check_input", "check_output", "refuse_overwriting_input"]
+__all__ = ["WriteReport", "ascii_text", "check_input", "check_output"]
 
 
 @dataclass(frozen=True)
@@ -37,33 +38,10 @@ def check_input(path: str) -> int:
 
 
 def check_output(rec_source_path: str | None, out_path: str) -> None:
-    """Refuses an output path that would replace something it must not (`OutputError`).
-
-    * the file the recording was read from;
-    * a read-only file, or a file in a read-only folder, by their permission bits: a user
-      running as root passes `os.access` and `os.replace` everywhere, and must still not
-      replace a read-only recording (shared data sets are kept read-only).
-    """
-    refuse_overwriting_input(rec_source_path, out_path)
-    folder = os.path.dirname(os.path.abspath(out_path))
-    if os.path.isdir(folder) and not os.stat(folder).st_mode & 0o222:
-        raise OutputError(f"cannot write {out_path}: folder {folder} is read-only")
-    if os.path.isfile(out_path) and not os.stat(out_path).st_mode & 0o222:
-        raise OutputError(f"cannot write {out_path}: the file there is read-only; choose another path")
-
-
-def refuse_overwriting_input(rec_source_path: str | None, out_path: str) -> None:
-    """Raises `OutputError` when `out_path` is the file the recording was read from."""
-    if not rec_source_path or not os.path.exists(out_path) or not os.path.exists(rec_source_path):
-        return
-    try:
-        same = os.path.samefile(rec_source_path, out_path)
-    except OSError:
-        same = os.path.abspath(rec_source_path) == os.path.abspath(out_path)
-    if same:
-        raise OutputError(
-            f"cannot write {out_path}: it is the input recording itself; choose another output path"
-        )
+    """Refuses an output path that would replace something it must not (`OutputError`): the file
+    the recording was read from, any file the running command protects, a project's file, a
+    folder, a read-only file or folder (see `vqstudio.write_guard.check_target`)."""
+    check_target(out_path, extra=(rec_source_path,))
 
 
 _ASCII_MAP = {"µ": "u", "μ": "u", "°": "deg", "Ω": "Ohm", "²": "2", "³": "3", "±": "+-"}

@@ -20,7 +20,7 @@ from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io._common import WriteReport, check_input, check_output
 from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording, Source
 
-__all__ = ["read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
+__all__ = ["check_npy_output", "read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
 
 SIDECAR_FORMAT = "vqstudio-npy"
 
@@ -34,12 +34,34 @@ def _annotation_dicts(annotations: Sequence[Annotation]) -> list[dict[str, Any]]
     return [{"onset": a.onset, "duration": a.duration, "text": a.text} for a in annotations]
 
 
-def _write(data: np.ndarray, path: str, meta: dict[str, Any], notes: list[str]) -> WriteReport:
+def check_npy_output(path: str) -> None:
+    """Refuses `path` and its sidecar when either may not be written (`OutputError`): the
+    general output rules, a name that is not `.npy`, and a `NAME.json` that is there already but
+    is not a sidecar VQ Studio wrote (a sidecar never replaces a file it did not create)."""
     side = sidecar_path(path)
+    if os.path.splitext(path)[1].lower() != ".npy":
+        raise OutputError(f"cannot write {path}: the array needs a .npy name (its sidecar is .json)")
     check_output(None, path)
     check_output(None, side)
-    if os.path.abspath(side) == os.path.abspath(path):
-        raise OutputError(f"cannot write {path}: the array needs a .npy name (its sidecar is .json)")
+    if os.path.exists(side) and not _is_our_sidecar(side):
+        raise OutputError(
+            f"cannot write {path}: its sidecar {side} is there already and VQ Studio did not write it; "
+            "choose another output name"
+        )
+
+
+def _is_our_sidecar(side: str) -> bool:
+    try:
+        with open(side, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT
+
+
+def _write(data: np.ndarray, path: str, meta: dict[str, Any], notes: list[str]) -> WriteReport:
+    side = sidecar_path(path)
+    check_npy_output(path)
     with atomic_path(path) as tmp:
         np.save(tmp, np.ascontiguousarray(data, dtype=np.float32), allow_pickle=False)
         write_json(side, meta)

@@ -59,11 +59,14 @@ def save_prior(
     step: int,
     label_names: list[str],
     label_counts: list[int],
+    *,
+    owner: str | None = None,
 ) -> None:
-    """Writes the prior's weights with its config, step and label table (atomic)."""
+    """Writes the prior's weights with its config, step and label table (atomic; `owner`: the
+    project folder it belongs to)."""
     config: PriorConfig = model.config  # type: ignore[assignment]
     extra = {"label_names": list(label_names), "label_counts": [int(c) for c in label_counts]}
-    save_weights(path, model.state_dict(), KIND, to_dict(config), step, extra)
+    save_weights(path, model.state_dict(), KIND, to_dict(config), step, extra, owner=owner)
 
 
 def load_prior(path: str, device: torch.device | str = "cpu") -> LoadedPrior:

@@ -40,6 +40,7 @@ from vqstudio.priors.config import (
     DiffusionConfig,
     PriorConfig,
     PriorTrainConfig,
+    config_from_dict,
     preset,
     to_dict,
 )
@@ -51,7 +52,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import TrainSettings
-from vqstudio.training.stage_state import save_stage_state
+from vqstudio.training.stage_state import resume_progress, save_checkpoint
 from vqstudio.training.validation import autocast
 
 __all__ = ["DEFAULT_PRIOR_STEPS", "STAGE", "encode_codes", "prior_config", "train_prior"]
@@ -209,10 +210,15 @@ def train_prior(
     n_labels = len(label_names)
     counts = np.bincount(prepared.train.labels[prepared.train.labels >= 0], minlength=n_labels)[:n_labels]
 
-    resume = project.has_prior
+    saved = resume_progress(project, STAGE)
+    resume = saved is not None
     if resume:
-        loaded = load_prior(project.prior_path, device)
-        model, step = loaded.model, loaded.step
+        # The weights come back with the optimizer state below (the state file carries them).
+        if saved.get("config"):
+            model, step = build_prior(config_from_dict(saved["config"])).to(device), 0
+        else:  # a state file of VQ Studio 0.1: the weights file holds the weights
+            loaded = load_prior(project.prior_path, device)
+            model, step = loaded.model, loaded.step
         if model.config.kind != settings.prior:
             yield LogLine(f"the project's prior is {model.config.kind}; continuing it (not {settings.prior})")
     else:
@@ -264,9 +270,11 @@ def train_prior(
     before = project.progress(STAGE)
     elapsed_before = float(before.get("elapsed_s", 0.0)) if resume else 0.0
     metrics: dict[str, float] = dict(before.get("metrics", {})) if resume else {}
-    if resume and step > 0:
-        state = load_state(project.state_path, STAGE, opt, generators=generators)
-        if state["step"] != step:
+    if resume:
+        state = load_state(project.state_path, STAGE, opt, generators=generators, model=model)
+        if state["has_model"]:
+            step = state["step"]
+        elif state["step"] != step:
             raise CheckpointError(
                 f"state.safetensors is at prior step {state['step']} but prior.safetensors at {step}; "
                 "the last checkpoint was interrupted: train the prior again"
@@ -283,12 +291,15 @@ def train_prior(
         return elapsed_before + time.monotonic() - t0
 
     def checkpoint() -> Event:
-        save_prior(project.prior_path, model, step, label_names, counts.tolist())
-        save_stage_state(
+        save_checkpoint(
             project,
             STAGE,
+            model,
             opt,
             step,
+            write_weights=lambda: save_prior(
+                project.prior_path, model, step, label_names, counts.tolist(), owner=project.path
+            ),
             budget=budget,
             elapsed_s=elapsed(),
             batch_size=batch_size,

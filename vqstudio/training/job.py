@@ -140,9 +140,24 @@ def _open_for_resume(
 ) -> tuple[Project, TrainSettings, PreparedData]:
     """The project, its stored settings (with this run's budget and device), and its data."""
     from vqstudio.prep import prepare_from_project
+    from vqstudio.training.stage_state import reconcile, resume_progress
 
     project = Project.open(project_dir)
+    reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
     stored = TrainSettings.from_json(project.meta.get("settings", {}))
+    has_prior = resume_progress(project, "prior") is not None
+    if (
+        resume_progress(project, "tokenizer") is None
+        and settings.minutes is None
+        and (settings.tokenizer_steps is None)
+    ):
+        # Killed before its first checkpoint: the run starts again with the budget it was given.
+        settings = dataclasses.replace(
+            settings,
+            minutes=stored.minutes,
+            tokenizer_steps=stored.tokenizer_steps,
+            prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
+        )
     # The data and model settings are the stored ones; budget, device and threads are this run's.
     merged = dataclasses.replace(
         stored,
@@ -151,7 +166,7 @@ def _open_for_resume(
         prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
         device=settings.device,
         threads=settings.threads,
-        prior=stored.prior if project.has_prior else settings.prior,
+        prior=stored.prior if has_prior else settings.prior,
     )
     if recordings is not None or settings.inputs:
         if recordings is None:
@@ -204,7 +219,7 @@ def train(
     if resume:
         project, settings, prepared = _open_for_resume(project_dir, settings, recordings)
     else:
-        if Project.exists(project_dir):
+        if Project.started(project_dir):
             raise ProjectError(
                 f"{project_dir} already holds a project; add --resume to continue it, "
                 "or choose another --project folder"

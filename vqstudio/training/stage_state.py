@@ -1,26 +1,37 @@
-"""What both stage loops write at a checkpoint besides their weights: optimizer and RNG state
-in `state.safetensors`, and the stage's progress in `project.json`."""
+"""A stage's checkpoint as one unit, and where a resumed project really stands.
+
+A checkpoint writes three files, in this order:
+1. `state.safetensors`: the optimizer, the random generators, the stage's progress (step,
+   budget, elapsed time, batch size, config) and a copy of the weights, in one atomic write;
+2. the published weights (`tokenizer.safetensors`, `prior.safetensors`) that generate reads;
+3. `project.json`, with the same progress for readers.
+The state file is the commit point: a kill between any two writes leaves a project that resumes
+from the state file's step (and whose weights file is at most one interval older, still whole).
+`reconcile` puts project.json and history.jsonl back in line with it before a resume.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from vqstudio.checkpoint import save_state
+from vqstudio.checkpoint import save_state, saved_stages
 from vqstudio.project import Project
 from vqstudio.training.budget import Budget
 
-__all__ = ["save_stage_state"]
+__all__ = ["reconcile", "resume_progress", "save_checkpoint"]
 
 
-def save_stage_state(
+def save_checkpoint(
     project: Project,
     stage: str,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     step: int,
     *,
+    write_weights: Callable[[], None],
     budget: Budget,
     elapsed_s: float,
     batch_size: int,
@@ -28,23 +39,52 @@ def save_stage_state(
     generators: Mapping[str, torch.Generator],
     **progress: Any,
 ) -> None:
-    """Saves `stage`'s resumable state and progress (plus the stage's own `progress` fields)."""
+    """Writes one checkpoint of `stage` (state, then weights, then project.json; see above)."""
+    fields = {
+        "step": step,
+        "elapsed_s": round(elapsed_s, 3),
+        "budget": budget.to_json(),
+        "batch_size": batch_size,
+        "done": budget.done(step, elapsed_s),
+        "metrics": dict(metrics),
+        **progress,
+    }
     save_state(
         project.state_path,
         stage,
         optimizer,
         step,
-        extra={"batch_size": batch_size, "elapsed_s": elapsed_s},
+        extra={"batch_size": batch_size, "elapsed_s": elapsed_s, "progress": fields},
         generators=generators,
+        model=model.state_dict(),
+        owner=project.path,
     )
-    project.set_progress(
-        stage,
-        step=step,
-        elapsed_s=round(elapsed_s, 3),
-        budget=budget.to_json(),
-        batch_size=batch_size,
-        done=budget.done(step, elapsed_s),
-        metrics=metrics,
-        **progress,
-    )
+    write_weights()
+    project.set_progress(stage, **fields)
+    project.save()
+
+
+def resume_progress(project: Project, stage: str) -> dict[str, Any] | None:
+    """The progress `stage` recorded at its last complete checkpoint, or None when it has none."""
+    entry = saved_stages(project.state_path).get(stage)
+    if entry is None:
+        return None
+    return dict(entry["extra"].get("progress") or {"step": entry["step"]})
+
+
+def reconcile(project: Project, stages: tuple[str, ...] = ("tokenizer", "prior")) -> None:
+    """Makes project.json's progress and history.jsonl agree with the last complete checkpoints.
+
+    A stage with no checkpoint loses its progress and history (it starts again); a stage with
+    one gets that checkpoint's progress, and history lines past its step are dropped, so a
+    resumed run never repeats step numbers.
+    """
+    for stage in stages:
+        progress = resume_progress(project, stage)
+        if progress is None:
+            project.meta.get("progress", {}).pop(stage, None)
+            project.truncate_history(stage, 0)
+        else:
+            project.meta.setdefault("progress", {})[stage] = progress
+            project.truncate_history(stage, int(progress.get("step", 0)))
     project.save()

@@ -36,7 +36,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.pacing import StagePacer
 from vqstudio.training.schedule import lr_at
 from vqstudio.training.settings import OptimConfig, TrainSettings
-from vqstudio.training.stage_state import save_stage_state
+from vqstudio.training.stage_state import resume_progress, save_checkpoint
 from vqstudio.training.validation import autocast, validate, validation_index
 
 __all__ = ["STAGE", "build_tokenizer", "default_batch_size", "train_tokenizer"]
@@ -57,19 +57,16 @@ def default_batch_size(device: torch.device, channels: int = 1, window: int = 0)
 
 def build_tokenizer(
     project: Project, prepared: PreparedData, settings: TrainSettings, device: torch.device, resume: bool
-) -> tuple[Tokenizer, int]:
-    """The tokenizer to train: from `tokenizer.safetensors` when resuming, else a fresh preset."""
-    if resume and project.has_tokenizer:
-        tensors, info = load_weights(project.tokenizer_path, kind="tokenizer")
-        model = Tokenizer(TokenizerConfig(**info["config"]))
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as e:
-            raise CheckpointError(f"tokenizer.safetensors does not match its configuration: {e}") from e
-        return model.to(device), int(info["step"])
+) -> Tokenizer:
+    """The tokenizer to train: of the last checkpoint's config when resuming, else a fresh preset.
+
+    A resumed model's weights are put back by `load_state` (the state file carries them)."""
+    saved = resume_progress(project, STAGE) if resume else None
+    if saved is not None and saved.get("config"):
+        return Tokenizer(TokenizerConfig(**saved["config"])).to(device)
     preset = settings.preset or choose_preset(len(prepared.train), device.type)
     cfg = preset_config(preset, channels=prepared.n_channels, window=prepared.window)
-    return Tokenizer(cfg).to(device), 0
+    return Tokenizer(cfg).to(device)
 
 
 def train_tokenizer(
@@ -84,7 +81,8 @@ def train_tokenizer(
 ) -> Generator[Event, None, dict[str, Any]]:
     """Trains (or continues) the tokenizer of `project`; returns `{step, elapsed_s, metrics, stopped}`."""
     optim = optim or OptimConfig()
-    model, step = build_tokenizer(project, prepared, settings, device, resume)
+    model = build_tokenizer(project, prepared, settings, device, resume)
+    step = 0
     cfg: TokenizerConfig = model.cfg
     # On the device, so drawing a batch never waits for the GPU (a host tensor copied in would).
     data_gen = torch.Generator(device=device).manual_seed(settings.seed + 1)
@@ -97,13 +95,11 @@ def train_tokenizer(
     elapsed_before = float(before.get("elapsed_s", 0.0)) if resume else 0.0
     metrics: dict[str, float] = dict(before.get("metrics", {})) if resume else {}
 
-    if resume and step > 0:
-        state = load_state(project.state_path, STAGE, opt, generators={"data": data_gen})
-        if state["step"] != step:
-            raise CheckpointError(
-                f"state.safetensors is at step {state['step']} but tokenizer.safetensors at {step}; "
-                "the last checkpoint was interrupted: train a new project"
-            )
+    if resume and resume_progress(project, STAGE) is not None:
+        state = load_state(project.state_path, STAGE, opt, generators={"data": data_gen}, model=model)
+        step = state["step"]
+        if not state["has_model"]:  # a state file of VQ Studio 0.1 holds no weights: the weights file
+            step = _load_published_weights(project, model, step)
         batch_size = int(state["extra"].get("batch_size", batch_size))
         yield LogLine(f"resuming the tokenizer at step {step}")
     else:
@@ -125,13 +121,21 @@ def train_tokenizer(
     stopped = False
 
     def checkpoint() -> Event:
-        save_weights(project.tokenizer_path, model.state_dict(), STAGE, dataclasses.asdict(cfg), step)
         project.meta["device"] = str(device)
-        save_stage_state(
+        save_checkpoint(
             project,
             STAGE,
+            model,
             opt,
             step,
+            write_weights=lambda: save_weights(
+                project.tokenizer_path,
+                model.state_dict(),
+                STAGE,
+                dataclasses.asdict(cfg),
+                step,
+                owner=project.path,
+            ),
             budget=budget,
             elapsed_s=elapsed(),
             batch_size=batch_size,
@@ -247,6 +251,21 @@ def train_tokenizer(
     yield _preview(model, prepared, val_x[preview_i % len(val_x)], step)
     yield checkpoint()
     return {"step": step, "elapsed_s": elapsed(), "metrics": metrics, "stopped": stopped}
+
+
+def _load_published_weights(project: Project, model: Tokenizer, state_step: int) -> int:
+    """Loads `tokenizer.safetensors` into `model` (projects whose state file has no weights)."""
+    tensors, info = load_weights(project.tokenizer_path, kind="tokenizer")
+    if int(info["step"]) != state_step:
+        raise CheckpointError(
+            f"state.safetensors is at step {state_step} but tokenizer.safetensors at {info['step']}; "
+            "this project's last checkpoint was interrupted: train a new project"
+        )
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"tokenizer.safetensors does not match its configuration: {e}") from e
+    return state_step
 
 
 def _step(

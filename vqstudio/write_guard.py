@@ -1,0 +1,142 @@
+"""The one check every writer runs: nothing VQ Studio writes may replace a user's recording or
+a project's files.
+
+A path is refused (`OutputError`) when, after resolving links and compared as files (device and
+inode, as `os.path.samefile` does), it is
+
+* one of the files the running command reads: its inputs and the source recordings of the
+  project it works on (declared with `protecting(...)` around the command);
+* a file directly inside a project folder (one holding a VQ Studio `project.json`), unless the
+  writer is that project's own (`owner=`): outputs go into the project's `samples/` or
+  `reports/` folder, or anywhere else;
+* a symbolic link planted inside a project folder, for the project's own writers (they would
+  follow it out of the folder);
+* a folder, a read-only file, or a path whose folder is missing or read-only.
+
+The protected set lives in a context variable, so a command declares it once and every writer it
+calls (EDF, BDF, CSV, NPY and its sidecar, JSON reports, plots, checkpoints) sees it, in the
+thread that runs the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from vqstudio.errors import OutputError
+
+__all__ = ["PROJECT_MARKER_FILE", "check_target", "is_project_folder", "protected_files", "protecting"]
+
+PROJECT_MARKER_FILE = "project.json"
+_PROJECT_FORMAT = "vqstudio-project"
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    """A file that must not be written, by identity, with what it is (for the message)."""
+
+    key: tuple[int, int]
+    path: str
+    what: str
+
+
+_PROTECTED: contextvars.ContextVar[tuple[_Guarded, ...]] = contextvars.ContextVar(
+    "vqstudio_protected", default=()
+)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)  # follows links: the file a link points to is what matters
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+@contextlib.contextmanager
+def protecting(paths: Iterable[str | None], what: str = "an input recording") -> Iterator[None]:
+    """Within the block, no writer may write any of `paths` (those that exist now)."""
+    added = []
+    for p in paths:
+        if not p:
+            continue
+        key = _identity(os.fspath(p))
+        if key is not None:
+            added.append(_Guarded(key, os.fspath(p), what))
+    token = _PROTECTED.set(_PROTECTED.get() + tuple(added))
+    try:
+        yield
+    finally:
+        _PROTECTED.reset(token)
+
+
+def protected_files() -> tuple[str, ...]:
+    """The paths protected in the current context (for messages and tests)."""
+    return tuple(g.path for g in _PROTECTED.get())
+
+
+def is_project_folder(folder: str) -> bool:
+    """True when `folder` holds a VQ Studio `project.json` (its format marker is checked)."""
+    meta = os.path.join(folder, PROJECT_MARKER_FILE)
+    if not os.path.isfile(meta):
+        return False
+    try:
+        with open(meta, encoding="utf-8") as f:
+            head = json.load(f)
+    except (OSError, ValueError):
+        return True  # a damaged project file is still a project's: never write over it
+    return isinstance(head, dict) and head.get("format") == _PROJECT_FORMAT
+
+
+def check_target(path: str, *, owner: str | None = None, extra: Iterable[str | None] = ()) -> None:
+    """Raises `OutputError` unless `path` may be written now; see the module docstring.
+
+    `owner` is the project folder of the project's own writers; `extra` adds files to protect
+    for this one check (e.g. the recording a writer was given was read from).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write {path}: it is a folder")
+    if not os.access(folder, os.W_OK) or not os.stat(folder).st_mode & 0o222:
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    target = _identity(path)
+    if target is not None:
+        if not os.stat(path).st_mode & 0o222:
+            raise OutputError(f"cannot write {path}: the file there is read-only; choose another path")
+        extras = [_Guarded(k, p, "the input recording itself") for p in extra if p and (k := _identity(p))]
+        for guarded in (*_PROTECTED.get(), *extras):
+            if guarded.key == target:
+                same = "" if os.path.abspath(guarded.path) == os.path.abspath(path) else f" ({guarded.path})"
+                raise OutputError(
+                    f"cannot write {path}: it is {guarded.what}{same}; "
+                    "VQ Studio never writes over what it reads: choose another output path"
+                )
+    _check_project_rules(path, folder, owner)
+
+
+def _check_project_rules(path: str, folder: str, owner: str | None) -> None:
+    real_folder = os.path.realpath(folder)
+    if owner is not None:
+        real_owner = os.path.realpath(owner)
+        if os.path.islink(path) or not _inside(real_folder, real_owner):
+            raise OutputError(
+                f"cannot write {path}: it leads out of the project folder {owner} through a link; "
+                "a project's files must be plain files inside it"
+            )
+        return
+    if is_project_folder(real_folder):
+        raise OutputError(
+            f"cannot write {path}: {folder} is a project folder and its files belong to the project; "
+            f"write into {os.path.join(folder, 'samples')} or another folder"
+        )
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
