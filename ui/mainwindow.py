@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
+from ui.annotation_dock import with_annotation_dock
 from ui.errors import show_error, show_exception
 from ui.generation_panel import GenerationPanel
 from ui.report_panel import ReportPanel
@@ -59,6 +60,21 @@ __all__ = ["MainWindow", "gui_threads"]
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 TABS = ("Signals", "Train", "Generate", "Report")
+# Display actions of the viewer (the View menu's second group).
+DISPLAY_ACTIONS = (
+    "channels_up", "channels_down", "more_channels", "fewer_channels", "display_filters",
+    "average_reference", "annotations",
+)  # fmt: skip
+# Actions on the viewer: enabled while a recording is open.
+VIEWER_ACTIONS = (
+    "next_page",
+    "previous_page",
+    "larger",
+    "smaller",
+    "channels",
+    "clock_time",
+    *DISPLAY_ACTIONS,
+)
 
 
 def gui_threads() -> int:
@@ -159,6 +175,33 @@ class MainWindow(QMainWindow):
             ("smaller", "&Smaller amplitude", "-", lambda: self.viewer.scale_by(1.25)),
             ("channels", "C&hannels...", "Ctrl+L", lambda: self.viewer.choose_channels()),
             ("clock_time", "Cloc&k time axis", "Ctrl+T", self.toggle_clock),
+            ("channels_up", "Channels &up a page", "Shift+Up", lambda: self.viewer.scroll_row_pages(-1)),
+            ("channels_down", "Channels do&wn a page", "Shift+Down", lambda: self.viewer.scroll_row_pages(1)),
+            (
+                "more_channels",
+                "&More channels per page",
+                "Ctrl+Shift+Down",
+                lambda: self.viewer.step_channels_per_page(1),
+            ),
+            (
+                "fewer_channels",
+                "&Fewer channels per page",
+                "Ctrl+Shift+Up",
+                lambda: self.viewer.step_channels_per_page(-1),
+            ),
+            ("display_filters", "Display &filters on/off", "Ctrl+F", lambda: self.viewer.toggle_filters()),
+            (
+                "average_reference",
+                "&Average reference on/off",
+                "Ctrl+Shift+M",
+                lambda: self.viewer.toggle_average_reference(),
+            ),
+            (
+                "annotations",
+                "A&nnotation list",
+                "Ctrl+Shift+A",
+                lambda: self.annotation_dock.setHidden(not self.annotation_dock.isHidden()),
+            ),
             ("train", "&Train", "Ctrl+R", lambda: self.start_training(resume=False)),
             ("resume", "&Resume training", "Ctrl+Shift+R", lambda: self.start_training(resume=True)),
             ("stop", "&Stop", "Ctrl+.", self.stop_jobs),
@@ -203,6 +246,8 @@ class MainWindow(QMainWindow):
         view.addActions([a["next_page"], a["previous_page"], a["larger"], a["smaller"], a["channels"]])
         view.addAction(a["clock_time"])
         view.addSeparator()
+        view.addActions([a[n] for n in DISPLAY_ACTIONS])
+        view.addSeparator()
         view.addActions([a[f"tab_{t.lower()}"] for t in TABS])
         view.addSeparator()
         view.addActions([a["theme_system"], a["theme_light"], a["theme_dark"]])
@@ -210,7 +255,7 @@ class MainWindow(QMainWindow):
         run.addActions([a["train"], a["resume"], a["stop"], a["generate"], a["evaluate"]])
         bar.addMenu("&Help").addAction(a["about"])
         # Paging keys act on the viewer only (a spin box elsewhere keeps its own PgUp/PgDn).
-        for name in ("next_page", "previous_page", "larger", "smaller"):
+        for name in ("next_page", "previous_page", "larger", "smaller", "channels_up", "channels_down"):
             a[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.viewer.addAction(a[name])
 
@@ -222,6 +267,7 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(self.actions["open_demo"], self.actions["open"], description)
         self.welcome.recent_chosen.connect(self.load_path)
         self.viewer = SignalViewer()
+        self.viewer.bad_channels_changed.connect(self.session.set_bad_channels)
         self.file_box = QComboBox()
         self.file_box.setToolTip("Open recordings")
         self.file_box.currentIndexChanged.connect(self.session.select)
@@ -236,7 +282,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.viewer, 1)
         self.signals_stack = QStackedWidget()
         self.signals_stack.addWidget(self.welcome)
-        self.signals_stack.addWidget(viewer_page)
+        signals_page, self.annotation_dock = with_annotation_dock(viewer_page, self.viewer)
+        self.signals_stack.addWidget(signals_page)
 
         self.training = TrainingPanel(self.actions)
         self.generation = GenerationPanel(self.actions)
@@ -253,7 +300,7 @@ class MainWindow(QMainWindow):
         """Enabled state and tooltips of every action, from the session's table."""
         for name, action in self.actions.items():
             reason = self.session.blocked(name)
-            if name in ("next_page", "previous_page", "larger", "smaller", "channels", "clock_time"):
+            if name in VIEWER_ACTIONS:
                 reason = None if self.session.recording is not None else "Open a recording first"
             action.setEnabled(reason is None)
             action.setToolTip(reason or action.text().replace("&", ""))
@@ -265,13 +312,16 @@ class MainWindow(QMainWindow):
         if topic == "files":
             self.file_box.blockSignals(True)
             self.file_box.clear()
-            self.file_box.addItems([f.title for f in s.files])
+            self.file_box.addItems(s.titles())
             self.file_box.setCurrentIndex(s.current)
             self.file_box.blockSignals(False)
             current = s.current_file
             self.viewer.set_recording(current.recording if current else None, "")
+            self.viewer.set_bad_channels(current.bad_channels if current else ())
             self.signals_stack.setCurrentIndex(1 if current else 0)
-            self.training.set_recording(current.recording if current else None)
+            self.training.set_recording(
+                current.recording if current else None, current.bad_channels if current else ()
+            )
             self.generation.set_real(current.recording if current else None)
             if current:
                 self.setWindowTitle(f"{current.title} - VQ Studio")

@@ -7,6 +7,7 @@ shows the events of a running `Job` (`attach`). It also lists the project's past
 
 from __future__ import annotations
 
+from collections.abc import Collection
 import json
 import os
 from typing import Any
@@ -248,8 +249,9 @@ class TrainingPanel(QWidget):
         layout.addWidget(split)
 
     # --- inputs ------------------------------------------------------------------------------
-    def set_recording(self, recording: Recording | None) -> None:
-        """Offers the recording's channels; the most common rate's channels are checked."""
+    def set_recording(self, recording: Recording | None, bad: Collection[str] = ()) -> None:
+        """Offers the recording's channels; the most common rate's channels are checked, except
+        the `bad` ones (names the user marked bad in the viewer)."""
         self.channel_list.clear()
         if recording is None:
             return
@@ -259,7 +261,8 @@ class TrainingPanel(QWidget):
             item = QListWidgetItem(f"{c.name}   ({c.unit or '-'}, {c.rate:g} Hz)")
             item.setData(Qt.ItemDataRole.UserRole, c.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if c.rate == common else Qt.CheckState.Unchecked)
+            default = c.rate == common and c.name not in bad
+            item.setCheckState(Qt.CheckState.Checked if default else Qt.CheckState.Unchecked)
             self.channel_list.addItem(item)
         if not self.folder.text() and recording.source is not None and os.path.isfile(recording.source.path):
             stem = os.path.splitext(recording.source.path)[0]

@@ -101,9 +101,8 @@ def design(filters: ViewFilters, rate: float) -> np.ndarray | None:
         parts.append(signal.tf2sos(b, a))
     if not parts:
         return None
-    sos = np.concatenate(parts, axis=0)
-    sos.setflags(write=False)
-    return sos
+    # Not made read-only: scipy's sosfilt refuses read-only coefficient arrays.
+    return np.concatenate(parts, axis=0)
 
 
 def apply_filters(block: np.ndarray, rate: float, filters: ViewFilters) -> np.ndarray:

@@ -37,7 +37,7 @@ from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
 from ui.view_page import RowSpan, read_page
 from ui.view_reference import Reference, unit_kind
-from ui.viewer_controls import DisplayBar
+from ui.viewer_controls import ROWS_CHOICES, DisplayBar
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
@@ -272,6 +272,7 @@ class SignalViewer(QWidget):
         self.time_axis.start = recording.start
         self.time_box.setEnabled(recording.start is not None)
         self._update_scroll()
+        self._update_rows()
         self.redraw()
         self.recording_changed.emit()
 
@@ -333,6 +334,14 @@ class SignalViewer(QWidget):
         self._filters_on = bool(on)
         self.display.show_filters(self.filters)
         self.redraw()
+
+    def toggle_filters(self) -> None:
+        """Display filters off, or back on with the corners chosen before."""
+        self.set_filters_enabled(not self._filters_on)
+
+    def toggle_average_reference(self) -> None:
+        """Average reference, or back to the signals as recorded."""
+        self.set_reference(Reference() if self._reference.kind == "average" else Reference("average"))
 
     def set_reference(self, reference: Reference) -> None:
         """Re-references the view (average, or one channel); the recording is not changed."""
@@ -454,6 +463,17 @@ class SignalViewer(QWidget):
             self._first = first
             self._update_rows()
             self.redraw()
+
+    def step_channels_per_page(self, steps: int) -> None:
+        """More (steps > 0) or fewer channels per page, through the choices the bar offers."""
+        choices = [n for n in ROWS_CHOICES if n > 0]
+        current = self.channels_per_page
+        if steps > 0:
+            bigger = [n for n in choices if n > current]
+            self.set_channels_per_page(bigger[0] if bigger and bigger[0] < len(self._shown) else 0)
+        else:
+            smaller = [n for n in choices if n < current]
+            self.set_channels_per_page(smaller[-1] if smaller else choices[0])
 
     def scroll_rows(self, rows: int) -> None:
         """Scrolls the channels by `rows` (negative: up)."""
