@@ -2,10 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU build by default; a user with an NVIDIA GPU overrides it (see README).
-TORCH ?= torch==2.13.0
+# torch: the CUDA build where nvidia-smi finds a GPU, the CPU build elsewhere (scripts/install-torch.sh).
+# Override: make setup TORCH_BUILD=cpu|cuda, or TORCH_INDEX=URL; `make torch ...` reinstalls it.
+TORCH_VERSION ?= 2.13.0
+TORCH_BUILD ?= auto
+TORCH_INDEX ?=
+TORCH_ENV = TORCH_BUILD="$(TORCH_BUILD)" TORCH_INDEX="$(TORCH_INDEX)"
 
-.PHONY: setup run demo test lint bundle clean
+.PHONY: setup torch run demo test lint bundle clean
 
 setup: $(VENV)/.installed
 
@@ -13,9 +17,13 @@ $(VENV)/.installed: pyproject.toml
 	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(TORCH_ENV) bash scripts/install-torch.sh $(PY) $(TORCH_VERSION)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
+
+# Reinstalls torch in an existing environment (e.g. `make torch TORCH_BUILD=cuda`).
+torch:
+	$(TORCH_ENV) bash scripts/install-torch.sh $(PY) $(TORCH_VERSION)
 
 # The desktop app on the demo recording; with no screen, the same pipeline from the command line.
 run: setup

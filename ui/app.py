@@ -89,7 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window.shown.connect(on_shown)
     window.show()
-    return int(app.exec())
+    code = int(app.exec())
+    from ui.worker import join_detached
+
+    join_detached()  # the window is gone already: a thread still loading torch ends unseen
+    return code
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The one error dialog, and the hook that routes uncaught exceptions to it so the app lives on.
 
 User errors (`VQStudioError`) show their one-line reason; anything else is a bug: the dialog
-says so and carries the traceback in its details.
+says so and carries the traceback in its details. The engine's reasons are written for the
+command line (they name flags such as `--resume`); `app_message` says them in the app's words
+(the field or button to use) before any dialog or status line shows them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import traceback
 from types import TracebackType
@@ -15,17 +18,86 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from vqstudio.errors import VQStudioError
 
-__all__ = ["install_excepthook", "show_error", "show_exception"]
+__all__ = ["app_message", "ask_action", "install_excepthook", "show_error", "show_exception"]
+
+# Whole phrases first (they read better rewritten as a sentence), then single flags.
+_PHRASES: tuple[tuple[str, str], ...] = (
+    (r"train one first with: vqstudio train FILE --project \S+", "train a project into it first"),
+    (
+        r"(?:add|use) --resume to continue it,? or choose another --project folder",
+        "resume it, or choose another project folder",
+    ),
+    (
+        r"give the same files with --resume \(or none, to re-read the stored paths\)",
+        "open the project (File > Open project) and resume it: its own recordings are opened with it",
+    ),
+    (r"run vqstudio train first", "train it first"),
+    (r"use --device cpu", "choose the CPU under Device"),
+    (r"--device cpu", "the CPU device"),
+    (r"--device (\S+) asked for", r"the device \1 was chosen"),
+    (r"give it with --rate HZ", "give its sample rate when asked"),
+    (r"give --resample HZ", "set the project's Rate"),
+    (r"give more real data with --real", "choose more reference recordings"),
+    (r"\(--synthetic FILE\.\.\.\)", "(generate some first)"),
+    (r"leave out --label \(or train with --labels annotations\|files\)", "choose any label"),
+    (r"--labels annotations\|files", "labels from annotations or files"),
+)
+_FLAGS = {
+    "resume": "Resume",
+    "project": "the project folder",
+    "real": "reference recordings",
+    "window": "Window",
+    "channels": "Channels",
+    "preset": "Model size",
+    "device": "Device",
+    "rate": "the sample rate",
+    "resample": "Rate",
+    "minutes": "Time budget",
+    "labels": "Labels",
+    "label": "Label",
+    "seconds": "Length",
+    "count": "Count",
+    "steps": "Sampler steps",
+    "guidance": "Guidance",
+    "tokenizer-steps": "tokenizer steps",
+    "prior-steps": "prior steps",
+    "out": "the output file",
+}
+_FLAG = re.compile(r"--([a-z][a-z-]*)( HZ| DIR| FILE(?:\.\.\.)?| PATH)?")
+
+
+def app_message(text: str) -> str:
+    """`text` (an engine message, written for the command line) in the app's own words: no
+    `--flag` is left; each names the field or button that does the same in the app."""
+    for pattern, replacement in _PHRASES:
+        text = re.sub(pattern, replacement, text)
+    return _FLAG.sub(lambda m: _FLAGS.get(m.group(1), m.group(1).replace("-", " ")), text)
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> None:
     """A modal warning with a one-line message (and details for bug reports)."""
+    message = app_message(message)
     if not details:
         QMessageBox.warning(parent, title, message)
         return
     box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
     box.setDetailedText(details)
     box.exec()
+
+
+def ask_action(
+    parent: QWidget | None, title: str, message: str, actions: list[str], cancel: str = "Cancel"
+) -> str | None:
+    """A warning offering the actions that fix it, as buttons; returns the one chosen, or None."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning, title, app_message(message), QMessageBox.StandardButton.NoButton, parent
+    )
+    buttons = {box.addButton(text, QMessageBox.ButtonRole.AcceptRole): text for text in actions}
+    box.addButton(cancel, QMessageBox.ButtonRole.RejectRole)
+    if buttons:
+        box.setDefaultButton(next(iter(buttons)))
+    box.exec()
+    return buttons.get(box.clickedButton())
 
 
 def show_exception(parent: QWidget | None, title: str, error: BaseException) -> None:

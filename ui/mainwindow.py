@@ -3,16 +3,15 @@
 Every action is created in `_create_actions` and kept in `self.actions` (a test can loop over
 them); whether one is enabled comes from the session's table (`Session.blocked`), and its
 tooltip says why not. Slots open a dialog, read its result and call the session or start an
-engine job in a `Job` (its own thread). Nothing here imports torch: engine parts that need it
-are imported inside the job's thread.
+engine job in a `Job` (its own thread; the jobs themselves are in `ui.jobs`). Nothing here
+imports torch: engine parts that need it are imported inside the job's thread. Every message
+shown goes through `ui.errors.app_message`, so none speaks in command-line flags.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QStandardPaths, Qt, QTimer, Signal
@@ -43,8 +42,10 @@ from PySide6.QtWidgets import (
 
 from ui import theme
 from ui.annotation_dock import with_annotation_dock
-from ui.errors import show_error, show_exception
+from ui.errors import app_message, ask_action, show_error, show_exception
 from ui.generation_panel import GenerationPanel
+from ui.jobs import demo_job, devices_job, generation_job, gui_threads, training_job
+from ui.projects import ProjectSource, find_sources, new_project_folder, project_sources
 from ui.report_panel import ReportPanel
 from ui.session import Session
 from ui.settings import Settings
@@ -53,7 +54,6 @@ from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
 from vqstudio.errors import RateNeededError, VQStudioError
-from vqstudio.events import LogLine
 from vqstudio.recording import Recording
 
 __all__ = ["MainWindow", "gui_threads"]
@@ -77,44 +77,8 @@ VIEWER_ACTIONS = (
 )
 
 
-def gui_threads() -> int:
-    """CPU threads the GUI's engine jobs use: every core but one, left for the window."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
-def _demo_job(folder: str) -> Callable[[threading.Event], Generator[Any, None, tuple[Recording, str]]]:
-    """A job opening the demo recording, simulated once into an EDF+ file in `folder` (so a
-    project trained on it can be reopened and evaluated, like one trained on any file)."""
-
-    def job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
-        yield LogLine("simulating the demo recording")
-        from vqstudio.demo import demo_file
-        from vqstudio.io import read_recording
-
-        path = demo_file(folder)
-        return read_recording(path), path
-
-    return job
-
-
-def _devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, str]]]:
-    """Loads torch (in the worker thread) and lists the compute devices present."""
-    yield LogLine("loading torch")
-    import torch
-
-    choices = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            name = "cuda" if i == 0 else f"cuda:{i}"
-            choices.append((name, f"{name}: {torch.cuda.get_device_name(i)}"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        choices.append(("mps", "mps: Apple GPU"))
-    choices.append(("cpu", f"cpu: {os.cpu_count() or 1} cores ({gui_threads()} used)"))
-    auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
-    import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
-
-    return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]
+# Jobs the app may quit without waiting for: they write nothing a user would lose.
+DETACHABLE_JOBS = ("devices", "demo")
 
 
 class MainWindow(QMainWindow):
@@ -143,6 +107,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("Device: detecting...")
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().addPermanentWidget(self.device_label)
+        self.training.set_projects_root(self.settings.projects_folder())
 
         self.session.subscribe(self._on_session_changed)
         self._apply_theme(self.settings.theme())
@@ -167,6 +132,7 @@ class MainWindow(QMainWindow):
             ("open_demo", "Open the &demo recording", "Ctrl+Shift+D", self.open_demo),
             ("close", "&Close recording", "Ctrl+W", self.close_recording),
             ("open_project", "Open &project...", "Ctrl+Shift+O", self.open_project_dialog),
+            ("projects_folder", "Projects &folder...", None, self.choose_projects_folder),
             ("export_synthetic", "&Export synthetic...", "Ctrl+E", self.export_synthetic),
             ("quit", "&Quit", "Ctrl+Q", self.close),
             ("next_page", "&Next page", "PgDown", lambda: self.viewer.next_page()),
@@ -239,7 +205,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Recent &files")
         file.addActions([a["close"]])
         file.addSeparator()
-        file.addActions([a["open_project"], a["export_synthetic"]])
+        file.addActions([a["open_project"], a["export_synthetic"], a["projects_folder"]])
         file.addSeparator()
         file.addAction(a["quit"])
         view = bar.addMenu("&View")
@@ -305,6 +271,11 @@ class MainWindow(QMainWindow):
             action.setEnabled(reason is None)
             action.setToolTip(reason or action.text().replace("&", ""))
             action.setStatusTip(reason or "")
+        # A reason shown while the mouse was over an action stays in the status bar until the
+        # mouse moves: drop it once no action is blocked for that reason any more.
+        shown = self.statusBar().currentMessage()
+        if shown and shown not in {a.statusTip() for a in self.actions.values()}:
+            self.statusBar().clearMessage()
 
     # --- session changes ---------------------------------------------------------------------
     def _on_session_changed(self, topic: str) -> None:
@@ -339,8 +310,12 @@ class MainWindow(QMainWindow):
         elif topic == "report":
             self.report.set_report(s.report)
         elif topic == "job":
-            self.status.setText(f"Running: {s.job}" if s.job else "Ready")
+            self.set_status(f"Running: {s.job}" if s.job else "Ready")
         self._refresh_actions()
+
+    def set_status(self, text: str) -> None:
+        """The status line, in the app's words."""
+        self.status.setText(app_message(text))
 
     # --- files -------------------------------------------------------------------------------
     def open_file(self) -> None:
@@ -380,7 +355,7 @@ class MainWindow(QMainWindow):
         self.settings.add_recent_file(os.path.abspath(path))
         self.settings.set_last_dir(os.path.dirname(os.path.abspath(path)))
         self._update_recent()
-        self.status.setText(f"Opened {os.path.basename(path)}")
+        self.set_status(f"Opened {os.path.basename(path)}")
         return True
 
     def open_recording(self, recording: Recording, title: str = "") -> None:
@@ -391,14 +366,14 @@ class MainWindow(QMainWindow):
         if "demo" in self.jobs:
             return
         folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-        job = Job("demo", _demo_job(folder), self)
+        job = Job("demo", demo_job(folder), self)
         job.finished.connect(
             lambda result: self.session.add_recording(result[0], "Demo recording (simulated)", result[1])
         )
-        job.finished.connect(lambda _: self.status.setText("Opened the demo recording (simulated)"))
+        job.finished.connect(lambda _: self.set_status("Opened the demo recording (simulated)"))
         job.failed.connect(lambda error, _tb: show_exception(self, "Cannot make the demo recording", error))
         self._start_job(job, track_in_session=False)
-        self.status.setText("Simulating the demo recording...")
+        self.set_status("Simulating the demo recording...")
 
     def close_recording(self) -> None:
         self.session.close_current()
@@ -429,22 +404,72 @@ class MainWindow(QMainWindow):
 
     # --- projects ----------------------------------------------------------------------------
     def open_project_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open project folder", self.settings.last_dir())
+        start = self.settings.projects_folder()
+        path = QFileDialog.getExistingDirectory(
+            self, "Open project folder", start if os.path.isdir(start) else self.settings.last_dir()
+        )
         if path:
             self.open_project(path)
 
     def open_project(self, path: str) -> bool:
-        """Opens a project folder (its settings, history and trained parts)."""
+        """Opens a project folder with the recordings it was trained on (found by sha256 among
+        the open ones or at their stored paths; asked for where moved), so the Train tab shows
+        that project alone and Resume works at once."""
         from vqstudio.project import Project
 
         try:
-            Project.open(path)
+            project = Project.open(path)
         except VQStudioError as error:
             show_exception(self, "Cannot open project", error)
             return False
-        self.session.set_project(os.path.abspath(path))
-        self.status.setText(f"Project {path}")
+        found = self._project_recordings(project_sources(project))
+        if found is None:
+            self.set_status(f"Opened project {project.path} without its recordings (Resume needs them)")
+            found = []
+        for recording, source_path in found:
+            if not any(f.recording is recording for f in self.session.files):
+                self.session.add_recording(recording, path=source_path or None)
+        self.session.set_project(project.path)
+        if found:
+            self.set_status(f"Opened project {project.path} with {len(found)} recording(s)")
         return True
+
+    def _project_recordings(self, sources: list[ProjectSource]) -> list[tuple[Recording, str]] | None:
+        """The project's recordings (see `find_sources`); None when one is missing and the user
+        did not say where it is."""
+
+        def ask(source: ProjectSource, problem: str) -> str | None:
+            from vqstudio.io import FILE_FILTER
+
+            if not source.path:
+                show_error(
+                    self,
+                    "Recording not found",
+                    "The project was trained on a recording held in memory (not a file): open that "
+                    "recording, then resume.",
+                )
+                return None
+            self.set_status(problem)
+            folder = os.path.dirname(source.path)
+            chosen, _ = QFileDialog.getOpenFileName(
+                self,
+                f"Where is {source.name}? (it moved or changed)",
+                folder if os.path.isdir(folder) else self.settings.last_dir(),
+                FILE_FILTER,
+            )
+            return chosen or None
+
+        return find_sources(sources, [f.recording for f in self.session.files], ask)
+
+    def choose_projects_folder(self) -> None:
+        """Changes the folder new projects go in (kept in the settings)."""
+        path = QFileDialog.getExistingDirectory(
+            self, "Folder for new projects", self.settings.projects_folder()
+        )
+        if path:
+            self.settings.set_projects_folder(path)
+            self.training.set_projects_root(path)
+            self.set_status(f"New projects go in {path}")
 
     def export_synthetic(self) -> None:
         """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV)."""
@@ -473,11 +498,12 @@ class MainWindow(QMainWindow):
             return
         self.settings.set_last_dir(os.path.dirname(path))
         message = f"Wrote {', '.join(os.path.basename(n) for n in names)}"
-        self.status.setText(message)
+        self.set_status(message)
         self.generation.log(message + ("; " + "; ".join(map(str, notes)) if notes else ""))
 
     # --- jobs --------------------------------------------------------------------------------
     def _start_job(self, job: Job, track_in_session: bool = True) -> None:
+        """Runs `job`, tracked in `self.jobs` (and in the session, for the actions' states)."""
         self.jobs[job.name] = job
 
         def ended(*_: object) -> None:
@@ -494,7 +520,7 @@ class MainWindow(QMainWindow):
 
     def start_background(self) -> None:
         """Start-up work after the window is shown: load torch and list devices (worker thread)."""
-        job = Job("devices", _devices_job, self)
+        job = Job("devices", devices_job, self)
         job.finished.connect(self._on_devices)
         job.failed.connect(lambda error, _tb: self.device_label.setText(f"Device: unavailable ({error})"))
         self._start_job(job, track_in_session=False)
@@ -506,38 +532,88 @@ class MainWindow(QMainWindow):
         self.generation.set_devices(choices)
 
     def start_training(self, resume: bool = False) -> None:
-        rec = self.session.recording
-        if (rec is None and not resume) or self.session.job is not None:
+        """Trains a new project from the current recording, or resumes the open project on its
+        own recordings (other open recordings play no part)."""
+        if self.session.job is not None:
             return
-        project_dir = self.training.project_dir(resume)
+        current = self.session.current_file
+        project_dir = self.session.project_dir
+        if not resume:
+            if current is None:
+                return
+            target = self._new_project_target()
+            if target is None:
+                return
+            project_dir, resume = target
         if not project_dir:
             return
-        options = self.training.settings_kwargs()
-        options["threads"] = gui_threads()
-        current = self.session.current_file
-        if current and current.path:
-            options["inputs"] = (current.path,)
-
-        def factory(stop: threading.Event) -> Generator[Any, None, Any]:
-            from vqstudio.training import TrainSettings, train
-
-            settings = TrainSettings(**options)
-            recordings = [rec] if rec is not None else None  # None: the project's own sources
-            return (yield from train(settings, project_dir, stop, resume=resume, recordings=recordings))
-
-        job = Job("train", factory, self)
+        if resume:
+            found = self._resume_recordings(project_dir)
+            if found is None:
+                return
+            recordings = [rec for rec, _ in found]
+            inputs = tuple(path for _, path in found if path)
+        elif current is not None:
+            recordings, inputs = [current.recording], ((current.path,) if current.path else ())
+        else:
+            return
+        options = {**self.training.settings_kwargs(), "threads": gui_threads(), "inputs": inputs}
+        job = Job("train", training_job(options, project_dir, resume, recordings), self, low_priority=True)
         self.training.attach(job, resume)
         job.finished.connect(lambda result: self._on_trained(project_dir, result))
-        job.failed.connect(lambda error, tb: self._on_job_failed("Training stopped", error, tb))
+        job.failed.connect(self._on_training_failed)
         self._start_job(job)
         self.tabs.setCurrentWidget(self.training)
 
-    def _on_trained(self, project_dir: str, result: Any) -> None:
-        self.session.set_project(project_dir)
-        stopped = getattr(result, "stopped", False)
-        self.status.setText(
-            ("Training stopped; checkpoint kept in " if stopped else "Trained: ") + project_dir
+    def _new_project_target(self) -> tuple[str, bool] | None:
+        """(folder, resume) for Train. A folder that already holds a project is never trained
+        over: the user resumes that project (opened as the project) or takes a fresh folder."""
+        from vqstudio.project import Project
+
+        project_dir = self.training.project_dir(resume=False)
+        if not project_dir:
+            return None
+        if not Project.exists(project_dir):
+            return project_dir, False
+        fresh = new_project_folder(
+            os.path.dirname(os.path.abspath(project_dir)), os.path.basename(project_dir)
         )
+        choice = ask_action(
+            self,
+            "Folder already holds a project",
+            f"{project_dir} already holds a project. Resume that project, or train a new one in "
+            f"{os.path.basename(fresh)}?",
+            ["Resume", "New project"],
+        )
+        if choice == "New project":
+            self.training.use_folder(fresh)
+            return fresh, False
+        if choice == "Resume" and self.open_project(project_dir):
+            return os.path.abspath(project_dir), True
+        return None
+
+    def _resume_recordings(self, project_dir: str) -> list[tuple[Recording, str]] | None:
+        from vqstudio.project import Project
+
+        try:
+            sources = project_sources(Project.open(project_dir))
+        except VQStudioError as error:
+            show_exception(self, "Cannot resume", error)
+            return None
+        return self._project_recordings(sources)
+
+    def _on_trained(self, project_dir: str, result: Any) -> None:
+        self.session.set_project(os.path.abspath(project_dir))
+        stopped = getattr(result, "stopped", False)
+        self.set_status(("Training stopped; checkpoint kept in " if stopped else "Trained: ") + project_dir)
+
+    def _on_training_failed(self, error: BaseException, tb: str) -> None:
+        """A run that never took a step 'could not start' (the view is as it was); one that did
+        'stopped', keeping its last checkpoint."""
+        started = self.training.run_started
+        title = "Training stopped" if started else "Training could not start"
+        self.set_status(title)
+        self._on_job_failed(title, error, tb)
 
     def _on_job_failed(self, title: str, error: BaseException, tb: str) -> None:
         if isinstance(error, VQStudioError):
@@ -549,28 +625,8 @@ class MainWindow(QMainWindow):
         project_dir = self.session.project_dir
         if project_dir is None or self.session.job is not None:
             return
-        options = self.generation.settings_kwargs()
-        options["threads"] = gui_threads()
-
-        def factory(stop: threading.Event) -> Generator[Any, None, Any]:
-            from vqstudio.generate import GenerateSettings, generate
-            from vqstudio.io import write_recording
-
-            recs = yield from generate(project_dir, GenerateSettings(**options), stop)
-            # Kept in the project's samples/ (as `vqstudio generate` does) so Evaluate can read them.
-            paths = []
-            if recs:
-                folder = os.path.join(project_dir, "samples")
-                os.makedirs(folder, exist_ok=True)
-                stamp = time.strftime("%Y%m%d-%H%M%S")
-                for i, rec in enumerate(recs):
-                    path = os.path.join(folder, f"gui_{stamp}_{i + 1}.edf")
-                    write_recording(rec, path)
-                    paths.append(path)
-                yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
-            return list(recs), paths
-
-        job = Job("generate", factory, self)
+        options = {**self.generation.settings_kwargs(), "threads": gui_threads()}
+        job = Job("generate", generation_job(project_dir, options), self, low_priority=True)
         self.generation.attach(job)
         job.finished.connect(self._on_generated)
         job.failed.connect(lambda error, tb: self._on_job_failed("Generation failed", error, tb))
@@ -582,9 +638,9 @@ class MainWindow(QMainWindow):
         if recs:
             self.synthetic_paths = paths
             self.session.set_synthetic(recs)
-            self.status.setText(f"Generated {len(recs)} recording(s)")
+            self.set_status(f"Generated {len(recs)} recording(s)")
         else:
-            self.status.setText("Generation stopped")
+            self.set_status("Generation stopped")
 
     def start_evaluation(self) -> None:
         project_dir = self.session.project_dir
@@ -602,13 +658,13 @@ class MainWindow(QMainWindow):
         for job in list(self.jobs.values()):
             job.stop()
         if self.session.job:
-            self.status.setText(f"Stopping {self.session.job} after this step...")
+            self.set_status(f"Stopping {self.session.job} after this step...")
 
     # --- view --------------------------------------------------------------------------------
     def toggle_clock(self) -> None:
         clock = self.actions["clock_time"].isChecked()
         if clock and (self.session.recording is None or self.session.recording.start is None):
-            self.status.setText("This recording has no start time: the axis stays in seconds")
+            self.set_status("This recording has no start time: the axis stays in seconds")
         self.viewer.set_time_mode("clock" if clock else "seconds")
 
     def set_theme(self, choice: str) -> None:
@@ -654,7 +710,10 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         for job in list(self.jobs.values()):
-            job.stop_and_wait()  # finishes the step and writes the checkpoint, then joins
+            if job.name in DETACHABLE_JOBS:
+                job.detach()  # loading torch or simulating the demo: quitting never waits for it
+            else:
+                job.stop_and_wait()  # finishes the step and writes the checkpoint, then joins
         self.jobs.clear()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()

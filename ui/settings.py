@@ -1,17 +1,28 @@
-"""Settings kept between sessions (QSettings): recent files and projects, window layout, theme.
+"""Settings kept between sessions (QSettings): recent files and projects, window layout, theme,
+and the folder new projects go in.
 
 One place names every key, so a test can isolate them all by pointing QSettings at a temp dir.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings
+import os
 
-__all__ = ["MAX_RECENT", "Settings"]
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+__all__ = ["MAX_RECENT", "PROJECTS_FOLDER_NAME", "Settings", "default_projects_folder"]
 
 MAX_RECENT = 10
 ORGANIZATION = "VQStudio"
 APPLICATION = "vqstudio"
+PROJECTS_FOLDER_NAME = "VQ Studio"
+
+
+def default_projects_folder() -> str:
+    """Where new projects go unless the user chose elsewhere: "VQ Studio" in the user's documents
+    (one visible place, not beside each recording nor hidden in the app's data folder)."""
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return os.path.join(documents or os.path.expanduser("~"), PROJECTS_FOLDER_NAME)
 
 
 class Settings:
@@ -83,6 +94,14 @@ class Settings:
 
     def set_last_dir(self, path: str) -> None:
         self._q.setValue("paths/last_dir", path)
+
+    def projects_folder(self) -> str:
+        """The folder new projects are made in (File > Projects folder... changes it)."""
+        return str(self._q.value("paths/projects", "") or default_projects_folder())
+
+    def set_projects_folder(self, path: str) -> None:
+        """Remembers `path` as the projects folder; an empty path restores the default."""
+        self._q.setValue("paths/projects", path)
 
     def page_length(self) -> float:
         try:

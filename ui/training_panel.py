@@ -1,21 +1,21 @@
 """The Train tab: the settings of a run, and the run live (progress, losses, codebook, preview, log).
 
 The panel builds the keyword arguments of the engine's `TrainSettings` (`settings_kwargs`) and
-shows the events of a running `Job` (`attach`). It also lists the project's past runs from its
-`project.json` and `history.jsonl`.
+shows the events of a running `Job` (`attach`). An open project shows alone: its settings in the
+form, its past runs, and its curves redrawn from its history (read through `ui.projects`) by the
+same code that draws a live run, in the same colours. A run that fails before its first step
+leaves the view as it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-import json
-import os
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -40,55 +41,46 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.theme import PLOT_COLORS
+from ui.errors import app_message
+from ui.plots import LegendPlot
+from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
 from vqstudio.events import Progress, ReconstructionPreview, Validation
+from vqstudio.project import Project
 from vqstudio.recording import Recording
 
-__all__ = ["TrainingPanel", "format_eta", "past_runs"]
+__all__ = ["TrainingPanel", "default_preview_channels", "format_eta"]
 
 NOT_LOSSES = ("lr",)  # reported beside the losses, not a loss: shown in the progress text instead
 MAX_CURVE_POINTS = 4000  # per loss curve; older points are thinned, never the latest
+PREVIEW_CHANNELS = 4  # channels the preview shows until the user picks others
+RUN_STAGES = ("tokenizer", "prior")  # a run has started once one of these reports
+NO_PROJECT = "No project yet: open a recording to train one, or File > Open project"
 
 
 def format_eta(seconds: float | None) -> str:
+    """h:mm:ss or m:ss; '--:--' when unknown (the caller says why)."""
     if seconds is None or not np.isfinite(seconds):
         return "--:--"
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def past_runs(project_dir: str) -> list[dict[str, Any]]:
-    """One row per stage trained in a project: settings, steps, time and last metrics."""
-    rows: list[dict[str, Any]] = []
-    try:
-        with open(os.path.join(project_dir, "project.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return rows
-    settings = meta.get("settings", {})
-    brief = ", ".join(
-        f"{k}={v}"
-        for k, v in settings.items()
-        if k in ("preset", "prior", "window_s", "minutes", "labels", "device", "resample") and v is not None
-    )
-    for stage in ("tokenizer", "prior"):
-        prog = meta.get("progress", {}).get(stage)
-        if not prog:
-            continue
-        metrics = prog.get("metrics", {}) or {}
-        shown = ", ".join(f"{k} {v:.3g}" for k, v in list(metrics.items())[:4] if isinstance(v, int | float))
-        rows.append(
-            {
-                "stage": stage,
-                "step": prog.get("step", 0),
-                "elapsed_s": prog.get("elapsed_s", 0.0),
-                "done": prog.get("done", False),
-                "settings": brief,
-                "metrics": shown,
-            }
-        )
-    return rows
+def default_preview_channels(labels: list[str], units: list[str], count: int = PREVIEW_CHANNELS) -> list[str]:
+    """The channels the preview starts with: one of each unit first (so an ECG in mV shows beside
+    EEG in uV), then the first ones, `count` in all."""
+    chosen: list[str] = []
+    seen_units: set[str] = set()
+    for label, unit in zip(labels, units, strict=False):
+        if unit not in seen_units and len(chosen) < count:
+            chosen.append(label)
+            seen_units.add(unit)
+    for label in labels:
+        if len(chosen) >= count:
+            break
+        if label not in chosen:
+            chosen.append(label)
+    return [label for label in labels if label in chosen]  # in the recording's order
 
 
 class TrainingPanel(QWidget):
@@ -99,8 +91,17 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._points: dict[str, tuple[list[float], list[float]]] = {}
-        self._usage: list[tuple[float, float]] = []
+        self._usage: list[tuple[float, float]] = []  # held-out windows, at each validation
+        self._batch_usage: list[tuple[float, float]] = []  # training batches, at each loss read-out
         self._project: str | None = None
+        self._projects_root = ""
+        self._folder_chosen = False  # the user typed or browsed a folder: keep it
+        self._recording: Recording | None = None
+        self._preview: ReconstructionPreview | None = None
+        self._preview_labels: tuple[str, ...] = ()
+        self.run_started = False  # the attached run has reached its first training step
+        self._clear_on_start = False
+        self._before_run: tuple[int, str, str] = (0, "idle", "")
         # Extra `TrainSettings` fields (steps, batch size...) for scripts and tests; the form wins on its own.
         self.extra_settings: dict[str, Any] = {}
 
@@ -147,6 +148,9 @@ class TrainingPanel(QWidget):
         self.seed.setRange(0, 2**31 - 1)
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("project folder (new, or the one to resume)")
+        self.folder.textEdited.connect(self._folder_edited)
+        self.project_label = QLabel(NO_PROJECT)
+        self.project_label.setWordWrap(True)
         browse = QPushButton("...")
         browse.setFixedWidth(32)
         browse.clicked.connect(self._browse)
@@ -155,6 +159,7 @@ class TrainingPanel(QWidget):
         folder_row.addWidget(browse)
 
         form = QFormLayout()
+        form.addRow(self.project_label)
         form.addRow("Channels", self.channel_list)
         form.addRow("Rate", self.rate)
         form.addRow("Window", self.window_s)
@@ -193,28 +198,38 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("idle")
         self.progress.setTextVisible(True)
         self.eta = QLabel("")
-        self.loss_plot = pg.PlotWidget(title="Losses")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        # Legends sit below the plots (LegendPlot), never over the curves.
+        self.loss_view = LegendPlot("Losses")
+        self.loss_plot = self.loss_view.plot_item
         self.loss_plot.setLabel("bottom", "step")
         self.log_scale = QCheckBox("log scale")
         self.log_scale.setChecked(True)
         self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
         self.loss_plot.setLogMode(y=True)
-        self.usage_plot = pg.PlotWidget(title="Codebook usage (fraction of codes used)")
+        self.usage_view = LegendPlot("Codebook usage (fraction of codes used)")
+        self.usage_plot = self.usage_view.plot_item
         self.usage_plot.setYRange(0, 1.05)
         self.usage_plot.setLabel("bottom", "step")
-        self.usage_curve = self.usage_plot.plot(
-            [], [], pen=pg.mkPen(PLOT_COLORS[2], width=2), symbol="o", symbolSize=5
-        )
-        self.preview_plot = pg.PlotWidget(title="A held-out window (real) and its reconstruction")
-        self.preview_plot.addLegend(offset=(-10, 10))
+        self.batch_usage_curve = self.usage_view.add_series("training batches", width=1.5)
+        self.usage_curve = self.usage_view.add_series("held-out windows", width=2)
+        self.usage_curve.setSymbol("o")
+        self.usage_curve.setSymbolSize(5)
+        self.preview_view = LegendPlot("A held-out window (real) and its reconstruction")
+        self.preview_plot = self.preview_view.plot_item
         self.preview_plot.setLabel("bottom", "s")
-        self.preview_plot.getPlotItem().getAxis("left").setStyle(showValues=False)
-        self.real_curve = self.preview_plot.plot([], [], pen=pg.mkPen(PLOT_COLORS[0], width=1), name="real")
-        self.recon_curve = self.preview_plot.plot(
-            [], [], pen=pg.mkPen(PLOT_COLORS[1], width=1), name="reconstruction"
-        )
+        self.preview_plot.getAxis("left").setStyle(showValues=False)
+        self.real_curve = self.preview_view.add_series("real", width=1)
+        self.recon_curve = self.preview_view.add_series("reconstruction", width=1)
         self.preview_step = -1
+        self.preview_menu = QMenu(self)
+        self.preview_group = QActionGroup(self)
+        self.preview_group.setExclusive(False)
+        self.preview_channels = QToolButton()
+        self.preview_channels.setText("Preview channels")
+        self.preview_channels.setToolTip("The channels the reconstruction preview shows")
+        self.preview_channels.setMenu(self.preview_menu)
+        self.preview_channels.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.preview_channels.setEnabled(False)
         self.log_pane = QPlainTextEdit()
         self.log_pane.setReadOnly(True)
         self.log_pane.setMaximumBlockCount(2000)
@@ -223,10 +238,11 @@ class TrainingPanel(QWidget):
         status.addWidget(self.progress, 1)
         status.addWidget(self.eta)
         status.addWidget(self.log_scale)
+        status.addWidget(self.preview_channels)
         grid = QGridLayout()
-        grid.addWidget(self.loss_plot, 0, 0)
-        grid.addWidget(self.usage_plot, 0, 1)
-        grid.addWidget(self.preview_plot, 1, 0, 1, 2)
+        grid.addWidget(self.loss_view, 0, 0)
+        grid.addWidget(self.usage_view, 0, 1)
+        grid.addWidget(self.preview_view, 1, 0, 1, 2)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 3)
         plots = QWidget()
@@ -252,6 +268,8 @@ class TrainingPanel(QWidget):
     def set_recording(self, recording: Recording | None, bad: Collection[str] = ()) -> None:
         """Offers the recording's channels; the most common rate's channels are checked, except
         the `bad` ones (names the user marked bad in the viewer)."""
+        self._recording = recording
+        self._suggest_folder()
         self.channel_list.clear()
         if recording is None:
             return
@@ -264,9 +282,38 @@ class TrainingPanel(QWidget):
             default = c.rate == common and c.name not in bad
             item.setCheckState(Qt.CheckState.Checked if default else Qt.CheckState.Unchecked)
             self.channel_list.addItem(item)
-        if not self.folder.text() and recording.source is not None and os.path.isfile(recording.source.path):
-            stem = os.path.splitext(recording.source.path)[0]
-            self.folder.setText(stem + "_project")
+        if self._project:  # the open project's own channels, not this recording's defaults
+            project_channels = self._project_channels()
+            if project_channels and all(self._has_channel(c) for c in project_channels):
+                self.set_channels(project_channels)
+
+    def _has_channel(self, name: str) -> bool:
+        return any(
+            self.channel_list.item(i).data(Qt.ItemDataRole.UserRole) == name
+            for i in range(self.channel_list.count())
+        )
+
+    def set_projects_root(self, root: str) -> None:
+        """The folder new projects go in (the app's settings); the suggestion follows it."""
+        self._projects_root = root
+        self._suggest_folder()
+
+    def _folder_edited(self, _text: str) -> None:
+        self._folder_chosen = True
+
+    def _suggest_folder(self) -> None:
+        """A new project's folder: in the projects folder, named after the current recording.
+        Follows the recording until the user picks a folder; an open project shows its own."""
+        if self._project:
+            return
+        rec = self._recording
+        if rec is None:
+            self.project_label.setText(NO_PROJECT)
+            return
+        name = rec.source.path if rec.source is not None and rec.source.path else "recording"
+        self.project_label.setText(f"<b>New project</b> from {name.rsplit('/', 1)[-1]}")
+        if self._projects_root and not self._folder_chosen:
+            self.folder.setText(new_project_folder(self._projects_root, name))
 
     def set_channels(self, names: list[str]) -> None:
         for i in range(self.channel_list.count()):
@@ -291,9 +338,12 @@ class TrainingPanel(QWidget):
         self.device.setToolTip("Compute devices found by torch")
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Project folder", self.folder.text())
+        path = QFileDialog.getExistingDirectory(
+            self, "Project folder", self.folder.text() or self._projects_root
+        )
         if path:
             self.folder.setText(path)
+            self._folder_chosen = True
 
     def project_dir(self, resume: bool) -> str:
         """The folder to train into: the field, or for Resume the open project."""
@@ -301,9 +351,16 @@ class TrainingPanel(QWidget):
             return self._project
         text = self.folder.text().strip()
         if not text:
-            text = QFileDialog.getExistingDirectory(self, "Choose a folder for the new project")
+            text = QFileDialog.getExistingDirectory(
+                self, "Choose a folder for the new project", self._projects_root
+            )
             self.folder.setText(text)
         return text
+
+    def use_folder(self, path: str) -> None:
+        """Trains the next new project into `path` (chosen in a dialog, say)."""
+        self.folder.setText(path)
+        self._folder_chosen = True
 
     def settings_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the engine's `TrainSettings` from the form."""
@@ -321,48 +378,89 @@ class TrainingPanel(QWidget):
         }
 
     def set_project(self, project_dir: str | None) -> None:
-        """Shows a project: its folder, past runs, and (when idle) its loss and usage history."""
+        """Shows a project alone: its settings in the form, its past runs, and (when idle) its
+        curves from its history; the preview waits for the project's own channels."""
+        changed = project_dir != self._project
         self._project = project_dir
-        if project_dir:
-            self.folder.setText(project_dir)
-            if self.job is None:
-                self.load_history(project_dir)
+        project = self._open_project()
+        if project is None:
+            self._project = None
+            self.project_label.setText(NO_PROJECT)
+            self._folder_chosen = False
+            self._suggest_folder()
+            self.refresh_runs()
+            return
+        self.folder.setText(project.path)
+        self._show_settings(project)
+        if self.job is None:
+            self.load_history(project.path)
+            if changed:  # another project: the last preview showed another recording's channels
+                self._set_preview(None)
         self.refresh_runs()
 
-    def load_history(self, project_dir: str) -> int:
-        """Redraws the curves from the project's `history.jsonl`; returns the records read."""
-        self._clear_plots()
-        points: list[Progress] = []
+    def _open_project(self) -> Project | None:
+        if not self._project:
+            return None
         try:
-            with open(os.path.join(project_dir, "history.jsonl"), encoding="utf-8") as f:
-                lines = f.readlines()
-        except OSError:
+            return Project.open(self._project)
+        except (OSError, ValueError):  # gone since (ProjectError is a ValueError): show nothing of it
+            return None
+
+    def _project_channels(self) -> list[str]:
+        project = self._open_project()
+        return list(project.channel_labels) if project is not None else []
+
+    def _show_settings(self, project: Project) -> None:
+        """The form shows the project's stored settings (Resume keeps them; budget and device
+        are this run's)."""
+        settings = project.meta.get("settings", {}) or {}
+        sources = [s.get("path") or "memory" for s in project.data.get("sources", []) or []]
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in sources) or "no recorded sources"
+        step = project.progress("tokenizer").get("step", 0)
+        self.project_label.setText(
+            f"<b>Project {project.path.rsplit('/', 1)[-1]}</b>: trained on {names}; "
+            f"tokenizer at step {step}. Resume continues it."
+        )
+        self.project_label.setToolTip(project.path)
+        if project.channel_labels:
+            self.set_channels(list(project.channel_labels))
+        self.rate.setValue(float(settings.get("resample") or 0.0))
+        self.window_s.setValue(float(settings.get("window_s") or self.window_s.value()))
+        for combo, key in ((self.preset, "preset"), (self.prior, "prior"), (self.labels, "labels")):
+            index = combo.findData(settings.get(key))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        self.seed.setValue(int(settings.get("seed") or 0))
+        if settings.get("minutes"):
+            self.minutes.setValue(float(settings["minutes"]))
+
+    def load_history(self, project_dir: str) -> int:
+        """Redraws the curves from the project's history; returns the records read."""
+        self._clear_plots()
+        try:
+            project = Project.open(project_dir)
+        except (OSError, ValueError):
             return 0
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash: the rest still counts
-            stage, step = str(rec.get("stage", "")), int(rec.get("step", 0))
-            if isinstance(rec.get("losses"), dict):
-                losses = {k: float(v) for k, v in rec["losses"].items() if isinstance(v, int | float)}
-                points.append(Progress(stage, step, None, float(rec.get("time_s", 0.0)), None, 0.0, losses))
-            if isinstance(rec.get("metrics"), dict):
-                self.on_validation(Validation(stage, step, rec["metrics"]), log=False)
+        points, validations = history_events(project)
+        for v in validations:
+            self.on_validation(v, log=False)
         if points:
             self.on_losses(points)
-        return len(lines)
+        return len(points) + len(validations)
 
     def _clear_plots(self) -> None:
         for curve in self._curves.values():
-            self.loss_plot.removeItem(curve)
+            self.loss_view.remove_series(curve)
         self._curves.clear()
         self._points.clear()
         self._usage.clear()
+        self._batch_usage.clear()
         self.usage_curve.setData([], [])
+        self.batch_usage_curve.setData([], [])
 
     def refresh_runs(self) -> None:
-        rows = past_runs(self._project) if self._project else []
+        project = self._open_project()
+        rows = past_runs(project) if project is not None else []
         self.runs.setRowCount(len(rows))
         for r, row in enumerate(rows):
             cells = [
@@ -380,11 +478,13 @@ class TrainingPanel(QWidget):
 
     # --- a running job -----------------------------------------------------------------------
     def attach(self, job: Job, resume: bool) -> None:
-        """Shows `job`'s events; clears the plots unless resuming."""
+        """Shows `job`'s events. The plots are cleared (unless resuming) only when the run takes
+        its first step: a run that cannot start leaves them, and the progress bar, as they were."""
         self.job = job
-        if not resume:
-            self._clear_plots()
-            self.log_pane.clear()
+        self.run_started = False
+        self._clear_on_start = not resume
+        self._before_run = (self.progress.value(), self.progress.format(), self.eta.text())
+        self.log(("resuming " if resume else "training ") + "...")
         self.progress.setValue(0)
         self.progress.setFormat("starting...")
         job.progress.connect(self.on_progress)
@@ -394,23 +494,40 @@ class TrainingPanel(QWidget):
         job.checkpoint.connect(lambda e: self.log(f"checkpoint: {e.stage} step {e.step} -> {e.path}"))
         job.log.connect(lambda e: self.log(e.message if e.level == "info" else f"{e.level}: {e.message}"))
         job.finished.connect(self._on_finished)
-        job.failed.connect(lambda error, _tb: self._on_ended(f"failed: {error}"))
+        job.failed.connect(lambda error, _tb: self._on_failed(error))
+
+    def _started(self, stage: str) -> None:
+        """The first event of a training stage: the run is on; a new run clears the old curves."""
+        if self.job is None or self.run_started or stage not in RUN_STAGES:
+            return
+        self.run_started = True
+        if self._clear_on_start:
+            self._clear_plots()
+            self._set_preview(None)
 
     def log(self, text: str) -> None:
-        self.log_pane.appendPlainText(text)
+        self.log_pane.appendPlainText(app_message(text))
 
     def on_progress(self, p: Progress) -> None:
+        self._started(p.stage)
         self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
         total = f"/{p.total}" if p.total else ""
         self.progress.setFormat(f"{p.stage}: step {p.step}{total}  %p%")
         rate = f", {p.rate:.0f} windows/s" if p.rate else ""
         if "lr" in p.losses:
             rate += f", lr {p.losses['lr']:.2g}"
-        self.eta.setText(f"ETA {format_eta(p.eta_s)}{rate}")
+        eta = format_eta(p.eta_s) if p.eta_s is not None else "after the first timed steps"
+        self.eta.setText(f"ETA {eta}{rate}")
 
     def on_losses(self, points: list[Progress]) -> None:
+        """Adds loss points (live or from the history) and the training batches' codebook usage."""
         changed = set()
         for p in points:
+            self._started(p.stage)
+            if p.codebook_used is not None and p.stage == "tokenizer":
+                last = self._batch_usage[-1] if self._batch_usage else None
+                if last is None or (p.step > last[0] and p.codebook_used != last[1]):
+                    self._batch_usage.append((p.step, float(p.codebook_used)))
             for name, value in p.losses.items():
                 if name in NOT_LOSSES or not np.isfinite(value):
                     continue
@@ -425,14 +542,15 @@ class TrainingPanel(QWidget):
                 half = len(xs) // 2
                 xs[:half], ys[:half] = xs[:half:2], ys[:half:2]
             if key not in self._curves:
-                color = PLOT_COLORS[len(self._curves) % len(PLOT_COLORS)]
                 style = Qt.PenStyle.DashLine if key.startswith("prior") else Qt.PenStyle.SolidLine
-                self._curves[key] = self.loss_plot.plot(name=key, pen=pg.mkPen(color, width=1.5, style=style))
-                self._curves[key].setSymbolBrush(color)
+                self._curves[key] = self.loss_view.add_series(key, width=1.5, style=style)
             # Dots while the curve is short (losses are read every few seconds on a CPU).
             self._curves[key].setSymbol("o" if len(xs) < 30 else None)
             self._curves[key].setSymbolSize(5)
             self._curves[key].setData(np.asarray(xs, float), np.asarray(ys, float))
+        if self._batch_usage:
+            xs, ys = zip(*self._batch_usage, strict=True)
+            self.batch_usage_curve.setData(np.asarray(xs, float), np.asarray(ys, float))
 
     @property
     def loss_curve_names(self) -> list[str]:
@@ -442,6 +560,7 @@ class TrainingPanel(QWidget):
         return len(self._points.get(key, ([], []))[0])
 
     def on_validation(self, v: Validation, log: bool = True) -> None:
+        self._started(v.stage)
         if log:
             numbers = {k: val for k, val in v.metrics.items() if isinstance(val, int | float)}
             shown = ", ".join(f"{k} {val:.3g}" for k, val in numbers.items())
@@ -453,23 +572,79 @@ class TrainingPanel(QWidget):
             self.usage_curve.setData(np.asarray(xs, float), np.asarray(ys, float))
 
     def on_reconstruction(self, r: ReconstructionPreview) -> None:
-        """Stacks up to 4 channels of the window, real beside reconstruction."""
+        """Keeps the latest preview and draws the channels chosen for it."""
+        self._started("tokenizer")
+        self._set_preview(r)
+
+    def _set_preview(self, r: ReconstructionPreview | None) -> None:
+        self._preview = r
+        if r is None:
+            self.real_curve.setData([], [])
+            self.recon_curve.setData([], [])
+            self.preview_plot.setTitle(
+                "A held-out window (real) and its reconstruction: shown once training runs"
+            )
+            self.preview_step = -1
+            return
+        if tuple(r.labels) != self._preview_labels:
+            self._fill_preview_menu(list(r.labels), list(r.units))
+        self._draw_preview()
+
+    def _fill_preview_menu(self, labels: list[str], units: list[str]) -> None:
+        """One checkable entry per channel of the preview; the earlier choice is kept where it fits."""
+        chosen = [a.text() for a in self.preview_group.actions() if a.isChecked()]
+        keep = [c for c in chosen if c in labels]
+        on = keep or default_preview_channels(labels, units)
+        self.preview_menu.clear()
+        for action in self.preview_group.actions():
+            self.preview_group.removeAction(action)
+        for label in labels:
+            action = QAction(label, self.preview_menu, checkable=True)
+            action.setChecked(label in on)
+            action.toggled.connect(lambda _on: self._draw_preview())
+            self.preview_group.addAction(action)
+            self.preview_menu.addAction(action)
+        self._preview_labels = tuple(labels)
+        self.preview_channels.setEnabled(bool(labels))
+
+    def set_preview_channels(self, names: list[str]) -> None:
+        """Shows `names` in the preview (what the channel menu does)."""
+        for action in self.preview_group.actions():
+            action.blockSignals(True)
+            action.setChecked(action.text() in names)
+            action.blockSignals(False)
+        self._draw_preview()
+
+    @property
+    def shown_preview_channels(self) -> list[str]:
+        return [a.text() for a in self.preview_group.actions() if a.isChecked()]
+
+    def _draw_preview(self) -> None:
+        """Stacks the chosen channels of the window, real beside reconstruction."""
+        r = self._preview
+        if r is None:
+            return
         real, recon = np.asarray(r.real, float), np.asarray(r.reconstruction, float)
-        n_ch = min(4, real.shape[0])
+        chosen = set(self.shown_preview_channels)
+        rows = [i for i, label in enumerate(r.labels) if label in chosen]
         t = np.arange(real.shape[1]) / r.rate
         xs, ys_real, ys_recon = [], [], []
-        for i in range(n_ch):
+        for k, i in enumerate(rows):
             scale = float(np.ptp(real[i])) or 1.0
             centre = float(np.mean(real[i]))
             xs.append(np.append(t, np.nan))
-            ys_real.append(np.append(-i + (real[i] - centre) / scale, np.nan))
-            ys_recon.append(np.append(-i + (recon[i] - centre) / scale, np.nan))
-        x = np.concatenate(xs)
-        self.real_curve.setData(x, np.concatenate(ys_real), connect="finite")
-        self.recon_curve.setData(x, np.concatenate(ys_recon), connect="finite")
-        self.preview_plot.getPlotItem().setTitle(
-            f"Held-out window, step {r.step}: real and reconstruction ({', '.join(r.labels[:n_ch])})"
-        )
+            ys_real.append(np.append(-k + (real[i] - centre) / scale, np.nan))
+            ys_recon.append(np.append(-k + (recon[i] - centre) / scale, np.nan))
+        if rows:
+            x = np.concatenate(xs)
+            self.real_curve.setData(x, np.concatenate(ys_real), connect="finite")
+            self.recon_curve.setData(x, np.concatenate(ys_recon), connect="finite")
+            shown = ", ".join(r.labels[i] for i in rows)
+        else:
+            self.real_curve.setData([], [])
+            self.recon_curve.setData([], [])
+            shown = "no channel chosen: pick some under Preview channels"
+        self.preview_plot.setTitle(f"Held-out window, step {r.step}: real and reconstruction ({shown})")
         self.preview_step = r.step
 
     def _on_finished(self, result: Any) -> None:
@@ -478,18 +653,27 @@ class TrainingPanel(QWidget):
         steps = f"tokenizer {tok} steps, prior {prior} steps"
         self._on_ended(("stopped; checkpoint kept: " if stopped else "done: ") + steps)
 
-    def _on_ended(self, text: str) -> None:
+    def _on_failed(self, error: BaseException) -> None:
+        reason = app_message(str(error))
+        if self.run_started:
+            self._on_ended(f"stopped by an error: {reason}")
+            return
+        # Nothing was trained: the view stays as it was before the attempt.
+        value, text, eta = self._before_run
+        self.progress.setValue(value)
         self.progress.setFormat(text)
+        self.eta.setText(eta)
+        self.log(f"training did not start: {reason}")
+        self.job = None
+        self._clear_on_start = False
+
+    def _on_ended(self, text: str) -> None:
+        self.progress.setFormat(app_message(text))
         self.log(text)
         self.job = None
         self.refresh_runs()
 
     def set_theme(self, theme: str) -> None:
         bg, fg = ("#1e1f22", "#c8c8c8") if theme == "dark" else ("#ffffff", "#303030")
-        for plot in (self.loss_plot, self.usage_plot, self.preview_plot):
-            plot.setBackground(bg)
-            for name in ("left", "bottom"):
-                axis = plot.getPlotItem().getAxis(name)
-                axis.setPen(fg)
-                axis.setTextPen(fg)
-            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=fg)
+        for view in (self.loss_view, self.usage_view, self.preview_view):
+            view.set_colors(bg, fg)

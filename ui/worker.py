@@ -6,11 +6,20 @@ signals: progress and previews keep only the latest (latest wins), loss points, 
 checkpoints and log lines are all delivered in order. Stop sets the job's `threading.Event`; the
 job finishes its step, checkpoints and returns. The generator is only ever touched by the
 thread that runs it; `stop_and_wait` joins the thread (used on close).
+
+A job may run at a lower priority (`low_priority=True`, training): its thread, and the compute
+threads it starts (torch's), then yield the cores to the window, so the app can train on every
+core and still answer at once. A job that need not finish before the app quits (loading torch to
+list the devices) is `detach`ed on close instead of joined: quitting never waits for it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any
@@ -26,9 +35,34 @@ from vqstudio.events import (
     Validation,
 )
 
-__all__ = ["UPDATE_INTERVAL_MS", "Job", "JobFactory"]
+__all__ = ["LOW_PRIORITY_NICE", "UPDATE_INTERVAL_MS", "Job", "JobFactory", "join_detached"]
 
 UPDATE_INTERVAL_MS = 100  # at most ~10 GUI updates a second
+LOW_PRIORITY_NICE = 5  # added to a low-priority job thread's nice value (Linux): the window wins the CPU
+# Detached jobs. Kept for the life of the process: a QThread object deleted while its thread
+# still runs aborts the app.
+_detached: list[Job] = []
+
+
+def _lower_thread_priority(thread: QThread) -> None:
+    """Lowers the calling (job) thread's priority; threads it starts later inherit it on Linux."""
+    thread.setPriority(QThread.Priority.LowPriority)  # what Qt can do on Windows and macOS
+    if sys.platform.startswith("linux"):
+        # On Linux the nice value is per thread (PRIO_PROCESS with a thread id) and is inherited by
+        # the threads this one creates, such as torch's OpenMP pool; QThread priorities do nothing there.
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):  # not allowed here: the job still runs, at normal priority
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + LOW_PRIORITY_NICE)
+
+
+def join_detached(timeout_s: float = 5.0) -> None:
+    """Waits (at most `timeout_s` in all) for detached jobs' threads, so the interpreter never
+    exits under a running thread; called after the window has gone."""
+    deadline = time.monotonic() + timeout_s
+    for job in list(_detached):
+        if job._ended.wait(max(0.0, deadline - time.monotonic())):
+            job._thread.wait()
+
 
 JobFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 
@@ -42,6 +76,8 @@ class _Thread(QThread):
 
     def run(self) -> None:
         owner = self._owner
+        if owner.low_priority:
+            _lower_thread_priority(self)
         try:
             self._iterate(owner)
         finally:
@@ -76,9 +112,12 @@ class Job(QObject):
     finished = Signal(object)  # the job's return value
     failed = Signal(object, str)  # the exception, its traceback text
 
-    def __init__(self, name: str, factory: JobFactory, parent: QObject | None = None) -> None:
+    def __init__(
+        self, name: str, factory: JobFactory, parent: QObject | None = None, low_priority: bool = False
+    ) -> None:
         super().__init__(parent)
         self.name = name
+        self.low_priority = low_priority
         self._factory = factory
         self.stop_event = threading.Event()
         # Set by the thread as it ends. Joining waits on it, not on QThread.wait(), which would hold
@@ -134,6 +173,17 @@ class Job(QObject):
 
             self._on_thread_finished()
         return bool(ended)
+
+    def detach(self) -> None:
+        """Lets the job run out on its own: it stops, says nothing more, and nobody waits for it
+        (the window may close at once). `join_detached` waits for such jobs at exit."""
+        self.stop_event.set()
+        self._timer.stop()
+        self.done = True  # the thread's end emits nothing now
+        if self._ended.is_set():
+            return
+        self.setParent(None)
+        _detached.append(self)
 
     def _flush(self) -> None:
         with self._lock:

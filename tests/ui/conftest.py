@@ -76,9 +76,21 @@ SCREENSHOTS = os.path.join(
 
 
 def save_screenshot(widget, name: str) -> str:
-    """Saves what the user sees of `widget` as screenshots/NAME.png (the folder is git-ignored)."""
+    """Saves what the user sees of `widget` as screenshots/NAME.png (the folder is git-ignored).
+
+    A main window first detects its devices, as the app does after start-up, so its status bar
+    shows the device rather than "detecting"."""
+    import time
+
     from PySide6.QtWidgets import QApplication
 
+    if getattr(widget, "devices", False) is None:
+        if "devices" not in widget.jobs:
+            widget.start_background()
+        deadline = time.monotonic() + 60
+        while widget.devices is None and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.01)
     for _ in range(3):
         QApplication.processEvents()
     os.makedirs(SCREENSHOTS, exist_ok=True)

@@ -42,7 +42,10 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     assert panel.real_curve.getData()[0] is not None and len(panel.recon_curve.getData()[1]) > 10
     qtbot.waitUntil(lambda: len(panel._usage) >= 1, timeout=60_000)
     assert len(panel.usage_curve.getData()[0]) == len(panel._usage)
+    # Curves, not dots: a few loss read-outs (every 2 s on a CPU) and the batches' codebook usage.
+    qtbot.waitUntil(lambda: panel.curve_points(key) >= 4 and len(panel._batch_usage) >= 2, timeout=60_000)
     save_screenshot(window, "training")
+    assert "detecting" not in window.device_label.text()
     window.actions["stop"].trigger()
     with qtbot.waitSignal(job.finished, timeout=120_000) as done:
         pass

@@ -1,0 +1,106 @@
+"""The engine jobs the window starts, as factories for `ui.worker.Job`: each returns a function of
+the stop request that yields the engine's events and returns its result. Engine modules that
+need torch are imported inside the job, in the worker thread, never in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from vqstudio.events import LogLine
+from vqstudio.recording import Recording
+
+__all__ = ["demo_job", "devices_job", "generation_job", "gui_threads", "training_job"]
+
+JobFunction = Callable[[threading.Event], Generator[Any, None, Any]]
+SMALL_MACHINE_CORES = 4  # up to this many cores the GUI trains on all of them (at a lower priority)
+
+
+def gui_threads(cores: int | None = None) -> int:
+    """CPU threads the GUI's engine jobs use. On a small machine every core: leaving one of two
+    idle halves the speed, and the job's lower priority keeps the window responsive instead. On
+    a larger one, every core but one, left for the window."""
+    cores = cores or os.cpu_count() or 1
+    return cores if cores <= SMALL_MACHINE_CORES else cores - 1
+
+
+def demo_job(folder: str) -> JobFunction:
+    """A job opening the demo recording, simulated once into an EDF+ file in `folder` (so a
+    project trained on it can be reopened and evaluated, like one trained on any file)."""
+
+    def job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
+        yield LogLine("simulating the demo recording")
+        from vqstudio.demo import demo_file
+        from vqstudio.io import read_recording
+
+        path = demo_file(folder)
+        return read_recording(path), path
+
+    return job
+
+
+def devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, str]]]:
+    """Loads torch (in the worker thread) and lists the compute devices present, as
+    (value, text) pairs, 'auto' first."""
+    yield LogLine("loading torch")
+    import torch
+
+    choices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            name = "cuda" if i == 0 else f"cuda:{i}"
+            choices.append((name, f"{name}: {torch.cuda.get_device_name(i)}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append(("mps", "mps: Apple GPU"))
+    cores = os.cpu_count() or 1
+    choices.append(("cpu", f"cpu: {cores} cores ({gui_threads(cores)} used)"))
+    auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
+    import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
+
+    return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]
+
+
+def training_job(
+    options: dict[str, Any], project_dir: str, resume: bool, recordings: Sequence[Recording] | None
+) -> JobFunction:
+    """A training job: `options` are `TrainSettings` fields; `recordings` the open ones to train
+    on (None: the project's own stored source files, when resuming)."""
+
+    def job(stop: threading.Event) -> Generator[Any, None, Any]:
+        from vqstudio.training import TrainSettings, train
+
+        settings = TrainSettings(**options)
+        recs = list(recordings) if recordings is not None else None
+        return (yield from train(settings, project_dir, stop, resume=resume, recordings=recs))
+
+    return job
+
+
+def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
+    """A generation job: samples with `GenerateSettings(**options)` and keeps the recordings in
+    the project's samples/ (as `vqstudio generate` does) so Evaluate can read them; returns
+    (recordings, paths)."""
+
+    def job(stop: threading.Event) -> Generator[Any, None, tuple[list[Recording], list[str]]]:
+        from vqstudio.generate import GenerateSettings, generate
+        from vqstudio.io import write_recording
+
+        recs = yield from generate(project_dir, GenerateSettings(**options), stop)
+        paths = []
+        if recs:
+            folder = os.path.join(project_dir, "samples")
+            os.makedirs(folder, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for i, rec in enumerate(recs):
+                path = os.path.join(folder, f"gui_{stamp}_{i + 1}.edf")
+                write_recording(rec, path)
+                paths.append(path)
+            yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
+        return list(recs), paths
+
+    return job
