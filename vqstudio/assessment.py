@@ -3,10 +3,13 @@
 `assess(project_dir, synthetic_paths, ...)` turns recordings into windows of the project's
 channels, rate and window length (the same preparation as training, with the project's stored
 normalisation), compares them with the project's held-out split (or other real recordings) via
-`vqstudio.evaluation.evaluate_windows_job`, and optionally computes the same metrics for two
-references: a held-out half against the other half (the best achievable) and a
+`vqstudio.evaluation.evaluate_windows_job`, and optionally computes the same metrics for three
+references: a held-out half against the other half (the best achievable), the held-out
+windows encoded and decoded by the project's tokenizer (reconstruction: where synthetic data is
+about as far from real as this, the tokenizer is the limit; otherwise the prior is) and a
 phase-randomized surrogate of the training windows (a same-spectrum baseline). The `evaluate`
-command and the GUI's report panel both call it. No torch is imported here.
+command and the GUI's report panel both call it. torch is imported only for the reconstruction
+and the CNN discriminator, when they run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = ["Assessment", "assess"]
 # evaluation to seconds on a laptop while leaving hundreds of windows per set.
 MAX_TRAIN_WINDOWS = 2000
 MAX_WINDOWS = 1000
+HOP = 0.5  # real and synthetic windows start every half window
 
 
 @dataclass
@@ -35,17 +39,44 @@ class Assessment:
 
     report: Any  # vqstudio.evaluation.EvaluationReport
     references: dict[str, Any] = field(default_factory=dict)  # name -> EvaluationReport
+    reference_notes: dict[str, str] = field(default_factory=dict)  # name -> why it is missing
     plots: list[str] = field(default_factory=list)
     json_path: str | None = None
     sources: dict[str, list[str]] = field(default_factory=dict)
+    hop_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = self.report.to_dict()
         d["sources"] = self.sources
+        d["window_hop_s"] = self.hop_s
         if self.references:
             d["references"] = {k: r.to_dict() for k, r in self.references.items()}
+        d["reference_notes"] = dict(self.reference_notes)
         d["plots"] = list(self.plots)
         return d
+
+
+@dataclass
+class _Windows:
+    """Windows cut from contiguous normalised signal: `data` `(channels, samples)`, `pieces`
+    (start, stop) of each contiguous stretch in it, window `starts` and their labels."""
+
+    data: np.ndarray
+    pieces: list[tuple[int, int]]
+    starts: np.ndarray
+    labels: np.ndarray | None
+
+    def subsample(self, cap: int, rng: np.random.Generator) -> _Windows:
+        if len(self.starts) <= cap:
+            return self
+        keep = np.sort(rng.choice(len(self.starts), cap, replace=False))
+        labels = self.labels[keep] if self.labels is not None else None
+        return _Windows(self.data, self.pieces, self.starts[keep], labels)
+
+    def cut(self, signal: np.ndarray, window: int) -> np.ndarray:
+        """`(n, channels, window)` windows of `signal` (the data or its reconstruction)."""
+        idx = self.starts[:, None] + np.arange(window)[None, :]
+        return np.ascontiguousarray(signal[:, idx].transpose(1, 0, 2))
 
 
 def _subsample(x: np.ndarray, labels: np.ndarray | None, cap: int, rng: np.random.Generator):
@@ -55,9 +86,40 @@ def _subsample(x: np.ndarray, labels: np.ndarray | None, cap: int, rng: np.rando
     return x[keep], (labels[keep] if labels is not None else None)
 
 
-def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str) -> tuple:
-    """Non-overlapping windows `(n, channels, window)` in physical units of recordings, prepared
-    like the project's training data, and their label texts (None without labels)."""
+def _pieces(prepared: Any, split: Any, key: str) -> list[tuple[int, int]] | None:
+    """(start, stop) of each contiguous stretch inside `split.data`, from the time ranges that
+    `prepare` lists per source (`train_s` / `held_out_s`): stretches shorter than a window are
+    not in the data. None when they do not add up to the data (then windows are not re-cut)."""
+    pieces, offset = [], 0
+    for src in prepared.sources:
+        for a, b in src.get(key, []):
+            n = round((b - a) * prepared.rate)
+            if n >= prepared.window:
+                pieces.append((offset, offset + n))
+                offset += n
+    return pieces if offset == split.data.shape[1] else None
+
+
+def _overlapping(prepared: Any, split: Any, key: str, hop: int, labels: np.ndarray | None) -> _Windows:
+    """Windows every `hop` samples inside each contiguous stretch of a split; a new window takes
+    the label of the split's own window that covers its midpoint."""
+    window = prepared.window
+    pieces = _pieces(prepared, split, key)
+    if pieces is None:  # cannot tell where stretches join: keep the split's own windows
+        return _Windows(split.data, [(0, split.data.shape[1])], split.starts.copy(), labels)
+    starts = np.concatenate(
+        [np.arange(a, b - window + 1, hop, dtype=np.int64) for a, b in pieces] or [np.zeros(0, np.int64)]
+    )
+    new_labels = None
+    if labels is not None and len(split.starts):
+        j = np.clip(np.searchsorted(split.starts, starts + window // 2, side="right") - 1, 0, None)
+        new_labels = labels[j]
+    return _Windows(split.data, pieces, starts, new_labels)
+
+
+def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
+    """Windows every `hop` samples of recordings, prepared like the project's training data
+    (normalised), and their label texts (None without labels)."""
     from vqstudio.io import read_recordings
     from vqstudio.prep import PrepConfig, prepare
 
@@ -67,18 +129,19 @@ def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: 
         config,
         channels=tuple(project.channel_labels),
         resample=project.rate,
-        stride_s=stored["window"] / project.rate,
+        stride_s=hop / project.rate,
         val_fraction=0.0,
         labels=labels,
     )
     recordings = [rec for p in paths for rec in read_recordings(p, rate=rate)]
     prepared = prepare(recordings, config, stats=stored["normalization"])
-    x = prepared.physical(prepared.windows("train"))
     names = prepared.label_names
     y = None
     if labels != "none":
         y = np.array([names[i] if i >= 0 else "" for i in prepared.train.labels], dtype=object)
-    return x, y
+    split = prepared.train
+    pieces = _pieces(prepared, split, "train_s") or [(0, split.data.shape[1])]
+    return _Windows(split.data, pieces, split.starts.copy(), y)
 
 
 def _split_labels(prepared: Any, split: str) -> np.ndarray | None:
@@ -86,6 +149,18 @@ def _split_labels(prepared: Any, split: str) -> np.ndarray | None:
     if not prepared.label_names or (s.labels < 0).all():
         return None
     return np.array([prepared.label_names[i] if i >= 0 else "" for i in s.labels], dtype=object)
+
+
+def _reconstruction(project: Any, windows: _Windows, window: int) -> np.ndarray:
+    """The windows' signal encoded and decoded by the project's tokenizer, stretch by stretch
+    (`vqstudio.reconstruct.reconstruct_array`: seamless chunks), cut into the same windows."""
+    from vqstudio.reconstruct import reconstruct_array
+
+    model = project.load_tokenizer("cpu")
+    out = np.array(windows.data, dtype=np.float32, copy=True)
+    for a, b in windows.pieces:
+        out[:, a:b] = reconstruct_array(model, windows.data[:, a:b], window)
+    return windows.cut(out, window)
 
 
 def assess(
@@ -102,13 +177,17 @@ def assess(
 ) -> Job[Assessment]:
     """Evaluates synthetic recordings against the project's held-out split (or `real_paths`).
 
-    `rate` is the rate of CSV inputs without a time column. Writes the JSON report to
-    `json_path` and PNG plots into `plots_dir` when given. With `references`, the same metrics
-    are computed for a held-out half against the other half and for a phase-randomized
-    surrogate of the training windows. Raises `FormatError`/`ProjectError` for unusable input.
+    Real and synthetic recordings are cut into windows at a 50 % hop (`HOP`), so short
+    recordings still give several windows. `rate` is the rate of CSV inputs without a time
+    column. Writes the JSON report to `json_path` and PNG plots into `plots_dir` when given.
+    With `references`, the same metrics are computed for one held-out half against the other,
+    for the held-out windows encoded and decoded by the project's tokenizer (reconstruction),
+    and for a phase-randomized surrogate of the training windows; a reference that cannot be
+    computed says why in `reference_notes`. Raises `FormatError`/`ProjectError` for unusable
+    input.
     """
     from vqstudio.atomic import write_json
-    from vqstudio.evaluation import evaluate_windows_job, phase_randomized_surrogate, save_plots
+    from vqstudio.evaluation import evaluate_windows_job, save_plots
     from vqstudio.prep import prepare_from_project
     from vqstudio.project import Project
 
@@ -119,31 +198,38 @@ def assess(
     yield LogLine(f"preparing the training and held-out windows of {project.path}")
     prepared = prepare_from_project(project, rate=rate)
     label_mode = prepared.config.labels if prepared.label_names else "none"
+    window = prepared.window
+    hop = max(1, round(window * HOP))
 
     train = prepared.physical(prepared.windows("train"))
     train_y = _split_labels(prepared, "train")
     train, train_y = _subsample(train, train_y, MAX_TRAIN_WINDOWS, rng)
+    # The memorization check searches the whole training signal at every shift, not windows.
+    train_signal = prepared.physical(prepared.train.data)
     if real_paths:
         # Other real files carry labels only as annotations: their stems are not training labels.
         real_mode = "annotations" if label_mode == "annotations" else "none"
-        real, real_y = _windows_of(real_paths, project, rate, real_mode)
+        real_w = _windows_of(real_paths, project, rate, real_mode, hop)
         real_source = [os.path.abspath(p) for p in real_paths]
     else:
-        real, real_y = prepared.physical(prepared.windows("val")), _split_labels(prepared, "val")
+        real_w = _overlapping(prepared, prepared.val, "held_out_s", hop, _split_labels(prepared, "val"))
         real_source = ["held-out split of the project"]
-    if len(real) < 2:
+    if len(real_w.starts) < 2:
         raise FormatError(
-            f"only {len(real)} held-out real window(s) to compare with; give more real data with --real"
+            f"only {len(real_w.starts)} held-out real window(s) of {window / prepared.rate:g} s to "
+            "compare with; give more real data with --real"
         )
+    real_w = real_w.subsample(MAX_WINDOWS, rng)
+    real, real_y = prepared.physical(real_w.cut(real_w.data, window)), real_w.labels
     # Synthetic files carry their label as an annotation, whatever the project's label mode.
-    synthetic, syn_y = _windows_of(
-        synthetic_paths, project, rate, "annotations" if label_mode != "none" else "none"
+    syn_w = _windows_of(
+        synthetic_paths, project, rate, "annotations" if label_mode != "none" else "none", hop
     )
-    real, real_y = _subsample(real, real_y, MAX_WINDOWS, rng)
-    synthetic, syn_y = _subsample(synthetic, syn_y, MAX_WINDOWS, rng)
+    syn_w = syn_w.subsample(MAX_WINDOWS, rng)
+    synthetic, syn_y = prepared.physical(syn_w.cut(syn_w.data, window)), syn_w.labels
     yield LogLine(
         f"comparing {len(synthetic)} synthetic windows with {len(real)} real and {len(train)} training "
-        f"windows of {prepared.window / prepared.rate:g} s"
+        f"windows of {window / prepared.rate:g} s (hop {hop / prepared.rate:g} s)"
     )
 
     def job(real_x, real_labels, syn_x, syn_labels):
@@ -158,6 +244,8 @@ def assess(
             synthetic_labels=syn_labels,
             train_labels=train_y,
             seed=seed,
+            train_signal=train_signal,
+            hop=hop,
             stop=stop,
         )
 
@@ -166,20 +254,54 @@ def assess(
     result = Assessment(
         report,
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
+        hop_s=hop / prepared.rate,
     )
-    if references and not (stop is not None and stop.is_set()):
-        half = len(real) // 2
-        if half >= 2:
-            yield LogLine("reference: one held-out half against the other")
-            a_y = real_y[:half] if real_y is not None else None
-            b_y = real_y[half:] if real_y is not None else None
-            result.references["held_out_half"] = yield from job(real[:half], a_y, real[half:], b_y)
-        yield LogLine("reference: phase-randomized surrogate of the training windows")
-        surrogate = phase_randomized_surrogate(train[: len(synthetic)], rng)
-        result.references["surrogate"] = yield from job(real, None, surrogate, None)
+    if not references:
+        note = "references were not asked for"
+        result.reference_notes = {k: note for k in ("held_out_half", "reconstruction", "surrogate")}
+    elif not (stop is not None and stop.is_set()):
+        yield from _references(
+            result, job, project, prepared, real_w, real, real_y, train, len(synthetic), rng
+        )
     if plots_dir:
         result.plots = save_plots(report, real, synthetic, plots_dir, units=prepared.units)
     if json_path:
         write_json(json_path, result.to_dict())
         result.json_path = json_path
     return result
+
+
+def _references(result, job, project, prepared, real_w, real, real_y, train, n_syn, rng) -> Job[None]:
+    """Fills `result.references` (and `reference_notes` for those that cannot be computed)."""
+    from vqstudio.evaluation import phase_randomized_surrogate
+
+    # One half of the held-out windows (in time order) against the other; the window at the cut
+    # is dropped, since with a 50 % hop it shares samples with both halves.
+    half = len(real) // 2
+    if half >= 3:
+        yield LogLine("reference: one held-out half against the other")
+        a_y = real_y[:half] if real_y is not None else None
+        b_y = real_y[half + 1 :] if real_y is not None else None
+        try:
+            result.references["held_out_half"] = yield from job(real[:half], a_y, real[half + 1 :], b_y)
+        except FormatError as e:
+            result.reference_notes["held_out_half"] = str(e)
+    else:
+        result.reference_notes["held_out_half"] = (
+            f"{len(real)} held-out windows are too few to split in two halves of at least 2"
+        )
+    if project.has_tokenizer:
+        yield LogLine("reference: held-out windows encoded and decoded by the tokenizer")
+        recon = prepared.physical(_reconstruction(project, real_w, prepared.window))
+        try:
+            result.references["reconstruction"] = yield from job(real, real_y, recon, real_y)
+        except FormatError as e:
+            result.reference_notes["reconstruction"] = str(e)
+    else:
+        result.reference_notes["reconstruction"] = "the project has no trained tokenizer yet"
+    yield LogLine("reference: phase-randomized surrogate of the training windows")
+    surrogate = phase_randomized_surrogate(train[:n_syn], rng)
+    try:
+        result.references["surrogate"] = yield from job(real, None, surrogate, None)
+    except FormatError as e:
+        result.reference_notes["surrogate"] = str(e)

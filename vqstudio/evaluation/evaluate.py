@@ -15,6 +15,7 @@ import numpy as np
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import metrics as m
 from vqstudio.evaluation.features import window_features
+from vqstudio.evaluation.flat import flat_windows
 from vqstudio.evaluation.report import EvaluationReport, MetricResult
 from vqstudio.events import Job, Progress, StopRequest, run_to_end
 
@@ -26,14 +27,31 @@ _STEPS = (
     "correlation",
     "wasserstein",
     "features",
-    "discriminative",
+    "feature_classifier",
+    "cnn",
     "frechet",
     "tstr",
     "memorization",
 )
 
 
-def _check(name: str, x: np.ndarray | None, shape: tuple[int, int] | None) -> np.ndarray:
+def _drop_flat(
+    name: str, x: np.ndarray | None, labels: Sequence[object] | None, rate: float
+) -> tuple[np.ndarray | None, Sequence[object] | None, int]:
+    """The windows (and labels) without those holding a flat or saturated stretch, and how many
+    were dropped (`flat.flat_windows`): such stretches are not signal, in real or synthetic data."""
+    if x is None or np.asarray(x).ndim != 3:
+        return x, labels, 0
+    x = np.asarray(x)
+    bad = flat_windows(x, rate)
+    if not bad.any():
+        return x, labels, 0
+    if labels is not None and len(labels) == len(x):
+        labels = [v for v, b in zip(labels, bad, strict=True) if not b]
+    return x[~bad], labels, int(bad.sum())
+
+
+def _check(name: str, x: np.ndarray | None, shape: tuple[int, int] | None, flat: int = 0) -> np.ndarray:
     if x is None:
         raise FormatError(f"evaluate: no {name} windows given")
     x = np.asarray(x)
@@ -48,7 +66,10 @@ def _check(name: str, x: np.ndarray | None, shape: tuple[int, int] | None) -> np
             "window length"
         )
     if len(x) < 2:
-        raise FormatError(f"evaluate: need at least 2 {name} windows, got {len(x)}; give longer recordings")
+        dropped = f" ({flat} more left out for flat or saturated stretches)" if flat else ""
+        raise FormatError(
+            f"evaluate: need at least 2 {name} windows, got {len(x)}{dropped}; give longer recordings"
+        )
     if not np.isfinite(x).all():
         raise FormatError(f"evaluate: {name} windows contain NaN or infinite values")
     return x.astype(np.float32, copy=False)
@@ -77,20 +98,25 @@ def evaluate_windows_job(
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
     band: tuple[float, float] | None = None,
     seed: int = 0,
+    train_signal: np.ndarray | None = None,
+    hop: int | None = None,
     stop: StopRequest | None = None,
 ) -> Job[EvaluationReport]:
     """The evaluation as a job; see `evaluate_windows` for the arguments. A set `stop` request
     ends it after the current metric; the report then holds the metrics computed so far."""
-    real = _check("real", real, None)
+    if rate <= 0:
+        raise FormatError(f"evaluate: the rate must be positive, got {rate}")
+    real, real_labels, flat_real = _drop_flat("real", real, real_labels, rate)
+    real = _check("real", real, None, flat_real)
     shape = (real.shape[1], real.shape[2])
-    synthetic = _check("synthetic", synthetic, shape)
-    train = _check("train", train, shape)
+    synthetic, synthetic_labels, flat_syn = _drop_flat("synthetic", synthetic, synthetic_labels, rate)
+    synthetic = _check("synthetic", synthetic, shape, flat_syn)
+    train, train_labels, flat_train = _drop_flat("train", train, train_labels, rate)
+    train = _check("train", train, shape, flat_train)
     if len(channel_names) != shape[0]:
         raise FormatError(f"evaluate: {len(channel_names)} channel names for {shape[0]} channels")
     if units is not None and len(units) != shape[0]:
         raise FormatError(f"evaluate: {len(units)} units for {shape[0]} channels")
-    if rate <= 0:
-        raise FormatError(f"evaluate: the rate must be positive, got {rate}")
     names = list(channel_names)
     real_y = _labels("real", real_labels, len(real))
     syn_y = _labels("synthetic", synthetic_labels, len(synthetic))
@@ -105,6 +131,7 @@ def evaluate_windows_job(
         n_train=len(train),
         seed=seed,
         metrics={},
+        excluded_flat={"real": flat_real, "synthetic": flat_syn, "train": flat_train},
     )
     results: dict[str, MetricResult] = report.metrics
     start = time.perf_counter()
@@ -131,8 +158,13 @@ def evaluate_windows_job(
             features["synthetic"] = window_features(synthetic, rate)
             if train_y is not None:
                 features["train"] = window_features(train, rate)
-        elif name == "discriminative":
-            results["discriminative"] = m.discriminative_score(features["real"], features["synthetic"], rng)
+        elif name == "feature_classifier":
+            results["feature_accuracy"] = m.feature_classifier_accuracy(
+                features["real"], features["synthetic"], rng
+            )
+        elif name == "cnn":
+            purge = 1 if hop is None else max(1, -(-shape[1] // max(hop, 1)) - 1)
+            results["cnn_accuracy"] = m.cnn_classifier_accuracy(real, synthetic, seed=seed, purge=purge)
         elif name == "frechet":
             if embed is None:
                 e_real, e_syn, source, z = features["real"], features["synthetic"], "fixed features", True
@@ -146,7 +178,9 @@ def evaluate_windows_job(
                 features["real"], real_y, features["synthetic"], syn_y, features.get("train"), train_y, rng
             )
         elif name == "memorization":
-            result, report.nn_synthetic, report.nn_real = m.memorization(real, synthetic, train, rng)
+            result, report.nn_synthetic, report.nn_real = m.memorization(
+                real, synthetic, train, rng, train_signal=train_signal
+            )
             results["memorization"] = result
     elapsed = time.perf_counter() - start
     yield Progress("evaluate", len(_STEPS), len(_STEPS), elapsed, 0.0, 1.0, {}, 0.0)
@@ -167,6 +201,8 @@ def evaluate_windows(
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
     band: tuple[float, float] | None = None,
     seed: int = 0,
+    train_signal: np.ndarray | None = None,
+    hop: int | None = None,
 ) -> EvaluationReport:
     """Compares synthetic windows with held-out real ones and checks for memorization.
 
@@ -177,9 +213,14 @@ def evaluate_windows(
     `train_labels` give its train-on-real reference. `embed(windows) -> (windows, d)` replaces
     the fixed features in the Fréchet distance (e.g. a trained tokenizer's encoder). `band`
     (Hz) limits the PSD log-spectral distance, e.g. to the recording's pass band; by default
-    0.5 Hz to Nyquist. Every
-    random choice (subsets, folds) comes from `seed`. Raises `FormatError` on mismatched shapes,
-    too few windows, or non-finite values.
+    0.5 Hz to Nyquist. `train_signal` `(channels, samples)` is the continuous training data the
+    memorization check searches at every time shift (default: the training windows joined).
+    `hop` (samples) is the step between successive real and synthetic windows when they
+    overlap, so the CNN's folds leave out every neighbour that shares samples with a test
+    window. Windows holding a flat or saturated stretch (`flat.py`) are left out of every set
+    and counted in `report.excluded_flat`. Every random choice (subsets, folds, the CNN's
+    initialisation) comes from `seed`. Raises `FormatError` on mismatched shapes, too few
+    windows, or non-finite values.
     """
     return run_to_end(
         evaluate_windows_job(
@@ -195,5 +236,7 @@ def evaluate_windows(
             embed=embed,
             band=band,
             seed=seed,
+            train_signal=train_signal,
+            hop=hop,
         )
     )

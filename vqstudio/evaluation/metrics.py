@@ -12,27 +12,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.stats import binomtest, wasserstein_distance
+from scipy.stats import wasserstein_distance
 
 from vqstudio.errors import FormatError
 from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
+from vqstudio.evaluation.memorization import (
+    ALPHA,
+    EXACT_COPY,
+    MARGIN,
+    MIN_HELD_OUT,
+    memorization_test,
+    shape_distances,
+)
 from vqstudio.evaluation.report import MetricResult
 from vqstudio.metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
 
 __all__ = [
     "EEG_BANDS",
-    "MEMORIZATION_COPY_FRACTION",
-    "MEMORIZATION_P",
-    "MEMORIZATION_RATIO",
     "amplitude_wasserstein",
     "autocorrelation_distance",
     "band_power_errors",
+    "cnn_classifier_accuracy",
     "correlation_matrix_distance",
-    "discriminative_score",
+    "feature_classifier_accuracy",
     "frechet_distance",
     "mean_psd",
     "memorization",
-    "nearest_distances",
     "psd_distance",
     "train_synthetic_test_real",
     "window_chunks",
@@ -45,10 +50,6 @@ EEG_BANDS: tuple[tuple[str, float, float], ...] = (
     ("beta", 13.0, 30.0),
     ("gamma", 30.0, 80.0),
 )
-# "Much closer" to the training data than fresh real data, for the memorization flag.
-MEMORIZATION_RATIO = 0.5
-MEMORIZATION_COPY_FRACTION = 0.2
-MEMORIZATION_P = 0.01
 _TSTR_TITLE = "Train-on-synthetic/test-on-real accuracy"
 
 
@@ -325,30 +326,31 @@ def amplitude_wasserstein(
     )
 
 
-def discriminative_score(
+_CHANCE_NOTE = "50 % = indistinguishable (best), 100 % = always told apart"
+
+
+def feature_classifier_accuracy(
     f_real: np.ndarray, f_syn: np.ndarray, rng: np.random.Generator, folds: int = 5
 ) -> MetricResult:
-    """|accuracy - 0.5| of a classifier telling real from synthetic windows on held-out folds.
+    """Accuracy (%) of a logistic regression telling real from synthetic windows by their features.
 
     Both sets are cut to the same size n (seeded random subset of the larger), so chance is
-    exactly 0.5. A logistic regression (`classifier.py`) on the fixed window features
+    exactly 50 %. A logistic regression (`classifier.py`) on the fixed window features
     (`features.py`) is trained by stratified k-fold cross-validation (k = 5, fewer when the sets
-    are small): every window is predicted once, by a model that did not see it. Accuracy is over
-    all 2n predictions; its standard error is the binomial sqrt(p(1-p)/2n), and its 95 % Wilson
-    interval is given too. Score 0 = the
-    classifier cannot tell (best), 0.5 = it always can. A lower bound on detectability: a
-    stronger classifier may do better.
+    are small): every window is predicted once, by a model that did not see it. Accuracy =
+    100 x correct / 2n, with its binomial standard error sqrt(p(1-p)/2n) and 95 % Wilson
+    interval. 50 % = the classifier cannot tell (best), 100 % = it always can. A weaker test
+    than the CNN (`cnn_classifier_accuracy`): features average waveform shape away.
     """
+    title = "Real-vs-synthetic accuracy, logistic regression on features"
     definition = (
-        "|accuracy - 0.5| of an L2 logistic regression on fixed spectral/statistical/correlation features "
-        "telling real from synthetic windows, by stratified k-fold cross-validation on balanced sets."
+        "Cross-validated accuracy of an L2 logistic regression on fixed spectral/statistical/correlation "
+        f"window features telling real from synthetic windows (balanced sets); {_CHANCE_NOTE}."
     )
     n = min(len(f_real), len(f_syn))
     if n < 4:
         skipped = {"skipped": f"needs at least 4 windows in each set (has {n})"}
-        return MetricResult(
-            "discriminative", "Discriminative score", None, "", "lower", definition, details=skipped
-        )
+        return MetricResult("feature_accuracy", title, None, "%", "chance", definition, details=skipped)
     a = f_real[rng.choice(len(f_real), n, replace=False)]
     b = f_syn[rng.choice(len(f_syn), n, replace=False)]
     x = np.concatenate([a, b])
@@ -361,20 +363,62 @@ def discriminative_score(
         model = LogisticRegression().fit(x[~test], y[~test])
         predicted[test] = model.predict(x[test])
     accuracy = float((predicted == y).mean())
+    low, high = wilson_interval(accuracy, 2 * n)
     return MetricResult(
-        key="discriminative",
-        title="Discriminative score",
-        value=abs(accuracy - 0.5),
-        unit="",
-        better="lower",
+        key="feature_accuracy",
+        title=title,
+        value=100.0 * accuracy,
+        unit="%",
+        better="chance",
         definition=definition,
         details={
             "accuracy": accuracy,
             "accuracy_se": binomial_se(accuracy, 2 * n),
-            "accuracy_ci95": wilson_interval(accuracy, 2 * n),
+            "accuracy_ci95": [low, high],
             "windows_per_class": n,
             "folds": k,
             "classifier": "L2 multinomial logistic regression (numpy, Newton), alpha=0.05, z-scored features",
+        },
+    )
+
+
+def cnn_classifier_accuracy(real: np.ndarray, syn: np.ndarray, *, seed: int, purge: int = 1) -> MetricResult:
+    """Accuracy (%) of a small 1D CNN telling real from synthetic windows (`cnn.py`).
+
+    Three strided convolutions on the samples (each channel z-scored with the training fold's
+    mean and std), trained per fold of a blocked k-fold split (contiguous blocks; `purge`
+    neighbours of the test block left out of training, so overlapping windows never sit on both
+    sides); accuracy = 100 x correct out-of-fold predictions / 2n on balanced sets, with the 95 %
+    Wilson interval over the pooled predictions. 50 % = indistinguishable (best), 100 % = always
+    told apart. Seeded and deterministic.
+    """
+    from vqstudio.evaluation.cnn import cnn_accuracy
+
+    title = "Real-vs-synthetic accuracy, 1D CNN"
+    definition = (
+        "Accuracy of a 3-layer 1D CNN on z-scored windows telling real from synthetic ones, by blocked "
+        f"k-fold cross-validation on balanced sets (95 % Wilson interval in details); {_CHANCE_NOTE}."
+    )
+    n = min(len(real), len(syn))
+    if n < 4:
+        skipped = {"skipped": f"needs at least 4 windows in each set (has {n})"}
+        return MetricResult("cnn_accuracy", title, None, "%", "chance", definition, details=skipped)
+    r = cnn_accuracy(real, syn, seed=seed, purge=purge)
+    return MetricResult(
+        key="cnn_accuracy",
+        title=title,
+        value=100.0 * r.accuracy,
+        unit="%",
+        better="chance",
+        definition=definition,
+        details={
+            "accuracy": r.accuracy,
+            "accuracy_ci95": list(r.ci95),
+            "windows_per_class": r.windows_per_class,
+            "folds": r.folds,
+            "purged_neighbours": purge,
+            "epochs": r.epochs,
+            "seconds": r.seconds,
         },
     )
 
@@ -542,63 +586,40 @@ def _standardiser(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean[:, None].astype(np.float32), std[:, None].astype(np.float32)
 
 
-def nearest_distances(
-    queries: np.ndarray, bank: np.ndarray, mean: np.ndarray, std: np.ndarray, chunk: int = 512
-) -> np.ndarray:
-    """For each query window, the distance to its nearest window in `bank`:
-    d(a, b) = sqrt(mean over channels and samples of ((a - b) / std_c)^2), i.e. the RMS
-    difference in training standard deviations (0 = identical window, about 1.4 for two
-    independent windows of white noise). Brute force in float32 chunks; memory O(chunk * size)."""
-    q = ((np.asarray(queries, dtype=np.float32) - mean) / std).reshape(len(queries), -1)
-    size = q.shape[1]
-    q_norm = (q.astype(np.float64) ** 2).sum(axis=1)
-    best = np.full(len(q), np.inf)
-    for start in range(0, len(bank), chunk):
-        b = ((np.asarray(bank[start : start + chunk], dtype=np.float32) - mean) / std).reshape(-1, size)
-        b_norm = (b.astype(np.float64) ** 2).sum(axis=1)
-        d2 = q_norm[:, None] + b_norm[None, :] - 2.0 * (q @ b.T).astype(np.float64)
-        best = np.minimum(best, d2.min(axis=1))
-    return np.sqrt(np.maximum(best, 0.0) / size)
-
-
 def memorization(
     real: np.ndarray,
     syn: np.ndarray,
     train: np.ndarray,
     rng: np.random.Generator,
-    max_queries: int = 1000,
+    max_queries: int = 200,
+    train_signal: np.ndarray | None = None,
 ) -> tuple[MetricResult, np.ndarray, np.ndarray]:
-    """Are synthetic windows much closer to the training windows than fresh real windows are?
+    """Are synthetic windows copies, possibly shifted in time, of the training data?
 
-    d_syn = distance from each synthetic window to its nearest training window, d_real = the same
-    for each held-out real window (`nearest_distances`: RMS difference after z-scoring each
-    channel with the training set's mean and std; at most `max_queries` seeded random windows
-    of each set; every training window is searched). Reported: the medians, their ratio
-    median(d_syn) / median(d_real) (the headline: about 1 for data as novel as fresh real data,
-    0 for copies), and the copy fraction = share of synthetic windows nearer to the training
-    data than 95 % of the real windows are (5 % expected for fresh data). FLAG ("much closer")
-    when the ratio is below 0.5, or when the copy fraction is above 0.2 AND a one-sided binomial
-    test says so many near copies are unlikely for fresh data (p < 0.01 with an expected share
-    of 0.05 + 1/n_real, the 1/n_real allowing for the 5th percentile's own uncertainty with few
-    real windows). Limitation: exact-alignment distance; a copy shifted in time by part of a
-    window looks novel.
+    d = the shape distance of `memorization.py` from a window to the nearest stretch of the
+    training signal at ANY time shift: sqrt(2 (1 - rho)), rho the correlation of the two
+    windows after z-scoring each channel with the training mean and std (0 = copy, ~1.4 =
+    unrelated). `train_signal` `(channels, samples)` is the continuous training data in
+    physical units; without it the training windows are joined end to end. At most
+    `max_queries` seeded random windows of each set are searched. Headline: the ratio
+    median(d_syn) / median(d_real) over held-out real windows (about 1 for data as novel as fresh
+    data, 0 for copies). Verdict ("yes" / "no" / "not enough held-out data"), calibrated on the
+    held-out distances: see `memorization.memorization_test`.
     """
 
     def pick(x: np.ndarray) -> np.ndarray:
         return x if len(x) <= max_queries else x[np.sort(rng.choice(len(x), max_queries, replace=False))]
 
-    mean, std = _standardiser(train)
-    d_syn = nearest_distances(pick(syn), train, mean, std)
-    d_real = nearest_distances(pick(real), train, mean, std)
+    signal = (
+        np.concatenate(list(np.asarray(train)), axis=1) if train_signal is None else np.asarray(train_signal)
+    )
+    mean, std = _standardiser(signal[None])
+    z_signal = (signal - mean) / std
+    d_syn = shape_distances((pick(syn) - mean) / std, z_signal)
+    d_real = shape_distances((pick(real) - mean) / std, z_signal)
     med_syn, med_real = float(np.median(d_syn)), float(np.median(d_real))
     ratio = med_syn / med_real if med_real > 0 else (1.0 if med_syn == 0 else np.inf)
-    threshold = float(np.quantile(d_real, 0.05))
-    near = int((d_syn < threshold).sum())
-    copy_fraction = near / len(d_syn)
-    expected = min(1.0, 0.05 + 1.0 / len(d_real))
-    copy_p = float(binomtest(near, len(d_syn), expected, alternative="greater").pvalue)
-    many_copies = copy_fraction > MEMORIZATION_COPY_FRACTION and copy_p < MEMORIZATION_P
-    flag = bool(ratio < MEMORIZATION_RATIO or many_copies)
+    test = memorization_test(d_syn, d_real)
     result = MetricResult(
         key="memorization",
         title="Memorization: NN-distance ratio synthetic/real",
@@ -606,24 +627,27 @@ def memorization(
         unit="",
         better="check",
         definition=(
-            "median over synthetic windows of the distance to the nearest training window, divided by the "
-            "same median for held-out real windows (distance: RMS difference in training std units); "
-            f"flagged when below {MEMORIZATION_RATIO}, or when more than {MEMORIZATION_COPY_FRACTION:.0%} of "
-            "synthetic windows are nearer than the 5th percentile of the real windows' distances and a "
-            f"binomial test finds that share improbable for fresh data (p < {MEMORIZATION_P})."
+            "Shape distance sqrt(2(1-rho)) from each window to the nearest training stretch at any time "
+            "shift (0 = copy, ~1.4 = unrelated); headline = median over synthetic windows / median over "
+            "held-out real windows (1 = as novel as fresh data). Flagged when a synthetic window is an "
+            f"exact copy (d < {EXACT_COPY}) or near copies (d < {MARGIN} x the 5th percentile of the "
+            "held-out distances) are more common than among held-out windows (binomial p < "
+            f"{ALPHA}); needs {MIN_HELD_OUT} held-out windows."
         ),
         details={
-            "flag": flag,
+            "flag": test.verdict == "yes",
+            "verdict": test.verdict,
+            "reason": test.reason,
             "median_nn_synthetic": med_syn,
             "median_nn_real": med_real,
-            "copy_fraction": copy_fraction,
-            "copy_fraction_expected": expected,
-            "copy_p_value": copy_p,
-            "copy_threshold": threshold,
-            "ratio_threshold": MEMORIZATION_RATIO,
-            "copy_fraction_threshold": MEMORIZATION_COPY_FRACTION,
+            "copy_threshold": test.threshold,
+            "near_copies": test.near_copies,
+            "exact_copies": test.exact_copies,
+            "copy_fraction": test.share,
+            "copy_fraction_expected": test.expected_share,
+            "copy_p_value": test.p_value,
             "queries": {"synthetic": len(d_syn), "real": len(d_real)},
-            "train_windows": len(train),
+            "train_samples": int(signal.shape[1]),
         },
     )
     return result, d_syn, d_real

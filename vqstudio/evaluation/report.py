@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EvaluationReport", "MetricResult"]
+__all__ = ["DIRECTIONS", "EvaluationReport", "MetricResult", "verdict_text"]
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def _plain(value: Any) -> Any:
@@ -35,8 +35,9 @@ def _plain(value: Any) -> Any:
 class MetricResult:
     """One metric: its headline value, unit, which direction is better, and its definition.
 
-    `better` is "lower" or "higher" for scores, or "check" for the memorization test (whose
-    verdict is `EvaluationReport.memorization_flag`). `value` is None when the metric could not
+    `better` is "lower" or "higher" for scores, "chance" for a classifier accuracy (50 % is
+    best: the classifier cannot tell), or "check" for the memorization test (whose verdict is
+    `EvaluationReport.memorization_verdict`). `value` is None when the metric could not
     be computed (e.g. no labels, one channel); `details` then says why.
     """
 
@@ -75,6 +76,8 @@ class EvaluationReport:
     n_train: int
     seed: int
     metrics: dict[str, MetricResult]
+    # Windows left out of each set for holding a flat or saturated stretch (`flat.py`).
+    excluded_flat: dict[str, int] = field(default_factory=dict)
     # Curves kept for the plots; not part of the JSON.
     freqs: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     psd_real: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
@@ -84,10 +87,15 @@ class EvaluationReport:
 
     @property
     def memorization_flag(self) -> bool:
-        """True when the synthetic windows are much closer to the training windows than fresh
-        real windows are (see the `memorization` metric's definition)."""
+        """True when the synthetic windows copy the training data (the verdict is "yes")."""
+        return self.memorization_verdict == "yes"
+
+    @property
+    def memorization_verdict(self) -> str | None:
+        """ "yes", "no", "not enough held-out data" (see the `memorization` metric's definition),
+        or None when the check did not run."""
         m = self.metrics.get("memorization")
-        return bool(m is not None and m.details.get("flag", False))
+        return None if m is None else str(m.details.get("verdict", "yes" if m.details.get("flag") else "no"))
 
     def value(self, key: str) -> float | None:
         """The headline value of one metric (None when absent or not computed)."""
@@ -105,7 +113,9 @@ class EvaluationReport:
                 "window_seconds": self.samples_per_window / self.rate,
                 "windows": {"real": self.n_real, "synthetic": self.n_synthetic, "train": self.n_train},
                 "seed": self.seed,
+                "excluded_flat": dict(self.excluded_flat),
                 "memorization_flag": self.memorization_flag,
+                "memorization_verdict": self.memorization_verdict,
                 "metrics": {k: m.to_dict() for k, m in self.metrics.items()},
             }
         )
@@ -115,11 +125,24 @@ class EvaluationReport:
         train-on-real reference and the memorization verdict."""
         rows: list[tuple[str, float | str | None, str]] = []
         for m in self.metrics.values():
-            direction = {"lower": "lower is better", "higher": "higher is better"}.get(m.better, "")
+            direction = DIRECTIONS.get(m.better, "")
             unit = f"{m.unit}, {direction}" if m.unit and direction else (m.unit or direction)
             rows.append((m.title, m.value, unit))
             if m.key == "tstr" and m.details.get("trtr_accuracy") is not None:
                 rows.append(("Train-on-real/test-on-real accuracy", m.details["trtr_accuracy"], unit))
             if m.key == "memorization":
-                rows.append(("Memorization flag", "YES" if self.memorization_flag else "no", ""))
+                rows.append(("Memorization flag", verdict_text(self.memorization_verdict), ""))
         return rows
+
+
+DIRECTIONS = {
+    "lower": "lower is better",
+    "higher": "higher is better",
+    "chance": "50 % = indistinguishable (best), 100 % = always told apart",
+    "check": "about 1 = as novel as fresh data, near 0 = copies",
+}
+
+
+def verdict_text(verdict: str | None) -> str:
+    """The memorization verdict as a table shows it."""
+    return {"yes": "YES", "no": "no", None: "n/a"}.get(verdict, str(verdict))
