@@ -22,6 +22,9 @@ def _combo(tooltip: str, items: Sequence[tuple[str, object]]) -> QComboBox:
     box = QComboBox()
     box.setToolTip(tooltip)
     box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # arrow keys stay with the viewer
+    # Sized for short entries, so the bar fits a narrow window; the open list shows long names.
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(9)
     for text, data in items:
         box.addItem(text, data)
     return box
@@ -51,27 +54,26 @@ class DisplayBar(QWidget):
         super().__init__(parent)
         self.rows_box = _combo(
             "Channels per page (Shift+Up/Down scrolls a page of channels, Up/Down one)",
-            [("all" if n == 0 else str(n), n) for n in ROWS_CHOICES],
+            [("all channels" if n == 0 else f"{n} channels", n) for n in ROWS_CHOICES],
         )
         self.highpass_box = _combo(
             "High-pass filter for the view only (the recording is not changed)",
-            [("off", 0.0), *((f"{f:g} Hz", f) for f in HIGHPASS_CHOICES)],
+            [("HP off", 0.0), *((f"HP {f:g} Hz", f) for f in HIGHPASS_CHOICES)],
         )
         self.lowpass_box = _combo(
             "Low-pass filter for the view only (the recording is not changed)",
-            [("off", 0.0), *((f"{f:g} Hz", f) for f in LOWPASS_CHOICES)],
+            [("LP off", 0.0), *((f"LP {f:g} Hz", f) for f in LOWPASS_CHOICES)],
         )
         self.notch_box = _combo(
             "Mains notch for the view only (50 Hz in Europe, 60 Hz in the Americas)",
-            [("off", 0.0), *((f"{f:g} Hz", f) for f in NOTCH_CHOICES)],
+            [("notch off", 0.0), *((f"notch {f:g} Hz", f) for f in NOTCH_CHOICES)],
         )
         self.reference_box = _combo(
             "Reference for the view: as recorded, the average of the good channels of the same "
             "unit and rate, or one channel",
-            [("as recorded", "none"), ("average", "average")],
+            [("ref: as recorded", "none"), ("ref: average", "average")],
         )
         self.readout = QLabel()
-        self.readout.setMinimumWidth(260)
         self.readout.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.readout.setToolTip("Time and value under the mouse")
 
@@ -84,19 +86,13 @@ class DisplayBar(QWidget):
             lambda _: self.reference_changed.emit(self.reference())
         )
 
+        # Each entry names its setting ("HP 0.5 Hz"), so the bar needs no labels and fits a
+        # narrow window.
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 2)
-        for text, box in (
-            ("Channels/page", self.rows_box),
-            ("High-pass", self.highpass_box),
-            ("Low-pass", self.lowpass_box),
-            ("Notch", self.notch_box),
-            ("Reference", self.reference_box),
-        ):
-            row.addWidget(QLabel(text))
+        for box in (self.rows_box, self.highpass_box, self.lowpass_box, self.notch_box, self.reference_box):
             row.addWidget(box)
-        row.addStretch(1)
-        row.addWidget(self.readout)
+        row.addWidget(self.readout, 1)
 
     def filters(self) -> ViewFilters:
         """The filters chosen in the boxes."""
@@ -120,7 +116,7 @@ class DisplayBar(QWidget):
         while self.reference_box.count() > 2:
             self.reference_box.removeItem(2)
         for name in names:
-            self.reference_box.addItem(name, f"channel:{name}")
+            self.reference_box.addItem(f"ref: {name}", f"channel:{name}")
         self.reference_box.setCurrentIndex(0)
         self.reference_box.blockSignals(False)
 
@@ -133,7 +129,8 @@ class DisplayBar(QWidget):
             (self.lowpass_box, filters.lowpass),
             (self.notch_box, filters.notch),
         ):
-            _select(box, value or 0.0, f"{value:g} Hz" if value else "")
+            prefix = box.itemText(0).removesuffix(" off")
+            _select(box, value or 0.0, f"{prefix} {value:g} Hz" if value else "")
 
     def show_reference(self, reference: Reference) -> None:
         _select(
