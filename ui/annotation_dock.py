@@ -7,7 +7,7 @@ belongs to the Signals tab rather than to every tab of the window.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -23,6 +23,14 @@ from ui.viewer import SignalViewer
 __all__ = ["AnnotationDock", "with_annotation_dock"]
 
 
+class _Table(QTableWidget):
+    """A table that asks for room for its three columns (a dock starts at its content's size
+    hint) while it may still shrink to a narrow window."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 400)
+
+
 class AnnotationDock(QDockWidget):
     """Lists the viewer's annotations; activating one jumps the viewer there."""
 
@@ -30,7 +38,7 @@ class AnnotationDock(QDockWidget):
         super().__init__("Annotations", parent)
         self.setObjectName("annotations_dock")  # saveState/restoreState find it by name
         self.viewer = viewer
-        self.table = QTableWidget(0, 3)
+        self.table = _Table(0, 3)
         self.table.setHorizontalHeaderLabels(["Onset (s)", "Duration (s)", "Text"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -83,5 +91,4 @@ def with_annotation_dock(page: QWidget, viewer: SignalViewer) -> tuple[QMainWind
         QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
     )
     holder.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    holder.resizeDocks([dock], [300], Qt.Orientation.Horizontal)
     return holder, dock

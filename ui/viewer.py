@@ -167,6 +167,7 @@ class SignalViewer(QWidget):
         bar.setContentsMargins(4, 2, 4, 2)
         bar.addWidget(self.title, 1)
         bar.addWidget(self.position)
+        bar.addSpacing(12)
         bar.addWidget(QLabel("Page"))
         bar.addWidget(self.page_box)
         bar.addWidget(self.time_box)
