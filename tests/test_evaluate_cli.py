@@ -37,11 +37,19 @@ def test_evaluate_writes_report_and_plots(project, capsys):
     )
     out = capsys.readouterr().out
     assert "PSD log-spectral distance" in out and "surrogate" in out
+    # One table: every metric beside held-out real, reconstruction and surrogate.
+    header = out.splitlines()[0].split()
+    assert header[1:6] == ["synthetic", "held-out", "real", "reconstruction", "surrogate"]
+    assert "Real-vs-synthetic accuracy, 1D CNN" in out and "50 % = indistinguishable" in out
     data = json.loads(Path(report).read_text())
     assert data["channels"] == ["Fp1", "O1", "ECG"]
-    assert data["windows"]["synthetic"] == 20  # 40 s in 2 s windows
+    assert data["windows"]["synthetic"] == 39  # 40 s in 2 s windows every 1 s
+    assert data["window_hop_s"] == 1.0
     assert data["metrics"]["psd_lsd"]["value"] > 0
-    assert "surrogate" in data["references"] and "held_out_half" in data["references"]
+    assert set(data["references"]) == {"held_out_half", "reconstruction", "surrogate"}
+    recon = data["references"]["reconstruction"]
+    assert recon["windows"]["synthetic"] == recon["windows"]["real"] == data["windows"]["real"]
+    assert recon["metrics"]["cnn_accuracy"]["value"] is not None
     assert sorted(os.listdir(plots)) == ["examples.png", "nearest_neighbours.png", "psd.png"]
 
 
@@ -51,6 +59,29 @@ def test_evaluate_flags_training_copies(project, tmp_path):
     report = str(tmp_path / "copy.json")
     assert main(["evaluate", proj, "--synthetic", src, "--json", report, "--plots", str(tmp_path)]) == 0
     assert json.loads(Path(report).read_text())["memorization_flag"] is True
+
+
+def test_a_61_second_recording_evaluates(tmp_path, capsys):
+    """Default 4 s windows on a 61 s recording: 6.1 s held out gives 2 overlapping windows; the
+    evaluation runs, and says what it cannot judge from so little instead of failing."""
+    src = str(tmp_path / "short.edf")
+    write_recording(simulate(seconds=61, seed=4).select(["Fp1", "O1"]), src)
+    proj = str(tmp_path / "proj")
+    args = ["train", src, "--project", proj, "--tokenizer-steps", "5", "--prior-steps", "0"]
+    assert main([*args, "--device", "cpu", "--preset", "small"]) == 0
+    other = str(tmp_path / "other.edf")
+    write_recording(simulate(seconds=30, seed=9).select(["Fp1", "O1"]), other)
+    report = str(tmp_path / "r.json")
+    assert (
+        main(["evaluate", proj, "--synthetic", other, "--json", report, "--plots", str(tmp_path / "p")]) == 0
+    )
+    data = json.loads(Path(report).read_text())
+    assert data["windows"]["real"] == 2
+    assert data["memorization_verdict"] == "not enough held-out data"
+    assert "at least 4 windows" in data["metrics"]["cnn_accuracy"]["details"]["skipped"]
+    assert "reconstruction" in data["references"]
+    assert "too few to split" in data["reference_notes"]["held_out_half"]
+    assert "n/a[" in capsys.readouterr().out
 
 
 def test_evaluate_refuses_foreign_channels(project, tmp_path, capsys):

@@ -140,22 +140,27 @@ def comparison_rows(assessment: dict[str, Any]) -> tuple[list[str], list[Row]]:
 
 
 def format_table(columns: list[str], rows: list[Row]) -> str:
-    """A plain-text table: metric, one column per set, then unit and direction; notes below."""
-    width = max([len("metric")] + [len(r.title) for r in rows])
-    col = max([14] + [len(c.text) for r in rows for c in r.cells] + [len(c) for c in columns])
-    lines = [f"{'metric':<{width}}  " + "  ".join(f"{c:>{col}}" for c in columns) + "  unit; how to read"]
+    """A plain-text table: metric, one column per set, then unit and how to read it; an "n/a"
+    cell carries a footnote number, and the notes below say why."""
     notes: list[str] = []
+    texts: list[list[str]] = []
     for r in rows:
-        texts = []
+        line = []
         for cell in r.cells:
             text = cell.text
             if text == "n/a" and cell.note:
                 if cell.note not in notes:
                     notes.append(cell.note)
                 text = f"n/a[{notes.index(cell.note) + 1}]"
-            texts.append(f"{text:>{col}}")
+            line.append(text)
+        texts.append(line)
+    width = max([len("metric")] + [len(r.title) for r in rows])
+    cols = [max([len(c)] + [len(t[i]) for t in texts]) for i, c in enumerate(columns)]
+    head = "  ".join(f"{c:>{w}}" for c, w in zip(columns, cols, strict=True))
+    lines = [f"{'metric':<{width}}  {head}  unit; how to read"]
+    for r, line in zip(rows, texts, strict=True):
+        body = "  ".join(f"{t:>{w}}" for t, w in zip(line, cols, strict=True))
         how = "; ".join(p for p in (r.unit, r.direction) if p)
-        lines.append(f"{r.title:<{width}}  " + "  ".join(texts) + f"  {how}")
-    for i, note in enumerate(notes, 1):
-        lines.append(f"[{i}] n/a: {note}")
+        lines.append(f"{r.title:<{width}}  {body}  {how}")
+    lines += [f"[{i}] n/a: {note}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines)
