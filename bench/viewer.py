@@ -7,9 +7,12 @@ by default, or written to a temporary EDF and read back lazily with `--edf` (nee
 into a pixmap; each paging frame is `repaint()` (a synchronous paint of the shown widget, as
 on screen) then `processEvents()`. Prints one JSON line with wall-clock and main-thread CPU
 frame times (the CPU figure is steadier when other processes share the machine; the load
-average is printed too).
+average is printed too). Every channel is on the page (`--rows 0`) unless `--rows N` says otherwise.
+`--filter 0.5,40,50` turns the display filters on (high-pass, low-pass, notch in Hz; 0 for off):
+each page is then read with the filter margin, filtered (sosfiltfilt) and decimated.
 
     QT_QPA_PLATFORM=offscreen python bench/viewer.py [--frames 200] [--page 10] [--edf]
+        [--rows 0] [--filter 0.5,40,50]
 """
 
 from __future__ import annotations
@@ -55,11 +58,19 @@ def main() -> None:
     parser.add_argument("--page", type=float, default=10.0)
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--edf", action="store_true", help="write a temporary EDF and read it lazily")
+    parser.add_argument("--rows", type=int, default=0, help="channels per page (0: all)")
+    parser.add_argument(
+        "--filter", default="", help="display filters HP,LP,NOTCH in Hz (0 for off), e.g. 0.5,40,50"
+    )
     args = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
 
+    from ui.view_filters import ViewFilters
     from ui.viewer import SignalViewer
+
+    corners = [float(v) or None for v in args.filter.split(",")] if args.filter else []
+    filters = ViewFilters(*corners)
 
     app = QApplication.instance() or QApplication([])
     rec = make_recording(args.channels, args.seconds, args.rate)
@@ -81,6 +92,8 @@ def main() -> None:
     if args.edf:
         rec = read_recording(path)
     viewer.set_page_length(args.page)
+    viewer.set_channels_per_page(args.rows)
+    viewer.set_filters(filters)
     viewer.set_recording(rec, "bench")
     viewer.grab()
     first = time.perf_counter() - t
@@ -108,6 +121,8 @@ def main() -> None:
                 "seconds": args.seconds,
                 "rate": args.rate,
                 "page_s": args.page,
+                "rows": viewer.channels_per_page,
+                "filters": filters.describe(),
                 "size": [1600, 1000],
                 "paint": "widget.repaint() + processEvents per frame",
                 "open_first_draw_s": round(first, 3),
