@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.theme import PLOT_COLORS
+from ui.plots import LegendPlot
 from ui.viewer import SignalViewer
 from ui.worker import Job
 from vqstudio.errors import VQStudioError
@@ -146,19 +145,20 @@ class GenerationPanel(QWidget):
 
         self.psd_channel = QComboBox()
         self.psd_channel.currentIndexChanged.connect(lambda _: self.update_psd())
-        self.psd_plot = pg.PlotWidget(title="Power spectral density (Welch)")
+        # The legend sits below the plot; real and generated keep the colours they have everywhere.
+        self.psd_view = LegendPlot("Power spectral density (Welch)")
+        self.psd_plot = self.psd_view.plot_item
         self.psd_plot.setLogMode(y=True)
         self.psd_plot.setLabel("bottom", "Hz")
-        self.psd_plot.addLegend(offset=(-10, 10))
-        self.psd_real = self.psd_plot.plot([], [], pen=pg.mkPen(PLOT_COLORS[0], width=2), name="real")
-        self.psd_synth = self.psd_plot.plot([], [], pen=pg.mkPen(PLOT_COLORS[1], width=2), name="generated")
+        self.psd_real = self.psd_view.add_series("real", width=2)
+        self.psd_synth = self.psd_view.add_series("generated", width=2)
         psd_box = QVBoxLayout()
         row = QHBoxLayout()
         row.addWidget(QLabel("PSD of channel"))
         row.addWidget(self.psd_channel)
         row.addStretch(1)
         psd_box.addLayout(row)
-        psd_box.addWidget(self.psd_plot, 1)
+        psd_box.addWidget(self.psd_view, 1)
         psd_widget = QWidget()
         psd_widget.setLayout(psd_box)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -257,6 +257,7 @@ class GenerationPanel(QWidget):
         self.psd_real.setData([], [])
         self.psd_synth.setData([], [])
         if not name or not self.synthetic:
+            self.psd_plot.setTitle("Power spectral density (Welch): shown once recordings are generated")
             return
         psds = []
         for rec in self.synthetic:
@@ -274,7 +275,7 @@ class GenerationPanel(QWidget):
             f, p = welch_psd(ch.read_seconds(0, PSD_SECONDS), ch.rate)
             if p.size:
                 self.psd_real.setData(f, np.maximum(p, 1e-30))
-        self.psd_plot.getPlotItem().setTitle(f"Power spectral density of {name} (Welch, 2 s segments)")
+        self.psd_plot.setTitle(f"Power spectral density of {name} (Welch, 2 s segments)")
 
     def settings_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the engine's `GenerateSettings` from the form."""
@@ -315,8 +316,4 @@ class GenerationPanel(QWidget):
         for v in (self.real_viewer, self.synthetic_viewer):
             v.set_theme(theme)
         bg, fg = ("#1e1f22", "#c8c8c8") if theme == "dark" else ("#ffffff", "#303030")
-        self.psd_plot.setBackground(bg)
-        for name in ("left", "bottom"):
-            axis = self.psd_plot.getPlotItem().getAxis(name)
-            axis.setPen(fg)
-            axis.setTextPen(fg)
+        self.psd_view.set_colors(bg, fg)

@@ -310,7 +310,10 @@ class MainWindow(QMainWindow):
         elif topic == "report":
             self.report.set_report(s.report)
         elif topic == "job":
-            self.set_status(f"Running: {s.job}" if s.job else "Ready")
+            if s.job:
+                self.set_status(f"Running: {s.job}")
+            elif self.status.text().startswith(("Running: ", "Stopping ")):
+                self.set_status("Ready")  # an ended job's own last word (trained, failed) stays
         self._refresh_actions()
 
     def set_status(self, text: str) -> None:

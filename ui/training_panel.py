@@ -309,6 +309,8 @@ class TrainingPanel(QWidget):
         rec = self._recording
         if rec is None:
             self.project_label.setText(NO_PROJECT)
+            if not self._folder_chosen:
+                self.folder.clear()
             return
         name = rec.source.path if rec.source is not None and rec.source.path else "recording"
         self.project_label.setText(f"<b>New project</b> from {name.rsplit('/', 1)[-1]}")
@@ -393,10 +395,22 @@ class TrainingPanel(QWidget):
         self.folder.setText(project.path)
         self._show_settings(project)
         if self.job is None:
+            self._show_stage_progress(project)
             self.load_history(project.path)
             if changed:  # another project: the last preview showed another recording's channels
                 self._set_preview(None)
         self.refresh_runs()
+
+    def _show_stage_progress(self, project: Project) -> None:
+        """The progress bar of an idle project: where its last stage stands."""
+        for stage in ("prior", "tokenizer"):
+            prog = project.progress(stage)
+            if prog:
+                state = "done" if prog.get("done") else "stopped: Resume continues it"
+                self.progress.setValue(1000 if prog.get("done") else 0)
+                self.progress.setFormat(f"{stage}: step {prog.get('step', 0)}, {state}")
+                return
+        self.progress.setFormat("not trained yet")
 
     def _open_project(self) -> Project | None:
         if not self._project:
