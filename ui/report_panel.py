@@ -1,4 +1,10 @@
-"""The Report tab: the evaluation engine's metrics table and its plots, for the current project."""
+"""The Report tab: every metric beside its references (held-out real, reconstruction, surrogate),
+the plots, and the reference recordings the user adds to compare with.
+
+The table comes from `vqstudio.evaluation.table.comparison_rows`, the same rows the CLI prints;
+each metric's tooltip gives its definition and which direction is better, and every "n/a" cell
+says why in its tooltip.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTableWidget,
@@ -25,45 +33,27 @@ from PySide6.QtWidgets import (
 )
 
 from ui.worker import Job
+from vqstudio.evaluation.table import Row, comparison_rows
 from vqstudio.events import Progress
 
-__all__ = ["ReportPanel", "format_value"]
-
-
-def format_value(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+__all__ = ["ReportPanel", "SavedReport"]
 
 
 class SavedReport:
-    """A report read back from its JSON (`EvaluationReport.to_dict()`), for the same table."""
+    """A report read back from its JSON (`Assessment.to_dict()`), for the same table."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         windows = data.get("windows", {})
         self.n_real, self.n_synthetic = windows.get("real", "?"), windows.get("synthetic", "?")
         self.memorization_flag = bool(data.get("memorization_flag", False))
+        self.memorization_verdict = data.get("memorization_verdict")
 
-    def summary_rows(self) -> list[tuple[str, object, str]]:
-        rows = []
-        for key, m in self.data.get("metrics", {}).items():
-            if not isinstance(m, dict):
-                continue
-            direction = {"lower": "lower is better", "higher": "higher is better"}.get(
-                m.get("better", ""), ""
-            )
-            unit = ", ".join(u for u in (m.get("unit") or "", direction) if u)
-            rows.append((m.get("title", key), m.get("value"), unit))
-            # The same extra rows as EvaluationReport.summary_rows.
-            trtr = (m.get("details") or {}).get("trtr_accuracy")
-            if key == "tstr" and trtr is not None:
-                rows.append(("Train-on-real/test-on-real accuracy", trtr, unit))
-            if key == "memorization":
-                rows.append(("Memorization flag", "YES" if self.memorization_flag else "no", ""))
-        return rows
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+RECORDING_FILTER = "Recordings (*.edf *.EDF *.bdf *.BDF *.csv *.CSV *.npy);;All files (*)"
 
 
 class ReportPanel(QWidget):
@@ -74,16 +64,32 @@ class ReportPanel(QWidget):
         self.project_dir: str | None = None
         self.report: Any = None
         self.plot_paths: list[str] = []
+        self.rows: list[Row] = []
+        self.real_paths: list[str] = []
         self.title = QLabel("No report yet: generate recordings, then Evaluate.")
         self.title.setWordWrap(True)
+        self.add_real = QPushButton("Add reference recordings...")
+        self.add_real.setToolTip(
+            "Real recordings to compare with instead of the project's held-out split (the project's "
+            "channels are read from them)"
+        )
+        self.add_real.clicked.connect(self.choose_real)
+        self.real_label = QLabel("compared with: the project's held-out split")
+        self.clear_real = QToolButton()
+        self.clear_real.setText("Use held-out split")
+        self.clear_real.setToolTip("Forget the added reference recordings")
+        self.clear_real.clicked.connect(lambda: self.set_real_paths([]))
+        self.clear_real.setVisible(False)
         button = QToolButton()
         button.setDefaultAction(actions["evaluate"])
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("idle")
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Metric", "Value", "Unit"])
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(
+            ["Metric", "synthetic", "held-out real", "reconstruction", "surrogate", "How to read"]
+        )
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -103,12 +109,35 @@ class ReportPanel(QWidget):
         top.addWidget(self.title, 1)
         top.addWidget(self.progress)
         top.addWidget(button)
+        refs = QHBoxLayout()
+        refs.addWidget(self.add_real)
+        refs.addWidget(self.clear_real)
+        refs.addWidget(self.real_label, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(refs)
         layout.addWidget(split, 1)
+
+    def choose_real(self) -> None:
+        """The file dialog of "Add reference recordings...": the files chosen are added."""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add reference recordings", "", RECORDING_FILTER)
+        if paths:
+            self.set_real_paths([*self.real_paths, *(p for p in paths if p not in self.real_paths)])
+
+    def set_real_paths(self, paths: list[str]) -> None:
+        """Real recordings the next evaluation compares with (none: the held-out split)."""
+        self.real_paths = list(paths)
+        names = ", ".join(os.path.basename(p) for p in self.real_paths)
+        self.real_label.setText(
+            f"compared with: {names}" if names else "compared with: the project's held-out split"
+        )
+        self.real_label.setToolTip("\n".join(self.real_paths))
+        self.clear_real.setVisible(bool(self.real_paths))
 
     def set_project(self, project_dir: str | None) -> None:
         """Shows the project's last saved evaluation (reports/report.json and its plots), if any."""
+        if project_dir != self.project_dir:
+            self.set_real_paths([])
         self.project_dir = project_dir
         if project_dir:
             self.load_saved(project_dir)
@@ -130,8 +159,10 @@ class ReportPanel(QWidget):
         self, project_dir: str, synthetic_paths: list[str]
     ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
         """The `vqstudio evaluate` job (`vqstudio.assessment.assess`) on the generated files,
-        against the project's held-out split; JSON and plots go to the project's reports/."""
+        against the added reference recordings or else the project's held-out split, with every
+        reference; JSON and plots go to the project's reports/."""
         reports = os.path.join(project_dir, "reports")
+        real_paths = list(self.real_paths) or None
 
         def job(stop: threading.Event) -> Generator[Any, None, Any]:
             from vqstudio.assessment import assess
@@ -141,8 +172,10 @@ class ReportPanel(QWidget):
                 yield from assess(
                     project_dir,
                     synthetic_paths,
+                    real_paths=real_paths,
                     json_path=os.path.join(reports, "report.json"),
                     plots_dir=os.path.join(reports, "plots"),
+                    references=True,
                     stop=stop,
                 )
             )
@@ -160,34 +193,50 @@ class ReportPanel(QWidget):
         self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
 
     def set_report(self, result: Any, plot_paths: list[str] | None = None) -> None:
-        """Shows an assessment (its report's `summary_rows()` and its plots) or a bare report."""
+        """Shows an assessment (or a saved or bare report): the comparison table and the plots."""
         report = getattr(result, "report", result)
         if plot_paths is None:
             plot_paths = list(getattr(result, "plots", []) or [])
         self.report = report
-        rows = report.summary_rows() if report is not None and hasattr(report, "summary_rows") else []
+        data = result.to_dict() if result is not None and hasattr(result, "to_dict") else {}
+        _, rows = comparison_rows(data) if data else ([], [])
+        self.rows = rows
         self.table.setRowCount(len(rows))
-        for r, (name, value, unit) in enumerate(rows):
-            for c, text in enumerate((str(name), format_value(value), str(unit))):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                if c == 1:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(r, c, item)
+        for r, row in enumerate(rows):
+            self._fill_row(r, row)
         self.table.resizeColumnsToContents()
         self.set_plots(plot_paths)
         if report is not None:
-            flag = getattr(report, "memorization_flag", False)
-            counts = (
-                f"{getattr(report, 'n_synthetic', '?')} generated vs {getattr(report, 'n_real', '?')} "
-                f"held-out real windows"
-            )
-            verdict = (
-                "WARNING: the generated windows look copied from the training data"
-                if flag
-                else ("no sign of copying the training data")
-            )
-            self.title.setText(f"Evaluation: {counts}; {verdict}.")
+            self.title.setText(self._headline(data))
+
+    def _fill_row(self, r: int, row: Row) -> None:
+        name = QTableWidgetItem(row.title)
+        name.setToolTip(row.tooltip)
+        self.table.setItem(r, 0, name)
+        for c, cell in enumerate(row.cells, start=1):
+            item = QTableWidgetItem(cell.text)
+            tip = cell.note if cell.text != "n/a" else f"n/a: {cell.note}"
+            item.setToolTip(tip or row.tooltip)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(r, c, item)
+        how = QTableWidgetItem("; ".join(p for p in (row.unit, row.direction) if p))
+        how.setToolTip(row.tooltip)
+        self.table.setItem(r, 5, how)
+
+    @staticmethod
+    def _headline(data: dict[str, Any]) -> str:
+        windows = data.get("windows", {})
+        counts = f"{windows.get('synthetic', '?')} generated vs {windows.get('real', '?')} real windows"
+        verdict = data.get("memorization_verdict") or ("yes" if data.get("memorization_flag") else "no")
+        text = {
+            "yes": "WARNING: the generated windows look copied from the training data",
+            "no": "no sign of copying the training data",
+        }.get(verdict, f"memorization: {verdict}")
+        flat = (data.get("excluded_flat") or {}).get("real", 0) + (data.get("excluded_flat") or {}).get(
+            "synthetic", 0
+        )
+        left_out = f"; {flat} window(s) with flat or saturated stretches left out" if flat else ""
+        return f"Evaluation: {counts}; {text}{left_out}."
 
     def set_plots(self, paths: list[str]) -> None:
         while self.plots_layout.count():

@@ -1,0 +1,81 @@
+"""The Report tab: every metric beside its references, tooltips that define each metric, an
+"n/a" that says why, and reference recordings added through a file dialog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog
+
+from ui.report_panel import ReportPanel, SavedReport
+from vqstudio.evaluation import evaluate_windows
+
+
+@pytest.fixture(scope="module")
+def assessment_json() -> dict:
+    """A report with the held-out and surrogate references but no reconstruction (no tokenizer)."""
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((12, 2, 128)).astype(np.float32)
+    synthetic = (2.0 * rng.standard_normal((12, 2, 128))).astype(np.float32)
+    train = rng.standard_normal((30, 2, 128)).astype(np.float32)
+    report = evaluate_windows(real, synthetic, train, 64.0, ["A", "B"])
+    reference = evaluate_windows(real[:6], real[6:], train, 64.0, ["A", "B"])
+    data = report.to_dict()
+    data["references"] = {"held_out_half": reference.to_dict(), "surrogate": reference.to_dict()}
+    data["reference_notes"] = {"reconstruction": "the project has no trained tokenizer yet"}
+    return data
+
+
+@pytest.fixture
+def panel(qtbot) -> ReportPanel:
+    widget = ReportPanel({"evaluate": QAction("Evaluate")})
+    qtbot.addWidget(widget)
+    return widget
+
+
+def _row(panel: ReportPanel, title: str) -> int:
+    titles = [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())]
+    return titles.index(title)
+
+
+def test_every_metric_sits_beside_its_references(panel, assessment_json) -> None:
+    panel.set_report(SavedReport(assessment_json))
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    assert headers[1:5] == ["synthetic", "held-out real", "reconstruction", "surrogate"]
+    cnn = _row(panel, "Real-vs-synthetic accuracy, 1D CNN")
+    tip = panel.table.item(cnn, 0).toolTip()
+    assert "50 % = indistinguishable" in tip and "blocked" in tip
+    assert "%" in panel.table.item(cnn, 1).text() and "%" in panel.table.item(cnn, 2).text()
+    psd = _row(panel, "PSD log-spectral distance")
+    assert "lower is better" in panel.table.item(psd, 0).toolTip().lower()
+    assert panel.table.item(psd, 3).text() == "n/a"
+    assert panel.table.item(psd, 3).toolTip() == "n/a: the project has no trained tokenizer yet"
+    tstr = _row(panel, "Train-on-synthetic/test-on-real accuracy")
+    assert "labels" in panel.table.item(tstr, 1).toolTip()
+    assert _row(panel, "Windows left out: flat or saturated") >= 0
+    assert "no sign of copying" in panel.title.text()
+
+
+def test_reference_recordings_are_added_by_a_dialog_and_given_to_the_evaluation(
+    panel, monkeypatch, tmp_path
+) -> None:
+    chosen = [str(tmp_path / "a.edf"), str(tmp_path / "b.edf")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: (chosen, ""))
+    assert panel.add_real.text() == "Add reference recordings..."
+    panel.add_real.click()
+    assert panel.real_paths == chosen and "a.edf, b.edf" in panel.real_label.text()
+    seen: dict = {}
+
+    def fake_assess(project_dir, synthetic_paths, **kwargs):
+        seen.update(kwargs)
+        return None
+        yield  # a generator, like the real job
+
+    monkeypatch.setattr("vqstudio.assessment.assess", fake_assess)
+    job = panel.job_factory(str(tmp_path), ["synth.edf"])
+    for _ in job(None):
+        pass
+    assert seen["real_paths"] == chosen and seen["references"] is True
+    panel.clear_real.click()
+    assert panel.real_paths == [] and "held-out split" in panel.real_label.text()
