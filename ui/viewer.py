@@ -14,7 +14,6 @@ Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, refere
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -22,12 +21,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QContextMenuEvent, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QGraphicsItem,
     QHBoxLayout,
-    QLabel,
     QMenu,
-    QPushButton,
     QScrollBar,
     QVBoxLayout,
     QWidget,
@@ -37,7 +33,8 @@ from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
 from ui.view_page import RowSpan, read_page
 from ui.view_reference import Reference, unit_kind
-from ui.viewer_controls import ROWS_CHOICES, DisplayBar
+from ui.view_scale import initial_scales, nice_scale, robust_scale
+from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
@@ -54,23 +51,6 @@ _UNIT_COLORS = {
     "light": {"uv": "#1f3f8f", "mv": "#a8201a", "": "#2f5f2f"},
     "dark": {"uv": "#9cc4ff", "mv": "#ff8f80", "": "#a6e3a1"},
 }
-
-
-def robust_scale(samples: np.ndarray) -> float:
-    """Amplitude per row: the 1st-99th percentile spread fills 70 % of a row (spikes may spill)."""
-    if samples.size < 2:
-        return 1.0
-    lo, hi = np.percentile(samples, [1.0, 99.0])
-    spread = float(hi - lo) / 0.7
-    return spread if spread > 0 and math.isfinite(spread) else 1.0
-
-
-def nice_scale(value: float) -> float:
-    """`value` rounded up to 1, 2 or 5 times a power of ten (a scale bar reads '50 uV', not '43.7')."""
-    if not (value > 0 and math.isfinite(value)):
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= value * (1 - 1e-9))
 
 
 class SignalViewer(QWidget):
@@ -131,56 +111,25 @@ class SignalViewer(QWidget):
         self.vscroll = QScrollBar(Qt.Orientation.Vertical)
         self.vscroll.setToolTip("Channels (Up/Down, Shift+Up/Down, Shift+wheel)")
         self.vscroll.valueChanged.connect(self.set_first_row)
-        self.title = QLabel()
-        self.position = QLabel()
-        self.page_box = QComboBox()
-        for sec in PAGE_LENGTHS:
-            self.page_box.addItem(f"{sec:g} s", sec)
-        self.page_box.setCurrentIndex(PAGE_LENGTHS.index(10.0))
-        self.page_box.setToolTip("Page length (Ctrl+Up/Down)")
-        self.page_box.currentIndexChanged.connect(lambda i: self.set_page_length(PAGE_LENGTHS[i]))
-        self.time_box = QComboBox()
-        self.time_box.addItems(["Seconds", "Clock time"])
-        self.time_box.setToolTip("Time axis in seconds from the start, or clock time")
-        self.time_box.currentIndexChanged.connect(lambda i: self.set_time_mode("clock" if i else "seconds"))
-        self.channels_button = QPushButton("Channels...")
-        self.channels_button.setToolTip("Choose the channels shown and mark bad ones")
-        self.channels_button.clicked.connect(self.choose_channels)
-        self.unit_box = QComboBox()
-        self.unit_box.setToolTip("Which channels +/- scale: every unit, or the channels of one unit")
-        smaller = QPushButton("-")
-        smaller.setToolTip("Smaller amplitude (-)")
-        smaller.clicked.connect(lambda: self.scale_by(1.25))
-        larger = QPushButton("+")
-        larger.setToolTip("Larger amplitude (+)")
-        larger.clicked.connect(lambda: self.scale_by(0.8))
-        for b in (smaller, larger):
-            b.setFixedWidth(30)
-            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.page_bar = PageBar(PAGE_LENGTHS, PAGE_LENGTHS.index(self._page_s))
+        self.page_bar.page_length_chosen.connect(self.set_page_length)
+        self.page_bar.time_mode_chosen.connect(self.set_time_mode)
+        self.page_bar.channels_clicked.connect(self.choose_channels)
+        self.page_bar.scale_chosen.connect(self.scale_by)
+        bar = self.page_bar
+        self.title, self.position, self.page_box = bar.title, bar.position, bar.page_box
+        self.time_box, self.unit_box, self.channels_button = bar.time_box, bar.unit_box, bar.channels_button
         self.display = DisplayBar()
         self.display.show_rows(self._rows)
         self.display.rows_changed.connect(self.set_channels_per_page)
         self.display.filters_changed.connect(self.set_filters)
         self.display.reference_changed.connect(self.set_reference)
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(4, 2, 4, 2)
-        bar.addWidget(self.title, 1)
-        bar.addWidget(self.position)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Page"))
-        bar.addWidget(self.page_box)
-        bar.addWidget(self.time_box)
-        bar.addWidget(self.channels_button)
-        bar.addWidget(QLabel("Amplitude"))
-        bar.addWidget(self.unit_box)
-        bar.addWidget(smaller)
-        bar.addWidget(larger)
         self.controls = QWidget()
         column = QVBoxLayout(self.controls)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addLayout(bar)
+        column.addWidget(self.page_bar)
         column.addWidget(self.display)
         self.controls.setVisible(controls)
         middle = QHBoxLayout()
@@ -264,7 +213,7 @@ class SignalViewer(QWidget):
             self.recording_changed.emit()
             return
         self._shown = list(range(len(recording.channels)))
-        self._scales = self._initial_scales(recording)
+        self._scales = initial_scales(recording)
         self.unit_box.clear()
         self.unit_box.addItem("all units", None)
         for unit in self._scales:
@@ -276,16 +225,6 @@ class SignalViewer(QWidget):
         self._update_rows()
         self.redraw()
         self.recording_changed.emit()
-
-    def _initial_scales(self, rec: Recording) -> dict[str, float]:
-        # Up to 30 s of each channel (a span read, not the whole file): median spread per unit,
-        # rounded up to a value a scale bar can show plainly.
-        spreads: dict[str, list[float]] = {}
-        for ch in rec.channels:
-            n = min(ch.n_samples, int(30 * ch.rate) + 1)
-            y = ch.read(0, n)
-            spreads.setdefault(ch.unit, []).append(robust_scale(y - np.mean(y) if y.size else y))
-        return {u: nice_scale(float(np.median(v))) for u, v in spreads.items()}
 
     def set_visible_channels(self, names: Sequence[str]) -> None:
         """Shows only these channels (names or labels as in the file), in the recording's order."""
@@ -590,19 +529,7 @@ class SignalViewer(QWidget):
     def channel_menu(self, row: int) -> QMenu:
         """The menu of the channel in page row `row`: bad/good, reference, hide."""
         assert self.recording is not None
-        name = self.recording.channels[self._page[row].index].name
-        menu = QMenu(self)
-        bad = menu.addAction(f"Mark {name} good" if name in self._bad else f"Mark {name} bad")
-        bad.triggered.connect(lambda: self.toggle_bad(name))
-        ref = menu.addAction(f"Use {name} as reference")
-        ref.triggered.connect(lambda: self.set_reference(Reference("channel", name)))
-        average = menu.addAction("Average reference")
-        average.triggered.connect(lambda: self.set_reference(Reference("average")))
-        hide = menu.addAction(f"Hide {name}")
-        hide.triggered.connect(
-            lambda: self.set_visible_channels([n for n in self.shown_channels if n != name])
-        )
-        return menu
+        return channel_menu(self, self.recording.channels[self._page[row].index].name)
 
     # --- input -------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:

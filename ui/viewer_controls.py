@@ -1,19 +1,24 @@
-"""The viewer's display bar: channels per page, display filters, reference, and the cursor read-out.
+"""The viewer's bars and menus: page length and amplitude (`PageBar`); channels per page,
+display filters, reference and the cursor read-out (`DisplayBar`); a channel's menu.
 
-It only shows and reports choices (signals carrying plain values); the viewer applies them.
+They only show and report choices (signals carrying plain values); the viewer applies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QWidget
 
 from ui.view_filters import HIGHPASS_CHOICES, LOWPASS_CHOICES, NOTCH_CHOICES, ViewFilters
 from ui.view_reference import Reference
 
-__all__ = ["ROWS_CHOICES", "DisplayBar"]
+if TYPE_CHECKING:
+    from ui.viewer import SignalViewer
+
+__all__ = ["ROWS_CHOICES", "DisplayBar", "PageBar", "channel_menu"]
 
 ROWS_CHOICES = (4, 8, 10, 16, 20, 32, 64, 0)  # channels per page; 0: all
 
@@ -41,6 +46,76 @@ def _select(box: QComboBox, data: object, text: str = "") -> None:
         box.blockSignals(True)
         box.setCurrentIndex(index)
         box.blockSignals(False)
+
+
+class PageBar(QWidget):
+    """Title, position, page length, time axis, the Channels button and amplitude."""
+
+    page_length_chosen = Signal(float)
+    time_mode_chosen = Signal(str)  # "seconds" or "clock"
+    channels_clicked = Signal()
+    scale_chosen = Signal(float)  # a factor for the unit chosen: below 1 draws larger
+
+    def __init__(self, lengths: Sequence[float], current: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.position = QLabel()
+        self.page_box = QComboBox()
+        for sec in lengths:
+            self.page_box.addItem(f"{sec:g} s", sec)
+        self.page_box.setCurrentIndex(current)
+        self.page_box.setToolTip("Page length (Ctrl+Up/Down)")
+        self.page_box.currentIndexChanged.connect(lambda i: self.page_length_chosen.emit(lengths[i]))
+        self.time_box = QComboBox()
+        self.time_box.addItems(["Seconds", "Clock time"])
+        self.time_box.setToolTip("Time axis in seconds from the start, or clock time")
+        self.time_box.currentIndexChanged.connect(
+            lambda i: self.time_mode_chosen.emit("clock" if i else "seconds")
+        )
+        self.channels_button = QPushButton("Channels...")
+        self.channels_button.setToolTip("Choose the channels shown and mark bad ones")
+        self.channels_button.clicked.connect(self.channels_clicked)
+        self.unit_box = QComboBox()
+        self.unit_box.setToolTip("Which channels +/- scale: every unit, or the channels of one unit")
+        smaller = QPushButton("-")
+        smaller.setToolTip("Smaller amplitude (-)")
+        smaller.clicked.connect(lambda: self.scale_chosen.emit(1.25))
+        larger = QPushButton("+")
+        larger.setToolTip("Larger amplitude (+)")
+        larger.clicked.connect(lambda: self.scale_chosen.emit(0.8))
+        for b in (smaller, larger):
+            b.setFixedWidth(30)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        bar = QHBoxLayout(self)
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(self.title, 1)
+        bar.addWidget(self.position)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Page"))
+        bar.addWidget(self.page_box)
+        bar.addWidget(self.time_box)
+        bar.addWidget(self.channels_button)
+        bar.addWidget(QLabel("Amplitude"))
+        bar.addWidget(self.unit_box)
+        bar.addWidget(smaller)
+        bar.addWidget(larger)
+
+
+def channel_menu(viewer: SignalViewer, name: str) -> QMenu:
+    """The right-click menu of channel `name`: mark bad (or good), use as reference, average
+    reference, hide."""
+    menu = QMenu(viewer)
+    bad = menu.addAction(f"Mark {name} good" if name in viewer.bad_channels else f"Mark {name} bad")
+    bad.triggered.connect(lambda: viewer.toggle_bad(name))
+    ref = menu.addAction(f"Use {name} as reference")
+    ref.triggered.connect(lambda: viewer.set_reference(Reference("channel", name)))
+    average = menu.addAction("Average reference")
+    average.triggered.connect(lambda: viewer.set_reference(Reference("average")))
+    hide = menu.addAction(f"Hide {name}")
+    hide.triggered.connect(
+        lambda: viewer.set_visible_channels([n for n in viewer.shown_channels if n != name])
+    )
+    return menu
 
 
 class DisplayBar(QWidget):

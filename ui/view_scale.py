@@ -1,0 +1,39 @@
+"""Amplitude scales of the viewer: how many physical units one row (a division) holds. No Qt."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vqstudio.recording import Recording
+
+__all__ = ["initial_scales", "nice_scale", "robust_scale"]
+
+
+def robust_scale(samples: np.ndarray) -> float:
+    """Amplitude per row: the 1st-99th percentile spread fills 70 % of a row (spikes may spill)."""
+    if samples.size < 2:
+        return 1.0
+    lo, hi = np.percentile(samples, [1.0, 99.0])
+    spread = float(hi - lo) / 0.7
+    return spread if spread > 0 and math.isfinite(spread) else 1.0
+
+
+def nice_scale(value: float) -> float:
+    """`value` rounded up to 1, 2 or 5 times a power of ten (a scale bar reads '50 uV', not '43.7')."""
+    if not (value > 0 and math.isfinite(value)):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= value * (1 - 1e-9))
+
+
+def initial_scales(rec: Recording) -> dict[str, float]:
+    """Units per row for each unit of `rec`: the median spread of its channels, rounded up to a
+    value a scale bar can show plainly. Reads up to 30 s of each channel (a span, not the file)."""
+    spreads: dict[str, list[float]] = {}
+    for ch in rec.channels:
+        n = min(ch.n_samples, int(30 * ch.rate) + 1)
+        y = ch.read(0, n)
+        spreads.setdefault(ch.unit, []).append(robust_scale(y - np.mean(y) if y.size else y))
+    return {u: nice_scale(float(np.median(v))) for u, v in spreads.items()}
