@@ -1,0 +1,156 @@
+"""Realism on real data within a fixed CPU budget: train, generate, evaluate, for each prior.
+
+For each prior (diffusion, autoregressive) the benchmark runs what a user runs, as
+subprocesses of the `vqstudio` command: `train ... --minutes M --device cpu`, `generate`, then
+`evaluate` with every reference. It prints one JSON line: per prior, every metric's headline
+value for the synthetic set beside held-out real (one held-out half against the other),
+reconstruction (held-out windows through the tokenizer) and the phase-randomized surrogate,
+the classifier accuracies' intervals, the memorization verdicts, the windows left out as flat,
+and the training and generation figures (steps, wall time). Data stays where it is: give the
+paths; nothing is copied.
+
+    python bench/realism.py FILE... --out DIR [--real FILE...] [--minutes M]
+        [--priors diffusion,autoregressive] [--channels A,B] [--window S] [--seconds S]
+        [--count N] [--seed N]
+
+ECG (its own held-out split, the last 10 % of the recording):
+    python bench/realism.py ../shared/data/challenge2015/a103l_ecg.csv --minutes 8 --out /tmp/ecg
+EEG, one eegmat subject left out of training and used as the real reference:
+    python bench/realism.py ../shared/data/eegmat/Subject02_2.edf ../shared/data/eegmat/Subject04_2.edf \\
+        --real ../shared/data/eegmat/Subject31_1.edf --channels "EEG Fp1,EEG Fp2,...,EEG Pz" \\
+        --minutes 8 --out /tmp/eeg
+(eegmat: Zyma et al., PhysioNet 2018, doi:10.13026/C2JQ1P; Challenge 2015: Clifford et al.,
+PhysioNet; both ODC-By 1.0. See ../shared/data/README.md.)
+
+Timed figures need an idle machine: run nothing else beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLUMNS = ("synthetic", "held_out_half", "reconstruction", "surrogate")
+
+
+def _vqstudio(*args: str) -> float:
+    """Runs `python -m vqstudio ARGS` (output to stderr, so stdout keeps the one JSON line);
+    returns its wall time in seconds. Exits with its message if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "vqstudio", *args],
+        cwd=ROOT,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode}); see above")
+    return time.perf_counter() - start
+
+
+def _headlines(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Every metric's headline value, the classifiers' 95 % intervals, the memorization verdict
+    and the flat windows left out, from one report's JSON."""
+    if report is None:
+        return None
+    metrics = report.get("metrics", {})
+    out: dict[str, Any] = {key: m.get("value") for key, m in metrics.items()}
+    for key in ("cnn_accuracy", "feature_accuracy"):
+        ci = (metrics.get(key) or {}).get("details", {}).get("accuracy_ci95")
+        if ci:
+            out[f"{key}_ci95"] = [round(100 * v, 1) for v in ci]
+    out["memorization_verdict"] = report.get("memorization_verdict")
+    out["excluded_flat"] = report.get("excluded_flat")
+    out["windows"] = report.get("windows")
+    return out
+
+
+def _training_figures(project_dir: str) -> dict[str, Any]:
+    """What project.json says about the training run (steps per stage, device, threads)."""
+    try:
+        with open(os.path.join(project_dir, "project.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    out = {k: meta[k] for k in ("device", "threads", "budget", "preset") if k in meta}
+    for stage, p in (meta.get("progress") or {}).items():
+        if isinstance(p, dict):  # steps and figures, not the model configuration
+            out[stage] = {k: p.get(k) for k in ("step", "elapsed_s", "batch_size", "metrics")}
+    return out
+
+
+def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
+    project = os.path.join(args.out, f"project-{prior}")
+    train = ["train", *args.files, "--project", project, "--prior", prior, "--minutes", str(args.minutes)]
+    train += ["--device", "cpu", "--seed", str(args.seed), "--window", str(args.window)]
+    if args.channels:
+        train += ["--channels", args.channels]
+    train_s = _vqstudio(*train)
+    synthetic = os.path.join(args.out, f"{prior}.edf")
+    gen = ["generate", project, "--seconds", str(args.seconds), "--count", str(args.count)]
+    generate_s = _vqstudio(*gen, "--device", "cpu", "--seed", str(args.seed), "--out", synthetic)
+    stem, ext = os.path.splitext(synthetic)
+    paths = [synthetic] if args.count == 1 else [f"{stem}_{i}{ext}" for i in range(1, args.count + 1)]
+    report_path = os.path.join(args.out, f"report-{prior}.json")
+    evaluate = ["evaluate", project, "--synthetic", *paths, "--json", report_path]
+    evaluate += ["--plots", os.path.join(args.out, f"plots-{prior}"), "--seed", str(args.seed)]
+    if args.real:
+        evaluate += ["--real", *args.real]
+    evaluate_s = _vqstudio(*evaluate)
+    with open(report_path, encoding="utf-8") as f:
+        report = json.load(f)
+    references = report.get("references", {})
+    figures: dict[str, Any] = {
+        "train_s": round(train_s, 1),
+        "generate_s": round(generate_s, 1),
+        "signal_s_per_wall_s": round(args.seconds * args.count / generate_s, 2),
+        "evaluate_s": round(evaluate_s, 1),
+        "training": _training_figures(project),
+    }
+    for column in COLUMNS:
+        figures[column] = _headlines(report if column == "synthetic" else references.get(column))
+    figures["reference_notes"] = report.get("reference_notes")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="training recordings (paths; nothing is copied)")
+    parser.add_argument("--real", nargs="+", help="real recordings left out of training to compare with")
+    parser.add_argument("--out", required=True, help="folder for projects, samples and reports")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per prior")
+    parser.add_argument("--priors", default="diffusion,autoregressive", help="priors, separated by commas")
+    parser.add_argument("--channels", help="channel labels separated by commas (default: the engine's)")
+    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated recording")
+    parser.add_argument("--count", type=int, default=4, help="recordings generated per prior")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    priors = [p.strip() for p in args.priors.split(",") if p.strip()]
+    unknown = [p for p in priors if p not in ("diffusion", "autoregressive")]
+    if unknown or not priors:
+        parser.error(f"--priors takes diffusion and/or autoregressive, got {args.priors!r}")
+    if os.path.exists(args.out) and os.listdir(args.out):
+        parser.error(f"--out {args.out} is not empty; give a new folder")
+    os.makedirs(args.out, exist_ok=True)
+    figures: dict[str, Any] = {
+        "files": [os.path.abspath(f) for f in args.files],
+        "real": [os.path.abspath(f) for f in args.real] if args.real else "held-out split",
+        "minutes": args.minutes,
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "seed": args.seed,
+        "priors": {prior: run_prior(prior, args) for prior in priors},
+    }
+    print(json.dumps(figures, default=lambda v: None))
+
+
+if __name__ == "__main__":
+    main()
