@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 __all__ = [
     "HIGHPASS_CHOICES",
@@ -90,6 +89,8 @@ def design(filters: ViewFilters, rate: float) -> np.ndarray | None:
     A corner at or above Nyquist (a 100 Hz low-pass on 128 Hz data) is left out: that filter
     would do nothing. The returned array is shared by the cache: do not change it.
     """
+    from scipy import signal  # here, not at the top: importing it takes a second of start-up
+
     nyquist = rate / 2.0
     parts = []
     if filters.highpass is not None and filters.highpass < nyquist:
@@ -114,6 +115,8 @@ def apply_filters(block: np.ndarray, rate: float, filters: ViewFilters) -> np.nd
     sos = design(filters, float(rate)) if filters.active else None
     if sos is None or block.shape[-1] < 2:
         return block
+    from scipy import signal
+
     # sosfiltfilt's default pad length: 3 * (2 * sections + 1) samples.
     padlen = min(3 * (2 * len(sos) + 1), block.shape[-1] - 1)
     return signal.sosfiltfilt(sos, block, axis=-1, padlen=padlen)
