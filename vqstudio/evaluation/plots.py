@@ -118,10 +118,12 @@ def _nearest_plot(report: EvaluationReport, path: str) -> str:
     for values, colour in ((report.nn_real, _REAL), (report.nn_synthetic, _SYN)):
         ax.axvline(float(np.median(values)), color=colour, ls="--", lw=1)
     mem = report.metrics.get("memorization")
-    verdict = "FLAGGED: much closer than fresh real data" if report.memorization_flag else "not flagged"
+    verdict = {"yes": "FLAGGED: copies of training stretches", "no": "not flagged"}.get(
+        str(report.memorization_verdict), str(report.memorization_verdict)
+    )
     ratio = f"median ratio {mem.value:.2f}, " if mem and mem.value is not None else ""
     ax.set_title(f"Distance to the nearest training window ({ratio}{verdict})", fontsize=10)
-    ax.set_xlabel("RMS difference (training standard deviations)")
+    ax.set_xlabel("shape distance sqrt(2(1 - correlation)) at the best time shift (0 = copy)")
     ax.set_ylabel("windows")
     ax.legend(fontsize=8)
     return _save(fig, path)
