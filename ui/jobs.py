@@ -23,7 +23,11 @@ SMALL_MACHINE_CORES = 4  # up to this many cores the GUI trains on all of them (
 def gui_threads(cores: int | None = None) -> int:
     """CPU threads the GUI's engine jobs use. On a small machine every core: leaving one of two
     idle halves the speed, and the job's lower priority keeps the window responsive instead. On
-    a larger one, every core but one, left for the window."""
+    a larger one, every core but one, left for the window. OMP_NUM_THREADS, when the user set
+    it (the usual way to share a busy machine, where fewer threads can be faster), wins."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     cores = cores or os.cpu_count() or 1
     return cores if cores <= SMALL_MACHINE_CORES else cores - 1
 

@@ -1,0 +1,110 @@
+"""Training speed in the desktop app against the command line, on the same recording and machine;
+prints one JSON line.
+
+    python bench/gui_vs_cli.py [--seconds 30] [--window 4] [--data PATH]
+
+Each run trains the tokenizer alone (`--prior-steps 0`) for `--seconds` of wall-clock budget on
+the CPU. Steps per second come from the project's history (loss read-outs: step and elapsed
+time), so start-up is not counted. Three runs, one after the other:
+- `cli`: `vqstudio train FILE --project DIR --minutes M --prior-steps 0 --device cpu`
+  (every core, normal priority);
+- `gui`: the app's Train button (offscreen window), with the app's threads and priority;
+- `gui_one_thread`: the app as it was (every core but one, normal priority).
+The GUI runs also report how late a 20 ms timer in the window fired (p95 and max, ms): how
+responsive the window stayed. The machine's load average is part of the line: a shared
+machine's other work slows every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+GUI_RUN = r"""
+import json, os, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, {root!r})
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+import ui.mainwindow, ui.worker
+if {old!r}:
+    ui.mainwindow.gui_threads = lambda: max(1, (os.cpu_count() or 2) - 1)
+    ui.worker.LOW_PRIORITY_NICE = 0
+w = ui.mainwindow.MainWindow()
+w.show()
+assert w.load_path({data!r})
+panel = w.training
+panel.extra_settings = {{"prior_steps": 0}}
+panel.window_s.setValue({window})
+panel.minutes.setValue({minutes})
+panel.device.addItem("cpu", "cpu"); panel.device.setCurrentIndex(panel.device.findData("cpu"))
+panel.use_folder({project!r})
+late, last = [], [time.monotonic()]
+def tick():
+    now = time.monotonic(); late.append((now - last[0]) * 1000 - 20); last[0] = now
+timer = QTimer(); timer.setInterval(20); timer.timeout.connect(tick); timer.start()
+w.actions["train"].trigger()
+job = w.jobs["train"]
+job.finished.connect(app.quit); job.failed.connect(lambda e, tb: (print(tb), app.quit()))
+app.exec()
+late = sorted(late[10:]) or [0.0]
+print(json.dumps({{"p95_ms": round(late[int(0.95 * (len(late) - 1))], 1), "max_ms": round(late[-1], 1)}}))
+"""
+
+
+def steps_per_s(project: str) -> float:
+    """Steps per second between the first and the last loss read-out of the project's history."""
+    sys.path.insert(0, ROOT)
+    from vqstudio.project import Project
+
+    logs = [r for r in Project.open(project).history("tokenizer") if "losses" in r]
+    if len(logs) < 2 or logs[-1]["time_s"] <= logs[0]["time_s"]:
+        return 0.0
+    return (logs[-1]["step"] - logs[0]["step"]) / (logs[-1]["time_s"] - logs[0]["time_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="training budget of each run")
+    parser.add_argument("--window", type=float, default=4.0, help="window in seconds (the app's default)")
+    parser.add_argument("--data", help="a recording (default: the demo recording)")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="vqstudio-bench-")
+    data = args.data
+    if not data:
+        sys.path.insert(0, ROOT)
+        from vqstudio.demo import demo_file
+
+        data = demo_file(tmp)
+    minutes = args.seconds / 60
+    out: dict[str, object] = {"cores": os.cpu_count(), "seconds": args.seconds, "window_s": args.window}
+    out["load_before"] = os.getloadavg()[0]
+    cli = os.path.join(tmp, "cli")
+    command = [sys.executable, "-m", "vqstudio", "train", data, "--project", cli, "--minutes", f"{minutes:g}"]
+    command += ["--prior-steps", "0", "--device", "cpu", "--window", f"{args.window:g}"]
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    out["cli_steps_per_s"] = round(steps_per_s(cli), 2)
+    out["cli_command"] = " ".join(["vqstudio", *command[3:]])
+    for name, old in (("gui", False), ("gui_one_thread", True)):
+        project = os.path.join(tmp, name)
+        code = GUI_RUN.format(
+            root=ROOT, old=old, data=data, window=args.window, minutes=minutes, project=project
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+        )
+        out[f"{name}_steps_per_s"] = round(steps_per_s(project), 2)
+        out[f"{name}_timer_late"] = json.loads(run.stdout.strip().splitlines()[-1])
+    out["load_after"] = os.getloadavg()[0]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
