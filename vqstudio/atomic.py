@@ -61,8 +61,11 @@ def disk_full_message(path: str, error: BaseException | None = None) -> str | No
     """'cannot write PATH: the disk is full ...' when `error` (or the free space) says so, else None."""
     folder = os.path.dirname(os.path.abspath(path))
     code = getattr(error, "errno", None)
+    # Libraries that wrap the OS error keep its text ("... (os error 28)" from safetensors).
+    said = str(error or "")
+    said_full = "No space left on device" in said or f"os error {errno.ENOSPC}" in said
     free = _free_bytes(folder)
-    if code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < _FULL_BELOW_BYTES):
+    if code in (errno.ENOSPC, errno.EDQUOT) or said_full or (free is not None and free < _FULL_BELOW_BYTES):
         shown = f" ({free / 1e6:.1f} MB free)" if free is not None else ""
         return f"cannot write {path}: the disk is full{shown}; free some space and try again"
     return None

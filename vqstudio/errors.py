@@ -12,6 +12,7 @@ __all__ = [
     "DeviceError",
     "FormatError",
     "InputFileError",
+    "LimitError",
     "OutputError",
     "ProjectError",
     "RateNeededError",
@@ -60,3 +61,7 @@ class CheckpointError(VQStudioError, ValueError):
 
 class DeviceError(VQStudioError, RuntimeError):
     """The requested compute device is absent, or ran out of memory even at the smallest batch."""
+
+
+class LimitError(VQStudioError, ValueError):
+    """A request is larger than this machine can hold or than the method allows (says the limit)."""

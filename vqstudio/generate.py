@@ -11,6 +11,7 @@ The same seed gives the same output on the same device and software.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Generator
@@ -141,18 +142,28 @@ def generate(
     from vqstudio.device import is_out_of_memory, resolve_device, set_threads
     from vqstudio.priors.config import DiffusionConfig
     from vqstudio.priors.continuation import decode_latents, iter_codes, iter_latents, snap_to_codes
-    from vqstudio.priors.store import load_prior
+    from vqstudio.priors.store import check_prior_fits, load_prior
     from vqstudio.project import Project
+    from vqstudio.resources import check_memory
 
     stop = stop if stop is not None else threading.Event()
     project = Project.open(project_dir)
     if not project.has_tokenizer:
         raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
+    # The output array, the batch decoded on the device (when that is the CPU) and the copy that
+    # writing makes: about three times the samples, checked before minutes of sampling.
+    n_out = settings.count * len(project.channel_labels) * max(1, round(settings.seconds * project.rate))
+    check_memory(
+        3 * 4 * n_out,
+        f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
+        "generate shorter or fewer recordings per run",
+    )
     set_threads(settings.threads)
     device = resolve_device(settings.device)
     t0 = time.monotonic()
     tokenizer = project.load_tokenizer(device)
     prior = load_prior(project.prior_path, device)
+    check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(project.prior_path))
     diffusion = isinstance(prior.config, DiffusionConfig)
     rate = project.rate
     n_samples = max(1, round(settings.seconds * rate))

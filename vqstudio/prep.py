@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.errors import ChannelError, FormatError, InputFileError, ProjectError
+from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError, ProjectError
 from vqstudio.recording import Channel, Recording, clean_label
+from vqstudio.resources import check_memory
 
 __all__ = [
     "ChannelInfo",
@@ -253,6 +254,26 @@ def _project_rate(recordings: Sequence[Recording], names: Sequence[str], resampl
     return float(rates.pop())
 
 
+MAX_UPSAMPLING = 4  # --resample above this multiple of the source rate only invents samples
+
+
+def _check_size(recordings: Sequence[Recording], names: Sequence[str], rate: float) -> None:
+    """Refuses (`LimitError`) a rate far above the sources' or data the memory cannot hold."""
+    top = max(rec.channel(n).rate for rec in recordings for n in names)
+    if rate > MAX_UPSAMPLING * top:
+        raise LimitError(
+            f"a project rate of {rate:g} Hz is more than {MAX_UPSAMPLING} times the highest source rate "
+            f"({top:g} Hz); resample to at most {MAX_UPSAMPLING * top:g} Hz"
+        )
+    seconds = sum(max(rec.channel(n).duration for n in names) for rec in recordings)
+    # The loaded, resampled and filtered copies and the normalised windows: about 4 float32 copies.
+    check_memory(
+        4 * 4 * seconds * rate * len(names),
+        f"{seconds / 60:.0f} minutes of {len(names)} channels at {rate:g} Hz",
+        "choose fewer channels or files, or a lower --resample rate",
+    )
+
+
 # ---------------------------------------------------------------------- signal processing
 
 
@@ -360,6 +381,7 @@ def prepare(
         raise InputFileError("no input recordings given")
     names = choose_channels(recordings, config.channels)
     rate = _project_rate(recordings, names, config.resample)
+    _check_size(recordings, names, rate)
     window = window_samples(config.window_s, rate, config.multiple)
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
 
@@ -470,22 +492,27 @@ def prepare(
 
 
 def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel centre (median) and scale (std after clipping the 0.1 % tails)."""
-    mean = np.median(x, axis=1).astype(np.float32)
-    lo, hi = np.percentile(x, [0.1, 99.9], axis=1)
-    std = np.array(
-        [np.std(np.clip(row, a, b)) for row, a, b in zip(x, lo, hi, strict=True)], dtype=np.float32
-    )
-    full = np.std(x, axis=1)
-    flat = [n for n, s, f in zip(names, std, full, strict=True) if not (f > 1e-12 and math.isfinite(f))]
+    """Per-channel centre (median) and scale (std after clipping the 0.1 % tails).
+
+    In float64 and relative to each channel's level: float32 sums give a constant channel at
+    -187500 a std of 0.0156, which then passes for signal and blows up the normalisation."""
+    x64 = np.asarray(x, dtype=np.float64)
+    mean = np.median(x64, axis=1)
+    lo, hi = np.percentile(x64, [0.1, 99.9], axis=1)
+    std = np.array([np.std(np.clip(row, a, b)) for row, a, b in zip(x64, lo, hi, strict=True)])
+    full = np.std(x64, axis=1)
+    level = np.maximum(np.abs(mean), 1e-30)
+    flat = [n for n, f, m in zip(names, full, level, strict=True) if not (math.isfinite(f) and f > 1e-9 * m)]
     if flat:
+        keep = [n for n in names if n not in flat]
+        advice = f"leave them out with --channels {','.join(keep)}" if keep else "choose other channels"
         raise FormatError(
-            f"channel(s) {', '.join(flat)} are flat (constant) in the training data; "
-            "leave them out with --channels"
+            f"channel(s) {', '.join(flat)} are flat (constant) in the training data, so they carry "
+            f"nothing to learn; {advice}"
         )
     # A channel that is almost always constant with rare spikes: fall back on the plain std.
-    std = np.where(std > 1e-12, std, full).astype(np.float32)
-    return mean, std
+    std = np.where(std > 1e-9 * level, std, full)
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def prepare_from_project(project: Any, rate: float | None = None) -> PreparedData:

@@ -230,6 +230,11 @@ class Project:
         return [c["label"] for c in self.data.get("channels", [])]
 
     @property
+    def source_paths(self) -> list[str]:
+        """The recordings the project was trained on, as listed in project.json (paths only)."""
+        return [str(s["path"]) for s in self.data.get("sources", []) if isinstance(s, dict) and s.get("path")]
+
+    @property
     def seed(self) -> int:
         return int(self.meta.get("seed", 0))
 
@@ -324,18 +329,28 @@ class Project:
     def load_tokenizer(self, device: Any = "cpu") -> Any:
         """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
         from vqstudio.checkpoint import load_weights
+        from vqstudio.errors import CheckpointError
         from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig
 
         if not self.has_tokenizer:
             raise ProjectError(f"{self.path} has no trained tokenizer yet; run vqstudio train first")
         tensors, info = load_weights(self.tokenizer_path, kind="tokenizer")
+        name = os.path.basename(self.tokenizer_path)
         try:
-            model = Tokenizer(TokenizerConfig(**info["config"]))
-            model.load_state_dict(tensors)
-        except (TypeError, RuntimeError, ValueError) as e:
-            from vqstudio.errors import CheckpointError
-
+            cfg = TokenizerConfig(**info["config"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{name} has a configuration this VQ Studio cannot build: {e}") from e
+        # Checked before loading: a file copied from another project fails here with what differs.
+        if (cfg.channels, cfg.window) != (len(self.channel_labels), self.window):
             raise CheckpointError(
-                f"{os.path.basename(self.tokenizer_path)} does not match its configuration: {e}"
-            ) from e
+                f"{name} was trained on {cfg.channels} channels x {cfg.window} samples, but this project has "
+                f"{len(self.channel_labels)} x {self.window}; it belongs to another project"
+            )
+        model = Tokenizer(cfg)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in tensors.items()}
+        if expected != found:
+            wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+            raise CheckpointError(f"{name} does not match its configuration (first difference: {wrong[0]})")
+        model.load_state_dict(tensors)
         return model.to(device).eval()

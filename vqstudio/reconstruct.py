@@ -9,6 +9,7 @@ The result is in physical units, with PRD, SNR and log-spectral distance against
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from vqstudio import metrics
 from vqstudio.errors import FormatError
 from vqstudio.prep import PrepConfig, _filter, _load, _pieces, denormalize, normalize
 from vqstudio.project import Project
-from vqstudio.recording import Channel, Recording
+from vqstudio.recording import RECONSTRUCTION_MARK, Channel, Recording
 
 __all__ = ["reconstruct", "reconstruct_array"]
 
@@ -99,12 +100,12 @@ def reconstruct(
     figures["seconds"] = real_cat.shape[1] / rate
 
     channels = []
-    for c, row in zip(chans, fake, strict=True):
+    for name, c, row in zip(names, chans, fake, strict=True):
         lo, hi = float(c.physical_min), float(c.physical_max)
         physical_range = (lo, hi) if np.isfinite([lo, hi]).all() and hi > lo else None
         channels.append(
             Channel.from_samples(
-                c.label,
+                name,  # the project's spelling, as generate writes it
                 row,
                 rate,
                 unit=c.unit,
@@ -117,7 +118,9 @@ def reconstruct(
         recording,
         channels=channels,
         source=None,
-        recording_info="VQ Studio reconstruction",
+        recording_info=RECONSTRUCTION_MARK,
         _sha256=None,
     )
-    return out, {k: float(v) for k, v in figures.items()}
+    source = recording.source.name if recording.source else "a recording"
+    note = f"of {source} by the tokenizer of project {os.path.basename(project.path.rstrip(os.sep))}"
+    return out.marked_reconstruction(note), {k: float(v) for k, v in figures.items()}

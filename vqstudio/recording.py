@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 SYNTHETIC_MARK = "VQ Studio synthetic"
+# A reconstruction is the tokenizer's copy of a real recording: not synthetic (it carries the
+# person's data), so it is marked as what it is.
+RECONSTRUCTION_MARK = "VQ Studio reconstruction"
 ANNOTATION_TEXT_LIMIT = 40  # what EDF+ writers (edflib) keep of an annotation text
 
 
@@ -317,10 +320,24 @@ class Recording:
         EDF+ writers keep 40 bytes of an annotation's text, so the mark stands alone and the
         note follows in pieces of at most 40 characters (split between words), all at 0 s.
         """
-        pieces = [SYNTHETIC_MARK, *textwrap.wrap(note, ANNOTATION_TEXT_LIMIT)]
-        return replace(
-            self,
-            synthetic=True,
-            annotations=[*(Annotation(0.0, 0.0, t) for t in pieces), *self.annotations],
-            patient="",
-        )
+        return replace(self._marked(SYNTHETIC_MARK, note), synthetic=True, patient="")
+
+    def marked_reconstruction(self, note: str) -> Recording:
+        """A copy marked (annotations at 0 s, as `marked_synthetic`) as a tokenizer reconstruction."""
+        return self._marked(RECONSTRUCTION_MARK, note)
+
+    def _marked(self, mark: str, note: str) -> Recording:
+        pieces = [mark, *textwrap.wrap(note, ANNOTATION_TEXT_LIMIT)]
+        return replace(self, annotations=[*(Annotation(0.0, 0.0, t) for t in pieces), *self.annotations])
+
+    @property
+    def vqstudio_mark(self) -> str | None:
+        """'synthetic' or 'reconstruction' when VQ Studio made the recording (by its mark), else None."""
+        if self.synthetic:
+            return "synthetic"
+        for a in self.annotations:
+            if a.onset == 0.0 and a.text.startswith(SYNTHETIC_MARK):
+                return "synthetic"
+            if a.onset == 0.0 and a.text.startswith(RECONSTRUCTION_MARK):
+                return "reconstruction"
+        return None

@@ -1,4 +1,4 @@
-"""Argument types shared by the subcommands: numbers with a lower bound, with one-line errors."""
+"""Argument types shared by the subcommands: bounded numbers, with one-line errors that say the bound."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Callable
 __all__ = ["number", "whole_number"]
 
 
-def number(minimum: float = 0.0, *, inclusive: bool = False) -> Callable[[str], float]:
-    """A finite float above `minimum` (or equal to it when `inclusive`)."""
+def number(
+    minimum: float = 0.0, *, inclusive: bool = False, maximum: float | None = None
+) -> Callable[[str], float]:
+    """A finite float above `minimum` (or equal to it when `inclusive`), and at most `maximum`."""
 
     def parse(text: str) -> float:
         try:
@@ -22,13 +24,15 @@ def number(minimum: float = 0.0, *, inclusive: bool = False) -> Callable[[str], 
         if not (value >= minimum if inclusive else value > minimum):
             bound = f"{minimum:g} or more" if inclusive else f"more than {minimum:g}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, got {text}")
         return value
 
     return parse
 
 
-def whole_number(minimum: int = 1) -> Callable[[str], int]:
-    """An int of `minimum` or more."""
+def whole_number(minimum: int = 1, maximum: int | None = None) -> Callable[[str], int]:
+    """An int of `minimum` or more (and at most `maximum`)."""
 
     def parse(text: str) -> int:
         try:
@@ -37,6 +41,8 @@ def whole_number(minimum: int = 1) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {text}")
         return value
 
     return parse

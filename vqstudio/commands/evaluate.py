@@ -49,27 +49,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vqstudio.assessment import assess
     from vqstudio.commands.progress import run_job
+    from vqstudio.evaluation.plots import check_plots_folder
     from vqstudio.evaluation.table import comparison_rows, format_table
     from vqstudio.project import Project
+    from vqstudio.write_guard import check_target, protecting
 
     project = Project.open(args.project)
-    json_path = args.json or os.path.join(project.reports_dir, "report.json")
-    plots_dir = args.plots or os.path.join(project.reports_dir, "plots")
-    if not args.json:
-        os.makedirs(project.reports_dir, exist_ok=True)
-    stop = threading.Event()
-    job = assess(
-        project.path,
-        args.synthetic,
-        real_paths=args.real,
-        rate=args.rate,
-        json_path=json_path,
-        plots_dir=plots_dir,
-        references=args.references,
-        seed=args.seed,
-        stop=stop,
-    )
-    result = run_job(job, stop)
+    inputs = [*args.synthetic, *(args.real or [])]
+    with (
+        protecting(inputs, "an input of this evaluation"),
+        protecting(project.source_paths, "a recording this project was trained on"),
+    ):
+        # Checked before the evaluation runs, so a bad --json or --plots costs nothing.
+        reports_dir = project.output_dir("reports") if not (args.json and args.plots) else ""
+        json_path = args.json or os.path.join(reports_dir, "report.json")
+        plots_dir = args.plots or os.path.join(reports_dir, "plots")
+        check_target(json_path)
+        check_plots_folder(plots_dir)
+        stop = threading.Event()
+        job = assess(
+            project.path,
+            args.synthetic,
+            real_paths=args.real,
+            rate=args.rate,
+            json_path=json_path,
+            plots_dir=plots_dir,
+            references=args.references,
+            seed=args.seed,
+            stop=stop,
+        )
+        result = run_job(job, stop)
     print(format_table(*comparison_rows(result.to_dict())))
     print(f"report: {result.json_path}")
     for path in result.plots:

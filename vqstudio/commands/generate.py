@@ -8,13 +8,12 @@ Prints what it wrote and the speed in signal-seconds generated per wall-second.
 from __future__ import annotations
 
 import argparse
-import os
 
 from vqstudio.commands.argtypes import number, whole_number
 
-__all__ = ["add_parser", "output_paths", "run"]
+__all__ = ["add_parser", "run"]
 
-EXTENSIONS = (".edf", ".bdf", ".csv", ".npy")
+MAX_STEPS = 1000  # the diffusion schedule's resolution
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,21 +26,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project", metavar="DIR", help="a trained project folder (tokenizer and prior)")
     p.add_argument("--seconds", type=number(), required=True, metavar="S", help="length of each recording")
-    p.add_argument("--count", type=whole_number(1), default=1, metavar="N", help="recordings to generate (1)")
+    p.add_argument(
+        "--count", type=whole_number(1, 100_000), default=1, metavar="N", help="recordings to generate (1)"
+    )
     p.add_argument("--label", metavar="TEXT", help="label to generate (a conditional prior; default: drawn)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0); same seed, same output")
     p.add_argument(
-        "--steps", type=whole_number(1), metavar="N", help="diffusion sampler steps per segment (25)"
+        "--steps",
+        type=whole_number(1, MAX_STEPS),
+        metavar="N",
+        help=f"diffusion sampler steps per segment (20; at most {MAX_STEPS})",
     )
     p.add_argument(
         "--guidance",
-        type=number(inclusive=True),
+        type=number(inclusive=True, maximum=100.0),
         metavar="G",
         help="classifier-free guidance scale (2 with labels)",
     )
     p.add_argument(
         "--temperature",
-        type=number(),
+        type=number(maximum=100.0),
         default=1.0,
         metavar="T",
         help="autoregressive sampling temperature",
@@ -57,78 +61,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def output_paths(out: str, count: int) -> list[str]:
-    """Files written for `--out out --count count` (the `.npy` batch is one file)."""
-    stem, ext = os.path.splitext(out)
-    if ext.lower() == ".npy" or count == 1:
-        return [out]
-    return [f"{stem}_{i}{ext}" for i in range(1, count + 1)]
-
-
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from vqstudio.atomic import check_writable
     from vqstudio.commands.progress import ProgressPrinter, run_job
-    from vqstudio.errors import OutputError
     from vqstudio.events import Progress
+    from vqstudio.export import check_outputs, write_generated
     from vqstudio.generate import GenerateSettings, generate
-    from vqstudio.io import write_npy_batch, write_recording
     from vqstudio.project import Project
+    from vqstudio.write_guard import protecting
 
-    ext = os.path.splitext(args.out)[1].lower()
-    if ext not in EXTENSIONS:
-        raise OutputError(
-            f"cannot write {args.out}: unknown extension '{ext}'; use one of {', '.join(EXTENSIONS)}"
-        )
-    paths = output_paths(args.out, args.count)
-    for path in paths:
-        check_writable(path)  # before minutes of sampling, not after
     project = Project.open(args.project)
-    settings = GenerateSettings(
-        seconds=args.seconds,
-        count=args.count,
-        label=args.label,
-        seed=args.seed,
-        steps=args.steps,
-        guidance=args.guidance,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        device=args.device,
-    )
-    stop = threading.Event()
+    with protecting(project.source_paths, "a recording this project was trained on"):
+        check_outputs(args.out, args.count)  # before minutes of sampling, not after
+        settings = GenerateSettings(
+            seconds=args.seconds,
+            count=args.count,
+            label=args.label,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.guidance,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            device=args.device,
+        )
+        stop = threading.Event()
 
-    class Printer(ProgressPrinter):  # also keeps the last speed the job reported
-        speed: float | None = None
+        class Printer(ProgressPrinter):  # also keeps the last speed the job reported
+            speed: float | None = None
 
-        def __call__(self, event: object) -> None:
-            if isinstance(event, Progress) and event.stage == "generate" and event.rate:
-                self.speed = event.rate
-            super().__call__(event)
+            def __call__(self, event: object) -> None:
+                if isinstance(event, Progress) and event.stage == "generate" and event.rate:
+                    self.speed = event.rate
+                super().__call__(event)
 
-    printer = Printer()
-    recordings = run_job(generate(project.path, settings, stop), stop, printer)
-    if stop.is_set() or not recordings:
-        print("vqstudio: stopped; nothing written", flush=True)
-        return 130
-    if ext == ".npy":
-        import numpy as np
-
-        data = np.stack([r.to_array() for r in recordings]).astype(np.float32)
-        first = recordings[0]
-        reports = [
-            write_npy_batch(
-                data,
-                args.out,
-                rate=first.channels[0].rate,
-                labels=first.labels,
-                units=[c.unit for c in first.channels],
-                annotations=[r.annotations for r in recordings],
-                extra={"project": project.path, "seed": args.seed, "synthetic": True},
-            )
-        ]
-    else:
-        reports = [write_recording(rec, path) for rec, path in zip(recordings, paths, strict=True)]
+        printer = Printer()
+        recordings = run_job(generate(project.path, settings, stop), stop, printer)
+        if stop.is_set() or not recordings:
+            print("vqstudio: stopped; nothing written", flush=True)
+            return 130
+        reports = write_generated(recordings, args.out, extra={"project": project.path, "seed": args.seed})
     for report in reports:
         print(f"written: {report.path}")
         for extra in report.extra_paths:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 __all__ = ["add_parser", "run"]
 
@@ -24,17 +23,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqstudio.errors import OutputError
     from vqstudio.io import read_recording, write_recording
     from vqstudio.project import Project
     from vqstudio.reconstruct import reconstruct
+    from vqstudio.write_guard import check_target, protecting
 
     project = Project.open(args.project)  # a bad folder is reported before the file is read
-    if os.path.abspath(args.out) == os.path.abspath(args.input):
-        raise OutputError(f"--out {args.out} is the input file; nothing ever writes over an input recording")
-    recording = read_recording(args.input, rate=args.rate)
-    result, figures = reconstruct(project, recording, device=args.device)
-    write_recording(result, args.out)
+    with (
+        protecting([args.input], "the input recording"),
+        protecting(project.source_paths, "a recording this project was trained on"),
+    ):
+        check_target(args.out)  # compared as files (links, `//`, hard links), before any work
+        recording = read_recording(args.input, rate=args.rate)
+        result, figures = reconstruct(project, recording, device=args.device)
+        write_recording(result, args.out)
     print(f"written: {args.out}")
     for key, value in figures.items():
         print(f"{key}: {value:.4g}")

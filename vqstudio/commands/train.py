@@ -11,6 +11,11 @@ from vqstudio.commands.argtypes import number, whole_number
 
 __all__ = ["add_parser", "run"]
 
+MAX_RATE = 1e6  # Hz: above any biosignal amplifier
+MAX_WINDOW_S = 600.0
+MAX_MINUTES = 7 * 24 * 60.0
+MAX_STEPS = 100_000_000
+
 
 def _channels(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -27,21 +32,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="EDF, EDF+, BDF or CSV recordings")
     p.add_argument("--project", required=True, metavar="DIR", help="project folder to create (or resume)")
-    p.add_argument("--rate", type=number(), metavar="HZ", help="sample rate of CSV files without time")
+    p.add_argument(
+        "--rate", type=number(maximum=MAX_RATE), metavar="HZ", help="sample rate of CSV files without time"
+    )
     p.add_argument("--channels", type=_channels, metavar="A,B,...", help="channel labels to train on")
-    p.add_argument("--resample", type=number(), metavar="HZ", help="the project's rate")
-    p.add_argument("--window", type=number(), default=4.0, metavar="SECONDS", help="window length (4)")
+    p.add_argument("--resample", type=number(maximum=MAX_RATE), metavar="HZ", help="the project's rate")
+    p.add_argument(
+        "--window",
+        type=number(maximum=MAX_WINDOW_S),
+        default=4.0,
+        metavar="SECONDS",
+        help=f"window length (4; at most {MAX_WINDOW_S:g})",
+    )
     p.add_argument(
         "--preset", choices=("small", "medium", "large"), help="tokenizer size (default: from data)"
     )
     p.add_argument("--prior", choices=("diffusion", "autoregressive"), default="diffusion")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=number(), metavar="M", help="wall-clock budget, both stages")
     budget.add_argument(
-        "--tokenizer-steps", type=whole_number(0), metavar="N", help="tokenizer optimizer steps"
+        "--minutes", type=number(maximum=MAX_MINUTES), metavar="M", help="wall-clock budget, both stages"
+    )
+    budget.add_argument(
+        "--tokenizer-steps", type=whole_number(0, MAX_STEPS), metavar="N", help="tokenizer optimizer steps"
     )
     p.add_argument(
-        "--prior-steps", type=whole_number(0), metavar="N", help="prior steps (0: tokenizer alone)"
+        "--prior-steps", type=whole_number(0, MAX_STEPS), metavar="N", help="prior steps (0: tokenizer alone)"
+    )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=number(maximum=MAX_MINUTES),
+        default=2.0,
+        metavar="M",
+        help="write a checkpoint at least this often (2); a kill loses at most this much",
     )
     p.add_argument("--labels", choices=("annotations", "files"), help="condition the prior on labels")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
@@ -56,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.commands.progress import run_job
     from vqstudio.errors import InputFileError
     from vqstudio.training import TrainSettings, train
+    from vqstudio.write_guard import protecting
 
     if not args.inputs and not args.resume:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
@@ -75,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             threads=None,  # the CLI uses every core
+            checkpoint_every_s=args.checkpoint_minutes * 60,
         )
     except ValueError as e:
         raise InputFileError(str(e)) from e
     stop = threading.Event()
-    result = run_job(train(settings, args.project, stop, resume=args.resume), stop)
+    with protecting(args.inputs):
+        result = run_job(train(settings, args.project, stop, resume=args.resume), stop)
     print(f"project: {os.path.abspath(args.project)}")
     print(f"tokenizer steps: {result.tokenizer_step}")
     for key, value in result.metrics.items():

@@ -15,8 +15,9 @@ import numpy as np
 from vqstudio.atomic import atomic_path
 from vqstudio.errors import OutputError
 from vqstudio.evaluation.report import EvaluationReport
+from vqstudio.write_guard import check_target
 
-__all__ = ["save_plots"]
+__all__ = ["check_plots_folder", "save_plots"]
 
 _REAL, _SYN = "#1f77b4", "#d62728"
 
@@ -127,6 +128,16 @@ def _nearest_plot(report: EvaluationReport, path: str) -> str:
     ax.set_ylabel("windows")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def check_plots_folder(folder: str) -> None:
+    """Refuses (`OutputError`) a plots folder that is a file, or whose plots may not be written there."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"cannot write plots into {folder}: it is a file, not a folder")
+    if os.path.isdir(folder):
+        check_target(os.path.join(folder, "psd.png"))
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(folder))):
+        raise OutputError(f"cannot write plots into {folder}: its parent folder does not exist")
 
 
 def save_plots(

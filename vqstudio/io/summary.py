@@ -26,7 +26,8 @@ def summary(rec: Recording) -> dict[str, Any]:
         "format": rec.source.format if rec.source else None,
         "duration_s": rec.duration,
         "start": rec.start.isoformat() if rec.start else None,
-        "synthetic": bool(rec.synthetic),
+        "synthetic": rec.vqstudio_mark == "synthetic",
+        "reconstruction": rec.vqstudio_mark == "reconstruction",
         "channel_count": len(rec.channels),
         "channels": [
             {

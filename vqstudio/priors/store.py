@@ -20,7 +20,7 @@ from vqstudio.priors.config import (
 )
 from vqstudio.priors.diffusion import DiffusionDenoiser
 
-__all__ = ["KIND", "LoadedPrior", "build_prior", "load_prior", "save_prior"]
+__all__ = ["KIND", "LoadedPrior", "build_prior", "check_prior_fits", "load_prior", "save_prior"]
 
 KIND = "prior"
 
@@ -51,6 +51,21 @@ def build_prior(config: PriorConfig) -> torch.nn.Module:
     if isinstance(config, AutoregressiveConfig):
         return AutoregressivePrior(config)
     raise TypeError(f"not a prior config: {type(config).__name__}")
+
+
+def check_prior_fits(config: PriorConfig, tokenizer_cfg: Any, name: str) -> None:
+    """Refuses (`CheckpointError`) a prior whose shapes are not those of the project's tokenizer
+    (a file copied from another project), before sampling meets the mismatch."""
+    if isinstance(config, DiffusionConfig):
+        have, want = config.latent_dim, tokenizer_cfg.latent_dim
+    else:
+        have = (config.codebook_size, config.n_quantizers)
+        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
+    if have != want:
+        raise CheckpointError(
+            f"{name} was trained on another tokenizer's codes ({have}, this project's tokenizer has "
+            f"{want}); it belongs to another project"
+        )
 
 
 def save_prior(

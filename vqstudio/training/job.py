@@ -166,6 +166,7 @@ def _open_for_resume(
         prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
         device=settings.device,
         threads=settings.threads,
+        checkpoint_every_s=settings.checkpoint_every_s,
         prior=stored.prior if has_prior else settings.prior,
     )
     if recordings is not None or settings.inputs:
