@@ -120,3 +120,19 @@ def test_an_empty_stop_band_does_not_dominate_the_lsd() -> None:
     # Every stop-band bin differs by ~40 dB, but all of it lies > 60 dB below the peak.
     assert log_spectral_distance_db(x, y, RATE) < 0.5
     assert log_spectral_distance_db(x, y, RATE, band=(1, 38)) < 0.01
+
+
+@pytest.mark.parametrize("part", [97, 1000, 4096, 10_000])
+def test_streamed_reconstruction_metrics_equal_the_whole_array(part):
+    """Fed in parts of any size, the streamed figures are those of the whole array."""
+    from vqstudio.metrics import StreamedReconstructionMetrics, reconstruction_metrics
+
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(size=(3, 9000)), axis=1)
+    y = x + rng.normal(0, 0.5, x.shape)
+    streamed = StreamedReconstructionMetrics(3, 128.0, x.shape[1])
+    for a in range(0, x.shape[1], part):
+        streamed.add(x[:, a : a + part], y[:, a : a + part])
+    got, want = streamed.result(), reconstruction_metrics(x, y, 128.0)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key

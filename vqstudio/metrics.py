@@ -23,6 +23,7 @@ from scipy.signal import welch
 
 __all__ = [
     "DYNAMIC_RANGE_DB",
+    "StreamedReconstructionMetrics",
     "codebook_usage",
     "default_nperseg",
     "log_spectral_distance_db",
@@ -261,3 +262,88 @@ def reconstruction_metrics(
         "snr_db": snr_db(x, y),
         "lsd_db": log_spectral_distance_db(x, y, rate, band=band),
     }
+
+
+class StreamedReconstructionMetrics:
+    """`reconstruction_metrics` of a long `(channels, samples)` recording fed in pieces, without
+    holding it whole: energies are summed, and Welch segments are averaged over the pieces.
+
+    `add(x, y)` takes consecutive parts of one contiguous stretch; `end_stretch()` closes it (a
+    recording's gap: no Welch segment spans it). Within a stretch, parts are cut on the Welch
+    hop, so the segments are exactly those of one Welch over the stretch. The figures equal
+    `reconstruction_metrics` of the stretches joined, up to rounding and up to the segments that
+    would have spanned a gap. `nperseg` comes from the total length (`default_nperseg`)."""
+
+    def __init__(self, channels: int, rate: float, total_samples: int) -> None:
+        self.rate = rate
+        self.nperseg = default_nperseg(max(total_samples, 1), rate)
+        self.hop = self.nperseg - self.nperseg // 2
+        self._sum_x = np.zeros(channels)
+        self._sum_x2 = np.zeros(channels)
+        self._err2 = np.zeros(channels)
+        self._n = 0
+        self._psd_x: np.ndarray | None = None
+        self._psd_y: np.ndarray | None = None
+        self._segments = 0
+        self._tail_x = np.zeros((channels, 0))
+        self._tail_y = np.zeros((channels, 0))
+        self._short_x, self._short_y = self._tail_x, self._tail_y
+        self._freqs: np.ndarray | None = None
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Adds the next part of the current stretch (reference `x`, reconstruction `y`)."""
+        x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        self._sum_x += x64.sum(axis=1)
+        self._sum_x2 += (x64**2).sum(axis=1)
+        self._err2 += ((x64 - y64) ** 2).sum(axis=1)
+        self._n += x64.shape[1]
+        bx = np.concatenate([self._tail_x, x64], axis=1)
+        by = np.concatenate([self._tail_y, y64], axis=1)
+        whole = 0 if bx.shape[1] < self.nperseg else (bx.shape[1] - self.nperseg) // self.hop + 1
+        if whole:
+            end = (whole - 1) * self.hop + self.nperseg
+            self._welch(bx[:, :end], by[:, :end], whole)
+            start = whole * self.hop
+        else:
+            start = 0
+        self._tail_x, self._tail_y = bx[:, start:], by[:, start:]
+
+    def end_stretch(self) -> None:
+        """Closes the current stretch: its samples after the last whole segment count in the
+        energies only (no Welch segment spans a gap)."""
+        if self._segments == 0 and self._tail_x.shape[1] > self._short_x.shape[1]:
+            self._short_x, self._short_y = self._tail_x, self._tail_y  # for a recording this short
+        self._tail_x = self._tail_x[:, :0]
+        self._tail_y = self._tail_y[:, :0]
+
+    def _welch(self, x: np.ndarray, y: np.ndarray, segments: int, nperseg: int | None = None) -> None:
+        n = nperseg or self.nperseg
+        kw = {"fs": self.rate, "window": "hann", "nperseg": n, "noverlap": n // 2, "axis": -1}
+        self._freqs, px = welch(x, **kw)
+        _, py = welch(y, **kw)
+        if self._psd_x is None or self._psd_y is None:
+            self._psd_x, self._psd_y = np.zeros_like(px), np.zeros_like(py)
+        self._psd_x += px * segments
+        self._psd_y += py * segments
+        self._segments += segments
+
+    def result(self, band: tuple[float, float] | None = None) -> dict[str, float]:
+        """`{prd_percent, snr_db, lsd_db}` as `reconstruction_metrics` defines them."""
+        self.end_stretch()
+        if self._segments == 0:  # no stretch as long as one segment: one segment of the longest
+            self._welch(self._short_x, self._short_y, 1, nperseg=self._short_x.shape[1])
+        ref = self._sum_x2 - self._sum_x**2 / max(self._n, 1)
+        err = self._err2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prd_c = np.where(ref > 0, 100.0 * np.sqrt(err / np.where(ref > 0, ref, 1.0)), np.inf)
+            snr_c = 10.0 * np.log10(ref / err)
+        prd_c = np.where((ref == 0) & (err == 0), 0.0, prd_c)
+        snr_c = np.where((ref == 0) & (err == 0), np.inf, snr_c)
+        assert self._psd_x is not None and self._psd_y is not None and self._freqs is not None
+        mask = _band_mask(self._freqs, self.rate, band)
+        lsd = lsd_between_psds(self._psd_x[..., mask], self._psd_y[..., mask])
+        return {
+            "prd_percent": float(prd_c.mean()),
+            "snr_db": float(snr_c.mean()),
+            "lsd_db": float(lsd.mean()),
+        }

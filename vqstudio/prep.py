@@ -223,6 +223,8 @@ def choose_channels(recordings: Sequence[Recording], wanted: Sequence[str] | Non
     if wanted is None:
         chans = _signal_channels(first)
         if not chans:
+            if first.channels and all(c.n_samples == 0 for c in first.channels):
+                raise ChannelError(f"{_name(first)} holds no samples (0 data records): the file is empty")
             raise ChannelError(f"{_name(first)} has no signal channels")
         rate = Counter(c.rate for c in chans).most_common(1)[0][0]
         names = [c.name for c in chans if c.rate == rate]

@@ -27,9 +27,19 @@ CHUNK_WINDOWS = 16  # windows per chunk (besides the margins): bounds memory on 
 
 
 def reconstruct_array(
-    model: Any, x: np.ndarray, window: int, chunk_windows: int = CHUNK_WINDOWS
+    model: Any,
+    x: np.ndarray,
+    window: int,
+    chunk_windows: int = CHUNK_WINDOWS,
+    *,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Reconstruction of a normalised `(channels, samples)` array of any length (seamless)."""
+    """Reconstruction of a `(channels, samples)` array of any length (seamless), chunk by chunk.
+
+    `x` is normalised, or physical when `stats` (mean, std) are given: each chunk is then
+    normalised on the way in and the result is physical. Written into `out` when given (no
+    second whole-length array)."""
     import torch
 
     ds = model.cfg.downsample
@@ -39,12 +49,12 @@ def reconstruct_array(
     margin = max(window, model.decoder_context * ds * 2)
     margin = -(-margin // ds) * ds
     chunk = max(ds, chunk_windows * window)
-    out = np.empty_like(x, dtype=np.float32)
+    out = np.empty(x.shape, dtype=np.float32) if out is None else out
     with torch.no_grad():
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             lo, hi = max(0, a - margin), min(n, b + margin)
-            piece = x[:, lo:hi]
+            piece = x[:, lo:hi] if stats is None else normalize(x[:, lo:hi], *stats)
             pad = (-piece.shape[1]) % ds
             if pad:  # the model needs a multiple of its downsampling: reflect the end
                 mode = "reflect" if piece.shape[1] > pad else "edge"
@@ -52,8 +62,8 @@ def reconstruct_array(
             t = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))[None].to(device)
             z = model.encode(t)
             z_q, _ = model.quantize(z)
-            y = model.decode(z_q)[0].float().cpu().numpy()
-            out[:, a:b] = y[:, a - lo : b - lo]
+            y = model.decode(z_q)[0].float().cpu().numpy()[:, a - lo : b - lo]
+            out[:, a:b] = y if stats is None else denormalize(y, *stats)
     return out
 
 
@@ -83,21 +93,24 @@ def reconstruct(
         raise FormatError(
             f"{recording.source.name if recording.source else 'the recording'} contains NaN values"
         )
-    real = np.zeros_like(x)
-    fake = np.zeros_like(x)
-    for a, b, _ in _pieces(recording, x.shape[1], rate):
+    # One whole-length output array; the input's filtered pieces and the figures go piece by
+    # piece (a 2-hour, 64-channel file would otherwise hold several float64 copies at once).
+    fake = np.empty_like(x, dtype=np.float32)
+    spans = _pieces(recording, x.shape[1], rate)
+    figures_of = metrics.StreamedReconstructionMetrics(len(names), rate, sum(b - a for a, b, _ in spans))
+    step = max(1, CHUNK_WINDOWS * window)
+    for a, b, _ in spans:
         piece = _filter(x[:, a:b], rate, config)
-        real[:, a:b] = piece
         if b - a < model.cfg.downsample:
             fake[:, a:b] = piece  # too short to encode: kept as it is
-            continue
-        fake[:, a:b] = denormalize(reconstruct_array(model, normalize(piece, mean, std), window), mean, std)
-
-    spans = [(a, b) for a, b, _ in _pieces(recording, x.shape[1], rate)]
-    real_cat = np.concatenate([real[:, a:b] for a, b in spans], axis=1)
-    fake_cat = np.concatenate([fake[:, a:b] for a, b in spans], axis=1)
-    figures = metrics.reconstruction_metrics(real_cat, fake_cat, rate)
-    figures["seconds"] = real_cat.shape[1] / rate
+        else:
+            reconstruct_array(model, piece, window, stats=(mean, std), out=fake[:, a:b])
+        for c in range(0, b - a, step):
+            figures_of.add(piece[:, c : c + step], fake[:, a + c : min(b, a + c + step)])
+        figures_of.end_stretch()
+        del piece
+    figures = figures_of.result()
+    figures["seconds"] = sum(b - a for a, b, _ in spans) / rate
 
     channels = []
     for name, c, row in zip(names, chans, fake, strict=True):

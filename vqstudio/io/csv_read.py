@@ -416,7 +416,8 @@ def _rate_from_times(
         i = int(back[0]) + 1
         raise FormatError(
             f"{name}: line {linenos[i]}, column '{col_name}': time {t[i]:g} s does not increase on the "
-            f"row before ({t[i - 1]:g} s); rows must be in time order without repeats"
+            f"row before ({t[i - 1]:g} s); rows must be in time order without repeats. If that column "
+            "is not a time (or is one with repeated stamps), give the sample rate with --rate HZ instead"
         )
     rate = (t.size - 1) / (t[-1] - t[0])
     nearest = round(rate)

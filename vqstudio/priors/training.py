@@ -200,6 +200,7 @@ def train_prior(
     project already holds `prior.safetensors`. `size` overrides the preset (tests use "tiny").
     """
     optim = optim or PriorTrainConfig()
+    t_setup = time.monotonic()  # a time budget counts the encoding below too
     if not project.has_tokenizer:
         raise ProjectError(f"{project.path} has no trained tokenizer; the prior trains on its codes")
     tokenizer = project.load_tokenizer(device)
@@ -259,8 +260,10 @@ def train_prior(
     if settings.prior_steps is None and settings.minutes is None:
         budget = Budget(steps=DEFAULT_PRIOR_STEPS)
     else:
+        setup_s = 0.0 if resume else time.monotonic() - t_setup
         budget = Budget(
-            steps=settings.prior_steps, seconds=None if settings.minutes is None else settings.minutes * 60
+            steps=settings.prior_steps,
+            seconds=None if settings.minutes is None else max(1.0, settings.minutes * 60 - setup_s),
         )
     opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     data_gen = torch.Generator().manual_seed(settings.seed + 11)

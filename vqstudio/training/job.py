@@ -244,6 +244,11 @@ def train(
         tok_budget, prior_minutes, split = resume_budgets(project, settings, with_prior)
     else:
         tok_budget, prior_minutes, split = stage_budgets(settings, with_prior)
+    if settings.minutes is not None and tok_budget.seconds is not None:
+        # --minutes is the wall time of the whole command: preparation has spent part of it.
+        spent = (time.monotonic() - t_start) * float(split.get("tokenizer_fraction", 1.0))
+        tok_budget = dataclasses.replace(tok_budget, seconds=max(1.0, tok_budget.seconds - spent))
+    deadline = t_start + settings.minutes * 60 if settings.minutes is not None else None
     project.meta["budget"] = split
     project.meta["device"] = str(device)
     project.save()
@@ -261,6 +266,9 @@ def train(
     if not tok["stopped"] and not stop.is_set() and with_prior:
         from vqstudio.priors.training import train_prior
 
+        if prior_minutes is not None and deadline is not None:
+            # What the tokenizer's final validation and checkpoint left of the command's time.
+            prior_minutes = max(1 / 60, (deadline - time.monotonic()) / 60)
         prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
         result = yield from train_prior(project, prepared, prior_settings, stop, device)
         prior_step = int(result.get("step", prior_step))
