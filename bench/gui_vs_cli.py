@@ -5,11 +5,12 @@ prints one JSON line.
 
 Each run trains the tokenizer alone (`--prior-steps 0`) for `--seconds` of wall-clock budget on
 the CPU. Steps per second come from the project's history (loss read-outs: step and elapsed
-time), so start-up is not counted. Three runs, one after the other:
+time), so start-up is not counted. Runs, one after the other:
 - `cli`: `vqstudio train FILE --project DIR --minutes M --prior-steps 0 --device cpu`
-  (every core, normal priority);
+  (every core, normal priority); `cli_1t`: the same with OMP_NUM_THREADS=1;
 - `gui`: the app's Train button (offscreen window), with the app's threads and priority;
-- `gui_one_thread`: the app as it was (every core but one, normal priority).
+- `gui_nice0`: the same threads at normal priority;
+- `gui_1t`: the app as it was (every core but one, normal priority).
 The GUI runs also report how late a 20 ms timer in the window fired (p95 and max, ms): how
 responsive the window stayed. The machine's load average is part of the line: a shared
 machine's other work slows every run.
@@ -34,9 +35,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 import ui.mainwindow, ui.worker
-if {old!r}:
-    ui.mainwindow.gui_threads = lambda: max(1, (os.cpu_count() or 2) - 1)
-    ui.worker.LOW_PRIORITY_NICE = 0
+if {threads!r}:
+    ui.mainwindow.gui_threads = lambda: {threads!r}
+if {nice!r} is not None:
+    ui.worker.LOW_PRIORITY_NICE = {nice!r}
 w = ui.mainwindow.MainWindow()
 w.show()
 assert w.load_path({data!r})
@@ -86,16 +88,23 @@ def main() -> None:
     minutes = args.seconds / 60
     out: dict[str, object] = {"cores": os.cpu_count(), "seconds": args.seconds, "window_s": args.window}
     out["load_before"] = os.getloadavg()[0]
-    cli = os.path.join(tmp, "cli")
-    command = [sys.executable, "-m", "vqstudio", "train", data, "--project", cli, "--minutes", f"{minutes:g}"]
+    command = [sys.executable, "-m", "vqstudio", "train", data, "--project", "", "--minutes", f"{minutes:g}"]
     command += ["--prior-steps", "0", "--device", "cpu", "--window", f"{args.window:g}"]
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    out["cli_steps_per_s"] = round(steps_per_s(cli), 2)
-    out["cli_command"] = " ".join(["vqstudio", *command[3:]])
-    for name, old in (("gui", False), ("gui_one_thread", True)):
+    out["cli_command"] = " ".join(["vqstudio", *command[3:6], "DIR", *command[7:]])
+    for name, env in (("cli", {}), ("cli_1t", {"OMP_NUM_THREADS": "1"})):
+        command[6] = os.path.join(tmp, name)
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env={**os.environ, **env})
+        out[f"{name}_steps_per_s"] = round(steps_per_s(command[6]), 2)
+    for name, threads, nice in (("gui", None, None), ("gui_nice0", None, 0), ("gui_1t", 1, 0)):
         project = os.path.join(tmp, name)
         code = GUI_RUN.format(
-            root=ROOT, old=old, data=data, window=args.window, minutes=minutes, project=project
+            root=ROOT,
+            threads=threads,
+            nice=nice,
+            data=data,
+            window=args.window,
+            minutes=minutes,
+            project=project,
         )
         run = subprocess.run(
             [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT

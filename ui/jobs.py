@@ -14,7 +14,15 @@ from typing import Any
 from vqstudio.events import LogLine
 from vqstudio.recording import Recording
 
-__all__ = ["demo_job", "devices_job", "generation_job", "gui_threads", "training_job"]
+__all__ = [
+    "demo_job",
+    "devices_job",
+    "free_cores",
+    "generation_job",
+    "gui_threads",
+    "job_threads",
+    "training_job",
+]
 
 JobFunction = Callable[[threading.Event], Generator[Any, None, Any]]
 SMALL_MACHINE_CORES = 4  # up to this many cores the GUI trains on all of them (at a lower priority)
@@ -30,6 +38,38 @@ def gui_threads(cores: int | None = None) -> int:
         return int(env)
     cores = cores or os.cpu_count() or 1
     return cores if cores <= SMALL_MACHINE_CORES else cores - 1
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    """(idle, total) jiffies of all CPUs from /proc/stat (Linux), or None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0.0), sum(fields[:8])
+
+
+def free_cores(sample_s: float = 0.3, cores: int | None = None) -> float | None:
+    """How many cores other work left idle over the next `sample_s` seconds (Linux), or None."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(sample_s)
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return None
+    return (second[0] - first[0]) / (second[1] - first[1]) * (cores or os.cpu_count() or 1)
+
+
+def job_threads(wanted: int | None, free: float | None) -> int | None:
+    """The threads an engine job runs on: `wanted`, but no more than the cores left idle (at
+    least one). On a busy machine every extra thread costs dearly: measured on 2 cores with
+    other work running, two threads trained 13 times slower than one (bench/gui_vs_cli.py),
+    since each parallel step waits for the thread the scheduler left out."""
+    if wanted is None or free is None:
+        return wanted
+    return max(1, min(wanted, int(free + 0.5)))
 
 
 def demo_job(folder: str) -> JobFunction:
@@ -62,7 +102,7 @@ def devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, s
     if mps is not None and mps.is_available():
         choices.append(("mps", "mps: Apple GPU"))
     cores = os.cpu_count() or 1
-    choices.append(("cpu", f"cpu: {cores} cores ({gui_threads(cores)} used)"))
+    choices.append(("cpu", f"cpu: {cores} cores (up to {gui_threads(cores)} used)"))
     auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
     import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
 
@@ -78,7 +118,12 @@ def training_job(
     def job(stop: threading.Event) -> Generator[Any, None, Any]:
         from vqstudio.training import TrainSettings, train
 
-        settings = TrainSettings(**options)
+        threads = job_threads(options.get("threads"), free_cores())
+        if threads != options.get("threads"):
+            yield LogLine(
+                f"other work keeps the CPU busy: training on {threads} of {options['threads']} threads"
+            )
+        settings = TrainSettings(**{**options, "threads": threads})
         recs = list(recordings) if recordings is not None else None
         return (yield from train(settings, project_dir, stop, resume=resume, recordings=recs))
 
@@ -94,7 +139,8 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
         from vqstudio.generate import GenerateSettings, generate
         from vqstudio.io import write_recording
 
-        recs = yield from generate(project_dir, GenerateSettings(**options), stop)
+        threads = job_threads(options.get("threads"), free_cores())
+        recs = yield from generate(project_dir, GenerateSettings(**{**options, "threads": threads}), stop)
         paths = []
         if recs:
             folder = os.path.join(project_dir, "samples")

@@ -432,6 +432,9 @@ class MainWindow(QMainWindow):
         for recording, source_path in found:
             if not any(f.recording is recording for f in self.session.files):
                 self.session.add_recording(recording, path=source_path or None)
+        if found:  # the project's first recording is the one shown (already open ones too)
+            first = found[0][0]
+            self.session.select(next(i for i, f in enumerate(self.session.files) if f.recording is first))
         self.session.set_project(project.path)
         if found:
             self.set_status(f"Opened project {project.path} with {len(found)} recording(s)")

@@ -203,3 +203,13 @@ def test_quit_is_immediate_while_devices_are_detected(qtbot, monkeypatch):
     w.close()
     assert time.monotonic() - t0 < 0.5 and not w.isVisible() and not w.jobs
     join_detached()
+
+
+def test_threads_fit_the_idle_cores():
+    from ui.jobs import free_cores, gui_threads, job_threads
+
+    assert gui_threads(2) == 2 and gui_threads(4) == 4 and gui_threads(16) == 15
+    assert job_threads(2, 2.0) == 2 and job_threads(2, 0.9) == 1 and job_threads(2, 0.1) == 1
+    assert job_threads(4, None) == 4 and job_threads(None, 1.0) is None
+    free = free_cores(0.05)
+    assert free is None or 0 <= free <= (os.cpu_count() or 1) + 0.01

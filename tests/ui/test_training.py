@@ -59,9 +59,9 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     assert "stopped" in panel.progress.format()
     assert window.actions["resume"].isEnabled()
     assert panel.runs.rowCount() >= 1 and panel.runs.item(0, 0).text().startswith("tokenizer")
-    # The GUI's job leaves a core for the window.
+    # The GUI's job uses the cores the machine has free (every core on a small idle one).
     meta = json.loads((project / "project.json").read_text())
-    assert meta["settings"]["threads"] == gui_threads()
+    assert 1 <= meta["settings"]["threads"] <= gui_threads()
     assert meta["settings"]["window_s"] == 1.0
 
     # Resume continues from the checkpoint (same project folder, more steps).
