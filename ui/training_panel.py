@@ -93,6 +93,7 @@ class TrainingPanel(QWidget):
         self._points: dict[str, tuple[list[float], list[float]]] = {}
         self._usage: list[tuple[float, float]] = []  # held-out windows, at each validation
         self._batch_usage: list[tuple[float, float]] = []  # training batches, at each loss read-out
+        self._last_losses: dict[str, dict[str, float]] = {}  # per stage, the read-out drawn last
         self._project: str | None = None
         self._projects_root = ""
         self._folder_chosen = False  # the user typed or browsed a folder: keep it
@@ -206,6 +207,7 @@ class TrainingPanel(QWidget):
         self.log_scale.setChecked(True)
         self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
         self.loss_plot.setLogMode(y=True)
+        self.loss_plot.getAxis("left").setStyle(maxTextLevel=1)  # log minor labels overlap
         self.usage_view = LegendPlot("Codebook usage (fraction of codes used)")
         self.usage_plot = self.usage_view.plot_item
         self.usage_plot.setYRange(0, 1.05)
@@ -469,6 +471,7 @@ class TrainingPanel(QWidget):
         self._points.clear()
         self._usage.clear()
         self._batch_usage.clear()
+        self._last_losses.clear()
         self.usage_curve.setData([], [])
         self.batch_usage_curve.setData([], [])
 
@@ -538,10 +541,13 @@ class TrainingPanel(QWidget):
         changed = set()
         for p in points:
             self._started(p.stage)
+            # Progress repeats the latest loss read-out until the next one: one point per read-out,
+            # as the history holds them, so the live and the reopened curves are the same.
+            if p.losses == self._last_losses.get(p.stage):
+                continue
+            self._last_losses[p.stage] = p.losses
             if p.codebook_used is not None and p.stage == "tokenizer":
-                last = self._batch_usage[-1] if self._batch_usage else None
-                if last is None or (p.step > last[0] and p.codebook_used != last[1]):
-                    self._batch_usage.append((p.step, float(p.codebook_used)))
+                self._batch_usage.append((p.step, float(p.codebook_used)))
             for name, value in p.losses.items():
                 if name in NOT_LOSSES or not np.isfinite(value):
                     continue
