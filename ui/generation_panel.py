@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.errors import app_message
 from ui.plots import LegendPlot
 from ui.viewer import SignalViewer
 from ui.worker import Job
@@ -310,7 +311,7 @@ class GenerationPanel(QWidget):
         self.log(f"preview: {s.samples.shape[-1] / s.rate:.1f} s" + (f", label {s.label}" if s.label else ""))
 
     def log(self, text: str) -> None:
-        self.log_pane.appendPlainText(text)
+        self.log_pane.appendPlainText(app_message(text))
 
     def set_theme(self, theme: str) -> None:
         for v in (self.real_viewer, self.synthetic_viewer):

@@ -556,6 +556,7 @@ class MainWindow(QMainWindow):
         if resume:
             found = self._resume_recordings(project_dir)
             if found is None:
+                self.set_status("Resume needs the recordings the project was trained on")
                 return
             recordings = [rec for rec, _ in found]
             inputs = tuple(path for _, path in found if path)

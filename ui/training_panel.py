@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -43,17 +42,17 @@ from PySide6.QtWidgets import (
 
 from ui.errors import app_message
 from ui.plots import LegendPlot
+from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
 from vqstudio.events import Progress, ReconstructionPreview, Validation
 from vqstudio.project import Project
 from vqstudio.recording import Recording
 
-__all__ = ["TrainingPanel", "default_preview_channels", "format_eta"]
+__all__ = ["TrainingPanel", "format_eta"]
 
 NOT_LOSSES = ("lr",)  # reported beside the losses, not a loss: shown in the progress text instead
 MAX_CURVE_POINTS = 4000  # per loss curve; older points are thinned, never the latest
-PREVIEW_CHANNELS = 4  # channels the preview shows until the user picks others
 RUN_STAGES = ("tokenizer", "prior")  # a run has started once one of these reports
 NO_PROJECT = "No project yet: open a recording to train one, or File > Open project"
 
@@ -64,23 +63,6 @@ def format_eta(seconds: float | None) -> str:
         return "--:--"
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def default_preview_channels(labels: list[str], units: list[str], count: int = PREVIEW_CHANNELS) -> list[str]:
-    """The channels the preview starts with: one of each unit first (so an ECG in mV shows beside
-    EEG in uV), then the first ones, `count` in all."""
-    chosen: list[str] = []
-    seen_units: set[str] = set()
-    for label, unit in zip(labels, units, strict=False):
-        if unit not in seen_units and len(chosen) < count:
-            chosen.append(label)
-            seen_units.add(unit)
-    for label in labels:
-        if len(chosen) >= count:
-            break
-        if label not in chosen:
-            chosen.append(label)
-    return [label for label in labels if label in chosen]  # in the recording's order
 
 
 class TrainingPanel(QWidget):
@@ -98,8 +80,6 @@ class TrainingPanel(QWidget):
         self._projects_root = ""
         self._folder_chosen = False  # the user typed or browsed a folder: keep it
         self._recording: Recording | None = None
-        self._preview: ReconstructionPreview | None = None
-        self._preview_labels: tuple[str, ...] = ()
         self.run_started = False  # the attached run has reached its first training step
         self._clear_on_start = False
         self._before_run: tuple[int, str, str] = (0, "idle", "")
@@ -216,22 +196,7 @@ class TrainingPanel(QWidget):
         self.usage_curve = self.usage_view.add_series("held-out windows", width=2)
         self.usage_curve.setSymbol("o")
         self.usage_curve.setSymbolSize(5)
-        self.preview_view = LegendPlot("A held-out window (real) and its reconstruction")
-        self.preview_plot = self.preview_view.plot_item
-        self.preview_plot.setLabel("bottom", "s")
-        self.preview_plot.getAxis("left").setStyle(showValues=False)
-        self.real_curve = self.preview_view.add_series("real", width=1)
-        self.recon_curve = self.preview_view.add_series("reconstruction", width=1)
-        self.preview_step = -1
-        self.preview_menu = QMenu(self)
-        self.preview_group = QActionGroup(self)
-        self.preview_group.setExclusive(False)
-        self.preview_channels = QToolButton()
-        self.preview_channels.setText("Preview channels")
-        self.preview_channels.setToolTip("The channels the reconstruction preview shows")
-        self.preview_channels.setMenu(self.preview_menu)
-        self.preview_channels.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.preview_channels.setEnabled(False)
+        self.preview = ReconstructionView()
         self.log_pane = QPlainTextEdit()
         self.log_pane.setReadOnly(True)
         self.log_pane.setMaximumBlockCount(2000)
@@ -240,11 +205,11 @@ class TrainingPanel(QWidget):
         status.addWidget(self.progress, 1)
         status.addWidget(self.eta)
         status.addWidget(self.log_scale)
-        status.addWidget(self.preview_channels)
+        status.addWidget(self.preview.chooser)
         grid = QGridLayout()
         grid.addWidget(self.loss_view, 0, 0)
         grid.addWidget(self.usage_view, 0, 1)
-        grid.addWidget(self.preview_view, 1, 0, 1, 2)
+        grid.addWidget(self.preview, 1, 0, 1, 2)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 3)
         plots = QWidget()
@@ -400,7 +365,7 @@ class TrainingPanel(QWidget):
             self._show_stage_progress(project)
             self.load_history(project.path)
             if changed:  # another project: the last preview showed another recording's channels
-                self._set_preview(None)
+                self.preview.show_preview(None)
         self.refresh_runs()
 
     def _show_stage_progress(self, project: Project) -> None:
@@ -520,7 +485,7 @@ class TrainingPanel(QWidget):
         self.run_started = True
         if self._clear_on_start:
             self._clear_plots()
-            self._set_preview(None)
+            self.preview.show_preview(None)
 
     def log(self, text: str) -> None:
         self.log_pane.appendPlainText(app_message(text))
@@ -594,78 +559,7 @@ class TrainingPanel(QWidget):
     def on_reconstruction(self, r: ReconstructionPreview) -> None:
         """Keeps the latest preview and draws the channels chosen for it."""
         self._started("tokenizer")
-        self._set_preview(r)
-
-    def _set_preview(self, r: ReconstructionPreview | None) -> None:
-        self._preview = r
-        if r is None:
-            self.real_curve.setData([], [])
-            self.recon_curve.setData([], [])
-            self.preview_plot.setTitle(
-                "A held-out window (real) and its reconstruction: shown once training runs"
-            )
-            self.preview_step = -1
-            return
-        if tuple(r.labels) != self._preview_labels:
-            self._fill_preview_menu(list(r.labels), list(r.units))
-        self._draw_preview()
-
-    def _fill_preview_menu(self, labels: list[str], units: list[str]) -> None:
-        """One checkable entry per channel of the preview; the earlier choice is kept where it fits."""
-        chosen = [a.text() for a in self.preview_group.actions() if a.isChecked()]
-        keep = [c for c in chosen if c in labels]
-        on = keep or default_preview_channels(labels, units)
-        self.preview_menu.clear()
-        for action in self.preview_group.actions():
-            self.preview_group.removeAction(action)
-        for label in labels:
-            action = QAction(label, self.preview_menu, checkable=True)
-            action.setChecked(label in on)
-            action.toggled.connect(lambda _on: self._draw_preview())
-            self.preview_group.addAction(action)
-            self.preview_menu.addAction(action)
-        self._preview_labels = tuple(labels)
-        self.preview_channels.setEnabled(bool(labels))
-
-    def set_preview_channels(self, names: list[str]) -> None:
-        """Shows `names` in the preview (what the channel menu does)."""
-        for action in self.preview_group.actions():
-            action.blockSignals(True)
-            action.setChecked(action.text() in names)
-            action.blockSignals(False)
-        self._draw_preview()
-
-    @property
-    def shown_preview_channels(self) -> list[str]:
-        return [a.text() for a in self.preview_group.actions() if a.isChecked()]
-
-    def _draw_preview(self) -> None:
-        """Stacks the chosen channels of the window, real beside reconstruction."""
-        r = self._preview
-        if r is None:
-            return
-        real, recon = np.asarray(r.real, float), np.asarray(r.reconstruction, float)
-        chosen = set(self.shown_preview_channels)
-        rows = [i for i, label in enumerate(r.labels) if label in chosen]
-        t = np.arange(real.shape[1]) / r.rate
-        xs, ys_real, ys_recon = [], [], []
-        for k, i in enumerate(rows):
-            scale = float(np.ptp(real[i])) or 1.0
-            centre = float(np.mean(real[i]))
-            xs.append(np.append(t, np.nan))
-            ys_real.append(np.append(-k + (real[i] - centre) / scale, np.nan))
-            ys_recon.append(np.append(-k + (recon[i] - centre) / scale, np.nan))
-        if rows:
-            x = np.concatenate(xs)
-            self.real_curve.setData(x, np.concatenate(ys_real), connect="finite")
-            self.recon_curve.setData(x, np.concatenate(ys_recon), connect="finite")
-            shown = ", ".join(r.labels[i] for i in rows)
-        else:
-            self.real_curve.setData([], [])
-            self.recon_curve.setData([], [])
-            shown = "no channel chosen: pick some under Preview channels"
-        self.preview_plot.setTitle(f"Held-out window, step {r.step}: real and reconstruction ({shown})")
-        self.preview_step = r.step
+        self.preview.show_preview(r)
 
     def _on_finished(self, result: Any) -> None:
         stopped = getattr(result, "stopped", False)
@@ -695,5 +589,6 @@ class TrainingPanel(QWidget):
 
     def set_theme(self, theme: str) -> None:
         bg, fg = ("#1e1f22", "#c8c8c8") if theme == "dark" else ("#ffffff", "#303030")
-        for view in (self.loss_view, self.usage_view, self.preview_view):
+        for view in (self.loss_view, self.usage_view):
             view.set_colors(bg, fg)
+        self.preview.set_colors(bg, fg)

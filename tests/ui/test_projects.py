@@ -78,12 +78,12 @@ def test_open_project_then_resume_in_one_click(window, qtbot, project, monkeypat
         pass
     assert done.args[0].tokenizer_step == 8 and not done.args[0].stopped
     # The preview shows the project's channels, and the user picks which.
-    qtbot.waitUntil(lambda: panel.preview_step >= 0, timeout=10_000)
-    assert [a.text() for a in panel.preview_group.actions()] == ["EEG1", "EEG2", "ECG"]
-    assert "ECG" in panel.shown_preview_channels  # one channel of each unit shows by default
-    panel.set_preview_channels(["ECG"])
-    assert "(ECG)" in panel.preview_plot.titleLabel.text
-    assert len(panel.real_curve.getData()[0]) == 65  # one channel: 64 samples and a gap
+    qtbot.waitUntil(lambda: panel.preview.step >= 0, timeout=10_000)
+    assert [a.text() for a in panel.preview.group.actions()] == ["EEG1", "EEG2", "ECG"]
+    assert "ECG" in panel.preview.shown_channels  # one channel of each unit shows by default
+    panel.preview.set_channels(["ECG"])
+    assert "(ECG)" in panel.preview.plot.titleLabel.text
+    assert len(panel.preview.real_curve.getData()[0]) == 65  # one channel: 64 samples and a gap
 
 
 def test_resume_ignores_other_open_recordings(window, qtbot, project, monkeypatch):

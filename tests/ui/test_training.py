@@ -35,11 +35,13 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     job = window.jobs["train"]
     assert window.actions["stop"].isEnabled() and not window.actions["train"].isEnabled()
     # Live: progress, a loss curve with points, the preview of a real window and its reconstruction.
-    qtbot.waitUntil(lambda: panel.preview_step >= 0 and bool(panel.loss_curve_names), timeout=120_000)
+    qtbot.waitUntil(lambda: panel.preview.step >= 0 and bool(panel.loss_curve_names), timeout=120_000)
     assert panel.progress.value() >= 0 and "tokenizer" in panel.progress.format()
     key = panel.loss_curve_names[0]
     assert key.startswith("tokenizer") and panel.curve_points(key) >= 1
-    assert panel.real_curve.getData()[0] is not None and len(panel.recon_curve.getData()[1]) > 10
+    assert (
+        panel.preview.real_curve.getData()[0] is not None and len(panel.preview.recon_curve.getData()[1]) > 10
+    )
     qtbot.waitUntil(lambda: len(panel._usage) >= 1, timeout=60_000)
     assert len(panel.usage_curve.getData()[0]) == len(panel._usage)
     # Curves, not dots: a few loss read-outs (every 2 s on a CPU) and the batches' codebook usage.
