@@ -6,8 +6,9 @@
 Each variant is the "small" preset with a few settings changed (STFT loss on/off, x8 vs x16
 downsampling, plain vs residual VQ, L1 vs L1+L2 time loss). For every recording (prepared
 as `vqstudio train` prepares it: default channels, 4 s windows, split by time) and every
-variant, the same seed, the same batches and the same number of steps (AdamW, warmup +
-cosine, clipping, EMA codebook update, as the training loop does), then the held-out
+variant, the same seed, the same batches and the same number of steps of the app's own step
+(`tokenizer_step`: AdamW, clipping, EMA codebook update; warmup over a tenth of the steps, then
+cosine), then the held-out
 figures of `vqstudio.training.validation.validate`: PRD (%), SNR (dB), log-spectral distance
 (dB) and codebook usage. Prints one JSON line.
 
@@ -35,8 +36,9 @@ import numpy as np
 from vqstudio.models.tokenizer import Tokenizer, preset_config
 from vqstudio.prep import ChannelInfo, PreparedData, PrepConfig, Split, prepare
 from vqstudio.training.batches import WindowBatches
-from vqstudio.training.schedule import lr_at
-from vqstudio.training.settings import OptimConfig
+from vqstudio.training.optim import make_optimizer, set_lr
+from vqstudio.training.settings import TOKENIZER_OPTIM
+from vqstudio.training.tokenizer_stage import tokenizer_step
 from vqstudio.training.validation import autocast, validate, validation_index
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
@@ -112,30 +114,25 @@ def _as_train(prepared: PreparedData) -> PreparedData:
 
 def run_variant(prepared, overrides: dict, steps: int, batch: int, seed: int, device: torch.device) -> dict:
     """Train one variant for `steps` steps and return its held-out figures."""
-    optim = OptimConfig()
+    # The ablation's figures were made with a warmup over a tenth of the steps (at most 100).
+    optim = dataclasses.replace(
+        TOKENIZER_OPTIM,
+        warmup_steps=min(TOKENIZER_OPTIM.warmup_steps, max(1, steps // 10)),
+        warmup_fraction=0.0,
+    )
     torch.manual_seed(seed)
     cfg = preset_config("small", channels=prepared.n_channels, window=prepared.window, **overrides)
     model = Tokenizer(cfg).to(device)
     batches = WindowBatches(prepared.train, prepared.window, device, torch.Generator().manual_seed(seed))
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=optim.lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay
-    )
+    opt = make_optimizer(model, optim)
     start = time.perf_counter()
     with torch.no_grad(), autocast(device):
         model.init_codebook(
             torch.cat([model.encode(batches.batch(batch)).float() for _ in range(optim.kmeans_batches)])
         )
-    warmup = min(optim.warmup_steps, max(1, steps // 10))
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, step / steps, optim.lr, warmup, optim.min_lr_ratio)
-        with autocast(device):
-            out = model(batches.batch(batch))
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        opt.step()
-        model.update_codebook(out)
+        set_lr(opt, optim.lr_at(step, step / steps))
+        tokenizer_step(model, opt, batches.batch(batch), optim.grad_clip, device)
     train_s = time.perf_counter() - start
     split, index = validation_index(prepared, optim.val_windows)
     figures = validate(model, prepared, prepared.windows(split, index), cfg.codebook_size)

@@ -31,9 +31,9 @@ def build_project(folder: str, device: str, prior_kind: str, preset: str) -> Non
     from vqstudio.models.tokenizer import Tokenizer, preset_config
     from vqstudio.prep import PrepConfig, prepare
     from vqstudio.priors.store import build_prior, save_prior
-    from vqstudio.priors.training import prior_config
     from vqstudio.project import Project
     from vqstudio.recording import Recording
+    from vqstudio.training.prior_stage import prior_config
 
     rate, seconds, channels = 256.0, 120, 8
     rng = np.random.default_rng(0)

@@ -3,8 +3,9 @@
     python bench/train.py [--device cpu|cuda] [--preset small] [--channels 2 --window 1024]
                           [--batch N] [--seconds S] [--data PATH ...]
 
-A training step is forward (bf16 autocast on CUDA), backward, gradient clipping, an AdamW
-step and the codebook update, as the training loop does it. Encoding is encoder + quantizer
+A training step is the app's own (`vqstudio.training.tokenizer_stage.tokenizer_step`: forward
+with bf16 autocast on CUDA, backward, gradient clipping, the AdamW step of the tokenizer's
+optimizer config, the codebook update). Encoding is encoder + quantizer
 to indices under inference mode. Without --data the windows are random normal noise made on
 the device; with --data, windows cut from the recordings (first C channels of the most
 common rate, normalised per channel) are moved to the device once. No host
@@ -26,6 +27,10 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from vqstudio.models.tokenizer import Tokenizer, preset_config
+from vqstudio.training.optim import make_optimizer
+from vqstudio.training.settings import TOKENIZER_OPTIM
+from vqstudio.training.tokenizer_stage import tokenizer_step
+from vqstudio.training.validation import autocast
 
 
 def load_windows(paths: list[str], channels: int, window: int) -> tuple[np.ndarray, list[str], float]:
@@ -74,7 +79,7 @@ def bench(args: argparse.Namespace) -> dict:
     model = Tokenizer(cfg).to(device)
     params = sum(p.numel() for p in model.parameters())
     batch = args.batch or (256 if device.type == "cuda" else 32)
-    use_bf16 = device.type == "cuda"
+    use_bf16 = device.type == "cuda"  # what `autocast` does on each device
 
     if args.data:
         windows, _, _ = load_windows(args.data, args.channels, args.window)
@@ -88,25 +93,16 @@ def bench(args: argparse.Namespace) -> dict:
     n_batches = pool.shape[0] // batch
     batches = [pool[i * batch : (i + 1) * batch] for i in range(n_batches)]
 
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=device.type == "cuda")
+    opt = make_optimizer(model, TOKENIZER_OPTIM)
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-
-    with torch.no_grad(), autocast():
+    with torch.no_grad(), autocast(device):
         model.init_codebook(torch.cat([model.encode(b) for b in batches[:4]]))
 
     def train_step(x: torch.Tensor) -> None:
-        with autocast():
-            out = model(x)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        model.update_codebook(out)
+        tokenizer_step(model, opt, x, TOKENIZER_OPTIM.grad_clip, device)
 
     def encode_step(x: torch.Tensor) -> None:
-        with torch.inference_mode(), autocast():
+        with torch.inference_mode(), autocast(device):
             model.quantize(model.encode(x))
 
     def timed(step, seconds: float, warmup: int) -> tuple[float, int]:

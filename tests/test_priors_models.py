@@ -87,7 +87,7 @@ def test_denoiser_shapes_and_conditioning():
     out = model(x, torch.rand(4), torch.tensor([0, 1, 2, 3]))
     assert out.shape == x.shape and torch.isfinite(out).all()
     gen = torch.Generator().manual_seed(0)
-    loss = model.training_loss(x, torch.tensor([0, 1, 2, 3]), CosineSchedule(), gen)
+    loss = model.denoising_loss(x, torch.tensor([0, 1, 2, 3]), gen)
     loss.backward()
     assert math.isfinite(float(loss.detach()))
     assert model.inp.weight.grad is not None

@@ -20,9 +20,9 @@ from vqstudio.events import CheckpointWritten, Progress, SamplePreview, run_to_e
 from vqstudio.generate import GenerateSettings, generate
 from vqstudio.prep import PrepConfig, prepare
 from vqstudio.priors.store import load_prior
-from vqstudio.priors.training import train_prior
 from vqstudio.project import Project
 from vqstudio.recording import Recording, Source
+from vqstudio.training.prior_stage import train_prior
 from vqstudio.training.settings import TrainSettings
 
 RATE = 64.0
@@ -158,12 +158,12 @@ def trained(request, tmp_path_factory, monkeypatch_module, one_thread):
 
 def test_training_reports_and_saves(trained):
     kind, project, _, result, events = trained
-    assert result["step"] > 0 and not result["stopped"]
+    assert result.step > 0 and not result.stopped
     assert any(isinstance(e, Progress) and e.stage == "prior" for e in events)
     assert any(isinstance(e, CheckpointWritten) for e in events)
     assert any(isinstance(e, SamplePreview) for e in events)
     loaded = load_prior(project.prior_path)
-    assert loaded.kind == kind and loaded.step == result["step"]
+    assert loaded.kind == kind and loaded.step == result.step
     assert loaded.label_names == ["slow", "fast"]
     assert project.progress("prior")["kind"] == kind
 
@@ -263,13 +263,13 @@ def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
     monkeypatch.setattr(Project, "has_tokenizer", property(lambda self: True))
     meta = {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0}
     straight = Project.create(str(tmp_path / "straight"), dict(meta))
-    assert _train(straight, prepared, 24)["step"] == 24
+    assert _train(straight, prepared, 24).step == 24
     parts = Project.create(str(tmp_path / "parts"), dict(meta))
     first = _train(parts, prepared, 24, stop_after_checks=6)
-    assert first["stopped"] and 0 < first["step"] < 24
-    assert load_prior(parts.prior_path).step == first["step"]
+    assert first.stopped and 0 < first.step < 24
+    assert load_prior(parts.prior_path).step == first.step
     second = _train(Project.open(parts.path), prepared, 24)
-    assert second["step"] == 24 and not second["stopped"]
+    assert second.step == 24 and not second.stopped
     a, b = load_prior(straight.prior_path).model.state_dict(), load_prior(parts.prior_path).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [r["step"] for r in Project.open(parts.path).history("prior") if "losses" in r]

@@ -170,7 +170,7 @@ def test_stop_then_resume_continues_exactly(tmp_path):
 
 
 def test_out_of_memory_halves_the_batch_then_gives_up(tmp_path, monkeypatch):
-    real_step = tokenizer_stage._step
+    real_step = tokenizer_stage.tokenizer_step
     sizes = []
 
     def step(model, opt, x, clip, device):
@@ -179,7 +179,7 @@ def test_out_of_memory_halves_the_batch_then_gives_up(tmp_path, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_step(model, opt, x, clip, device)
 
-    monkeypatch.setattr(tokenizer_stage, "_step", step)
+    monkeypatch.setattr(tokenizer_stage, "tokenizer_step", step)
     events, result = collect(
         train(settings(tokenizer_steps=3), str(tmp_path / "a"), recordings=[recording()])
     )
@@ -190,13 +190,13 @@ def test_out_of_memory_halves_the_batch_then_gives_up(tmp_path, monkeypatch):
     def always(model, opt, x, clip, device):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(tokenizer_stage, "_step", always)
+    monkeypatch.setattr(tokenizer_stage, "tokenizer_step", always)
     with pytest.raises(DeviceError, match="even with one window per batch"):
         run_to_end(train(settings(tokenizer_steps=3), str(tmp_path / "b"), recordings=[recording()]))
 
 
 def test_resume_with_prior_steps_adds_the_prior_to_a_tokenizer_only_project(tmp_path):
-    pytest.importorskip("vqstudio.priors.training")
+    pytest.importorskip("vqstudio.training.prior_stage")
     folder = str(tmp_path / "p")
     rec = recording()
     run_to_end(train(settings(tokenizer_steps=4), folder, recordings=[rec], optim=FAST))

@@ -46,6 +46,7 @@ from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
 from vqstudio.events import Progress, ReconstructionPreview, Validation
+from vqstudio.priors.registry import PRIORS
 from vqstudio.project import Project
 from vqstudio.recording import Recording
 
@@ -108,8 +109,8 @@ class TrainingPanel(QWidget):
         ):
             self.preset.addItem(text, value)
         self.prior = QComboBox()
-        self.prior.addItem("latent diffusion", "diffusion")
-        self.prior.addItem("autoregressive", "autoregressive")
+        for kind in PRIORS.values():
+            self.prior.addItem(kind.title, kind.name)
         self.labels = QComboBox()
         for text, value in (
             ("none (unconditional)", "none"),

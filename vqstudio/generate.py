@@ -23,13 +23,10 @@ import numpy as np
 from vqstudio import __version__
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import Event, Progress, SamplePreview, StopRequest
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES, SampleOptions
 from vqstudio.recording import Annotation, Channel, Recording
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
-
-DEFAULT_STEPS = 20  # DPM-Solver++(2M) steps per diffusion segment
-DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale of a conditional diffusion prior
-SAMPLERS = ("dpm++2m", "ddim")
 
 
 @dataclass(frozen=True)
@@ -41,11 +38,11 @@ class GenerateSettings:
     label: str | None = None
     seed: int = 0
     steps: int | None = None  # diffusion: sampler steps per segment (default DEFAULT_STEPS)
-    guidance: float | None = None  # None: DEFAULT_GUIDANCE for a conditional diffusion prior, else 1
+    guidance: float | None = None  # None: the prior's default when conditional (diffusion 2), else 1
     temperature: float = 1.0  # autoregressive only
     top_k: int | None = None  # autoregressive only
     device: str = "auto"
-    sampler: str = "dpm++2m"
+    sampler: str = SAMPLER_NAMES[0]
     threads: int | None = None
     as_array: bool = False  # return one (count, channels, samples) float32 array, not recordings
     batch: int | None = None  # recordings sampled together at most (None: all of them)
@@ -63,8 +60,8 @@ class GenerateSettings:
             raise ValueError(f"--temperature must be positive, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.sampler not in SAMPLER_NAMES:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")
         if self.batch is not None and self.batch < 1:
             raise ValueError(f"batch must be at least 1, got {self.batch}")
 
@@ -140,8 +137,7 @@ def generate(
     import torch
 
     from vqstudio.device import is_out_of_memory, resolve_device, set_threads
-    from vqstudio.priors.config import DiffusionConfig
-    from vqstudio.priors.continuation import decode_latents, iter_codes, iter_latents, snap_to_codes
+    from vqstudio.priors.continuation import decode_latents
     from vqstudio.priors.store import check_prior_fits, load_prior
     from vqstudio.project import Project
     from vqstudio.resources import check_memory
@@ -164,23 +160,26 @@ def generate(
     tokenizer = project.load_tokenizer(device)
     prior = load_prior(project.prior_path, device)
     check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(project.prior_path))
-    diffusion = isinstance(prior.config, DiffusionConfig)
     rate = project.rate
     n_samples = max(1, round(settings.seconds * rate))
     length = math.ceil(n_samples / tokenizer.cfg.downsample)
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     rows, label_texts = _label_rows(prior, settings, generator)
-    steps = settings.steps or DEFAULT_STEPS
     guidance = settings.guidance
     if guidance is None:
-        guidance = DEFAULT_GUIDANCE if (prior.conditional and diffusion) else 1.0
+        guidance = prior.model.default_guidance if prior.conditional else 1.0
+    options = SampleOptions(
+        steps=settings.steps or DEFAULT_STEPS,
+        guidance=guidance,
+        sampler=settings.sampler,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+    )
     norm = project.data["normalization"]
     mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
     mean_t = torch.from_numpy(mean).to(device)[None, :, None]
     std_t = torch.from_numpy(std).to(device)[None, :, None]
-    if device.type == "cuda" and not diffusion:
-        # one token at a time: per-op overhead dominates, so weights cast to bf16 once
-        # (not by autocast at every op)
+    if device.type == "cuda" and prior.model.sample_in_bf16:
         prior.model.to(torch.bfloat16)
 
     batch = settings.batch or settings.count
@@ -188,12 +187,7 @@ def generate(
     signal_done = 0.0
     for b0 in range(0, settings.count, batch):
         labels = rows[b0 : b0 + batch]
-        if diffusion:
-            job = iter_latents(prior.model, length, labels, steps, guidance, generator, settings.sampler)
-        else:
-            job = iter_codes(
-                prior.model, length, labels, settings.temperature, settings.top_k, generator, guidance
-            )
+        job = prior.model.iter_sample(tokenizer, length, labels, generator, options)
         while True:
             try:
                 done, total = next(job)
@@ -223,8 +217,7 @@ def generate(
                 made / elapsed if elapsed > 0 else 0.0,
             )
         with torch.no_grad():
-            z = snap_to_codes(tokenizer, result.float()) if diffusion else tokenizer.codes_to_latents(result)
-            x = decode_latents(tokenizer, z.float(), n_samples)
+            x = decode_latents(tokenizer, result.float(), n_samples)
             x = x * std_t + mean_t  # back to physical units on the device: one copy to the host
             if not bool(torch.isfinite(x).all()):
                 raise RuntimeError("the prior produced non-finite values; the project may be damaged")

@@ -53,7 +53,9 @@ class PrepConfig:
     stride_s: float | None = None  # None: a quarter of the window (training); held-out uses the window
     val_fraction: float = 0.1
     labels: str = "none"  # "none" | "annotations" | "files"
-    multiple: int = 16  # window samples are a multiple of this (the model's downsampling)
+    # Window samples are a multiple of this: the train job sets the chosen tokenizer's
+    # downsampling (`tokenizer_stage.window_multiple`); 16 suits every preset when unset.
+    multiple: int = 16
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -161,8 +163,7 @@ class PreparedData:
         counts = Counter(int(v) for v in self.train.labels if v >= 0)
         return {
             "rate": self.rate,
-            "window": self.window,
-            "window_s": self.window / self.rate,
+            "window": self.window,  # samples; the seconds asked for are `prep.window_s`
             "channels": [asdict(c) for c in self.channels],
             "normalization": {
                 "method": NORMALIZATION,

@@ -8,6 +8,8 @@ import sys
 
 from vqstudio.cli import EXIT_OK, EXIT_STOPPED
 from vqstudio.commands.argtypes import number, whole_number
+from vqstudio.priors.registry import PRIOR_NAMES
+from vqstudio.training.settings import TOKENIZER_PRESETS
 
 __all__ = ["add_parser", "run"]
 
@@ -44,10 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"window length (4; at most {MAX_WINDOW_S:g})",
     )
-    p.add_argument(
-        "--preset", choices=("small", "medium", "large"), help="tokenizer size (default: from data)"
-    )
-    p.add_argument("--prior", choices=("diffusion", "autoregressive"), default="diffusion")
+    p.add_argument("--preset", choices=TOKENIZER_PRESETS, help="tokenizer size (default: from data)")
+    p.add_argument("--prior", choices=PRIOR_NAMES, default=PRIOR_NAMES[0], help="stage-2 model")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
         "--minutes", type=number(maximum=MAX_MINUTES), metavar="M", help="wall-clock budget, both stages"

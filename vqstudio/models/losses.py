@@ -13,9 +13,10 @@ __all__ = ["TIME_LOSSES", "stft_loss", "time_loss"]
 
 TIME_LOSSES = ("l1", "l2", "l1+l2")
 
-# Floor of the normalised STFT magnitude in the log term: -60 dB below a white,
-# unit-variance signal, so near-empty bins (above a recording's anti-alias filter) do
-# not dominate the loss.
+# Floor of the normalised STFT magnitude in the log term, relative to a white unit-variance
+# signal, so near-empty bins (above a recording's anti-alias filter) do not dominate the loss.
+# This is `stft_loss`'s default (-60 dB); the tokenizer passes its config's `stft_floor`
+# (0.03, about -30 dB: a -60 dB floor collapsed an EEG codebook in bench/ablation.py).
 _LOG_FLOOR = 1e-3
 
 

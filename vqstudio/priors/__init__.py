@@ -1,10 +1,13 @@
-"""Stage 2: priors over the tokenizer's latents, their training, and long-recording sampling.
+"""Stage 2: priors over the tokenizer's latents and long-recording sampling.
 
+- `registry.PRIORS`: every prior by name (config and model class); torch-free.
+- `config`: the priors' configs, size presets and sampling options; torch-free.
 - `diffusion.DiffusionDenoiser`: latent diffusion (default), `schedule.CosineSchedule`,
   `samplers.SAMPLERS` (DDIM, DPM-Solver++(2M)).
 - `autoregressive.AutoregressivePrior`: causal transformer over code indices.
 - `continuation`: any-length sampling for both, and seamless decoding.
-- `training.train_prior`: the stage-2 training job; `store.load_prior`: a trained prior.
+- `store`: building, saving and loading a prior.
 
-This package imports torch; import it only from torch-using code.
+Training a prior is `vqstudio.training.prior_stage`. The model modules import torch; import them
+only from torch-using code.
 """

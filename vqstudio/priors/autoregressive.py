@@ -11,11 +11,14 @@ steps and never recomputes the past.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Generator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import AutoregressiveConfig
+from vqstudio.priors.config import AutoregressiveConfig, SampleOptions
 from vqstudio.priors.layers import MLP, Rotary
 
 __all__ = ["AutoregressivePrior", "KVCache"]
@@ -76,6 +79,12 @@ class _CausalBlock(nn.Module):
 
 class AutoregressivePrior(nn.Module):
     """Next-step code distribution given past codes and a label."""
+
+    preview_options = SampleOptions()  # plain sampling: temperature 1, no top-k, no guidance
+    default_guidance = 1.0  # guidance only when asked for
+    # One token at a time: per-op overhead dominates on a GPU, so the weights are cast to bf16
+    # once for sampling (not by autocast at every op).
+    sample_in_bf16 = True
 
     def __init__(self, config: AutoregressiveConfig) -> None:
         super().__init__()
@@ -152,10 +161,23 @@ class AutoregressivePrior(nn.Module):
             g = g + before
         return self.head(self.head_norm(g))
 
+    def prepare_training(self, tokenizer: nn.Module, codes: torch.Tensor) -> None:
+        """Nothing to measure before training: codes are the model's own vocabulary."""
+
     def training_loss(
-        self, codes: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator, bos: bool
+        self,
+        codes: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator,
+        *,
+        tokenizer: nn.Module | None = None,
+        mid_stream: bool = False,
     ) -> torch.Tensor:
-        """Cross-entropy of the next codes; labels hidden with probability `label_dropout`."""
+        """Cross-entropy of the next codes `(B, Q, L)` (every prior has this signature); labels
+        hidden with probability `label_dropout`. `mid_stream`: the crop starts in the middle of a
+        recording, so no start token and the first step is context only. The tokenizer is unused.
+        """
+        bos = not mid_stream
         if labels is not None and self.label is not None:
             drop = torch.rand(labels.shape, generator=generator, device=labels.device)
             labels = torch.where(
@@ -164,3 +186,25 @@ class AutoregressivePrior(nn.Module):
         logits = self(codes, labels, bos)
         target = (codes if bos else codes[:, :, 1:]).transpose(1, 2)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1))
+
+    def loss_metrics(self, mean_loss: float) -> dict[str, float]:
+        """The held-out figures of a mean `training_loss`: nats and bits per code (comparable with
+        log2(codebook size) for a uniform guess)."""
+        return {"val_nll": mean_loss, "val_bits_per_code": mean_loss / math.log(2)}
+
+    def iter_sample(
+        self,
+        tokenizer: nn.Module,
+        length: int,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        options: SampleOptions,
+    ) -> Generator[tuple[int, int], None, torch.Tensor]:
+        """Quantized latents `(B, D, length)`, one row per label; yields (steps done, length)."""
+        from vqstudio.priors.continuation import iter_codes  # it imports this module
+
+        codes = yield from iter_codes(
+            self, length, labels, options.temperature, options.top_k, generator, options.guidance
+        )
+        with torch.no_grad():
+            return tokenizer.codes_to_latents(codes)

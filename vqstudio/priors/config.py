@@ -10,23 +10,39 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vqstudio.errors import CheckpointError
+from vqstudio.priors.registry import PRIOR_NAMES, PRIORS
 
 __all__ = [
-    "PRIOR_KINDS",
+    "DEFAULT_GUIDANCE",
+    "DEFAULT_STEPS",
+    "SAMPLER_NAMES",
     "AutoregressiveConfig",
     "DiffusionConfig",
     "PriorConfig",
-    "PriorTrainConfig",
+    "SampleOptions",
     "config_from_dict",
     "config_from_json",
     "preset",
     "to_dict",
 ]
 
-PRIOR_KINDS = ("diffusion", "autoregressive")
+DEFAULT_STEPS = 20  # DPM-Solver++(2M) steps per diffusion segment
+DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale of a conditional diffusion prior
+SAMPLER_NAMES = ("dpm++2m", "ddim")  # the keys of `samplers.SAMPLERS`; the first is the default
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """How a prior samples; each prior reads the options that apply to it."""
+
+    steps: int = DEFAULT_STEPS  # diffusion: sampler steps per segment
+    guidance: float = 1.0  # classifier-free guidance scale (1: none)
+    sampler: str = SAMPLER_NAMES[0]  # diffusion
+    temperature: float = 1.0  # autoregressive
+    top_k: int | None = None  # autoregressive
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,21 @@ class DiffusionConfig:
         if self.patch < 1 or self.seg_len % self.patch:
             raise ValueError(f"patch {self.patch} must divide seg_len {self.seg_len}")
 
+    @classmethod
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
+        """A denoiser over one window of the tokenizer's latents; tokens of 2 latent steps
+        when the window is long enough to halve."""
+        length = tokenizer_cfg.latent_length
+        patch = 2 if length % 2 == 0 and length >= 16 else 1
+        return cls(
+            latent_dim=tokenizer_cfg.latent_dim, seg_len=length, n_labels=n_labels, patch=patch, **dims
+        )
+
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
+        """(this prior's, the tokenizer's) latent size when they differ, else None."""
+        have, want = self.latent_dim, tokenizer_cfg.latent_dim
+        return None if have == want else (have, want)
+
 
 @dataclass(frozen=True)
 class AutoregressiveConfig:
@@ -87,8 +118,36 @@ class AutoregressiveConfig:
         if self.width % self.heads:
             raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
 
+    @classmethod
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> AutoregressiveConfig:
+        """A transformer over the tokenizer's codes, attending to one window of latent steps."""
+        return cls(
+            codebook_size=tokenizer_cfg.codebook_size,
+            n_quantizers=tokenizer_cfg.n_quantizers,
+            context=tokenizer_cfg.latent_length,
+            n_labels=n_labels,
+            **dims,
+        )
 
-PriorConfig = DiffusionConfig | AutoregressiveConfig
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
+        """(this prior's, the tokenizer's) codebook shape when they differ, else None."""
+        have = (self.codebook_size, self.n_quantizers)
+        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
+        return None if have == want else (have, want)
+
+
+class PriorConfig(Protocol):
+    """What every prior's config has (see `registry`): its kind, its labels, and how it is made
+    for, and checked against, a tokenizer."""
+
+    kind: str
+    n_labels: int
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> PriorConfig: ...
+
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None: ...
+
 
 # Model sizes by name; "tiny" is for tests. Width/depth/heads only: shapes come from the data.
 # "small" (the CPU default) is sized so sampling runs at about 100x real time on 2 cores.
@@ -110,9 +169,9 @@ def preset(name: str) -> dict[str, float]:
 def config_from_dict(data: dict[str, Any]) -> PriorConfig:
     """Rebuilds a config from its dict (as stored in JSON); unknown keys are refused."""
     kind = data.get("kind")
-    cls = {"diffusion": DiffusionConfig, "autoregressive": AutoregressiveConfig}.get(str(kind))
-    if cls is None:
-        raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {PRIOR_KINDS}")
+    if kind not in PRIORS:
+        raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {PRIOR_NAMES}")
+    cls = PRIORS[kind].config
     names = {f.name for f in dataclasses.fields(cls)}
     extra = set(data) - names
     if extra:
@@ -135,17 +194,3 @@ def config_from_json(text: str) -> PriorConfig:
 
 def to_dict(config: PriorConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
-
-
-@dataclass(frozen=True)
-class PriorTrainConfig:
-    """Stage-2 optimisation settings (data-independent)."""
-
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    log_every: int = 10
-    preview_every: int = 200

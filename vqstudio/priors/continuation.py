@@ -19,6 +19,7 @@ from collections.abc import Generator
 
 import torch
 
+from vqstudio.events import run_to_end
 from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
 from vqstudio.priors.diffusion import DiffusionDenoiser
 from vqstudio.priors.samplers import SAMPLERS
@@ -45,22 +46,14 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def _finish(job: Steps) -> torch.Tensor:
-    while True:
-        try:
-            next(job)
-        except StopIteration as done:
-            return done.value
-
-
 def sample_latents(*args, **kwargs) -> torch.Tensor:
     """`iter_latents` run to the end."""
-    return _finish(iter_latents(*args, **kwargs))
+    return run_to_end(iter_latents(*args, **kwargs))
 
 
 def sample_codes(*args, **kwargs) -> torch.Tensor:
     """`iter_codes` run to the end."""
-    return _finish(iter_codes(*args, **kwargs))
+    return run_to_end(iter_codes(*args, **kwargs))
 
 
 def default_overlap(seg_len: int) -> int:

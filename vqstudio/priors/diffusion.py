@@ -14,11 +14,13 @@ are normalised per dimension by statistics stored as buffers, so they travel wit
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import DiffusionConfig
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DiffusionConfig, SampleOptions
 from vqstudio.priors.layers import MLP, sinusoidal
 from vqstudio.priors.schedule import CosineSchedule
 
@@ -57,6 +59,10 @@ class _Block(nn.Module):
 class DiffusionDenoiser(nn.Module):
     """Predicts v (or eps) for noisy normalised latents `(B, D, L)` at times `t` `(B,)`."""
 
+    preview_options = SampleOptions(steps=10, guidance=1.5)  # a preview, not an output: few steps
+    default_guidance = DEFAULT_GUIDANCE  # when a conditional prior samples without --guidance
+    sample_in_bf16 = False  # autocast serves: each segment is a few large batched calls
+
     def __init__(self, config: DiffusionConfig) -> None:
         super().__init__()
         self.config = config
@@ -88,11 +94,32 @@ class DiffusionDenoiser(nn.Module):
     def denormalize(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.latent_std[None, :, None] + self.latent_mean[None, :, None]
 
-    def set_latent_stats(self, latents: torch.Tensor) -> None:
-        """Per-dimension mean and std of training latents `(N, D, L)`, kept with the weights."""
-        flat = latents.transpose(0, 1).reshape(latents.shape[1], -1).float()
-        self.latent_mean.copy_(flat.mean(dim=1))
-        self.latent_std.copy_(flat.std(dim=1).clamp_min(1e-4))
+    @property
+    def schedule(self) -> CosineSchedule:
+        """The noise schedule the denoiser is trained and sampled with (not a model: no weights)."""
+        return CosineSchedule(prediction=self.config.prediction)
+
+    @torch.no_grad()
+    def set_latent_stats(self, latents: torch.Tensor | Iterable[torch.Tensor]) -> None:
+        """Per-dimension mean and std of training latents `(N, D, L)` (one tensor, or batches of
+        them: all latents at once can be large), kept with the weights as buffers."""
+        batches = [latents] if isinstance(latents, torch.Tensor) else latents
+        sums = torch.zeros(2, self.config.latent_dim, dtype=torch.float64, device=self.latent_mean.device)
+        count = 0
+        for z in batches:  # float64 sums: millions of values, one pass
+            z = z.double()
+            sums += torch.stack([z.sum(dim=(0, 2)), (z**2).sum(dim=(0, 2))])
+            count += z.shape[0] * z.shape[2]
+        mean = sums[0] / count
+        std = (sums[1] / count - mean**2).clamp_min(0).sqrt()
+        self.latent_mean.copy_(mean.float())
+        self.latent_std.copy_(std.float().clamp_min(1e-4))
+
+    def prepare_training(self, tokenizer: nn.Module, codes: torch.Tensor, batch: int = 256) -> None:
+        """Before a new prior's first step: the latent statistics of the training codes."""
+        self.set_latent_stats(
+            tokenizer.codes_to_latents(codes[i : i + batch]) for i in range(0, len(codes), batch)
+        )
 
     def forward(
         self,
@@ -125,10 +152,45 @@ class DiffusionDenoiser(nn.Module):
 
     def training_loss(
         self,
-        x0: torch.Tensor,
+        codes: torch.Tensor,
         labels: torch.Tensor | None,
-        schedule: CosineSchedule,
         generator: torch.Generator,
+        *,
+        tokenizer: nn.Module,
+        mid_stream: bool = False,
+    ) -> torch.Tensor:
+        """The loss of a batch of code indices `(B, Q, L)` (every prior has this signature).
+
+        The codes become normalised latents through the frozen tokenizer's codebook. `mid_stream`
+        changes nothing here: any segment may be shown a known prefix (`prefix_prob`).
+        """
+        with torch.no_grad():
+            x0 = self.normalize(tokenizer.codes_to_latents(codes).float())
+        return self.denoising_loss(x0, labels, generator)
+
+    def loss_metrics(self, mean_loss: float) -> dict[str, float]:
+        """The held-out figures of a mean `training_loss`."""
+        return {"val_mse": mean_loss}
+
+    def iter_sample(
+        self,
+        tokenizer: nn.Module,
+        length: int,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        options: SampleOptions,
+    ) -> Generator[tuple[int, int], None, torch.Tensor]:
+        """Quantized latents `(B, D, length)`, one row per label; yields (segments done, segments)."""
+        from vqstudio.priors.continuation import iter_latents, snap_to_codes  # it imports this module
+
+        latents = yield from iter_latents(
+            self, length, labels, options.steps, options.guidance, generator, options.sampler
+        )
+        with torch.no_grad():
+            return snap_to_codes(tokenizer, latents.float())
+
+    def denoising_loss(
+        self, x0: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
     ) -> torch.Tensor:
         """Mean squared error of the prediction on normalised latents `x0` `(B, D, L)`.
 
@@ -137,6 +199,7 @@ class DiffusionDenoiser(nn.Module):
         """
         b, _, n = x0.shape
         dev = x0.device
+        schedule = self.schedule
         t = schedule.sample_times(b, generator, dev)
         noise = torch.randn(x0.shape, generator=generator, device=dev)
         x_t = schedule.add_noise(x0, noise, t)

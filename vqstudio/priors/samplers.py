@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from vqstudio.priors.config import SAMPLER_NAMES
 from vqstudio.priors.schedule import CosineSchedule
 
 __all__ = ["SAMPLERS", "ddim", "dpm_solver_pp_2m", "initial_noise"]
@@ -97,4 +98,7 @@ def dpm_solver_pp_2m(
     return x
 
 
-SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"ddim": ddim, "dpm++2m": dpm_solver_pp_2m}
+# Named in `config.SAMPLER_NAMES` (torch-free, for the settings that check a name).
+SAMPLERS: dict[str, Callable[..., torch.Tensor]] = dict(
+    zip(SAMPLER_NAMES, (dpm_solver_pp_2m, ddim), strict=True)
+)

@@ -10,15 +10,8 @@ import torch
 
 from vqstudio.checkpoint import load_weights, save_weights
 from vqstudio.errors import CheckpointError, ProjectError
-from vqstudio.priors.autoregressive import AutoregressivePrior
-from vqstudio.priors.config import (
-    AutoregressiveConfig,
-    DiffusionConfig,
-    PriorConfig,
-    config_from_dict,
-    to_dict,
-)
-from vqstudio.priors.diffusion import DiffusionDenoiser
+from vqstudio.priors.config import PriorConfig, config_from_dict, to_dict
+from vqstudio.priors.registry import prior_kind
 
 __all__ = ["KIND", "LoadedPrior", "build_prior", "check_prior_fits", "load_prior", "save_prior"]
 
@@ -45,23 +38,16 @@ class LoadedPrior:
 
 
 def build_prior(config: PriorConfig) -> torch.nn.Module:
-    """A fresh prior module for `config`."""
-    if isinstance(config, DiffusionConfig):
-        return DiffusionDenoiser(config)
-    if isinstance(config, AutoregressiveConfig):
-        return AutoregressivePrior(config)
-    raise TypeError(f"not a prior config: {type(config).__name__}")
+    """A fresh prior module for `config` (the registry's model class of `config.kind`)."""
+    return prior_kind(config.kind).model(config)
 
 
 def check_prior_fits(config: PriorConfig, tokenizer_cfg: Any, name: str) -> None:
     """Refuses (`CheckpointError`) a prior whose shapes are not those of the project's tokenizer
     (a file copied from another project), before sampling meets the mismatch."""
-    if isinstance(config, DiffusionConfig):
-        have, want = config.latent_dim, tokenizer_cfg.latent_dim
-    else:
-        have = (config.codebook_size, config.n_quantizers)
-        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
-    if have != want:
+    mismatch = config.mismatch(tokenizer_cfg)
+    if mismatch is not None:
+        have, want = mismatch
         raise CheckpointError(
             f"{name} was trained on another tokenizer's codes ({have}, this project's tokenizer has "
             f"{want}); it belongs to another project"

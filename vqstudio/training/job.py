@@ -23,9 +23,16 @@ from vqstudio.prep import PreparedData, PrepConfig, prepare
 from vqstudio.project import Project
 from vqstudio.recording import Recording
 from vqstudio.training.budget import Budget
-from vqstudio.training.settings import DEFAULT_MINUTES, PRIOR_SHARE, OptimConfig, TrainSettings
+from vqstudio.training.settings import (
+    DEFAULT_MINUTES,
+    PRIOR_OPTIM,
+    PRIOR_SHARE,
+    TOKENIZER_OPTIM,
+    OptimConfig,
+    TrainSettings,
+)
 
-__all__ = ["TrainResult", "prep_config", "stage_budgets", "train"]
+__all__ = ["TrainResult", "stage_budgets", "stage_optim", "train"]
 
 
 @dataclass(frozen=True)
@@ -38,20 +45,21 @@ class TrainResult:
     prior_step: int
     elapsed_s: float
     metrics: dict[str, float] = field(default_factory=dict)  # the tokenizer's last validation
-    prior_metrics: dict[str, Any] = field(default_factory=dict)
+    prior_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def prep_config(settings: TrainSettings) -> PrepConfig:
-    """The preparation settings a `TrainSettings` implies."""
-    return PrepConfig(
-        channels=settings.channels,
-        resample=settings.resample,
-        bandpass=settings.bandpass,
-        notch=settings.notch,
-        window_s=settings.window_s,
-        val_fraction=settings.val_fraction,
-        labels=settings.labels if settings.labels in ("annotations", "files") else "none",
-    )
+def stage_optim(project: Project, stage: str) -> OptimConfig:
+    """The optimizer config `stage` trains with, as the project stored it when it was made.
+
+    project.json's `optim` holds one config per stage; a project of VQ Studio 0.1 stored the
+    tokenizer's alone there and the prior's in its progress (fields it no longer has are dropped).
+    """
+    default = TOKENIZER_OPTIM if stage == "tokenizer" else PRIOR_OPTIM
+    stored = project.meta.get("optim", {})
+    if "tokenizer" in stored or "prior" in stored:
+        return OptimConfig.from_json(stored.get(stage, {}), default)
+    legacy = stored if stage == "tokenizer" else project.progress(stage).get("optim", {})
+    return OptimConfig.from_json(legacy, default)
 
 
 def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, dict[str, Any]]:
@@ -144,7 +152,7 @@ def _open_for_resume(
 
     project = Project.open(project_dir)
     reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
-    stored = TrainSettings.from_json(project.meta.get("settings", {}))
+    stored = TrainSettings.from_json(project.meta.get("settings", {}), project.meta.get("prep"))
     has_prior = resume_progress(project, "prior") is not None
     if (
         resume_progress(project, "tokenizer") is None
@@ -198,18 +206,22 @@ def train(
     resume: bool = False,
     optim: OptimConfig | None = None,
     recordings: Sequence[Recording] | None = None,
+    prior_optim: OptimConfig | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Prepares the data and trains the tokenizer, then (if asked and available) the prior.
 
     Refuses an existing project without `resume` (`ProjectError`), and bad input with a typed
-    error, before anything is written. Yields events; returns a `TrainResult`. `optim`
-    overrides the optimizer settings of a new project (a resumed one keeps its stored ones).
-    `recordings` (already open, e.g. in the GUI) are used instead of reading `settings.inputs`.
+    error, before anything is written. Yields events; returns a `TrainResult`. `optim` and
+    `prior_optim` override the stages' optimizer settings of a new project (a resumed one keeps
+    its stored ones). `recordings` (already open, e.g. in the GUI) are used instead of reading
+    `settings.inputs`.
     """
     import torch
 
     from vqstudio.device import describe_device, resolve_device, set_threads
-    from vqstudio.training.tokenizer_stage import train_tokenizer
+    from vqstudio.training.loop import train_stage
+    from vqstudio.training.prior_stage import train_prior
+    from vqstudio.training.tokenizer_stage import TokenizerStage, window_multiple
 
     stop = stop if stop is not None else threading.Event()
     t_start = time.monotonic()
@@ -226,7 +238,10 @@ def train(
                 "or choose another --project folder"
             )
         recs = list(recordings) if recordings is not None else _read_inputs(settings)
-        prepared = prepare(recs, prep_config(settings))
+        # Window lengths are a multiple of the chosen tokenizer's downsampling.
+        prepared = prepare(
+            recs, dataclasses.replace(settings.prep, multiple=window_multiple(settings.preset))
+        )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate
         project = Project.create(
@@ -234,7 +249,10 @@ def train(
             {
                 "settings": settings.to_json(),
                 "prep": prepared.config.to_json(),
-                "optim": (optim or OptimConfig()).to_json(),
+                "optim": {
+                    "tokenizer": (optim or TOKENIZER_OPTIM).to_json(),
+                    "prior": (prior_optim or PRIOR_OPTIM).to_json(),
+                },
                 "seed": settings.seed,
                 "data": prepared.describe(),
             },
@@ -260,27 +278,26 @@ def train(
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
 
     _seed_everything(settings.seed)
-    optim = OptimConfig(**project.meta.get("optim", {}))
-    tok = yield from train_tokenizer(project, prepared, settings, tok_budget, stop, device, resume, optim)
+    tokenizer = TokenizerStage(project, prepared, settings, device, stage_optim(project, "tokenizer"), resume)
+    tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
     prior_step, prior_metrics = int(project.progress("prior").get("step", 0)), {}
-    if not tok["stopped"] and not stop.is_set() and with_prior:
-        from vqstudio.priors.training import train_prior
-
+    if not tok.stopped and not stop.is_set() and with_prior:
         if prior_minutes is not None and deadline is not None:
             # What the tokenizer's final validation and checkpoint left of the command's time.
             prior_minutes = max(1 / 60, (deadline - time.monotonic()) / 60)
         prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
-        result = yield from train_prior(project, prepared, prior_settings, stop, device)
-        prior_step = int(result.get("step", prior_step))
-        prior_metrics = dict(result.get("metrics", {}))
+        prior = yield from train_prior(
+            project, prepared, prior_settings, stop, device, stage_optim(project, "prior")
+        )
+        prior_step, prior_metrics = prior.step, dict(prior.metrics)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return TrainResult(
         project=project.path,
-        stopped=bool(tok["stopped"] or stop.is_set()),
-        tokenizer_step=int(tok["step"]),
+        stopped=tok.stopped or stop.is_set(),
+        tokenizer_step=tok.step,
         prior_step=prior_step,
         elapsed_s=time.monotonic() - t_start,
-        metrics=dict(tok["metrics"]),
+        metrics=dict(tok.metrics),
         prior_metrics=prior_metrics,
     )

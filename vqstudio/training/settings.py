@@ -1,51 +1,96 @@
-"""Settings of a training run: what the user chose (`TrainSettings`, mirroring the CLI) and how
-the optimizer runs (`OptimConfig`). Both are frozen and JSON-serialisable (stored in project.json)."""
+"""Settings of a training run: what the user chose (`TrainSettings`, mirroring the CLI and the GUI
+form) and how a stage's optimizer runs (`OptimConfig`). Both are frozen, checked when made, and
+JSON-serialisable (stored in project.json). Torch-free: the GUI builds settings before torch loads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import dataclasses
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["DEFAULT_MINUTES", "PRIOR_SHARE", "OptimConfig", "TrainSettings"]
+from vqstudio.prep import PrepConfig
+from vqstudio.priors.registry import PRIOR_NAMES
+from vqstudio.training.schedule import lr_at
+
+__all__ = [
+    "DEFAULT_MINUTES",
+    "PRIOR_OPTIM",
+    "PRIOR_SHARE",
+    "TOKENIZER_OPTIM",
+    "TOKENIZER_PRESETS",
+    "OptimConfig",
+    "TrainSettings",
+]
 
 DEFAULT_MINUTES = 10.0  # budget when neither --minutes nor steps are given
 PRIOR_SHARE = 0.4  # share of a --minutes budget the prior gets when it is trained too
-PRIORS = ("diffusion", "autoregressive")
+TOKENIZER_PRESETS = ("small", "medium", "large")  # vqstudio.models.tokenizer.PRESETS, torch-free
+_PREP_FIELDS = frozenset(f.name for f in fields(PrepConfig))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TrainSettings:
-    """What `vqstudio train` (or the GUI) asks for. `None` means "the engine's default"."""
+    """What `vqstudio train` (or the GUI) asks for. `None` means "the engine's default".
+
+    The data choices are one `PrepConfig` (`prep`); for the CLI and the GUI form they may also be
+    given flat (`window_s=2.0, labels="files"`), which fills in `prep`. Every value is checked
+    here, once, with the option's name in the message.
+    """
 
     inputs: tuple[str, ...] = ()
-    channels: tuple[str, ...] | None = None
+    prep: PrepConfig = field(default_factory=PrepConfig)  # channels, rate, window, filters, split, labels
     rate: float | None = None  # sample rate of CSV inputs without a time column
-    resample: float | None = None
-    window_s: float = 4.0
-    preset: str | None = None  # None: chosen from the data size and device
+    preset: str | None = None  # tokenizer size; None: chosen from the data size and device
     prior: str = "diffusion"
     minutes: float | None = None
     tokenizer_steps: int | None = None
     prior_steps: int | None = None
-    labels: str = "none"
     device: str = "auto"
     seed: int = 0
     threads: int | None = None  # None: every core (the CLI); the GUI passes cores - 1
     val_every: int = 200
     checkpoint_every_s: float = 120.0
-    bandpass: tuple[float, float] | None = None
-    notch: float | None = None
-    val_fraction: float = 0.1
-    batch_size: int | None = None  # None: 256 on a GPU; 16 on a CPU (8 for large windows)
+    batch_size: int | None = None  # None: the stage's default for the device
+
+    def __init__(
+        self,
+        inputs: tuple[str, ...] | list[str] = (),
+        prep: PrepConfig | None = None,
+        *,
+        rate: float | None = None,
+        preset: str | None = None,
+        prior: str = "diffusion",
+        minutes: float | None = None,
+        tokenizer_steps: int | None = None,
+        prior_steps: int | None = None,
+        device: str = "auto",
+        seed: int = 0,
+        threads: int | None = None,
+        val_every: int = 200,
+        checkpoint_every_s: float = 120.0,
+        batch_size: int | None = None,
+        **prep_fields: Any,
+    ) -> None:
+        unknown = set(prep_fields) - _PREP_FIELDS
+        if unknown:
+            raise TypeError(f"TrainSettings got unknown settings: {', '.join(sorted(unknown))}")
+        prep = dataclasses.replace(prep or PrepConfig(), **prep_fields)  # PrepConfig checks its fields
+        values = dict(locals())
+        for f in fields(self):
+            object.__setattr__(self, f.name, values[f.name])
+        object.__setattr__(self, "prep", prep)
+        object.__setattr__(self, "inputs", tuple(str(p) for p in inputs))
+        self.__post_init__()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", tuple(str(p) for p in self.inputs))
-        if self.channels is not None:
-            object.__setattr__(self, "channels", tuple(self.channels))
-        if self.bandpass is not None:
-            object.__setattr__(self, "bandpass", tuple(self.bandpass))
-        if self.prior not in PRIORS:
-            raise ValueError(f"--prior must be one of {', '.join(PRIORS)}, got '{self.prior}'")
+        if self.prior not in PRIOR_NAMES:
+            raise ValueError(f"--prior must be one of {', '.join(PRIOR_NAMES)}, got '{self.prior}'")
+        if self.preset is not None and self.preset not in TOKENIZER_PRESETS:
+            raise ValueError(f"--preset must be one of {', '.join(TOKENIZER_PRESETS)}, got '{self.preset}'")
+        if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ValueError(f"--rate must be a positive rate, got {self.rate}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"--minutes must be positive, got {self.minutes}")
         for name in ("tokenizer_steps", "prior_steps"):
@@ -54,28 +99,48 @@ class TrainSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {v}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be at least 1, got {self.val_every}")
+        if not self.checkpoint_every_s > 0:
+            raise ValueError(f"the checkpoint interval must be positive, got {self.checkpoint_every_s} s")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
     @property
     def wants_prior(self) -> bool:
         """True unless the prior was switched off with `--prior-steps 0`."""
         return self.prior_steps is None or self.prior_steps > 0
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the prior is conditioned on labels (`--labels annotations|files`)."""
+        return self.prep.labels != "none"
+
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        """The choices as stored in project.json's `settings`: flat, as the CLI names them.
+
+        The preparation fields the user chooses appear here; how they were applied (with the
+        window multiple of the tokenizer) is project.json's `prep`.
+        """
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "prep"}
+        d.update({k: v for k, v in self.prep.to_json().items() if k not in ("multiple", "stride_s")})
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TrainSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known})
+    def from_json(cls, d: dict[str, Any], prep: dict[str, Any] | None = None) -> TrainSettings:
+        """Settings from project.json's `settings` (and its `prep`, which wins where both say)."""
+        known = {f.name for f in fields(cls)} | _PREP_FIELDS
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known and k != "prep"}
+        base = PrepConfig.from_json(prep) if prep else None
+        if base is not None:
+            kw = {k: v for k, v in kw.items() if k not in _PREP_FIELDS}
+        return cls(**kw, prep=base)
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """How the tokenizer stage optimises (AdamW, warmup + cosine, clipping) and reports."""
+    """How a stage optimises (AdamW, warmup + cosine, clipping) and reports. One class for both
+    stages; `TOKENIZER_OPTIM` and `PRIOR_OPTIM` are their defaults, stored per stage in project.json."""
 
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -88,10 +153,48 @@ class OptimConfig:
     log_every: int = 50  # steps between loss read-outs (each one is a host sync; ~1 s on a GPU)
     log_every_s: float = 2.0  # ... or sooner when steps are slow (CPU), so the bar stays alive
     progress_every_s: float = 0.25  # Progress events at most this often
-    preview_every_s: float = 1.0  # ReconstructionPreview events at most this often
+    preview_every_s: float = 1.0  # preview events at most this often
+    val_every_s: float | None = 60.0  # validate at least this often too (slow CPU steps); None: by steps only
     val_windows: int = 64  # held-out windows used by each validation
-    val_every_s: float = 60.0  # validate at least this often too (slow CPU steps), besides val_every
-    kmeans_batches: int = 4  # batches whose encodings seed the codebook (k-means)
+    kmeans_batches: int = 4  # tokenizer: batches whose encodings seed the codebook (k-means)
+    gpu_batch_size: int = 256  # windows per batch on a GPU (a CPU gets a stage-specific smaller one)
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"optimizer setting {name} must be positive, got {getattr(self, name)}")
+        for name in ("log_every_s", "progress_every_s", "preview_every_s", "warmup_fraction", "min_lr_ratio"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"optimizer setting {name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("log_every", "val_windows", "gpu_batch_size", "warmup_steps", "kmeans_batches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"optimizer setting {name} must be at least 1, got {getattr(self, name)}")
+
+    def lr_at(self, step: int, progress: float) -> float:
+        """The learning rate of optimizer step `step` at `progress` (0..1) of the budget."""
+        return lr_at(step, progress, self.lr, self.warmup_steps, self.min_lr_ratio, self.warmup_fraction)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], default: OptimConfig) -> OptimConfig:
+        """A stored config: the fields it names over `default` (older projects stored fewer)."""
+        known = {f.name for f in fields(cls)}
+        return dataclasses.replace(default, **{k: v for k, v in d.items() if k in known})
+
+
+TOKENIZER_OPTIM = OptimConfig()
+# The prior: a transformer over short latent sequences; more weight decay, AdamW's usual betas,
+# warmup over at most a tenth of the budget, a sample preview every 15 s (sampling is slower
+# than a reconstruction), validation by steps only (it is cheap and steps are fast).
+PRIOR_OPTIM = OptimConfig(
+    lr=1e-3,
+    weight_decay=0.01,
+    beta2=0.999,
+    warmup_fraction=0.1,
+    log_every=10,
+    preview_every_s=15.0,
+    val_every_s=None,
+    val_windows=512,
+)

@@ -1,0 +1,201 @@
+"""The training loop of both stages, readable top to bottom.
+
+`run_stage` trains a `Stage` (the tokenizer, the prior) until its budget is spent or a stop is
+requested: it sets the learning rate, takes a step (halving the batch when the device runs out
+of memory), reads the losses every few steps (the only host sync), validates, previews and writes
+checkpoints as the pacer says, and ends with a validation, a checkpoint and a preview. What a
+stage learns, and how, is the stage's; when and what is reported is this loop's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from vqstudio.device import is_out_of_memory
+from vqstudio.errors import DeviceError
+from vqstudio.events import CheckpointWritten, Event, LogLine, StopRequest, Validation
+from vqstudio.project import Project
+from vqstudio.training.budget import Budget
+from vqstudio.training.optim import set_lr
+from vqstudio.training.pacing import StagePacer
+from vqstudio.training.settings import OptimConfig, TrainSettings
+from vqstudio.training.stage_state import save_checkpoint
+
+__all__ = ["Stage", "StageResult", "run_stage", "train_stage"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """How a stage ended: its step, its training time (resumes included), its last validation."""
+
+    step: int
+    elapsed_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False
+
+
+class Stage(Protocol):
+    """What `run_stage` needs of a stage. Made ready to step (resumed when it had a checkpoint)."""
+
+    name: str  # "tokenizer", "prior": the stage's name in events, history and state
+    project: Project
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    optim: OptimConfig
+    generators: dict[str, torch.Generator]  # random state the checkpoint keeps
+    start_step: int
+    elapsed_before: float  # seconds trained before a resume
+    metrics: dict[str, float]  # the last validation (of the checkpoint resumed from)
+    batch_size: int
+    messages: list[LogLine]  # what setting up found worth saying
+    oom_advice: str  # what to do when even one window per batch does not fit
+    weights_path: str
+
+    def step(self, index: int, batch_size: int) -> dict[str, torch.Tensor]:
+        """Optimizer step number `index` (0-based) on a batch; its losses, on the device."""
+
+    def readout(self) -> dict[str, torch.Tensor]:
+        """Figures gathered since the last read-out (on the device), read with the losses."""
+
+    def validate(self) -> dict[str, float]: ...
+
+    def preview(self, step: int) -> Event: ...
+
+    def write_weights(self, step: int) -> None: ...
+
+    def progress_fields(self) -> dict[str, Any]:
+        """What the checkpoint's progress records besides the loop's (the model's config...)."""
+
+
+def run_stage(
+    stage: Stage, budget: Budget, pacer: StagePacer, stop: StopRequest
+) -> Generator[Event, None, StageResult]:
+    """Trains `stage` within `budget`; yields events, returns a `StageResult` (see the module)."""
+    yield from stage.messages
+    step, metrics, batch_size = stage.start_step, dict(stage.metrics), stage.batch_size
+    if budget.done(step, pacer.elapsed()):
+        return StageResult(step, pacer.elapsed(), metrics)
+    sums: dict[str, torch.Tensor] = {}  # losses summed on the device since the last read-out
+    n_summed = 0
+    losses: dict[str, float] = {}
+    readout: dict[str, float] = {}
+    last_val_step = -1
+    stopped = False
+    stage.model.train()
+
+    while not budget.done(step, pacer.elapsed()):
+        if stop.is_set():
+            stopped = True
+            break
+        lr = pacer.lr(step)
+        set_lr(stage.optimizer, lr)
+        try:
+            out = stage.step(step, batch_size)
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            out = None  # handled below, once the exception (and the activations it holds) is gone
+        if out is None:
+            batch_size = _halve(stage, batch_size)
+            yield LogLine(
+                f"{stage.device.type} out of memory: retrying {stage.name} batches of {batch_size} windows",
+                "warning",
+            )
+            continue
+        step += 1
+        for k, v in out.items():
+            sums[k] = sums[k] + v if k in sums else v.clone()
+        n_summed += 1
+
+        if pacer.log_due(step):
+            extra = stage.readout()
+            values = torch.stack([*sums.values(), *extra.values()]).tolist()  # the one host sync
+            losses = {k: v / n_summed for k, v in zip(sums, values[: len(sums)], strict=True)}
+            losses["lr"] = lr
+            readout = dict(zip(extra, values[len(sums) :], strict=True))
+            sums, n_summed = {}, 0
+            t = pacer.logged(step)
+            stage.project.append_history(
+                {"stage": stage.name, "step": step, "time_s": round(t, 3), "losses": losses, **readout}
+            )
+        if progress := pacer.progress(step, losses, batch_size):
+            yield dataclasses.replace(progress, **readout)
+        if pacer.validation_due(step):
+            metrics = yield from _validate(stage, step, pacer.elapsed())
+            last_val_step = step
+        if pacer.preview_due():
+            yield stage.preview(step)
+        if pacer.checkpoint_due():
+            yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
+            pacer.checkpointed()
+
+    if last_val_step != step or not metrics:
+        metrics = yield from _validate(stage, step, pacer.elapsed())
+    yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
+    if not stopped:  # a stop asks for speed: the checkpoint is written, the preview can wait
+        yield stage.preview(step)
+    return StageResult(step, pacer.elapsed(), metrics, stopped)
+
+
+def train_stage(
+    stage: Stage, budget: Budget, stop: StopRequest, settings: TrainSettings
+) -> Generator[Event, None, StageResult]:
+    """`run_stage` with the clocks of `settings` (validation and checkpoint intervals)."""
+    pacer = StagePacer(
+        stage.name,
+        budget,
+        stage.start_step,
+        stage.elapsed_before,
+        stage.optim,
+        val_every=settings.val_every,
+        checkpoint_every_s=settings.checkpoint_every_s,
+    )
+    return (yield from run_stage(stage, budget, pacer, stop))
+
+
+def _halve(stage: Stage, batch_size: int) -> int:
+    """The next batch size after an out-of-memory error; `DeviceError` when one window failed."""
+    stage.optimizer.zero_grad(set_to_none=True)
+    if stage.device.type == "cuda":
+        torch.cuda.empty_cache()
+    if batch_size <= 1:
+        raise DeviceError(
+            f"{stage.device.type} ran out of memory training the {stage.name} even with one window per "
+            f"batch; {stage.oom_advice}"
+        )
+    return batch_size // 2
+
+
+def _validate(stage: Stage, step: int, elapsed_s: float) -> Generator[Event, None, dict[str, float]]:
+    metrics = stage.validate()
+    stage.project.append_history(
+        {"stage": stage.name, "step": step, "time_s": round(elapsed_s, 3), "metrics": metrics}
+    )
+    yield Validation(stage.name, step, dict(metrics))
+    return metrics
+
+
+def _checkpoint(
+    stage: Stage, step: int, budget: Budget, elapsed_s: float, batch_size: int, metrics: Mapping[str, Any]
+) -> CheckpointWritten:
+    save_checkpoint(
+        stage.project,
+        stage.name,
+        stage.model,
+        stage.optimizer,
+        step,
+        write_weights=lambda: stage.write_weights(step),
+        budget=budget,
+        elapsed_s=elapsed_s,
+        batch_size=batch_size,
+        metrics=metrics,
+        generators=stage.generators,
+        **stage.progress_fields(),
+    )
+    return CheckpointWritten(stage.name, step, stage.weights_path)
