@@ -137,7 +137,7 @@ def generate(
     import torch
 
     from vqstudio.device import is_out_of_memory, resolve_device, set_threads
-    from vqstudio.priors.continuation import decode_latents
+    from vqstudio.priors.continuation import decode_latents, iter_sample
     from vqstudio.priors.store import check_prior_fits, load_prior
     from vqstudio.project import Project
     from vqstudio.resources import check_memory
@@ -187,7 +187,7 @@ def generate(
     signal_done = 0.0
     for b0 in range(0, settings.count, batch):
         labels = rows[b0 : b0 + batch]
-        job = prior.model.iter_sample(tokenizer, length, labels, generator, options)
+        job = iter_sample(prior.model, tokenizer, length, labels, generator, options)
         while True:
             try:
                 done, total = next(job)

@@ -12,13 +12,12 @@ steps and never recomputes the past.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import AutoregressiveConfig, SampleOptions
+from vqstudio.priors.config import AutoregressiveConfig, SampleOptions, Steps
 from vqstudio.priors.layers import MLP, Rotary
 
 __all__ = ["AutoregressivePrior", "KVCache"]
@@ -192,19 +191,14 @@ class AutoregressivePrior(nn.Module):
         log2(codebook size) for a uniform guess)."""
         return {"val_nll": mean_loss, "val_bits_per_code": mean_loss / math.log(2)}
 
-    def iter_sample(
-        self,
-        tokenizer: nn.Module,
-        length: int,
-        labels: torch.Tensor,
-        generator: torch.Generator,
-        options: SampleOptions,
-    ) -> Generator[tuple[int, int], None, torch.Tensor]:
-        """Quantized latents `(B, D, length)`, one row per label; yields (steps done, length)."""
+    def sample_steps(
+        self, length: int, labels: torch.Tensor, gen: torch.Generator, opts: SampleOptions
+    ) -> Steps:
+        """Code indices `(B, Q, length)`, one row per label; yields (steps done, length)."""
         from vqstudio.priors.continuation import iter_codes  # it imports this module
 
-        codes = yield from iter_codes(
-            self, length, labels, options.temperature, options.top_k, generator, options.guidance
-        )
-        with torch.no_grad():
-            return tokenizer.codes_to_latents(codes)
+        return iter_codes(self, length, labels, opts.temperature, opts.top_k, gen, opts.guidance)
+
+    def to_latents(self, tokenizer: nn.Module, sampled: torch.Tensor) -> torch.Tensor:
+        """Sampled codes as the tokenizer's quantized latents."""
+        return tokenizer.codes_to_latents(sampled)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ __all__ = [
     "DiffusionConfig",
     "PriorConfig",
     "SampleOptions",
+    "Steps",
     "config_from_dict",
     "config_from_json",
     "preset",
@@ -32,6 +34,10 @@ __all__ = [
 DEFAULT_STEPS = 20  # DPM-Solver++(2M) steps per diffusion segment
 DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale of a conditional diffusion prior
 SAMPLER_NAMES = ("dpm++2m", "ddim")  # the keys of `samplers.SAMPLERS`; the first is the default
+
+
+# A sampling job: yields (done, total) as it goes, returns its result (a torch tensor).
+Steps = Generator[tuple[int, int], None, Any]
 
 
 @dataclass(frozen=True)

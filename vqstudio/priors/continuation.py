@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Generator
 
 import torch
 
 from vqstudio.events import run_to_end
 from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
+from vqstudio.priors.config import SampleOptions, Steps
 from vqstudio.priors.diffusion import DiffusionDenoiser
 from vqstudio.priors.samplers import SAMPLERS
 from vqstudio.priors.schedule import CosineSchedule
@@ -30,13 +30,12 @@ __all__ = [
     "default_overlap",
     "iter_codes",
     "iter_latents",
+    "iter_sample",
     "sample_codes",
     "sample_latents",
     "segment_starts",
     "snap_to_codes",
 ]
-
-Steps = Generator[tuple[int, int], None, torch.Tensor]  # yields (done, total), returns the result
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -44,6 +43,22 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def iter_sample(
+    model: torch.nn.Module,
+    tokenizer: torch.nn.Module,
+    length: int,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    options: SampleOptions,
+) -> Steps:
+    """Quantized latents `(B, D, length)` from any prior (see `priors.registry`), one row per
+    entry of `labels` (`model.null_label` for none): the prior's own sampling, then its way to
+    the tokenizer's latents. Yields (done, total) as it goes; returns the latents."""
+    sampled = yield from model.sample_steps(length, labels, generator, options)
+    with torch.no_grad():
+        return model.to_latents(tokenizer, sampled)
 
 
 def sample_latents(*args, **kwargs) -> torch.Tensor:

@@ -14,13 +14,13 @@ are normalised per dimension by statistics stored as buffers, so they travel wit
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import DEFAULT_GUIDANCE, DiffusionConfig, SampleOptions
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DiffusionConfig, SampleOptions, Steps
 from vqstudio.priors.layers import MLP, sinusoidal
 from vqstudio.priors.schedule import CosineSchedule
 
@@ -172,22 +172,17 @@ class DiffusionDenoiser(nn.Module):
         """The held-out figures of a mean `training_loss`."""
         return {"val_mse": mean_loss}
 
-    def iter_sample(
-        self,
-        tokenizer: nn.Module,
-        length: int,
-        labels: torch.Tensor,
-        generator: torch.Generator,
-        options: SampleOptions,
-    ) -> Generator[tuple[int, int], None, torch.Tensor]:
-        """Quantized latents `(B, D, length)`, one row per label; yields (segments done, segments)."""
-        from vqstudio.priors.continuation import iter_latents, snap_to_codes  # it imports this module
+    def sample_steps(
+        self, length: int, labels: torch.Tensor, gen: torch.Generator, opts: SampleOptions
+    ) -> Steps:
+        """Latents `(B, D, length)`, one row per label; yields (segments done, segments)."""
+        from vqstudio.priors.continuation import iter_latents  # it imports this module
 
-        latents = yield from iter_latents(
-            self, length, labels, options.steps, options.guidance, generator, options.sampler
-        )
-        with torch.no_grad():
-            return snap_to_codes(tokenizer, latents.float())
+        return iter_latents(self, length, labels, opts.steps, opts.guidance, gen, opts.sampler)
+
+    def to_latents(self, tokenizer: nn.Module, sampled: torch.Tensor) -> torch.Tensor:
+        """Sampled latents moved to their nearest codes (what the decoder was trained on)."""
+        return tokenizer.codes_to_latents(tokenizer.latents_to_codes(sampled.float()))
 
     def denoising_loss(
         self, x0: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator

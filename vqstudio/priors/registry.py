@@ -5,9 +5,10 @@ Each entry names a prior's config dataclass and its model class as "module:Class
 first use, so this table (and the `--prior` choices built from it) never loads torch.
 
 Adding a prior: write one module with its config and its `nn.Module` (the model exposes
-`training_loss(codes, labels, generator, *, tokenizer, mid_stream)`, `loss_metrics`,
-`iter_sample`, `prepare_training` and the attributes `preview_options`, `default_guidance`;
-see `diffusion.DiffusionDenoiser`), then add one line below.
+`training_loss(codes, labels, generator, *, tokenizer, mid_stream)`, `prepare_training`,
+`loss_metrics`, `sample_steps` and `to_latents` (which `continuation.iter_sample` runs), and the
+attributes `preview_options`, `default_guidance`, `sample_in_bf16`; see
+`diffusion.DiffusionDenoiser`), then add one line below.
 """
 
 from __future__ import annotations

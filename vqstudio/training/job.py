@@ -219,7 +219,7 @@ def train(
     import torch
 
     from vqstudio.device import describe_device, resolve_device, set_threads
-    from vqstudio.training.loop import train_stage
+    from vqstudio.training.loop import StageContext, train_stage
     from vqstudio.training.prior_stage import train_prior
     from vqstudio.training.tokenizer_stage import TokenizerStage, window_multiple
 
@@ -278,7 +278,8 @@ def train(
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
 
     _seed_everything(settings.seed)
-    tokenizer = TokenizerStage(project, prepared, settings, device, stage_optim(project, "tokenizer"), resume)
+    context = StageContext(project, prepared, settings, device)
+    tokenizer = TokenizerStage(context, stage_optim(project, "tokenizer"), resume)
     tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
     prior_step, prior_metrics = int(project.progress("prior").get("step", 0)), {}
     if not tok.stopped and not stop.is_set() and with_prior:

@@ -19,6 +19,7 @@ import torch
 from vqstudio.device import is_out_of_memory
 from vqstudio.errors import DeviceError
 from vqstudio.events import CheckpointWritten, Event, LogLine, StopRequest, Validation
+from vqstudio.prep import PreparedData
 from vqstudio.project import Project
 from vqstudio.training.budget import Budget
 from vqstudio.training.optim import set_lr
@@ -26,7 +27,17 @@ from vqstudio.training.pacing import StagePacer
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import save_checkpoint
 
-__all__ = ["Stage", "StageResult", "run_stage", "train_stage"]
+__all__ = ["Stage", "StageContext", "StageResult", "run_stage", "train_stage"]
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage trains in: the project, its prepared data, the run's settings, the device."""
+
+    project: Project
+    prepared: PreparedData
+    settings: TrainSettings
+    device: torch.device
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.events import Event, LogLine, SamplePreview, StopRequest, run_to_end
 from vqstudio.prep import PreparedData
 from vqstudio.priors.config import config_from_dict, preset, to_dict
-from vqstudio.priors.continuation import decode_latents
+from vqstudio.priors.continuation import decode_latents, iter_sample
 from vqstudio.priors.registry import prior_kind
 from vqstudio.priors.store import build_prior, load_prior, save_prior
 from vqstudio.project import Project
 from vqstudio.training.budget import Budget
-from vqstudio.training.loop import StageResult, train_stage
+from vqstudio.training.loop import StageContext, StageResult, train_stage
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import PRIOR_OPTIM, OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
@@ -93,7 +93,7 @@ def train_prior(
     """Trains (or continues) the prior of `project` (see `PriorStage`); returns its `StageResult`.
     A time budget counts the encoding of the windows too."""
     t_setup = time.monotonic()
-    stage = PriorStage(project, prepared, settings, device, optim, size)
+    stage = PriorStage(StageContext(project, prepared, settings, device), optim, size)
     budget = prior_budget(settings, 0.0 if stage.resumed else time.monotonic() - t_setup)
     return (yield from train_stage(stage, budget, stop, settings))
 
@@ -105,21 +105,19 @@ def _label_tensor(labels: np.ndarray, n_labels: int, device: torch.device) -> to
 
 
 class PriorStage:
-    """The prior of `project`, ready to train on its tokenizer's codes (resumed when the project
+    """The prior of the context's project, ready to train on its tokenizer's codes (resumed when the project
     holds a prior checkpoint). `size` overrides the size preset (tests use "tiny")."""
 
     name = STAGE
     oom_advice = "use --device cpu or a smaller --preset"
 
-    def __init__(
-        self,
-        project: Project,
-        prepared: PreparedData,
-        settings: TrainSettings,
-        device: torch.device,
-        optim: OptimConfig,
-        size: str | None = None,
-    ) -> None:
+    def __init__(self, context: StageContext, optim: OptimConfig, size: str | None = None) -> None:
+        project, prepared, settings, device = (
+            context.project,
+            context.prepared,
+            context.settings,
+            context.device,
+        )
         if not project.has_tokenizer:
             raise ProjectError(f"{project.path} has no trained tokenizer; the prior trains on its codes")
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
@@ -262,7 +260,7 @@ class PriorStage:
         labels = torch.tensor([label if label is not None else n_labels])
         length = self.tokenizer.cfg.latent_length
         z = run_to_end(
-            self.model.iter_sample(self.tokenizer, length, labels, gen, self.model.preview_options)
+            iter_sample(self.model, self.tokenizer, length, labels, gen, self.model.preview_options)
         )
         x = decode_latents(self.tokenizer, z, self.prepared.window)[0].cpu().numpy()
         self.model.train(was)

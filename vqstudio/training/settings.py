@@ -43,7 +43,7 @@ class TrainSettings:
     prep: PrepConfig = field(default_factory=PrepConfig)  # channels, rate, window, filters, split, labels
     rate: float | None = None  # sample rate of CSV inputs without a time column
     preset: str | None = None  # tokenizer size; None: chosen from the data size and device
-    prior: str = "diffusion"
+    prior: str = PRIOR_NAMES[0]
     minutes: float | None = None
     tokenizer_steps: int | None = None
     prior_steps: int | None = None
@@ -61,7 +61,7 @@ class TrainSettings:
         *,
         rate: float | None = None,
         preset: str | None = None,
-        prior: str = "diffusion",
+        prior: str = PRIOR_NAMES[0],
         minutes: float | None = None,
         tokenizer_steps: int | None = None,
         prior_steps: int | None = None,

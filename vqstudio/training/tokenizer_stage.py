@@ -23,6 +23,7 @@ from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choos
 from vqstudio.prep import PreparedData
 from vqstudio.project import Project
 from vqstudio.training.batches import WindowBatches
+from vqstudio.training.loop import StageContext
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
@@ -85,20 +86,19 @@ def tokenizer_step(
 
 
 class TokenizerStage:
-    """The tokenizer of `project`, ready to train (resumed from its checkpoint when `resume`)."""
+    """The tokenizer of the context's project, ready to train (resumed from its checkpoint when
+    `resume`)."""
 
     name = STAGE
     oom_advice = "use a shorter --window, fewer --channels, a smaller --preset or --device cpu"
 
-    def __init__(
-        self,
-        project: Project,
-        prepared: PreparedData,
-        settings: TrainSettings,
-        device: torch.device,
-        optim: OptimConfig,
-        resume: bool = False,
-    ) -> None:
+    def __init__(self, context: StageContext, optim: OptimConfig, resume: bool = False) -> None:
+        project, prepared, settings, device = (
+            context.project,
+            context.prepared,
+            context.settings,
+            context.device,
+        )
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
         self.model = build_tokenizer(project, prepared, settings, device, resume)
         self.cfg: TokenizerConfig = self.model.cfg
