@@ -56,9 +56,18 @@ w.actions["train"].trigger()
 job = w.jobs["train"]
 job.finished.connect(app.quit); job.failed.connect(lambda e, tb: (print(tb), app.quit()))
 app.exec()
+import shiboken6
+shiboken6.delete(w)  # before the QApplication goes (see ui/app.py)
 late = sorted(late[10:]) or [0.0]
 print(json.dumps({{"p95_ms": round(late[int(0.95 * (len(late) - 1))], 1), "max_ms": round(late[-1], 1)}}))
 """
+
+
+def threads_used(project: str) -> int | None:
+    """The CPU threads the run trained on, as its project records them."""
+    from vqstudio.project import Project
+
+    return Project.open(project).meta.get("settings", {}).get("threads")
 
 
 def steps_per_s(project: str) -> float:
@@ -93,8 +102,11 @@ def main() -> None:
     out["cli_command"] = " ".join(["vqstudio", *command[3:6], "DIR", *command[7:]])
     for name, env in (("cli", {}), ("cli_1t", {"OMP_NUM_THREADS": "1"})):
         command[6] = os.path.join(tmp, name)
-        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env={**os.environ, **env})
+        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
+        if run.returncode:
+            sys.exit(f"{name} failed ({run.returncode}): {run.stderr[-2000:]}")
         out[f"{name}_steps_per_s"] = round(steps_per_s(command[6]), 2)
+        out[f"{name}_threads"] = threads_used(command[6])
     for name, threads, nice in (("gui", None, None), ("gui_nice0", None, 0), ("gui_1t", 1, 0)):
         project = os.path.join(tmp, name)
         code = GUI_RUN.format(
@@ -110,6 +122,7 @@ def main() -> None:
             [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
         )
         out[f"{name}_steps_per_s"] = round(steps_per_s(project), 2)
+        out[f"{name}_threads"] = threads_used(project)
         out[f"{name}_timer_late"] = json.loads(run.stdout.strip().splitlines()[-1])
     out["load_after"] = os.getloadavg()[0]
     print(json.dumps(out))

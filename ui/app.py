@@ -90,9 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.shown.connect(on_shown)
     window.show()
     code = int(app.exec())
+    import shiboken6
+
     from ui.worker import join_detached
 
     join_detached()  # the window is gone already: a thread still loading torch ends unseen
+    # The window's plots go before the QApplication: left to the interpreter's teardown, in any
+    # order, they crashed the exit now and then (SIGSEGV after a training run).
+    shiboken6.delete(window)
     return code
 
 

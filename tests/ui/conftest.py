@@ -24,6 +24,10 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(folder / "data"))  # where the demo file is written
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.SystemScope, str(folder / "system"))
+    # New projects go in a temp folder, never in the user's Documents/VQ Studio.
+    ini = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "VQStudio", "vqstudio")
+    ini.setValue("paths/projects", str(folder / "projects"))
+    ini.sync()
     return folder
 
 

@@ -115,8 +115,12 @@ def test_a_moved_recording_is_asked_for(window, project, monkeypatch, tmp_path):
 
 
 def test_new_projects_go_in_the_projects_folder(window, monkeypatch, tmp_path):
+    from ui.settings import default_projects_folder
+
     documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    assert window.settings.projects_folder() == os.path.join(documents, "VQ Studio")
+    assert default_projects_folder() == os.path.join(documents, "VQ Studio")
+    window.settings.set_projects_folder("")  # not chosen: the default (tests point it elsewhere)
+    assert window.settings.projects_folder() == default_projects_folder()
     root = tmp_path / "projects"
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
     window.actions["projects_folder"].trigger()
