@@ -35,6 +35,7 @@ __all__ = [
 
 # Residual units per stage use these dilations in turn (WaveNet / EnCodec style), so a few
 # units cover a wide receptive field at each resolution.
+UPSAMPLING = ("transposed", "linear")
 _DILATIONS = (1, 3, 9, 27)
 
 
@@ -52,6 +53,10 @@ class TokenizerConfig:
     commitment_weight, ema_decay, dead_code_fraction: quantizer training (see quantizer.py).
     time_loss ("l1", "l2", "l1+l2"), time_weight, stft_weight, stft_ffts, stft_floor: the loss
         (stft_floor: magnitude floor of the log term, relative to a white unit-variance signal).
+    upsample: how the decoder goes up a stage: "transposed" (a strided transposed conv; its
+        kernel overlap leaves a periodic imprint at the code rate and its harmonics) or
+        "linear" (linear interpolation, then a conv: no imprint). Projects from before this
+        setting existed are "transposed".
     """
 
     channels: int
@@ -73,6 +78,7 @@ class TokenizerConfig:
     stft_weight: float = 0.3
     stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
     stft_floor: float = 0.03
+    upsample: str = "transposed"
 
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
@@ -91,6 +97,8 @@ class TokenizerConfig:
                 f"window of {self.window} samples is not a multiple of the tokenizer's "
                 f"downsampling x{self.downsample}; choose a window divisible by {self.downsample}"
             )
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"tokenizer upsample {self.upsample!r} is not one of {', '.join(UPSAMPLING)}")
         if self.time_loss not in TIME_LOSSES:
             raise ValueError(f"time loss {self.time_loss!r} is not one of {', '.join(TIME_LOSSES)}")
         if not 0.0 < self.ema_decay < 1.0:
@@ -122,9 +130,25 @@ class TokenizerConfig:
 # SNR on both; STFT weight 1.0 stopped time-domain learning; a -60 dB floor collapsed the
 # EEG codebook (2 % of codes used); residual VQ helped ECG, hurt EEG.
 # small: CPU-friendly (2 cores); medium and large: GPU.
+# Linear upsampling: decoding code sequences it never saw (a prior's samples), a transposed-conv
+# decoder put 11-20 dB peaks at the code rate; linear + conv none (tests/test_tokenizer_model.py).
 PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"hidden": 32, "max_width": 128, "strides": (2, 2, 2), "res_units": 1, "codebook_size": 256},
-    "medium": {"hidden": 64, "max_width": 256, "strides": (2, 2, 2), "res_units": 2, "codebook_size": 512},
+    "small": {
+        "hidden": 32,
+        "max_width": 128,
+        "strides": (2, 2, 2),
+        "res_units": 1,
+        "codebook_size": 256,
+        "upsample": "linear",
+    },
+    "medium": {
+        "hidden": 64,
+        "max_width": 256,
+        "strides": (2, 2, 2),
+        "res_units": 2,
+        "codebook_size": 512,
+        "upsample": "linear",
+    },
     "large": {
         "hidden": 96,
         "max_width": 512,
@@ -132,6 +156,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "res_units": 3,
         "latent_dim": 128,
         "codebook_size": 1024,
+        "upsample": "linear",
     },
 }
 
@@ -217,8 +242,19 @@ class Encoder(nn.Module):
         return self.net(x)
 
 
+def _upsampler(cfg: TokenizerConfig, width_in: int, width_out: int, s: int) -> list[nn.Module]:
+    """One decoder stage's way up by `s` (see `TokenizerConfig.upsample`)."""
+    if cfg.upsample == "linear":
+        return [
+            nn.Upsample(scale_factor=s, mode="linear"),
+            nn.Conv1d(width_in, width_out, 2 * s + 1, padding=s),
+        ]
+    return [nn.ConvTranspose1d(width_in, width_out, 2 * s, stride=s, padding=s // 2)]
+
+
 class Decoder(nn.Module):
-    """(B, latent_dim, L) -> (B, C, L * downsample): the encoder's mirror with transposed convs."""
+    """(B, latent_dim, L) -> (B, C, L * downsample): the encoder's mirror, going up by transposed
+    convs or by linear interpolation and a conv (`TokenizerConfig.upsample`)."""
 
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
@@ -226,7 +262,7 @@ class Decoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv1d(cfg.latent_dim, w[-1], 7, padding=3), *_res_stack(w[-1], cfg)]
         for i in reversed(range(len(cfg.strides))):
             s = cfg.strides[i]
-            layers += [nn.SiLU(), nn.ConvTranspose1d(w[i + 1], w[i], 2 * s, stride=s, padding=s // 2)]
+            layers += [nn.SiLU(), *_upsampler(cfg, w[i + 1], w[i], s)]
             layers += _res_stack(w[i], cfg)
         layers += [nn.SiLU(), nn.Conv1d(w[0], cfg.channels, 7, padding=3)]
         self.net = nn.Sequential(*layers)
@@ -247,6 +283,10 @@ class Decoder(nn.Module):
                 (s,), (k,), (p,) = layer.stride, layer.kernel_size, layer.padding
                 # output o = i*s - p + j for j in [0, k): i ranges over ceil((o+p-k+1)/s)..floor((o+p)/s)
                 lo, hi = -((-(lo + p - k + 1)) // s), (hi + p) // s
+            elif isinstance(layer, nn.Upsample):
+                s = int(layer.scale_factor)
+                # output o interpolates inputs floor((o + 0.5) / s - 0.5) and the one after it
+                lo, hi = math.floor((lo + 0.5) / s - 0.5), math.floor((hi + 0.5) / s - 0.5) + 1
             elif isinstance(layer, nn.Conv1d):
                 (d,), (k,), (p,) = layer.dilation, layer.kernel_size, layer.padding
                 lo, hi = lo - p, hi - p + d * (k - 1)
