@@ -136,20 +136,20 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
     (recordings, paths)."""
 
     def job(stop: threading.Event) -> Generator[Any, None, tuple[list[Recording], list[str]]]:
+        from vqstudio.export import write_generated
         from vqstudio.generate import GenerateSettings, generate
-        from vqstudio.io import write_recording
+        from vqstudio.project import Project
+        from vqstudio.write_guard import protecting
 
         threads = job_threads(options.get("threads"), free_cores())
         recs = yield from generate(project_dir, GenerateSettings(**{**options, "threads": threads}), stop)
-        paths = []
+        paths: list[str] = []
         if recs:
-            folder = os.path.join(project_dir, "samples")
-            os.makedirs(folder, exist_ok=True)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for i, rec in enumerate(recs):
-                path = os.path.join(folder, f"gui_{stamp}_{i + 1}.edf")
-                write_recording(rec, path)
-                paths.append(path)
+            project = Project.open(project_dir)
+            folder = project.output_dir("samples")
+            out = os.path.join(folder, f"gui_{time.strftime('%Y%m%d-%H%M%S')}.edf")
+            with protecting(project.source_paths, "a recording this project was trained on"):
+                paths = [report.path for report in write_generated(recs, out)]
             yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
         return list(recs), paths
 

@@ -478,8 +478,11 @@ class MainWindow(QMainWindow):
             self.set_status(f"New projects go in {path}")
 
     def export_synthetic(self) -> None:
-        """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV)."""
-        from vqstudio.io import write_recording
+        """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV), never
+        over a recording that is open or that the project was trained on."""
+        from vqstudio.export import write_generated
+        from vqstudio.project import Project
+        from vqstudio.write_guard import protecting
 
         recs = self.session.synthetic
         if not recs:
@@ -493,19 +496,22 @@ class MainWindow(QMainWindow):
         stem, ext = os.path.splitext(path)
         if ext.lower() not in (".edf", ".bdf", ".csv"):
             ext = {"BDF": ".bdf", "CSV": ".csv"}.get(chosen.split(" ")[0][:3], ".edf")
-        names = [stem + ext] if len(recs) == 1 else [f"{stem}_{i + 1}{ext}" for i in range(len(recs))]
+        open_files = [f.path for f in self.session.files if f.path]
         try:
-            notes = []
-            for rec, name in zip(recs, names, strict=True):
-                report = write_recording(rec, name)
-                notes.extend(getattr(report, "notes", []) or [])
+            sources = Project.open(self.session.project_dir).source_paths if self.session.project_dir else []
+            with (
+                protecting(open_files, "a recording open in VQ Studio"),
+                protecting(sources, "a training recording"),
+            ):
+                reports = write_generated(recs, stem + ext)
         except VQStudioError as error:
             show_exception(self, "Cannot export", error)
             return
         self.settings.set_last_dir(os.path.dirname(path))
-        message = f"Wrote {', '.join(os.path.basename(n) for n in names)}"
+        notes = [str(n) for r in reports for n in r.notes]
+        message = f"Wrote {', '.join(os.path.basename(r.path) for r in reports)}"
         self.set_status(message)
-        self.generation.log(message + ("; " + "; ".join(map(str, notes)) if notes else ""))
+        self.generation.log(message + ("; " + "; ".join(notes) if notes else ""))
 
     # --- jobs --------------------------------------------------------------------------------
     def _start_job(self, job: Job, track_in_session: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 import numpy as np
@@ -29,8 +30,9 @@ def trained(tmp_path_factory):
         inputs=(source,),
         window_s=2.0,
         preset="small",
-        tokenizer_steps=20,
-        prior_steps=20,
+        # Enough steps that the samples are not one repeated code (a flat line evaluate leaves out).
+        tokenizer_steps=40,
+        prior_steps=40,
         val_every=20,
         batch_size=8,
         device="cpu",
@@ -83,6 +85,16 @@ def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypa
             texts = list(f.readAnnotations()[2])
         assert any("synthetic" in t.lower() for t in texts), texts
     assert "synth_1.edf" in window.status.text()
+
+    # Never over a recording that is open: NAME_1.edf would be the open file; nothing is written.
+    opened = tmp_path / "open_1.edf"
+    shutil.copy(source, opened)
+    assert window.load_path(str(opened))
+    before = opened.read_bytes()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "open.edf"), ""))
+    window.actions["export_synthetic"].trigger()
+    assert opened.read_bytes() == before and not (tmp_path / "open_2.edf").exists()
+    assert any("open in VQ Studio" in str(d) for d in dialogs), dialogs
 
     if not window.actions["evaluate"].isEnabled():
         pytest.skip(window.actions["evaluate"].toolTip())
