@@ -33,8 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np
 
+from vqstudio.data.prep import ChannelInfo, PreparedData, PrepConfig, Split, prepare
 from vqstudio.models.tokenizer import Tokenizer, preset_config
-from vqstudio.prep import ChannelInfo, PreparedData, PrepConfig, Split, prepare
 from vqstudio.training.batches import WindowBatches
 from vqstudio.training.optim import make_optimizer, set_lr
 from vqstudio.training.settings import TOKENIZER_OPTIM
@@ -62,9 +62,10 @@ VARIANTS: dict[str, dict] = {
     "l1_stft0.1_floor.03": {"time_loss": "l1", "stft_weight": 0.1, "stft_floor": 0.03},
     "l1_stft0.3_floor.03": {"time_loss": "l1", "stft_weight": 0.3, "stft_floor": 0.03},
     "l1+l2_stft0.1_floor.03": {"time_loss": "l1+l2", "stft_weight": 0.1, "stft_floor": 0.03},
-    "default": dict(_NEW),  # l1+l2, STFT 0.3, floor 0.03, x8, one quantizer
+    "default": dict(_NEW),  # l1+l2, STFT 0.3, floor 0.03, x8, one quantizer, linear upsampling
     "default_x16": {**_NEW, "strides": (2, 2, 4)},
     "default_rvq2": {**_NEW, "n_quantizers": 2},
+    "default_transposed_up": {**_NEW, "upsample": "transposed"},  # the decoder before linear upsampling
 }
 
 

@@ -91,7 +91,7 @@ def main() -> None:
     data = args.data
     if not data:
         sys.path.insert(0, ROOT)
-        from vqstudio.demo import demo_file
+        from vqstudio.data.simulate import demo_file
 
         data = demo_file(tmp)
     minutes = args.seconds / 60

@@ -45,9 +45,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from vqstudio.assessment import assess
+    from vqstudio.evaluation.assessment import assess
     from vqstudio.events import run_to_end
-    from vqstudio.generate import GenerateSettings, generate
+    from vqstudio.generation.sampling import GenerateSettings, generate
     from vqstudio.io import write_recording
     from vqstudio.project import Project
     from vqstudio.training import TrainSettings, train

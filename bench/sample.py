@@ -3,7 +3,7 @@
 Builds its own project in a temporary folder: a simulated 8-channel 256 Hz recording, prepared
 into 4 s windows, with an UNTRAINED tokenizer (the preset a user of that device gets) and an
 untrained prior of each kind (speed does not depend on the weights, only on their shapes).
-Then times `vqstudio.generate.generate` end to end (prior sampling with the default sampler and
+Then times `vqstudio.generation.sampling.generate` end to end (prior sampling with the default sampler and
 steps, code snapping, chunked decoding, denormalisation), after one warm-up run.
 
     python bench/sample.py [--device cpu|cuda] [--seconds S] [--count N] [--threads N]
@@ -27,12 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def build_project(folder: str, device: str, prior_kind: str, preset: str) -> None:
     import torch
 
-    from vqstudio.checkpoint import save_weights
+    from vqstudio.data.prep import PrepConfig, prepare
+    from vqstudio.data.recording import Recording
     from vqstudio.models.tokenizer import Tokenizer, preset_config
-    from vqstudio.prep import PrepConfig, prepare
     from vqstudio.priors.store import build_prior, save_prior
     from vqstudio.project import Project
-    from vqstudio.recording import Recording
+    from vqstudio.project.checkpoint import save_weights
     from vqstudio.training.prior_stage import prior_config
 
     rate, seconds, channels = 256.0, 120, 8
@@ -56,7 +56,7 @@ def build_project(folder: str, device: str, prior_kind: str, preset: str) -> Non
 def time_generate(folder: str, seconds: float, count: int, device: str, threads: int | None) -> float:
     """Signal-seconds per wall-second of one `generate` run (after a short warm-up)."""
     from vqstudio.events import run_to_end
-    from vqstudio.generate import GenerateSettings, generate
+    from vqstudio.generation.sampling import GenerateSettings, generate
 
     warm = GenerateSettings(seconds=8, count=count, seed=1, device=device, threads=threads, as_array=True)
     run_to_end(generate(folder, warm))

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vqstudio.checkpoint import load_state, load_weights, save_state, save_weights
 from vqstudio.errors import CheckpointError
+from vqstudio.project.checkpoint import load_state, load_weights, save_state, save_weights
 
 
 def small_model() -> torch.nn.Module:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks, welch
 
-from vqstudio.demo import DEMO_DESCRIPTION, EEG_LABELS, simulate
-from vqstudio.recording import Recording
+from vqstudio.data.recording import Recording
+from vqstudio.data.simulate import DEMO_DESCRIPTION, EEG_LABELS, simulate
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_five_minutes_is_fast() -> None:
 
 
 def test_demo_file_is_written_once_and_reads_back(tmp_path):
-    from vqstudio.demo import demo_file
+    from vqstudio.data.simulate import demo_file
     from vqstudio.io import read_recording
 
     path = demo_file(str(tmp_path / "data"), seconds=20)

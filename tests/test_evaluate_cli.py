@@ -9,7 +9,7 @@ import pyedflib
 import pytest
 
 from vqstudio.cli import main
-from vqstudio.demo import simulate
+from vqstudio.data.simulate import simulate
 from vqstudio.io import write_recording
 
 

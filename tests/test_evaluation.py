@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from vqstudio.demo import simulate
+from vqstudio.data.simulate import simulate
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import (
     EvaluationReport,

@@ -9,10 +9,10 @@ import numpy as np
 import pyedflib
 import pytest
 
+from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import ChannelError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.edf_read import EdfHeader
-from vqstudio.recording import Annotation, Channel, Recording
 
 
 def write_plain_edf(path: str, labels: list[str], rate: int, seconds: int, seed: int = 0) -> np.ndarray:

@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pytest
 
-from vqstudio.checkpoint import saved_stages
+from vqstudio.data.recording import Recording
 from vqstudio.io import write_recording
-from vqstudio.recording import Recording
+from vqstudio.project.checkpoint import saved_stages
 
 pytestmark = pytest.mark.slow
 

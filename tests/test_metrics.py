@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqstudio.metrics import (
+from vqstudio.evaluation.reconstruction_metrics import (
     codebook_usage,
     log_spectral_distance_db,
     prd,
@@ -125,7 +125,10 @@ def test_an_empty_stop_band_does_not_dominate_the_lsd() -> None:
 @pytest.mark.parametrize("part", [97, 1000, 4096, 10_000])
 def test_streamed_reconstruction_metrics_equal_the_whole_array(part):
     """Fed in parts of any size, the streamed figures are those of the whole array."""
-    from vqstudio.metrics import StreamedReconstructionMetrics, reconstruction_metrics
+    from vqstudio.evaluation.reconstruction_metrics import (
+        StreamedReconstructionMetrics,
+        reconstruction_metrics,
+    )
 
     rng = np.random.default_rng(3)
     x = np.cumsum(rng.normal(size=(3, 9000)), axis=1)

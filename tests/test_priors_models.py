@@ -13,8 +13,8 @@ from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
 from vqstudio.priors.config import AutoregressiveConfig, DiffusionConfig, config_from_dict, to_dict
 from vqstudio.priors.continuation import decode_latents, sample_codes, sample_latents
 from vqstudio.priors.diffusion import DiffusionDenoiser
+from vqstudio.priors.noise_schedule import CosineSchedule
 from vqstudio.priors.samplers import SAMPLERS
-from vqstudio.priors.schedule import CosineSchedule
 
 
 @pytest.fixture(autouse=True)

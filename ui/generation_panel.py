@@ -30,9 +30,9 @@ from ui.errors import app_message
 from ui.plots import LegendPlot
 from ui.viewer import SignalViewer
 from ui.worker import Job
+from vqstudio.data.recording import Recording
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, SamplePreview
-from vqstudio.recording import Recording
 
 __all__ = ["GenerationPanel", "welch_psd"]
 

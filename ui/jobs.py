@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from vqstudio.data.recording import Recording
 from vqstudio.events import LogLine
-from vqstudio.recording import Recording
 
 __all__ = [
     "demo_job",
@@ -78,7 +78,7 @@ def demo_job(folder: str) -> JobFunction:
 
     def job(stop: threading.Event) -> Generator[Any, None, tuple[Recording, str]]:
         yield LogLine("simulating the demo recording")
-        from vqstudio.demo import demo_file
+        from vqstudio.data.simulate import demo_file
         from vqstudio.io import read_recording
 
         path = demo_file(folder)
@@ -136,10 +136,10 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
     (recordings, paths)."""
 
     def job(stop: threading.Event) -> Generator[Any, None, tuple[list[Recording], list[str]]]:
-        from vqstudio.export import write_generated
-        from vqstudio.generate import GenerateSettings, generate
+        from vqstudio.generation.export import write_generated
+        from vqstudio.generation.sampling import GenerateSettings, generate
+        from vqstudio.io.write_guard import protecting
         from vqstudio.project import Project
-        from vqstudio.write_guard import protecting
 
         threads = job_threads(options.get("threads"), free_cores())
         recs = yield from generate(project_dir, GenerateSettings(**{**options, "threads": threads}), stop)

@@ -53,8 +53,8 @@ from ui.training_panel import TrainingPanel
 from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
+from vqstudio.data.recording import Recording
 from vqstudio.errors import RateNeededError, VQStudioError
-from vqstudio.recording import Recording
 
 __all__ = ["MainWindow", "gui_threads"]
 
@@ -480,9 +480,9 @@ class MainWindow(QMainWindow):
     def export_synthetic(self) -> None:
         """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV), never
         over a recording that is open or that the project was trained on."""
-        from vqstudio.export import write_generated
+        from vqstudio.generation.export import write_generated
+        from vqstudio.io.write_guard import protecting
         from vqstudio.project import Project
-        from vqstudio.write_guard import protecting
 
         recs = self.session.synthetic
         if not recs:

@@ -158,14 +158,14 @@ class ReportPanel(QWidget):
     def job_factory(
         self, project_dir: str, synthetic_paths: list[str]
     ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
-        """The `vqstudio evaluate` job (`vqstudio.assessment.assess`) on the generated files,
+        """The `vqstudio evaluate` job (`vqstudio.evaluation.assessment.assess`) on the generated files,
         against the added reference recordings or else the project's held-out split, with every
         reference; JSON and plots go to the project's reports/."""
         reports = os.path.join(project_dir, "reports")
         real_paths = list(self.real_paths) or None
 
         def job(stop: threading.Event) -> Generator[Any, None, Any]:
-            from vqstudio.assessment import assess
+            from vqstudio.evaluation.assessment import assess
 
             os.makedirs(reports, exist_ok=True)
             return (

@@ -83,7 +83,7 @@ def _drain(job: Any) -> Any:
 
 
 def check_demo(st: _State) -> str:
-    (simulate,) = _need("vqstudio.demo", "simulate")
+    (simulate,) = _need("vqstudio.data.simulate", "simulate")
     rec = simulate(seconds=DEMO_SECONDS, rate=DEMO_RATE, seed=0)
     labels = [c.label for c in rec.channels]
     missing = [c for c in DEMO_CHANNELS if c not in labels]
@@ -127,7 +127,7 @@ def check_train(st: _State) -> str:
 def check_generate(st: _State) -> str:
     if st.project_dir is None or not (st.project_dir / "prior.safetensors").is_file():
         raise NotAvailable("no trained project (the train check failed)")
-    generate, settings_cls = _need("vqstudio.generate", "generate", "GenerateSettings")
+    generate, settings_cls = _need("vqstudio.generation.sampling", "generate", "GenerateSettings")
     result = _drain(
         generate(
             str(st.project_dir),

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from tests.ui.conftest import make_recording, save_screenshot
 
-pytest.importorskip("vqstudio.generate")
+pytest.importorskip("vqstudio.generation.sampling")
 io = pytest.importorskip("vqstudio.io")
 pyedflib = pytest.importorskip("pyedflib")
 

@@ -110,7 +110,7 @@ def test_drop_a_file(window, edf_path):
 
 
 def test_open_the_demo(window, qtbot):
-    pytest.importorskip("vqstudio.demo")
+    pytest.importorskip("vqstudio.data.simulate")
     assert window.actions["open_demo"].isEnabled()
     window.welcome.demo_button.click()
     qtbot.waitUntil(lambda: window.session.recording is not None, timeout=30000)

@@ -72,7 +72,7 @@ def test_reference_recordings_are_added_by_a_dialog_and_given_to_the_evaluation(
         return None
         yield  # a generator, like the real job
 
-    monkeypatch.setattr("vqstudio.assessment.assess", fake_assess)
+    monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
     job = panel.job_factory(str(tmp_path), ["synth.edf"])
     for _ in job(None):
         pass

@@ -10,7 +10,7 @@ Every metric is defined in the docstring of its function in `vqstudio.evaluation
 No torch is imported here.
 """
 
-from vqstudio.evaluation.evaluate import evaluate_windows, evaluate_windows_job
+from vqstudio.evaluation.compare import evaluate_windows, evaluate_windows_job
 from vqstudio.evaluation.plots import save_plots
 from vqstudio.evaluation.report import EvaluationReport, MetricResult
 from vqstudio.evaluation.surrogate import phase_randomized_surrogate

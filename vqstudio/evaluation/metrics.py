@@ -24,8 +24,8 @@ from vqstudio.evaluation.memorization import (
     memorization_test,
     shape_distances,
 )
+from vqstudio.evaluation.reconstruction_metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
 from vqstudio.evaluation.report import MetricResult
-from vqstudio.metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
 
 __all__ = [
     "EEG_BANDS",
@@ -66,8 +66,8 @@ def window_chunks(windows: np.ndarray, bytes_per_value: int = 32) -> list[slice]
 
 
 def mean_psd(windows: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Welch PSD of every window (`vqstudio.metrics.welch_psd`: Hann, ~2 s segments, 50 %
-    overlap) averaged over windows: `(freqs, (channels, freqs))` in units^2/Hz."""
+    """Welch PSD of every window (`reconstruction_metrics.welch_psd`: Hann, ~2 s segments,
+    50 % overlap) averaged over windows: `(freqs, (channels, freqs))` in units^2/Hz."""
     total, freqs = 0.0, np.zeros(0)
     for part in window_chunks(windows):
         freqs, psd = welch_psd(windows[part], rate)
@@ -88,7 +88,7 @@ def psd_distance(
     LSD_c = sqrt(mean over bins f in the band of (10 log10(P_real,c(f) / P_syn,c(f)))^2)
     (the band is 0.5 Hz to Nyquist unless given),
     where P_set,c is the Welch PSD averaged over all windows of the set; bins more than 60 dB
-    below the real PSD's peak are compared at that floor (`vqstudio.metrics.lsd_between_psds`:
+    below the real PSD's peak are compared at that floor (`reconstruction_metrics.lsd_between_psds`:
     a low-pass filter's empty stop band must not dominate). Headline: the mean of LSD_c over
     channels. Lower is better; 0 dB means identical average spectra; 3 dB means the
     spectra differ by a factor of two in power on average (RMS over frequency).

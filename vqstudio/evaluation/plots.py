@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vqstudio.atomic import atomic_path
 from vqstudio.errors import OutputError
 from vqstudio.evaluation.report import EvaluationReport
-from vqstudio.write_guard import check_target
+from vqstudio.io.atomic import atomic_path
+from vqstudio.io.write_guard import check_target
 
 __all__ = ["check_plots_folder", "save_plots"]
 

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from vqstudio.errors import InputFileError
-from vqstudio.write_guard import check_target
+from vqstudio.io.write_guard import check_target
 
 __all__ = ["WriteReport", "ascii_text", "check_input", "check_output"]
 
@@ -40,7 +40,7 @@ def check_input(path: str) -> int:
 def check_output(rec_source_path: str | None, out_path: str) -> None:
     """Refuses an output path that would replace something it must not (`OutputError`): the file
     the recording was read from, any file the running command protects, a project's file, a
-    folder, a read-only file or folder (see `vqstudio.write_guard.check_target`)."""
+    folder, a read-only file or folder (see `vqstudio.io.write_guard.check_target`)."""
     check_target(out_path, extra=(rec_source_path,))
 
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.atomic import atomic_path
+from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 from vqstudio.errors import OutputError
 from vqstudio.io._common import WriteReport, ascii_text, check_output
-from vqstudio.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
+from vqstudio.io.atomic import atomic_path
 
 __all__ = ["DIGITAL_RANGE", "choose_record_duration", "physical_range", "write_edf"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.atomic import atomic_path, write_json
+from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Recording, Source
 from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io._common import WriteReport, check_input, check_output
-from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording, Source
+from vqstudio.io.atomic import atomic_path, write_json
 
 __all__ = ["check_npy_output", "read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
 

@@ -22,8 +22,8 @@ from vqstudio.events import run_to_end
 from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
 from vqstudio.priors.config import SampleOptions, Steps
 from vqstudio.priors.diffusion import DiffusionDenoiser
+from vqstudio.priors.noise_schedule import CosineSchedule
 from vqstudio.priors.samplers import SAMPLERS
-from vqstudio.priors.schedule import CosineSchedule
 
 __all__ = [
     "decode_latents",

@@ -22,7 +22,7 @@ from torch import nn
 
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DiffusionConfig, SampleOptions, Steps
 from vqstudio.priors.layers import MLP, sinusoidal
-from vqstudio.priors.schedule import CosineSchedule
+from vqstudio.priors.noise_schedule import CosineSchedule
 
 __all__ = ["DiffusionDenoiser"]
 

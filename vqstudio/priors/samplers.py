@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 
 from vqstudio.priors.config import SAMPLER_NAMES
-from vqstudio.priors.schedule import CosineSchedule
+from vqstudio.priors.noise_schedule import CosineSchedule
 
 __all__ = ["SAMPLERS", "ddim", "dpm_solver_pp_2m", "initial_noise"]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from vqstudio.checkpoint import load_weights, save_weights
 from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.priors.config import PriorConfig, config_from_dict, to_dict
 from vqstudio.priors.registry import prior_kind
+from vqstudio.project.checkpoint import load_weights, save_weights
 
 __all__ = ["KIND", "LoadedPrior", "build_prior", "check_prior_fits", "load_prior", "save_prior"]
 

@@ -7,7 +7,7 @@ torch (the stage modules do, when the job runs).
 
 from vqstudio.training.budget import Budget
 from vqstudio.training.job import TrainResult, train
-from vqstudio.training.schedule import lr_at
+from vqstudio.training.lr_schedule import lr_at
 from vqstudio.training.settings import PRIOR_OPTIM, TOKENIZER_OPTIM, OptimConfig, TrainSettings
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqstudio.prep import Split
+from vqstudio.data.prep import Split
 
 __all__ = ["WindowBatches"]
 

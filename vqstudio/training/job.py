@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from vqstudio.data.prep import PreparedData, PrepConfig, prepare
+from vqstudio.data.recording import Recording
 from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
-from vqstudio.prep import PreparedData, PrepConfig, prepare
 from vqstudio.project import Project
-from vqstudio.recording import Recording
 from vqstudio.training.budget import Budget
 from vqstudio.training.settings import (
     DEFAULT_MINUTES,
@@ -147,7 +147,7 @@ def _open_for_resume(
     project_dir: str, settings: TrainSettings, recordings: Sequence[Recording] | None
 ) -> tuple[Project, TrainSettings, PreparedData]:
     """The project, its stored settings (with this run's budget and device), and its data."""
-    from vqstudio.prep import prepare_from_project
+    from vqstudio.data.prep import prepare_from_project
     from vqstudio.training.stage_state import reconcile, resume_progress
 
     project = Project.open(project_dir)

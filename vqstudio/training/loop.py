@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import torch
 
+from vqstudio.data.prep import PreparedData
 from vqstudio.device import is_out_of_memory
 from vqstudio.errors import DeviceError
 from vqstudio.events import CheckpointWritten, Event, LogLine, StopRequest, Validation
-from vqstudio.prep import PreparedData
 from vqstudio.project import Project
 from vqstudio.training.budget import Budget
 from vqstudio.training.optim import set_lr

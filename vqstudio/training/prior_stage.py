@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from vqstudio.checkpoint import load_state
+from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.events import Event, LogLine, SamplePreview, StopRequest, run_to_end
-from vqstudio.prep import PreparedData
 from vqstudio.priors.config import config_from_dict, preset, to_dict
 from vqstudio.priors.continuation import decode_latents, iter_sample
 from vqstudio.priors.registry import prior_kind
 from vqstudio.priors.store import build_prior, load_prior, save_prior
 from vqstudio.project import Project
+from vqstudio.project.checkpoint import load_state
 from vqstudio.training.budget import Budget
 from vqstudio.training.loop import StageContext, StageResult, train_stage
 from vqstudio.training.optim import make_optimizer, optimizer_step

@@ -10,9 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from vqstudio.prep import PrepConfig
+from vqstudio.data.prep import PrepConfig
 from vqstudio.priors.registry import PRIOR_NAMES
-from vqstudio.training.schedule import lr_at
+from vqstudio.training.lr_schedule import lr_at
 
 __all__ = [
     "DEFAULT_MINUTES",

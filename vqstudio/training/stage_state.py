@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from vqstudio.checkpoint import save_state, saved_stages
 from vqstudio.project import Project
+from vqstudio.project.checkpoint import save_state, saved_stages
 from vqstudio.training.budget import Budget
 
 __all__ = ["reconcile", "resume_progress", "save_checkpoint"]

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vqstudio.checkpoint import load_state, load_weights, save_weights
+from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choose_preset, preset_config
-from vqstudio.prep import PreparedData
 from vqstudio.project import Project
+from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
 from vqstudio.training.loop import StageContext
 from vqstudio.training.optim import make_optimizer, optimizer_step

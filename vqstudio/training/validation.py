@@ -1,8 +1,9 @@
 """Validation of the tokenizer on held-out windows: reconstruction figures and codebook usage.
 
 Figures are computed in physical units on a fixed set of held-out windows (see
-`vqstudio.metrics` for each formula): PRD (%), SNR (dB), log-spectral distance (dB), and
-codebook usage of the codes chosen for those windows (perplexity, fraction used, dead codes).
+`vqstudio.evaluation.reconstruction_metrics` for each formula): PRD (%), SNR (dB), log-spectral
+distance (dB), and codebook usage of the codes chosen for those windows (perplexity, fraction
+used, dead codes).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import contextlib
 import numpy as np
 import torch
 
-from vqstudio import metrics
-from vqstudio.prep import PreparedData
+from vqstudio.data.prep import PreparedData
+from vqstudio.evaluation import reconstruction_metrics as metrics
 
 __all__ = ["autocast", "reconstruct_windows", "validate", "validation_index"]
 

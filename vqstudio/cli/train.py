@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from vqstudio.cli import EXIT_OK, EXIT_STOPPED
-from vqstudio.commands.argtypes import number, whole_number
+from vqstudio.cli.argtypes import number, whole_number
+from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.training.settings import TOKENIZER_PRESETS
 
@@ -75,10 +75,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from vqstudio.commands.progress import run_job
+    from vqstudio.cli.progress import run_job
     from vqstudio.errors import InputFileError
+    from vqstudio.io.write_guard import protecting
     from vqstudio.training import TrainSettings, train
-    from vqstudio.write_guard import protecting
 
     if not args.inputs and not args.resume:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")

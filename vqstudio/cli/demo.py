@@ -1,6 +1,6 @@
 """`vqstudio demo [--out DIR] [--minutes M]`: the whole pipeline on the built-in demo recording.
 
-Simulates the demo recording (documented in `vqstudio.demo`), writes it as EDF+, trains a
+Simulates the demo recording (documented in `vqstudio.data.simulate`), writes it as EDF+, trains a
 project on it within the time budget (tokenizer, then the default diffusion prior), generates
 two synthetic minutes, writes them as EDF+, and evaluates them against the held-out split.
 Everything lands in DIR (default `vqstudio-demo`); a project already trained there is reused.
@@ -12,8 +12,8 @@ import argparse
 import os
 import threading
 
-from vqstudio.cli import EXIT_OK, EXIT_STOPPED
-from vqstudio.commands.argtypes import number
+from vqstudio.cli.argtypes import number
+from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,11 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqstudio.assessment import assess
-    from vqstudio.commands.info import render
-    from vqstudio.commands.progress import run_job
-    from vqstudio.demo import simulate
-    from vqstudio.generate import GenerateSettings, generate
+    from vqstudio.cli.info import render
+    from vqstudio.cli.progress import run_job
+    from vqstudio.data.simulate import simulate
+    from vqstudio.evaluation.assessment import assess
+    from vqstudio.generation.sampling import GenerateSettings, generate
     from vqstudio.io import summary, write_recording
     from vqstudio.project import Project
     from vqstudio.training import TrainSettings, train

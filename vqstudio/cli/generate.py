@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from vqstudio.commands.argtypes import number, whole_number
+from vqstudio.cli.argtypes import number, whole_number
 
 __all__ = ["add_parser", "run"]
 
@@ -64,12 +64,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from vqstudio.commands.progress import ProgressPrinter, run_job
+    from vqstudio.cli.progress import ProgressPrinter, run_job
     from vqstudio.events import Progress
-    from vqstudio.export import check_outputs, write_generated
-    from vqstudio.generate import GenerateSettings, generate
+    from vqstudio.generation.export import check_outputs, write_generated
+    from vqstudio.generation.sampling import GenerateSettings, generate
+    from vqstudio.io.write_guard import protecting
     from vqstudio.project import Project
-    from vqstudio.write_guard import protecting
 
     project = Project.open(args.project)
     with protecting(project.source_paths, "a recording this project was trained on"):

@@ -1,28 +1,23 @@
 """The `vqstudio` command: parses arguments, runs engine jobs in the main thread, prints results.
 
-Each subcommand lives in `vqstudio/commands/<name>.py` with `add_parser(subparsers)` and a
-`run(args) -> int` that the parser stores as `args.run`. Command modules import heavy engine
-parts (torch) inside `run`, so `vqstudio --version` and `vqstudio info` start fast.
-
-Exit codes: 0 done, 2 bad input or arguments (one line on stderr), 1 internal error,
-130 stopped by Ctrl-C after the checkpoint was written.
+Each subcommand lives in `vqstudio/cli/<name>.py` with `add_parser(subparsers)` and a
+`run(args) -> int` that the parser stores as `args.run`. Exit codes: `vqstudio.cli.exit_codes`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 
 from vqstudio import __version__
+from vqstudio.cli import demo, evaluate, generate, info, reconstruct, train
+from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_STOPPED
 from vqstudio.errors import VQStudioError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
-
 # Order shown in --help.
-COMMANDS = ("info", "train", "generate", "reconstruct", "evaluate", "demo")
+COMMANDS = (info, train, generate, reconstruct, evaluate, demo)
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vqstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMANDS:
-        importlib.import_module(f"vqstudio.commands.{name}").add_parser(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ import argparse
 import os
 import threading
 
-from vqstudio.cli import EXIT_OK, EXIT_STOPPED
+from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,12 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqstudio.assessment import assess
-    from vqstudio.commands.progress import run_job
+    from vqstudio.cli.progress import run_job
+    from vqstudio.evaluation.assessment import assess
     from vqstudio.evaluation.plots import check_plots_folder
     from vqstudio.evaluation.table import comparison_rows, format_table
+    from vqstudio.io.write_guard import check_target, protecting
     from vqstudio.project import Project
-    from vqstudio.write_guard import check_target, protecting
 
     project = Project.open(args.project)
     inputs = [*args.synthetic, *(args.real or [])]

@@ -120,8 +120,8 @@ def _overlapping(prepared: Any, split: Any, key: str, hop: int, labels: np.ndarr
 def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
     """Windows every `hop` samples of recordings, prepared like the project's training data
     (normalised), and their label texts (None without labels)."""
+    from vqstudio.data.prep import PrepConfig, prepare
     from vqstudio.io import read_recordings
-    from vqstudio.prep import PrepConfig, prepare
 
     stored = project.data
     config = PrepConfig.from_json(project.meta["prep"])
@@ -153,8 +153,8 @@ def _split_labels(prepared: Any, split: str) -> np.ndarray | None:
 
 def _reconstruction(project: Any, windows: _Windows, window: int) -> np.ndarray:
     """The windows' signal encoded and decoded by the project's tokenizer, stretch by stretch
-    (`vqstudio.reconstruct.reconstruct_array`: seamless chunks), cut into the same windows."""
-    from vqstudio.reconstruct import reconstruct_array
+    (`vqstudio.generation.reconstruction.reconstruct_array`: seamless chunks), cut into the same windows."""
+    from vqstudio.generation.reconstruction import reconstruct_array
 
     model = project.load_tokenizer("cpu")
     out = np.array(windows.data, dtype=np.float32, copy=True)
@@ -186,9 +186,9 @@ def assess(
     computed says why in `reference_notes`. Raises `FormatError`/`ProjectError` for unusable
     input.
     """
-    from vqstudio.atomic import write_json
+    from vqstudio.data.prep import prepare_from_project
     from vqstudio.evaluation import evaluate_windows_job, save_plots
-    from vqstudio.prep import prepare_from_project
+    from vqstudio.io.atomic import write_json
     from vqstudio.project import Project
 
     if not synthetic_paths:

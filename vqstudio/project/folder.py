@@ -3,7 +3,7 @@
 `project.json` is plain, indented JSON that anyone can read without VQ Studio: every setting,
 the channel list, the rate and window, the normalisation statistics, the source files with their
 sha256, the train/held-out split, the seed, the versions and device used, and the training
-progress per stage. Weights are safetensors files beside it (see `vqstudio.checkpoint`).
+progress per stage. Weights are safetensors files beside it (see `vqstudio.project.checkpoint`).
 This module knows nothing of torch except in `load_tokenizer`, which imports it lazily.
 """
 
@@ -17,9 +17,9 @@ import platform
 from typing import Any
 
 from vqstudio import __version__
-from vqstudio.atomic import atomic_path, disk_full_message, write_json
 from vqstudio.errors import OutputError, ProjectError
-from vqstudio.project_schema import validate_meta
+from vqstudio.io.atomic import atomic_path, disk_full_message, write_json
+from vqstudio.project.schema import validate_meta
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
 
@@ -328,9 +328,9 @@ class Project:
 
     def load_tokenizer(self, device: Any = "cpu") -> Any:
         """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
-        from vqstudio.checkpoint import load_weights
         from vqstudio.errors import CheckpointError
         from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig
+        from vqstudio.project.checkpoint import load_weights
 
         if not self.has_tokenizer:
             raise ProjectError(f"{self.path} has no trained tokenizer yet; run vqstudio train first")

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio import metrics
+from vqstudio.data.prep import PrepConfig, _filter, _load, _pieces, denormalize, normalize
+from vqstudio.data.recording import RECONSTRUCTION_MARK, Channel, Recording
 from vqstudio.errors import FormatError
-from vqstudio.prep import PrepConfig, _filter, _load, _pieces, denormalize, normalize
+from vqstudio.evaluation import reconstruction_metrics as metrics
 from vqstudio.project import Project
-from vqstudio.recording import RECONSTRUCTION_MARK, Channel, Recording
 
 __all__ = ["reconstruct", "reconstruct_array"]
 

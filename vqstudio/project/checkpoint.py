@@ -23,8 +23,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vqstudio.atomic import atomic_path
 from vqstudio.errors import CheckpointError
+from vqstudio.io.atomic import atomic_path
 
 __all__ = [
     "FORMAT",
@@ -104,7 +104,7 @@ def save_weights(
 ) -> None:
     """Writes a module's `state_dict()` with its kind ('tokenizer', 'prior'), config and step.
 
-    `owner` is the project folder the file belongs to (see `vqstudio.write_guard`)."""
+    `owner` is the project folder the file belongs to (see `vqstudio.io.write_guard`)."""
     meta = {
         "format": FORMAT,
         "version": str(WEIGHTS_VERSION),

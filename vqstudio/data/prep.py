@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from vqstudio.data.recording import Channel, Recording, clean_label
 from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError, ProjectError
-from vqstudio.recording import Channel, Recording, clean_label
 from vqstudio.resources import check_memory
 
 __all__ = [

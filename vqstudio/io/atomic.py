@@ -1,7 +1,7 @@
 """Atomic file writes: write beside the target, then `os.replace`, so no partial file is ever seen.
 
 Every writer goes through `atomic_path`, which first runs the one output check of
-`vqstudio.write_guard` (never over an input, a project's file, a folder or a read-only file),
+`vqstudio.io.write_guard` (never over an input, a project's file, a folder or a read-only file),
 gives the new file the permissions the user's umask asks for (a temporary file is created
 0600), and turns a full disk into one clear line whatever library was writing.
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from vqstudio.errors import OutputError, VQStudioError
-from vqstudio.write_guard import check_target
+from vqstudio.io.write_guard import check_target
 
 __all__ = ["atomic_path", "check_writable", "disk_full_message", "file_mode", "write_json"]
 
@@ -27,7 +27,7 @@ _FULL_BELOW_BYTES = 1 << 20
 
 
 def check_writable(path: str, *, owner: str | None = None) -> None:
-    """Raises `OutputError` unless `path` may be written (see `vqstudio.write_guard.check_target`)."""
+    """Raises `OutputError` unless `path` may be written (see `vqstudio.io.write_guard.check_target`)."""
     check_target(path, owner=owner)
 
 

@@ -23,10 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vqstudio.generation.reconstruction import reconstruct
     from vqstudio.io import read_recording, write_recording
+    from vqstudio.io.write_guard import check_target, protecting
     from vqstudio.project import Project
-    from vqstudio.reconstruct import reconstruct
-    from vqstudio.write_guard import check_target, protecting
 
     project = Project.open(args.project)  # a bad folder is reported before the file is read
     with (

@@ -1,1 +1,0 @@
-"""Subcommands of `vqstudio`, one module each (see `vqstudio.cli`)."""
