@@ -30,7 +30,10 @@ __all__ = [
     "PrepConfig",
     "PreparedData",
     "Split",
+    "contiguous_pieces",
     "denormalize",
+    "filter_piece",
+    "load_channels",
     "normalize",
     "prepare",
     "prepare_from_project",
@@ -289,7 +292,7 @@ def _resample(x: np.ndarray, src: float, dst: float) -> np.ndarray:
     return resample_poly(x, frac.numerator, frac.denominator, axis=-1).astype(np.float32)
 
 
-def _filter(x: np.ndarray, rate: float, config: PrepConfig) -> np.ndarray:
+def filter_piece(x: np.ndarray, rate: float, config: PrepConfig) -> np.ndarray:
     """Zero-phase band-pass / notch along the last axis (pieces too short to filter are kept)."""
     from scipy import signal
 
@@ -315,7 +318,7 @@ def _filter(x: np.ndarray, rate: float, config: PrepConfig) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def _pieces(rec: Recording, n: int, rate: float) -> list[tuple[int, int, float]]:
+def contiguous_pieces(rec: Recording, n: int, rate: float) -> list[tuple[int, int, float]]:
     """Contiguous runs `(start, stop, time_offset_s)` of a channel of `n` samples at `rate`.
 
     Readers join the data records of an EDF+D file (the samples hold no gaps) and list each
@@ -334,7 +337,7 @@ def _pieces(rec: Recording, n: int, rate: float) -> list[tuple[int, int, float]]
     return [(a, b, off) for a, b, off in pieces if b > a]
 
 
-def _load(rec: Recording, names: Sequence[str], rate: float) -> tuple[np.ndarray, list[Channel]]:
+def load_channels(rec: Recording, names: Sequence[str], rate: float) -> tuple[np.ndarray, list[Channel]]:
     """The named channels at `rate` as `(channels, samples)` float32 physical values."""
     chans = [rec.channel(n) for n in names]
     rows = []
@@ -393,7 +396,7 @@ def prepare(
     val_parts: list[tuple[np.ndarray, int, float, Recording]] = []
     sources: list[dict[str, Any]] = []
     for fi, rec in enumerate(recordings):
-        x, chans = _load(rec, names, rate)
+        x, chans = load_channels(rec, names, rate)
         _check_values(x, rec, names)
         if infos is None:
             infos = [
@@ -412,8 +415,8 @@ def prepare(
         # Split by time: the last val_fraction of the file's samples are held out.
         cut = n - round(n * config.val_fraction)
         train_ranges, val_ranges = [], []
-        for a, b, off in _pieces(rec, n, rate):
-            piece = _filter(x[:, a:b], rate, config)
+        for a, b, off in contiguous_pieces(rec, n, rate):
+            piece = filter_piece(x[:, a:b], rate, config)
             if a < cut:
                 e = min(b, cut)
                 train_parts.append((piece[:, : e - a], fi, a / rate + off, rec))

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.prep import PrepConfig, _filter, _load, _pieces, denormalize, normalize
+from vqstudio.data.prep import (
+    PrepConfig,
+    contiguous_pieces,
+    denormalize,
+    filter_piece,
+    load_channels,
+    normalize,
+)
 from vqstudio.data.recording import RECONSTRUCTION_MARK, Channel, Recording
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import reconstruction_metrics as metrics
@@ -88,7 +95,7 @@ def reconstruct(
     mean = np.asarray(data["normalization"]["mean"], dtype=np.float32)
     std = np.asarray(data["normalization"]["std"], dtype=np.float32)
 
-    x, chans = _load(recording, names, rate)
+    x, chans = load_channels(recording, names, rate)
     if not np.isfinite(x).all():
         raise FormatError(
             f"{recording.source.name if recording.source else 'the recording'} contains NaN values"
@@ -96,11 +103,11 @@ def reconstruct(
     # One whole-length output array; the input's filtered pieces and the figures go piece by
     # piece (a 2-hour, 64-channel file would otherwise hold several float64 copies at once).
     fake = np.empty_like(x, dtype=np.float32)
-    spans = _pieces(recording, x.shape[1], rate)
+    spans = contiguous_pieces(recording, x.shape[1], rate)
     figures_of = metrics.StreamedReconstructionMetrics(len(names), rate, sum(b - a for a, b, _ in spans))
     step = max(1, CHUNK_WINDOWS * window)
     for a, b, _ in spans:
-        piece = _filter(x[:, a:b], rate, config)
+        piece = filter_piece(x[:, a:b], rate, config)
         if b - a < model.cfg.downsample:
             fake[:, a:b] = piece  # too short to encode: kept as it is
         else:
