@@ -40,14 +40,14 @@ PSD_SECONDS = 600.0  # at most this much of each channel goes into its PSD (long
 
 
 def welch_psd(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Welch PSD with 2 s Hann segments (or the whole signal when shorter), half overlap."""
-    from scipy.signal import welch
+    """The engine's Welch PSD (the Report tab's: Hann, ~2 s segments, half overlap); nothing for
+    a signal too short to hold a segment."""
+    from vqstudio.evaluation.reconstruction_metrics import welch_psd as engine_welch_psd
 
     x = np.asarray(x, dtype=np.float64)
-    nper = int(min(x.size, max(16, round(2 * rate))))
     if x.size < 16:
         return np.zeros(0), np.zeros(0)
-    return welch(x - x.mean(), fs=rate, nperseg=nper)
+    return engine_welch_psd(x, rate)
 
 
 class GenerationPanel(QWidget):

@@ -91,19 +91,12 @@ def devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, s
     """Loads torch (in the worker thread) and lists the compute devices present, as
     (value, text) pairs, 'auto' first."""
     yield LogLine("loading torch")
-    import torch
+    from vqstudio.device import list_devices
 
-    choices = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            name = "cuda" if i == 0 else f"cuda:{i}"
-            choices.append((name, f"{name}: {torch.cuda.get_device_name(i)}"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        choices.append(("mps", "mps: Apple GPU"))
+    choices = [(name, f"{name}: {text}") for name, text in list_devices()]
     cores = os.cpu_count() or 1
-    choices.append(("cpu", f"cpu: {cores} cores (up to {gui_threads(cores)} used)"))
-    auto = choices[0][1].split(":", 1)[1].strip() if choices else "cpu"
+    choices[-1] = ("cpu", f"cpu: {cores} cores (up to {gui_threads(cores)} used)")
+    auto = choices[0][1].split(":", 1)[1].strip()
     import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
 
     return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]

@@ -3,8 +3,8 @@
 It builds a short demo recording, trains a tiny model for a few steps, generates a recording,
 exports it as EDF and reads it back, and draws the main window offscreen and checks the picture
 is not blank. One line per check (`PASS name: detail` or `FAIL name: reason`) goes to stdout;
-`run_self_test` returns 0 only when every check passed. A part whose engine is missing reports
-FAIL "... not available", never a pass.
+`run_self_test` returns 0 only when every check passed; a check whose input an earlier check
+failed to make reports FAIL "... not available", never a pass.
 
 The files go to a temporary folder, removed at the end, or to `out_dir` (or the folder named by
 the environment variable VQSTUDIO_SELFTEST_DIR), kept: `project/` and `selftest.edf`.
@@ -54,22 +54,6 @@ class _State:
     lines: list[str] = field(default_factory=list)
 
 
-def _need(module: str, *names: str) -> list[Any]:
-    """Attributes of an engine/UI module, or NotAvailable naming what is missing."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and (module == e.name or module.startswith(e.name + ".")):
-            raise NotAvailable(f"{module} not available") from e
-        raise
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise NotAvailable(f"{module}.{', '.join(missing)} not available")
-    return [getattr(mod, n) for n in names]
-
-
 def _drain(job: Any) -> Any:
     """Runs an engine job (a generator of events) to its end and returns its result."""
     while True:
@@ -83,7 +67,8 @@ def _drain(job: Any) -> Any:
 
 
 def check_demo(st: _State) -> str:
-    (simulate,) = _need("vqstudio.data.simulate", "simulate")
+    from vqstudio.data.simulate import simulate
+
     rec = simulate(seconds=DEMO_SECONDS, rate=DEMO_RATE, seed=0)
     labels = [c.label for c in rec.channels]
     missing = [c for c in DEMO_CHANNELS if c not in labels]
@@ -96,7 +81,9 @@ def check_demo(st: _State) -> str:
 def check_train(st: _State) -> str:
     if st.recording is None:
         raise NotAvailable("no demo recording (the demo check failed)")
-    train, settings_cls = _need("vqstudio.training", "train", "TrainSettings")
+    from vqstudio.training import TrainSettings as settings_cls
+    from vqstudio.training import train
+
     settings = settings_cls(
         channels=DEMO_CHANNELS,
         window_s=2.0,
@@ -127,7 +114,9 @@ def check_train(st: _State) -> str:
 def check_generate(st: _State) -> str:
     if st.project_dir is None or not (st.project_dir / "prior.safetensors").is_file():
         raise NotAvailable("no trained project (the train check failed)")
-    generate, settings_cls = _need("vqstudio.generation.sampling", "generate", "GenerateSettings")
+    from vqstudio.generation.sampling import GenerateSettings as settings_cls
+    from vqstudio.generation.sampling import generate
+
     result = _drain(
         generate(
             str(st.project_dir),
@@ -175,7 +164,8 @@ def check_export(st: _State) -> str:
         raise NotAvailable("no generated recording (the generate check failed)")
     import numpy as np
 
-    write_recording, read_recording = _need("vqstudio.io", "write_recording", "read_recording")
+    from vqstudio.io import read_recording, write_recording
+
     st.edf_path = st.work / EDF_NAME
     write_recording(st.generated, str(st.edf_path))
     back = read_recording(str(st.edf_path))
@@ -197,8 +187,9 @@ def check_export(st: _State) -> str:
 
 
 def check_window(st: _State) -> str:
-    (main_window_cls,) = _need("ui.mainwindow", "MainWindow")
     from PySide6.QtWidgets import QApplication
+
+    from ui.mainwindow import MainWindow as main_window_cls
 
     app = QApplication.instance() or QApplication(
         [sys.argv[0], "-platform", os.environ.get("QT_QPA_PLATFORM", "offscreen")]

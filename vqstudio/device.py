@@ -11,7 +11,7 @@ import torch
 
 from vqstudio.errors import DeviceError
 
-__all__ = ["describe_device", "is_out_of_memory", "resolve_device", "set_threads"]
+__all__ = ["describe_device", "is_out_of_memory", "list_devices", "resolve_device", "set_threads"]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -43,6 +43,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not _mps_available():
         raise DeviceError("--device mps asked for, but no Apple GPU (MPS) is available; use --device cpu")
     return torch.device(name)
+
+
+def list_devices() -> list[tuple[str, str]]:
+    """The compute devices present, in the order `auto` prefers them (CUDA GPUs, then Apple's
+    MPS, then the CPU), as `(name for --device, description)`."""
+    found = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            name = "cuda" if i == 0 else f"cuda:{i}"
+            found.append((name, torch.cuda.get_device_name(i)))
+    if _mps_available():
+        found.append(("mps", "Apple GPU"))
+    found.append(("cpu", f"{os.cpu_count() or 1} cores"))
+    return found
 
 
 def describe_device(device: torch.device) -> str:
