@@ -532,7 +532,7 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
     if isinstance(project, str | os.PathLike):
         project = Project.open(os.fspath(project))
     data = project.data
-    config = PrepConfig.from_json(project.meta["prep"])
+    config = project.prep_config
     recordings = []
     for src in data.get("sources", []):
         path = src.get("path")

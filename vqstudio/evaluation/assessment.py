@@ -120,11 +120,11 @@ def _overlapping(prepared: Any, split: Any, key: str, hop: int, labels: np.ndarr
 def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
     """Windows every `hop` samples of recordings, prepared like the project's training data
     (normalised), and their label texts (None without labels)."""
-    from vqstudio.data.prep import PrepConfig, prepare
+    from vqstudio.data.prep import prepare
     from vqstudio.io import read_recordings
 
     stored = project.data
-    config = PrepConfig.from_json(project.meta["prep"])
+    config = project.prep_config
     config = replace(
         config,
         channels=tuple(project.channel_labels),

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from vqstudio.data.prep import (
-    PrepConfig,
     contiguous_pieces,
     denormalize,
     filter_piece,
@@ -89,7 +88,7 @@ def reconstruct(
     project = project_dir if isinstance(project_dir, Project) else Project.open(str(project_dir))
     model = project.load_tokenizer(resolve_device(device))
     data = project.data
-    config = PrepConfig.from_json(project.meta["prep"])
+    config = project.prep_config
     names = [c["label"] for c in data["channels"]]
     rate, window = float(data["rate"]), int(data["window"])
     mean = np.asarray(data["normalization"]["mean"], dtype=np.float32)

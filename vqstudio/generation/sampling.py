@@ -239,7 +239,7 @@ def generate(
     if settings.as_array:
         return out
 
-    name = project.meta.get("name") or project.path.rstrip("/\\").replace("\\", "/").split("/")[-1]
+    name = project.name
     note = f"made by VQ Studio {__version__} from project {name}, prior {prior.kind}, seed {settings.seed}"
     recordings = []
     for chans, text in zip(_channels_for(project, out), label_texts, strict=True):

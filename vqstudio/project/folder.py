@@ -17,6 +17,7 @@ import platform
 from typing import Any
 
 from vqstudio import __version__
+from vqstudio.data.prep import PrepConfig
 from vqstudio.errors import OutputError, ProjectError
 from vqstudio.io.atomic import atomic_path, disk_full_message, write_json
 from vqstudio.project.schema import validate_meta
@@ -233,6 +234,16 @@ class Project:
     def source_paths(self) -> list[str]:
         """The recordings the project was trained on, as listed in project.json (paths only)."""
         return [str(s["path"]) for s in self.data.get("sources", []) if isinstance(s, dict) and s.get("path")]
+
+    @property
+    def name(self) -> str:
+        """The project's name: its stored `name`, else its folder's name."""
+        return str(self.meta.get("name") or os.path.basename(self.path.rstrip(os.sep)))
+
+    @property
+    def prep_config(self) -> PrepConfig:
+        """How the project's recordings are prepared (channels, rate, window, filters, labels)."""
+        return PrepConfig.from_json(self.meta["prep"])
 
     @property
     def seed(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.prep import PreparedData, PrepConfig, prepare
+from vqstudio.data.prep import PreparedData, prepare
 from vqstudio.data.recording import Recording
 from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
@@ -190,9 +190,7 @@ def _open_for_resume(
         if None not in given_sha:  # files: put them in the stored order (the split depends on it)
             order = {sha: i for i, sha in enumerate(given_sha)}
             recordings = [recordings[order[sha]] for sha in stored_sha]
-        prepared = prepare(
-            recordings, PrepConfig.from_json(project.meta["prep"]), stats=project.data["normalization"]
-        )
+        prepared = prepare(recordings, project.prep_config, stats=project.data["normalization"])
         prepared.label_names = list(project.data.get("labels", {}).get("names", prepared.label_names))
     else:
         prepared = prepare_from_project(project, rate=stored.rate)
