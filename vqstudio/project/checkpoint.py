@@ -256,26 +256,38 @@ def save_state(
     _write(path, {**kept, **opt_tensors, **rng_tensors, **model_tensors}, meta, owner)
 
 
-def saved_stages(path: str) -> dict[str, dict[str, Any]]:
-    """`{stage: {step, extra, has_model}}` of a state file (metadata only); {} when there is none."""
-    if not os.path.exists(path):
-        return {}
+def _state_stages(path: str) -> dict[str, Any]:
+    """The per-stage entries in a state file's metadata; `CheckpointError` if it is not one."""
     name = os.path.basename(path)
     meta = read_metadata(path)
     if meta.get("kind") != "state":
         raise CheckpointError(f"{name} is not a training-state file")
     try:
         stages = json.loads(meta.get("stages", "{}"))
+    except ValueError as e:
+        raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
+    if not isinstance(stages, dict):
+        raise CheckpointError(f"{name} has unreadable metadata: its stages are not an object")
+    return stages
+
+
+def saved_stages(path: str) -> dict[str, dict[str, Any]]:
+    """`{stage: {step, extra, has_model}}` of a state file (metadata only); {} when there is none."""
+    if not os.path.exists(path):
+        return {}
+    try:
         return {
             str(k): {
                 "step": int(v["step"]),
                 "extra": dict(v.get("extra", {})),
                 "has_model": bool(v.get("has_model")),
             }
-            for k, v in stages.items()
+            for k, v in _state_stages(path).items()
         }
     except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{os.path.basename(path)} has unreadable metadata: {e}") from e
 
 
 def load_state(
@@ -288,13 +300,7 @@ def load_state(
     """Restores `stage`'s optimizer and RNG state from `path`, and `model`'s weights when the state
     holds them; returns `{step, extra, has_model}`."""
     name = os.path.basename(path)
-    meta = read_metadata(path)
-    if meta.get("kind") != "state":
-        raise CheckpointError(f"{name} is not a training-state file")
-    try:
-        stages = json.loads(meta.get("stages", "{}"))
-    except ValueError as e:
-        raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
+    stages = _state_stages(path)
     if stage not in stages:
         raise CheckpointError(f"{name} holds no '{stage}' state to resume from")
     entry = stages[stage]
