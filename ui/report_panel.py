@@ -102,8 +102,11 @@ class ReportPanel(QWidget):
         split = QSplitter()
         split.addWidget(self.table)
         split.addWidget(scroll)
+        # The table is what a reader needs first: wide enough for a metric beside its three
+        # references without scrolling; the plots take the rest.
+        split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([520, 900])
+        split.setSizes([860, 560])
         self.table.setMinimumWidth(420)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
