@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["number", "whole_number"]
+__all__ = ["number", "thread_count", "whole_number"]
 
 
 def number(
@@ -46,3 +46,16 @@ def whole_number(minimum: int = 1, maximum: int | None = None) -> Callable[[str]
         return value
 
     return parse
+
+
+MAX_THREADS = 4096
+
+
+def thread_count(text: str) -> int | None:
+    """`--threads N|auto`: a count of CPU threads, or None for "auto" (chosen by timing)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return whole_number(1, MAX_THREADS)(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or 'auto', chosen by timing)") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from vqstudio.cli.argtypes import number, whole_number
+from vqstudio.cli.argtypes import number, thread_count, whole_number
 
 __all__ = ["add_parser", "run"]
 
@@ -58,6 +58,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="PATH", help="output file: .edf, .bdf, .csv or .npy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        metavar="N|auto",
+        help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
+    )
     p.set_defaults(run=run)
 
 
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             top_k=args.top_k,
             device=args.device,
+            threads=args.threads,
         )
         stop = threading.Event()
 

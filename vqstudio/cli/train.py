@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from vqstudio.cli.argtypes import number, whole_number
+from vqstudio.cli.argtypes import number, thread_count, whole_number
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.training.settings import TOKENIZER_PRESETS
@@ -68,6 +68,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", choices=("annotations", "files"), help="condition the prior on labels")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        metavar="N|auto",
+        help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the project in --project")
     p.set_defaults(run=run)
 
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             labels=args.labels or "none",
             device=args.device,
             seed=args.seed,
-            threads=None,  # the CLI uses every core
+            threads=args.threads,
             checkpoint_every_s=args.checkpoint_minutes * 60,
         )
     except ValueError as e:

@@ -5,11 +5,15 @@ requested: it sets the learning rate, takes a step (halving the batch when the d
 of memory), reads the losses every few steps (the only host sync), validates, previews and writes
 checkpoints as the pacer says, and ends with a validation, a checkpoint and a preview. What a
 stage learns, and how, is the stage's; when and what is reported is this loop's.
+
+On the CPU, unless the user fixed the thread count, the loop times its own steps to choose it
+(`vqstudio.threads`): every core is often the slowest choice on a machine others share.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,13 +25,14 @@ from vqstudio.device import is_out_of_memory
 from vqstudio.errors import DeviceError
 from vqstudio.events import CheckpointWritten, Event, LogLine, StopRequest, Validation
 from vqstudio.project import Project
+from vqstudio.threads import ThreadTuner, available_cores, fixed_threads
 from vqstudio.training.budget import Budget
 from vqstudio.training.optim import set_lr
 from vqstudio.training.pacing import StagePacer
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import save_checkpoint
 
-__all__ = ["Stage", "StageContext", "StageResult", "run_stage", "train_stage"]
+__all__ = ["Stage", "StageContext", "StageResult", "cpu_thread_tuner", "run_stage", "train_stage"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,16 @@ class Stage(Protocol):
 
 
 def run_stage(
-    stage: Stage, budget: Budget, pacer: StagePacer, stop: StopRequest
+    stage: Stage,
+    budget: Budget,
+    pacer: StagePacer,
+    stop: StopRequest,
+    threads: ThreadTuner | None = None,
 ) -> Generator[Event, None, StageResult]:
-    """Trains `stage` within `budget`; yields events, returns a `StageResult` (see the module)."""
+    """Trains `stage` within `budget`; yields events, returns a `StageResult` (see the module).
+
+    `threads`, when given, is told each step's duration and sets the next step's thread count.
+    """
     yield from stage.messages
     step, metrics, batch_size = stage.start_step, dict(stage.metrics), stage.batch_size
     if budget.done(step, pacer.elapsed()):
@@ -106,6 +118,7 @@ def run_stage(
             break
         lr = pacer.lr(step)
         set_lr(stage.optimizer, lr)
+        t_step = time.perf_counter()
         try:
             out = stage.step(step, batch_size)
         except Exception as e:
@@ -120,6 +133,8 @@ def run_stage(
             )
             continue
         step += 1
+        if threads is not None and (line := threads.step_done(time.perf_counter() - t_step)):
+            yield LogLine(line)  # CPU steps are synchronous: the time taken is the step's
         for k, v in out.items():
             sums[k] = sums[k] + v if k in sums else v.clone()
         n_summed += 1
@@ -167,7 +182,17 @@ def train_stage(
         val_every=settings.val_every,
         checkpoint_every_s=settings.checkpoint_every_s,
     )
-    return (yield from run_stage(stage, budget, pacer, stop))
+    return (yield from run_stage(stage, budget, pacer, stop, cpu_thread_tuner(stage, settings.threads)))
+
+
+def cpu_thread_tuner(stage: Stage, threads: int | None) -> ThreadTuner | None:
+    """A tuner choosing the stage's CPU threads by timing, or None where nothing is to choose: on
+    a GPU (its CPU threads only launch kernels), with a count the user fixed (`threads`, or
+    OMP_NUM_THREADS), or on one core. It starts from the count the job set."""
+    cores = available_cores()
+    if stage.device.type != "cpu" or fixed_threads(threads) is not None or cores < 2:
+        return None
+    return ThreadTuner(cores, torch.set_num_threads, torch.get_num_threads(), label=stage.name)
 
 
 def _halve(stage: Stage, batch_size: int) -> int:

@@ -49,7 +49,7 @@ class TrainSettings:
     prior_steps: int | None = None
     device: str = "auto"
     seed: int = 0
-    threads: int | None = None  # None: every core (the CLI); the GUI passes cores - 1
+    threads: int | None = None  # None: OMP_NUM_THREADS, else chosen by timing (vqstudio.threads)
     val_every: int = 200
     checkpoint_every_s: float = 120.0
     batch_size: int | None = None  # None: the stage's default for the device
