@@ -63,7 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=thread_count,
         default=None,
         metavar="N|auto",
-        help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
+        # Not timed here yet: a count that follows the load would change the numerics, and the
+        # same seed promises the same output.
+        help="CPU threads (auto: OMP_NUM_THREADS when set, else every core; give 1 on a busy machine)",
     )
     p.set_defaults(run=run)
 
