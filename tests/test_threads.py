@@ -191,3 +191,15 @@ def test_training_with_auto_threads_logs_its_choice(monkeypatch, tmp_path):
         torch.set_num_threads(before)
     chosen = [t for t in lines if "chosen by timing" in t]
     assert len(chosen) == 1 and chosen[0].startswith("tokenizer: ")
+
+
+def test_threads_option_takes_a_count_or_auto():
+    import argparse
+
+    from vqstudio.cli.argtypes import thread_count
+
+    assert thread_count("auto") is None and thread_count("AUTO") is None
+    assert thread_count("2") == 2
+    for bad in ("0", "-1", "two", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="auto"):
+            thread_count(bad)
