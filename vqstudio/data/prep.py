@@ -59,6 +59,10 @@ class PrepConfig:
     # Window samples are a multiple of this: the train job sets the chosen tokenizer's
     # downsampling (`tokenizer_stage.window_multiple`); 16 suits every preset when unset.
     multiple: int = 16
+    # With no `resample`: train at a working rate chosen from the spectrum (vqstudio.data.
+    # working_rate) and give generated recordings the source rate back. Off here and in projects
+    # stored before it existed (so they rebuild as they were); `TrainSettings` turns it on.
+    working_rate: bool = False
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -137,6 +141,10 @@ class PreparedData:
     val: Split
     label_names: list[str]
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the rate is a working rate (`PrepConfig.working_rate`): the source rate that
+    # generation gives back, and the spectrum above the working band that it fills in.
+    output_rate: float | None = None
+    working: dict[str, Any] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -187,7 +195,11 @@ class PreparedData:
                 "held_out_seconds": self.val.data.shape[1] / self.rate,
             },
             "sources": self.sources,
-        }
+        } | (
+            {"output_rate": self.output_rate, "working_rate": self.working}
+            if self.output_rate is not None
+            else {}
+        )
 
 
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -376,17 +388,32 @@ def _starts(length: int, window: int, stride: int) -> np.ndarray:
 
 
 def prepare(
-    recordings: Sequence[Recording], config: PrepConfig = PrepConfig(), stats: dict | None = None
+    recordings: Sequence[Recording],
+    config: PrepConfig = PrepConfig(),
+    stats: dict | None = None,
+    rate: float | None = None,
 ) -> PreparedData:
     """Turns recordings into normalised, split windows (see the module docstring).
 
-    `stats` (`{"mean": [...], "std": [...]}`) reuses stored statistics instead of computing them.
+    `stats` (`{"mean": [...], "std": [...]}`) reuses stored statistics instead of computing them;
+    `rate`, a project's stored rate, is used instead of choosing a working rate again (with
+    `config.working_rate`; a stored project keeps its rate whatever the rule would say today).
     Raises `ChannelError`/`FormatError` with one clear line for unusable input.
     """
     if not recordings:
         raise InputFileError("no input recordings given")
     names = choose_channels(recordings, config.channels)
-    rate = _project_rate(recordings, names, config.resample)
+    source_rate = _project_rate(recordings, names, config.resample)
+    output_rate: float | None = None
+    working: dict[str, Any] | None = None
+    if config.working_rate and config.resample is None:
+        _check_size(recordings, names, source_rate)
+        output_rate = source_rate
+        if rate is None:
+            working = _choose_working_rate(recordings, names, source_rate, config)
+            rate = float(working["rate"])
+    else:
+        rate = source_rate
     _check_size(recordings, names, rate)
     window = window_samples(config.window_s, rate, config.multiple)
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
@@ -494,7 +521,27 @@ def prepare(
         mean, std = _robust_stats(train.data, names)
     train.data = normalize(train.data, mean, std)
     val.data = normalize(val.data, mean, std)
-    return PreparedData(config, infos, rate, window, mean, std, train, val, label_names, sources)
+    return PreparedData(
+        config, infos, rate, window, mean, std, train, val, label_names, sources, output_rate, working
+    )
+
+
+def _choose_working_rate(
+    recordings: Sequence[Recording], names: Sequence[str], source_rate: float, config: PrepConfig
+) -> dict[str, Any]:
+    """The working rate and fill spectrum (`vqstudio.data.working_rate.choose_working_rate`) from
+    the training part of every file at the source rate, filtered as the project filters."""
+    from vqstudio.data.working_rate import choose_working_rate
+
+    pieces = []
+    for rec in recordings:
+        x, _ = load_channels(rec, names, source_rate)
+        cut = x.shape[1] - round(x.shape[1] * config.val_fraction)
+        for a, b, _off in contiguous_pieces(rec, x.shape[1], source_rate):
+            if a < cut:
+                pieces.append(filter_piece(x[:, a : min(b, cut)], source_rate, config))
+        del x
+    return choose_working_rate(pieces, source_rate)
 
 
 def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -549,7 +596,7 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
                 f"the project's source file {path} has changed since training (sha256 differs)"
             )
         recordings.append(rec)
-    prepared = prepare(recordings, config, stats=data["normalization"])
+    prepared = prepare(recordings, config, stats=data["normalization"], rate=float(data["rate"]))
     split = data.get("split", {})
     if split and (len(prepared.train), len(prepared.val)) != (
         split.get("train_windows"),

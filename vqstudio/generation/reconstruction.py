@@ -23,6 +23,7 @@ from vqstudio.data.prep import (
     normalize,
 )
 from vqstudio.data.recording import RECONSTRUCTION_MARK, Channel, Recording
+from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import reconstruction_metrics as metrics
 from vqstudio.project import Project
@@ -74,14 +75,16 @@ def reconstruct_array(
 
 
 def reconstruct(
-    project_dir: str | Project, recording: Recording, device: str = "cpu"
+    project_dir: str | Project, recording: Recording, device: str = "cpu", fill: bool = False
 ) -> tuple[Recording, dict[str, float]]:
     """The recording encoded and decoded by the project's tokenizer, and how close it is.
 
-    Returns a `Recording` with the project's channels at the project's rate in physical units
-    (labels, units, transducer, prefilter and physical ranges of the input), the input's
-    annotations and gaps; and `{prd_percent, snr_db, lsd_db, seconds}` computed against the
-    input after the project's resampling and filtering.
+    Returns a `Recording` with the project's channels at the project's output rate (the source
+    rate when the model works at a lower working rate; `fill` then adds the stored shaped noise
+    above the working band) in physical units (labels, units, transducer, prefilter and physical
+    ranges of the input), the input's annotations and gaps; and `{prd_percent, snr_db, lsd_db,
+    seconds}` computed at the project's (working) rate against the input after the project's
+    resampling and filtering.
     """
     from vqstudio.device import resolve_device
 
@@ -117,6 +120,19 @@ def reconstruct(
         del piece
     figures = figures_of.result()
     figures["seconds"] = sum(b - a for a, b, _ in spans) / rate
+    out_rate = project.output_rate
+    if out_rate != rate:
+        # A working rate below the source's: the result goes back to the source rate (the
+        # figures above are at the working rate, where the model is judged), with the band
+        # above filled by shaped noise only when asked (it is not the recording's).
+        n_out = round(x.shape[1] * out_rate / rate)
+        del x
+        fake = resample(fake, rate, out_rate, padtype="line")[:, :n_out]
+        if fake.shape[1] < n_out:
+            fake = np.pad(fake, ((0, 0), (0, n_out - fake.shape[1])), mode="edge")
+        if fill and project.working:
+            add_fill(fake, project.working.get("fill"), out_rate, rate, seed=0)
+        rate = out_rate
 
     channels = []
     for name, c, row in zip(names, chans, fake, strict=True):

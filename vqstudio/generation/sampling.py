@@ -2,8 +2,12 @@
 
 A generator like the other engine jobs: it yields `Progress` (stage "generate", with the rate
 in signal-seconds per wall-second) and a `SamplePreview`, honours a stop request between
-segments, and returns the recordings (or one float32 array) in physical units. Everything is
-batched over the `count` recordings; no Python loop runs over samples or recordings.
+segments, and returns the recordings (or one float32 array) in physical units. Sampling is
+batched over the `count` recordings; no Python loop runs over samples.
+
+A project trained at a working rate (`vqstudio.data.working_rate`) decodes at that rate, then
+resamples to the output (source) rate and adds, per recording, noise shaped like the source's
+spectrum above the working band, drawn from the seed and the recording's index.
 
 The same seed gives the same output on the same device and software.
 """
@@ -22,6 +26,7 @@ import numpy as np
 
 from vqstudio import __version__
 from vqstudio.data.recording import Annotation, Channel, Recording
+from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import Event, Progress, SamplePreview, StopRequest
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES, SampleOptions
@@ -97,11 +102,23 @@ def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple
     return rows, [prior.label_names[int(i)] for i in rows]
 
 
+RESAMPLE_MARGIN = 16  # working-rate samples decoded past the end: resample_poly reaches 10 of them
+
+
+def _to_output_rate(x: np.ndarray, rate: float, out_rate: float, n: int) -> np.ndarray:
+    """`(count, channels, samples)` at the working `rate` resampled to `out_rate`, `n` samples
+    (polyphase; the ends extended by a line, not zeros, so they do not droop)."""
+    y = resample(x, rate, out_rate, padtype="line")[..., :n]
+    if y.shape[-1] < n:  # rounding: repeat the last sample
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])], mode="edge")
+    return y
+
+
 def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
-    """Channels of each generated recording: the source's header, the project's rate, and the
-    source's physical range where every sample fits (else the data's; the writer rounds it out)."""
+    """Channels of each generated recording: the source's header, the project's output rate, and
+    the source's physical range where every sample fits (else the data's; the writer rounds it out)."""
     infos = project.data.get("channels", [])
-    rate = project.rate
+    rate = project.output_rate
     lo, hi = data.min(axis=2), data.max(axis=2)  # (count, channels)
     out = []
     for r in range(data.shape[0]):
@@ -148,7 +165,9 @@ def generate(
         raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
     # The output array, the batch decoded on the device (when that is the CPU) and the copy that
     # writing makes: about three times the samples, checked before minutes of sampling.
-    n_out = settings.count * len(project.channel_labels) * max(1, round(settings.seconds * project.rate))
+    n_out = (
+        settings.count * len(project.channel_labels) * max(1, round(settings.seconds * project.output_rate))
+    )
     check_memory(
         3 * 4 * n_out,
         f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
@@ -160,9 +179,14 @@ def generate(
     tokenizer = project.load_tokenizer(device)
     prior = load_prior(project.prior_path, device)
     check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(project.prior_path))
-    rate = project.rate
-    n_samples = max(1, round(settings.seconds * rate))
-    length = math.ceil(n_samples / tokenizer.cfg.downsample)
+    rate, out_rate = project.rate, project.output_rate
+    n_samples = max(1, round(settings.seconds * out_rate))  # what the caller gets, at out_rate
+    # The model works at `rate`; a working rate below the output rate decodes a little past the
+    # end (the resampling filter's reach) so the resampled end is not drawn towards zero.
+    n_work = n_samples if rate == out_rate else math.ceil(n_samples * rate / out_rate) + RESAMPLE_MARGIN
+    length = math.ceil(n_work / tokenizer.cfg.downsample)
+    working = project.working
+    fill = working.get("fill") if working else None
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     rows, label_texts = _label_rows(prior, settings, generator)
     guidance = settings.guidance
@@ -217,24 +241,29 @@ def generate(
                 made / elapsed if elapsed > 0 else 0.0,
             )
         with torch.no_grad():
-            x = decode_latents(tokenizer, result.float(), n_samples)
+            x = decode_latents(tokenizer, result.float(), n_work)
             x = x * std_t + mean_t  # back to physical units on the device: one copy to the host
             if not bool(torch.isfinite(x).all()):
                 raise RuntimeError("the prior produced non-finite values; the project may be damaged")
-        out[b0 : b0 + batch] = x.cpu().numpy()
+        if rate == out_rate:
+            out[b0 : b0 + batch] = x.cpu().numpy()
+        else:
+            out[b0 : b0 + batch] = _to_output_rate(x.cpu().numpy(), rate, out_rate, n_samples)
+            for i in range(b0, min(b0 + batch, settings.count)):
+                add_fill(out[i], fill, out_rate, rate, settings.seed, i)
         signal_done += labels.shape[0] * settings.seconds
     wall = time.monotonic() - t0
 
-    window = min(n_samples, project.window)
+    window = min(n_samples, round(project.window * out_rate / rate))
     yield SamplePreview(
         step=prior.step,
-        rate=rate,
+        rate=out_rate,
         labels=tuple(project.channel_labels),
         units=tuple(c.get("unit", "") for c in project.data.get("channels", [])),
         samples=out[0, :, :window].copy(),
         label=label_texts[0],
     )
-    signal_s = settings.count * n_samples / rate
+    signal_s = settings.count * n_samples / out_rate
     yield Progress("generate", settings.count, settings.count, wall, 0.0, 1.0, {}, signal_s / max(wall, 1e-9))
     if settings.as_array:
         return out
@@ -243,7 +272,7 @@ def generate(
     note = f"made by VQ Studio {__version__} from project {name}, prior {prior.kind}, seed {settings.seed}"
     recordings = []
     for chans, text in zip(_channels_for(project, out), label_texts, strict=True):
-        annotations = [Annotation(0.0, n_samples / rate, text)] if text is not None else []
+        annotations = [Annotation(0.0, n_samples / out_rate, text)] if text is not None else []
         rec = Recording(channels=chans, annotations=annotations)
         recordings.append(rec.marked_synthetic(note))
     return recordings

@@ -223,6 +223,18 @@ class Project:
         return float(self.data["rate"])
 
     @property
+    def output_rate(self) -> float:
+        """The rate of generated and reconstructed recordings: the source rate when the model
+        works at a lower working rate (`data.output_rate`), else the project's rate."""
+        return float(self.data.get("output_rate") or self.data["rate"])
+
+    @property
+    def working(self) -> dict[str, Any] | None:
+        """The working-rate choice (`data.working_rate`: f_keep and the fill spectrum), if any."""
+        w = self.data.get("working_rate")
+        return w if isinstance(w, dict) else None
+
+    @property
     def window(self) -> int:
         return int(self.data["window"])
 

@@ -190,7 +190,12 @@ def _open_for_resume(
         if None not in given_sha:  # files: put them in the stored order (the split depends on it)
             order = {sha: i for i, sha in enumerate(given_sha)}
             recordings = [recordings[order[sha]] for sha in stored_sha]
-        prepared = prepare(recordings, project.prep_config, stats=project.data["normalization"])
+        prepared = prepare(
+            recordings,
+            project.prep_config,
+            stats=project.data["normalization"],
+            rate=project.rate,  # the stored (working) rate: never chosen again
+        )
         prepared.label_names = list(project.data.get("labels", {}).get("names", prepared.label_names))
     else:
         prepared = prepare_from_project(project, rate=stored.rate)

@@ -76,7 +76,10 @@ class TrainSettings:
         unknown = set(prep_fields) - _PREP_FIELDS
         if unknown:
             raise TypeError(f"TrainSettings got unknown settings: {', '.join(sorted(unknown))}")
-        prep = dataclasses.replace(prep or PrepConfig(), **prep_fields)  # PrepConfig checks its fields
+        # A new run trains at a working rate chosen from the spectrum unless --resample is given;
+        # a stored project's `prep` (given here) keeps what it was trained with.
+        base = prep or PrepConfig(working_rate=True)
+        prep = dataclasses.replace(base, **prep_fields)  # PrepConfig checks its fields
         values = dict(locals())
         for f in fields(self):
             object.__setattr__(self, f.name, values[f.name])
