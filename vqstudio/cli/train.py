@@ -38,7 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--rate", type=number(maximum=MAX_RATE), metavar="HZ", help="sample rate of CSV files without time"
     )
     p.add_argument("--channels", type=_channels, metavar="A,B,...", help="channel labels to train on")
-    p.add_argument("--resample", type=number(maximum=MAX_RATE), metavar="HZ", help="the project's rate")
+    p.add_argument(
+        "--resample",
+        type=number(maximum=MAX_RATE),
+        metavar="HZ",
+        help="the project's rate (default: a working rate from the spectrum; output keeps the source rate)",
+    )
     p.add_argument(
         "--window",
         type=number(maximum=MAX_WINDOW_S),
