@@ -48,8 +48,8 @@ def test_picks_the_fastest_count_and_says_so():
     lines = machine.run(tuner, 20)
     assert tuner.chosen == 2 and machine.threads == 2
     assert lines == ["tokenizer: 2 threads of 4 cores, chosen by timing (2.0x faster than 4 threads)"]
-    # Every core first (no switch), then 1 and 2; each settled one step and timed three.
-    assert machine.set[:2] == [1, 2]
+    # Fewest threads first, whatever the job started with; each settled one step and timed three.
+    assert machine.set == [1, 2, 4, 2]
 
 
 def test_a_busy_machine_picks_one_thread_and_drops_slow_counts_after_one_step():
@@ -57,6 +57,7 @@ def test_a_busy_machine_picks_one_thread_and_drops_slow_counts_after_one_step():
     tuner = tuner_on(machine, 2)
     lines = machine.run(tuner, 12)
     assert tuner.chosen == 1 and machine.threads == 1
+    assert machine.set == [1, 2, 1]  # every core cost one step: 1 thread was timed first
     assert "1 thread of 2 cores" in lines[0] and "14.0x faster than 2 threads" in lines[0]
 
 
@@ -76,12 +77,12 @@ def test_ties_go_to_fewer_threads():
 
 
 def test_one_hiccup_does_not_decide():
-    times = iter([5.0, 0.1, 3.0, 0.1, 0.1, 0.2, 0.2, 0.2])  # 2 threads (settle, hiccup), then 1
+    times = iter([5.0, 0.1, 3.0, 0.1, 0.2, 0.2, 0.2, 0.2])  # 1 thread (settle, hiccup), then 2
     machine = Machine({}, threads=2)
     tuner = tuner_on(machine, 2, ThreadPolicy(give_up_factor=100.0))
     for t in times:
         tuner.step_done(t)
-    assert tuner.chosen == 2  # median of 0.1, 3.0, 0.1 is 0.1: faster than 1 thread's 0.2
+    assert tuner.chosen == 1  # median of 0.1, 3.0, 0.1 is 0.1: faster than 2 threads' 0.2
 
 
 def test_re_times_when_the_rate_drops_and_says_what_changed():

@@ -109,17 +109,26 @@ class ThreadTuner:
     # The probe: a queue of counts, each settled, then timed.
 
     def _start_probe(self, settle: int, measured: float | None) -> None:
-        """Times every candidate, the current count first (no switch, so already settled once a
-        step has run). `measured`: the current count's step time, when the recent steps give it."""
+        """Times every candidate. `measured`: the current count's step time, when the recent steps
+        give it (re-timings); the others follow, fewest threads first.
+
+        Without a measurement the timing starts at one thread, whatever the job set: on a busy
+        machine too many threads cost up to 10x and more per step, too few on an idle one at most
+        the core count and in practice far less, and once one count is timed a much slower one
+        is dropped after a single step. Starting from every core would spend the whole probe of
+        the slowest count first."""
         self._before = self.threads
         self._results: dict[int, float] = {}
-        self._queue = [n for n in self.counts if n != self.threads]
         self._times: list[float] = []
         self._settle = settle
         self._probing = True
         if measured is not None:
             self._results[self.threads] = 1.0 / measured
+            self._queue = [n for n in self.counts if n != self.threads]
             self._next_count()
+        else:
+            self._queue = list(self.counts[1:])
+            self._switch(self.counts[0])
 
     def _switch(self, n: int) -> None:
         if n != self.threads:
