@@ -102,7 +102,7 @@ def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple
     return rows, [prior.label_names[int(i)] for i in rows]
 
 
-RESAMPLE_MARGIN = 16  # working-rate samples decoded past the end: resample_poly reaches 10 of them
+RESAMPLE_MARGIN = 48  # working-rate samples decoded past the end: the upsampling filter reaches 40
 
 
 def _to_output_rate(x: np.ndarray, rate: float, out_rate: float, n: int) -> np.ndarray:
