@@ -249,6 +249,7 @@ def _train(project, prepared, steps: int, stop_after_checks: int | None = None):
         seed=0,
         val_every=100,
         batch_size=8,
+        threads=1,  # a timed thread count may change between runs, and sums with it in the last bit
     )
     stop = threading.Event() if stop_after_checks is None else _StopAfterChecks(stop_after_checks)
     return run_to_end(train_prior(project, prepared, settings, stop, torch.device("cpu"), size="tiny"))
