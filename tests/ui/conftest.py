@@ -109,6 +109,22 @@ def recording() -> Recording:
 
 
 @pytest.fixture
+def make_viewer(qtbot):
+    """A shown `SignalViewer` of the given size (the viewer tests' common start)."""
+    from ui.viewer import SignalViewer
+
+    def make(width: int, height: int):
+        v = SignalViewer()
+        qtbot.addWidget(v)
+        v.resize(width, height)
+        v.show()
+        qtbot.waitExposed(v)
+        return v
+
+    return make
+
+
+@pytest.fixture
 def window(qtbot):
     """A main window, shown, closed (and its threads joined) at the end."""
     from ui.mainwindow import MainWindow

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import make_recording
-from ui.viewer import PAGE_LENGTHS, SignalViewer
+from ui.viewer import PAGE_LENGTHS
 from ui.viewer_items import peak_decimate
 from vqstudio.data.recording import Channel, Recording
 
@@ -35,13 +35,8 @@ def test_peak_decimate_leaves_short_spans_alone():
 
 
 @pytest.fixture
-def viewer(qtbot):
-    v = SignalViewer()
-    qtbot.addWidget(v)
-    v.resize(1000, 600)
-    v.show()
-    qtbot.waitExposed(v)
-    return v
+def viewer(make_viewer):
+    return make_viewer(1000, 600)
 
 
 def test_paging_keys_and_scaling(viewer, qtbot):

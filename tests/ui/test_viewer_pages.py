@@ -28,13 +28,8 @@ def eeg(channels: int, seconds: float = 60.0, labels: list[str] | None = None, *
 
 
 @pytest.fixture
-def viewer(qtbot):
-    v = SignalViewer()
-    qtbot.addWidget(v)
-    v.resize(1200, 700)
-    v.show()
-    qtbot.waitExposed(v)
-    return v
+def viewer(make_viewer):
+    return make_viewer(1200, 700)
 
 
 def drawn_ptp(viewer: SignalViewer, row: int) -> float:
