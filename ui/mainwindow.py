@@ -50,6 +50,7 @@ from ui.report_panel import ReportPanel
 from ui.session import Session
 from ui.settings import Settings
 from ui.training_panel import TrainingPanel
+from ui.view_memory import ViewMemory
 from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
 
         self.actions = self._create_actions()
         self._build_central()
+        self.view_memory = ViewMemory(self.viewer, self.settings)  # restores the display choices
         self._build_menus()
         self.status = QLabel("Ready")
         self.device_label = QLabel("Device: detecting...")
@@ -287,7 +289,7 @@ class MainWindow(QMainWindow):
             self.file_box.setCurrentIndex(s.current)
             self.file_box.blockSignals(False)
             current = s.current_file
-            self.viewer.set_recording(current.recording if current else None, "")
+            self.view_memory.show(current)  # saves the file left, restores this file's view
             self.viewer.set_bad_channels(current.bad_channels if current else ())
             self.signals_stack.setCurrentIndex(1 if current else 0)
             self.training.set_recording(
@@ -728,6 +730,7 @@ class MainWindow(QMainWindow):
             else:
                 job.stop_and_wait()  # finishes the step and writes the checkpoint, then joins
         self.jobs.clear()
+        self.view_memory.save()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         super().closeEvent(event)

@@ -1,18 +1,22 @@
 """Settings kept between sessions (QSettings): recent files and projects, window layout, theme,
-and the folder new projects go in.
+the folder new projects go in, and what the viewer remembers (per file and display-wide).
 
 One place names every key, so a test can isolate them all by pointing QSettings at a temp dir.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
-__all__ = ["MAX_RECENT", "PROJECTS_FOLDER_NAME", "Settings", "default_projects_folder"]
+__all__ = ["MAX_FILE_VIEWS", "MAX_RECENT", "PROJECTS_FOLDER_NAME", "Settings", "default_projects_folder"]
 
 MAX_RECENT = 10
+MAX_FILE_VIEWS = 200  # files whose viewer state is remembered; the oldest is dropped first
 ORGANIZATION = "VQStudio"
 APPLICATION = "vqstudio"
 PROJECTS_FOLDER_NAME = "VQ Studio"
@@ -111,6 +115,39 @@ class Settings:
 
     def set_page_length(self, seconds: float) -> None:
         self._q.setValue("view/page_length", float(seconds))
+
+    def _json(self, key: str) -> Any:
+        """The JSON value stored at `key`, or None when absent or unreadable."""
+        try:
+            return json.loads(str(self._q.value(key, "") or "null"))
+        except ValueError:
+            return None
+
+    # What the viewer remembers: per file (see ui.view_memory) and for every file.
+    def file_view(self, keys: Sequence[str]) -> dict[str, Any] | None:
+        """The viewer state stored for a file under the first of `keys` that has one, or None."""
+        views = self._json("view/files")
+        if not isinstance(views, dict):
+            return None
+        return next((views[k] for k in keys if isinstance(views.get(k), dict)), None)
+
+    def set_file_view(self, keys: Sequence[str], view: dict[str, Any] | None) -> None:
+        """Stores `view` under each of `keys` as the newest entry (None forgets them); keeps the
+        newest MAX_FILE_VIEWS entries."""
+        views = self._json("view/files")
+        views = {k: v for k, v in views.items() if k not in keys} if isinstance(views, dict) else {}
+        if view is not None:
+            views.update(dict.fromkeys(keys, view))
+        items = list(views.items())[-MAX_FILE_VIEWS:]  # dicts keep insertion order: oldest first
+        self._q.setValue("view/files", json.dumps(dict(items)))
+
+    def display_prefs(self) -> dict[str, Any]:
+        """The viewer's display choices (filters, channels per page, scales); {} when none."""
+        prefs = self._json("view/display")
+        return prefs if isinstance(prefs, dict) else {}
+
+    def set_display_prefs(self, prefs: dict[str, Any]) -> None:
+        self._q.setValue("view/display", json.dumps(prefs))
 
     def sync(self) -> None:
         self._q.sync()

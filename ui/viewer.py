@@ -184,6 +184,16 @@ class SignalViewer(QWidget):
         return self._filters if self._filters_on else ViewFilters()
 
     @property
+    def chosen_filters(self) -> tuple[ViewFilters, bool]:
+        """The corners chosen and whether filtering is on (off keeps the corners)."""
+        return self._filters, self._filters_on
+
+    @property
+    def rows_setting(self) -> int:
+        """Channels per page as chosen (0: all), whatever the recording shown."""
+        return self._rows
+
+    @property
     def reference(self) -> Reference:
         return self._reference
 
