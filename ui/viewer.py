@@ -157,16 +157,17 @@ class SignalViewer(QWidget):
     @property
     def shown_channels(self) -> list[str]:
         """Names of the channels shown (every page of them), top to bottom."""
-        if self.recording is None:
-            return []
-        return [self.recording.channels[i].name for i in self._shown]
+        return self._names(self._shown)
 
     @property
     def page_channels(self) -> list[str]:
         """Names of the channels on the current page of rows, top to bottom."""
+        return self._names(self._page_indices())
+
+    def _names(self, indices: Iterable[int]) -> list[str]:
         if self.recording is None:
             return []
-        return [self.recording.channels[i].name for i in self._page_indices()]
+        return [self.recording.channels[i].name for i in indices]
 
     @property
     def page_rows(self) -> list[RowSpan]:
