@@ -19,16 +19,11 @@ from typing import Any
 from vqstudio.errors import OutputError, VQStudioError
 from vqstudio.io.write_guard import check_target
 
-__all__ = ["atomic_path", "check_writable", "disk_full_message", "file_mode", "write_json"]
+__all__ = ["atomic_path", "disk_full_message", "file_mode", "write_json"]
 
 # Below this much free space a failed write is taken to be a full disk, whatever the library
 # said ("the writer failed at data record 51", "614400 requested and 262112 written").
 _FULL_BELOW_BYTES = 1 << 20
-
-
-def check_writable(path: str, *, owner: str | None = None) -> None:
-    """Raises `OutputError` unless `path` may be written (see `vqstudio.io.write_guard.check_target`)."""
-    check_target(path, owner=owner)
 
 
 def current_umask() -> int:

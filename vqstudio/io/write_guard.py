@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 from vqstudio.errors import OutputError
 
-__all__ = ["PROJECT_MARKER_FILE", "check_target", "is_project_folder", "protected_files", "protecting"]
+__all__ = ["PROJECT_FORMAT", "PROJECT_MARKER_FILE", "check_target", "is_project_folder", "protecting"]
 
 PROJECT_MARKER_FILE = "project.json"
-_PROJECT_FORMAT = "vqstudio-project"
+PROJECT_FORMAT = "vqstudio-project"  # the marker project.json carries (vqstudio.project uses these)
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,6 @@ def protecting(paths: Iterable[str | None], what: str = "an input recording") ->
         _PROTECTED.reset(token)
 
 
-def protected_files() -> tuple[str, ...]:
-    """The paths protected in the current context (for messages and tests)."""
-    return tuple(g.path for g in _PROTECTED.get())
-
-
 def is_project_folder(folder: str) -> bool:
     """True when `folder` holds a VQ Studio `project.json` (its format marker is checked)."""
     meta = os.path.join(folder, PROJECT_MARKER_FILE)
@@ -89,7 +84,7 @@ def is_project_folder(folder: str) -> bool:
             head = json.load(f)
     except (OSError, ValueError):
         return True  # a damaged project file is still a project's: never write over it
-    return isinstance(head, dict) and head.get("format") == _PROJECT_FORMAT
+    return isinstance(head, dict) and head.get("format") == PROJECT_FORMAT
 
 
 def check_target(path: str, *, owner: str | None = None, extra: Iterable[str | None] = ()) -> None:

@@ -20,13 +20,14 @@ from vqstudio import __version__
 from vqstudio.data.prep import PrepConfig
 from vqstudio.errors import OutputError, ProjectError
 from vqstudio.io.atomic import atomic_path, disk_full_message, write_json
+from vqstudio.io.write_guard import PROJECT_FORMAT, PROJECT_MARKER_FILE
 from vqstudio.project.schema import validate_meta
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
 
-FORMAT = "vqstudio-project"
+FORMAT = PROJECT_FORMAT
 SCHEMA_VERSION = 1
-META_FILE = "project.json"
+META_FILE = PROJECT_MARKER_FILE
 # The files a project writes itself; none may be a link (it would lead the writes elsewhere).
 OWN_FILES = (META_FILE, "tokenizer.safetensors", "prior.safetensors", "state.safetensors", "history.jsonl")
 OUTPUT_FOLDERS = ("samples", "reports")
