@@ -27,7 +27,6 @@ band.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -67,12 +66,11 @@ def welch_psd(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """One-sided Welch PSD `(freqs, (channels, freqs))` of `(channels, samples)` physical data.
 
     Segments of `SEGMENT_S` seconds (a power of two, at most the data's length), Hann window,
-    half overlap, each segment's mean removed."""
-    from scipy.signal import welch
+    half overlap, each segment's mean removed (`vqstudio.evaluation.reconstruction_metrics`)."""
+    from vqstudio.evaluation.reconstruction_metrics import default_nperseg
+    from vqstudio.evaluation.reconstruction_metrics import welch_psd as _welch
 
-    n = x.shape[-1]
-    nperseg = int(min(n, 2 ** math.ceil(math.log2(max(8.0, SEGMENT_S * rate)))))
-    f, p = welch(np.asarray(x, dtype=np.float64), fs=rate, nperseg=nperseg, detrend="constant", axis=-1)
+    f, p = _welch(x, rate, default_nperseg(x.shape[-1], rate, seconds=SEGMENT_S))
     return f, np.atleast_2d(p)
 
 
@@ -155,15 +153,15 @@ def choose_working_rate(
 def _pooled_psd(pieces: Sequence[np.ndarray], rate: float) -> tuple[np.ndarray, np.ndarray]:
     """The Welch PSD of several pieces, averaged weighted by their lengths (short pieces skipped
     when a longer one gives the full segment length)."""
-    longest = max(x.shape[-1] for x in pieces)
-    seg = int(min(longest, 2 ** math.ceil(math.log2(max(8.0, SEGMENT_S * rate)))))
-    from scipy.signal import welch
+    from vqstudio.evaluation.reconstruction_metrics import default_nperseg
+    from vqstudio.evaluation.reconstruction_metrics import welch_psd as _welch
 
+    seg = default_nperseg(max(x.shape[-1] for x in pieces), rate, seconds=SEGMENT_S)
     acc, weight, freqs = None, 0.0, None
     for x in pieces:
         if x.shape[-1] < seg:
             continue
-        freqs, p = welch(np.asarray(x, np.float64), fs=rate, nperseg=seg, detrend="constant", axis=-1)
+        freqs, p = _welch(x, rate, seg)
         acc = p * x.shape[-1] if acc is None else acc + p * x.shape[-1]
         weight += x.shape[-1]
     assert acc is not None and freqs is not None
