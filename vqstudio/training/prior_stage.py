@@ -31,7 +31,7 @@ from vqstudio.training.loop import StageContext, StageResult, train_stage
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import PRIOR_OPTIM, OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
-from vqstudio.training.validation import autocast
+from vqstudio.training.validation import autocast, eval_mode
 
 __all__ = [
     "DEFAULT_PRIOR_STEPS",
@@ -236,34 +236,30 @@ class PriorStage:
     def validate(self) -> dict[str, float]:
         """Held-out loss with a fixed generator (the same noise every time, so values compare
         over steps), as the prior's figures (`loss_metrics`)."""
-        was = self.model.training
-        self.model.eval()
         gen = torch.Generator(device=self.val_codes.device).manual_seed(self.validation_seed)
         total, n = 0.0, 0
-        for i in range(0, self.val_codes.shape[0], 128):
-            codes = self.val_codes[i : i + 128]
-            labels = None if self.val_labels is None else self.val_labels[i : i + 128]
-            loss = self.model.training_loss(codes, labels, gen, tokenizer=self.tokenizer)
-            total += float(loss) * codes.shape[0]
-            n += codes.shape[0]
-        self.model.train(was)
+        with eval_mode(self.model):
+            for i in range(0, self.val_codes.shape[0], 128):
+                codes = self.val_codes[i : i + 128]
+                labels = None if self.val_labels is None else self.val_labels[i : i + 128]
+                loss = self.model.training_loss(codes, labels, gen, tokenizer=self.tokenizer)
+                total += float(loss) * codes.shape[0]
+                n += codes.shape[0]
         return self.model.loss_metrics(total / max(n, 1))
 
     @torch.no_grad()
     def preview(self, step: int) -> SamplePreview:
         """One window sampled from the prior as it stands (its preview options: few steps)."""
-        was = self.model.training
-        self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(step)  # samplers draw on the model's device
         n_labels = self.model.config.n_labels
         label = step % n_labels if n_labels else None
         labels = torch.tensor([label if label is not None else n_labels])
         length = self.tokenizer.cfg.latent_length
-        z = run_to_end(
-            iter_sample(self.model, self.tokenizer, length, labels, gen, self.model.preview_options)
-        )
+        with eval_mode(self.model):
+            z = run_to_end(
+                iter_sample(self.model, self.tokenizer, length, labels, gen, self.model.preview_options)
+            )
         x = decode_latents(self.tokenizer, z, self.prepared.window)[0].cpu().numpy()
-        self.model.train(was)
         return SamplePreview(
             step=step,
             rate=self.prepared.rate,

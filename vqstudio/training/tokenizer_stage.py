@@ -27,7 +27,7 @@ from vqstudio.training.loop import StageContext
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
-from vqstudio.training.validation import autocast, validate, validation_index
+from vqstudio.training.validation import autocast, eval_mode, validate, validation_index
 
 __all__ = [
     "STAGE",
@@ -197,13 +197,8 @@ class TokenizerStage:
         """A held-out window (the next one each time) beside its reconstruction, in physical units."""
         x: np.ndarray = self.val_x[self._preview_i % len(self.val_x)]
         self._preview_i += 1
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with autocast(self.device):
-                rec = self.model(torch.from_numpy(x[None]).to(self.device)).reconstruction.float()
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model), autocast(self.device):
+            rec = self.model(torch.from_numpy(x[None]).to(self.device)).reconstruction.float()
         return ReconstructionPreview(
             step=step,
             rate=self.prepared.rate,

@@ -9,6 +9,7 @@ used, dead codes).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ import torch
 from vqstudio.data.prep import PreparedData
 from vqstudio.evaluation import reconstruction_metrics as metrics
 
-__all__ = ["autocast", "reconstruct_windows", "validate", "validation_index"]
+__all__ = ["autocast", "eval_mode", "reconstruct_windows", "validate", "validation_index"]
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -24,6 +25,17 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """`model` in eval mode for the block; its mode before is restored, exception or not."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def validation_index(prepared: PreparedData, count: int) -> tuple[str, np.ndarray]:
@@ -56,12 +68,8 @@ def validate(model: torch.nn.Module, prepared: PreparedData, x: np.ndarray, code
     """Figures for normalised windows `x` (N, C, T): prd_percent, snr_db, lsd_db, val_loss,
     perplexity, usage_fraction, dead_codes (codes of the first quantizer level), and the EMA
     usage the model tracks (`ema_*`)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         rec, idx, loss = reconstruct_windows(model, torch.from_numpy(x))
-    finally:
-        model.train(was_training)
     real = prepared.physical(x)
     fake = prepared.physical(rec.cpu().numpy())
     out = metrics.reconstruction_metrics(real, fake, prepared.rate)
