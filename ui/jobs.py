@@ -13,6 +13,7 @@ from typing import Any
 
 from vqstudio.data.recording import Recording
 from vqstudio.events import LogLine
+from vqstudio.threads import fixed_threads
 
 __all__ = [
     "demo_job",
@@ -33,9 +34,9 @@ def gui_threads(cores: int | None = None) -> int:
     idle halves the speed, and the job's lower priority keeps the window responsive instead. On
     a larger one, every core but one, left for the window. OMP_NUM_THREADS, when the user set
     it (the usual way to share a busy machine, where fewer threads can be faster), wins."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    fixed = fixed_threads(None)
+    if fixed is not None:
+        return fixed
     cores = cores or os.cpu_count() or 1
     return cores if cores <= SMALL_MACHINE_CORES else cores - 1
 
