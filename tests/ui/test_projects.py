@@ -209,9 +209,10 @@ def test_quit_is_immediate_while_devices_are_detected(qtbot, monkeypatch):
     join_detached()
 
 
-def test_threads_fit_the_idle_cores():
+def test_threads_fit_the_idle_cores(monkeypatch):
     from ui.jobs import free_cores, gui_threads, job_threads
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # it would win over the core counts
     assert gui_threads(2) == 2 and gui_threads(4) == 4 and gui_threads(16) == 15
     assert job_threads(2, 2.0) == 2 and job_threads(2, 0.9) == 1 and job_threads(2, 0.1) == 1
     assert job_threads(4, None) == 4 and job_threads(None, 1.0) is None
