@@ -235,9 +235,8 @@ class ReportPanel(QWidget):
             "yes": "WARNING: the generated windows look copied from the training data",
             "no": "no sign of copying the training data",
         }.get(verdict, f"memorization: {verdict}")
-        flat = (data.get("excluded_flat") or {}).get("real", 0) + (data.get("excluded_flat") or {}).get(
-            "synthetic", 0
-        )
+        excluded = data.get("excluded_flat") or {}
+        flat = excluded.get("real", 0) + excluded.get("synthetic", 0)
         left_out = f"; {flat} window(s) with flat or saturated stretches left out" if flat else ""
         return f"Evaluation: {counts}; {text}{left_out}."
 
