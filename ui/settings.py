@@ -16,7 +16,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 __all__ = ["MAX_FILE_VIEWS", "MAX_RECENT", "PROJECTS_FOLDER_NAME", "Settings", "default_projects_folder"]
 
 MAX_RECENT = 10
-MAX_FILE_VIEWS = 200  # files whose viewer state is remembered; the oldest is dropped first
+MAX_FILE_VIEWS = 200  # viewer-state entries kept (one per key of a file: sha256, path); oldest first out
 ORGANIZATION = "VQStudio"
 APPLICATION = "vqstudio"
 PROJECTS_FOLDER_NAME = "VQ Studio"
