@@ -32,7 +32,15 @@ from vqstudio.training.pacing import StagePacer
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import save_checkpoint
 
-__all__ = ["Stage", "StageContext", "StageResult", "cpu_thread_tuner", "run_stage", "train_stage"]
+__all__ = [
+    "Stage",
+    "StageContext",
+    "StageResult",
+    "cpu_thread_tuner",
+    "resume_loop_state",
+    "run_stage",
+    "train_stage",
+]
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,16 @@ def cpu_thread_tuner(stage: Stage, threads: int | None) -> ThreadTuner | None:
     if stage.device.type != "cpu" or fixed_threads(threads) is not None or cores < 2:
         return None
     return ThreadTuner(cores, torch.set_num_threads, torch.get_num_threads(), label=stage.name)
+
+
+def resume_loop_state(stage: Stage, state: Mapping[str, Any]) -> None:
+    """What the loop resumes besides weights and optimizer (`state`: `load_state`'s answer): the
+    batch size, the time trained and the last validation (the stage's progress in project.json)."""
+    before = stage.project.progress(stage.name)
+    stage.batch_size = int(state["extra"].get("batch_size", stage.batch_size))
+    stage.elapsed_before = float(before.get("elapsed_s", 0.0))
+    stage.metrics = dict(before.get("metrics", {}))
+    stage.messages.append(LogLine(f"resuming the {stage.name} at step {stage.start_step}"))
 
 
 def _halve(stage: Stage, batch_size: int) -> int:

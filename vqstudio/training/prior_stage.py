@@ -27,7 +27,7 @@ from vqstudio.priors.store import build_prior, load_prior, save_prior
 from vqstudio.project import Project
 from vqstudio.project.checkpoint import load_state
 from vqstudio.training.budget import Budget
-from vqstudio.training.loop import StageContext, StageResult, train_stage
+from vqstudio.training.loop import StageContext, StageResult, resume_loop_state, train_stage
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import PRIOR_OPTIM, OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
@@ -204,11 +204,7 @@ class PriorStage:
                 f"state.safetensors is at prior step {state['step']} but prior.safetensors at "
                 f"{self.start_step}; the last checkpoint was interrupted: train the prior again"
             )
-        self.batch_size = int(state["extra"].get("batch_size", self.batch_size))
-        before = self.project.progress(STAGE)
-        self.elapsed_before = float(before.get("elapsed_s", 0.0))
-        self.metrics = dict(before.get("metrics", {}))
-        self.messages.append(LogLine(f"resuming the prior at step {self.start_step}"))
+        resume_loop_state(self, state)
 
     # ------------------------------------------------------------------ what the loop calls
 

@@ -23,7 +23,7 @@ from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choos
 from vqstudio.project import Project
 from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
-from vqstudio.training.loop import StageContext
+from vqstudio.training.loop import StageContext, resume_loop_state
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import OptimConfig, TrainSettings
 from vqstudio.training.stage_state import resume_progress
@@ -112,10 +112,9 @@ class TokenizerStage:
         )
         self.weights_path = project.tokenizer_path
         self.messages: list[LogLine] = []
-        before = project.progress(STAGE)
         self.start_step, self.elapsed_before, self.metrics = 0, 0.0, {}
         if resume and resume_progress(project, STAGE) is not None:
-            self._resume(before)
+            self._resume()
         else:
             self.messages.append(
                 LogLine(
@@ -139,17 +138,14 @@ class TokenizerStage:
         self.codes_seen = torch.zeros(self.cfg.codebook_size, dtype=torch.bool, device=device)
         self._preview_i = 0
 
-    def _resume(self, before: dict[str, Any]) -> None:
+    def _resume(self) -> None:
         state = load_state(
             self.project.state_path, STAGE, self.optimizer, generators=self.generators, model=self.model
         )
         self.start_step = state["step"]
         if not state["has_model"]:  # a state file of VQ Studio 0.1 holds no weights: the weights file
             self._load_published_weights(self.start_step)
-        self.batch_size = int(state["extra"].get("batch_size", self.batch_size))
-        self.elapsed_before = float(before.get("elapsed_s", 0.0))
-        self.metrics = dict(before.get("metrics", {}))
-        self.messages.append(LogLine(f"resuming the tokenizer at step {self.start_step}"))
+        resume_loop_state(self, state)
 
     def _load_published_weights(self, state_step: int) -> None:
         """Loads `tokenizer.safetensors` into the model (projects whose state file has no weights)."""
