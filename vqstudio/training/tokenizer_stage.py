@@ -20,7 +20,6 @@ from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choose_preset, preset_config
-from vqstudio.project import Project
 from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
 from vqstudio.training.loop import StageContext, resume_loop_state
@@ -60,12 +59,12 @@ def default_batch_size(device: torch.device, channels: int = 1, window: int = 0,
 
 
 def build_tokenizer(
-    project: Project, prepared: PreparedData, settings: TrainSettings, device: torch.device, resume: bool
+    saved: dict[str, Any] | None, prepared: PreparedData, settings: TrainSettings, device: torch.device
 ) -> Tokenizer:
-    """The tokenizer to train: of the last checkpoint's config when resuming, else a fresh preset.
+    """The tokenizer to train: of the last checkpoint's config (`saved`: its `resume_progress`)
+    when resuming, else a fresh preset.
 
     A resumed model's weights are put back by `load_state` (the state file carries them)."""
-    saved = resume_progress(project, STAGE) if resume else None
     if saved is not None and saved.get("config"):
         return Tokenizer(TokenizerConfig(**saved["config"])).to(device)
     preset = settings.preset or choose_preset(len(prepared.train), device.type)
@@ -100,7 +99,8 @@ class TokenizerStage:
             context.device,
         )
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
-        self.model = build_tokenizer(project, prepared, settings, device, resume)
+        saved = resume_progress(project, STAGE) if resume else None
+        self.model = build_tokenizer(saved, prepared, settings, device)
         self.cfg: TokenizerConfig = self.model.cfg
         # On the device, so drawing a batch never waits for the GPU (a host tensor copied in would).
         data_gen = torch.Generator(device=device).manual_seed(settings.seed + 1)
@@ -113,7 +113,7 @@ class TokenizerStage:
         self.weights_path = project.tokenizer_path
         self.messages: list[LogLine] = []
         self.start_step, self.elapsed_before, self.metrics = 0, 0.0, {}
-        if resume and resume_progress(project, STAGE) is not None:
+        if saved is not None:
             self._resume()
         else:
             self.messages.append(
