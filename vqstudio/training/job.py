@@ -157,14 +157,12 @@ def _open_for_resume(
     if (
         resume_progress(project, "tokenizer") is None
         and settings.minutes is None
-        and (settings.tokenizer_steps is None)
+        and settings.tokenizer_steps is None
     ):
-        # Killed before its first checkpoint: the run starts again with the budget it was given.
+        # Killed before its first checkpoint: the run starts again with the budget it was given
+        # (the prior's steps too, as `merged` takes them below).
         settings = dataclasses.replace(
-            settings,
-            minutes=stored.minutes,
-            tokenizer_steps=stored.tokenizer_steps,
-            prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
+            settings, minutes=stored.minutes, tokenizer_steps=stored.tokenizer_steps
         )
     # The data and model settings are the stored ones; budget, device and threads are this run's.
     merged = dataclasses.replace(
