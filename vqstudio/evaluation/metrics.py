@@ -10,6 +10,7 @@ classifiers, nearest neighbours), never window i with window i. Each function re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -327,6 +328,22 @@ def amplitude_wasserstein(
 
 
 _CHANCE_NOTE = "50 % = indistinguishable (best), 100 % = always told apart"
+_MIN_CLASSIFIER_WINDOWS = 4  # per set
+
+
+def _accuracy_result(
+    key: str, title: str, definition: str, accuracy: float | None, details: dict[str, Any]
+) -> MetricResult:
+    """A real-vs-synthetic classifier's result: accuracy in %, 50 % (chance) best; None: skipped."""
+    value = None if accuracy is None else 100.0 * accuracy
+    return MetricResult(key, title, value, "%", "chance", definition, details=details)
+
+
+def _too_few_windows(n: int) -> dict[str, Any] | None:
+    """The `skipped` details when a classifier has fewer than its minimum of windows per set."""
+    if n >= _MIN_CLASSIFIER_WINDOWS:
+        return None
+    return {"skipped": f"needs at least {_MIN_CLASSIFIER_WINDOWS} windows in each set (has {n})"}
 
 
 def feature_classifier_accuracy(
@@ -348,9 +365,9 @@ def feature_classifier_accuracy(
         f"window features telling real from synthetic windows (balanced sets); {_CHANCE_NOTE}."
     )
     n = min(len(f_real), len(f_syn))
-    if n < 4:
-        skipped = {"skipped": f"needs at least 4 windows in each set (has {n})"}
-        return MetricResult("feature_accuracy", title, None, "%", "chance", definition, details=skipped)
+    skipped = _too_few_windows(n)
+    if skipped is not None:
+        return _accuracy_result("feature_accuracy", title, definition, None, skipped)
     a = f_real[rng.choice(len(f_real), n, replace=False)]
     b = f_syn[rng.choice(len(f_syn), n, replace=False)]
     x = np.concatenate([a, b])
@@ -364,14 +381,12 @@ def feature_classifier_accuracy(
         predicted[test] = model.predict(x[test])
     accuracy = float((predicted == y).mean())
     low, high = wilson_interval(accuracy, 2 * n)
-    return MetricResult(
-        key="feature_accuracy",
-        title=title,
-        value=100.0 * accuracy,
-        unit="%",
-        better="chance",
-        definition=definition,
-        details={
+    return _accuracy_result(
+        "feature_accuracy",
+        title,
+        definition,
+        accuracy,
+        {
             "accuracy": accuracy,
             "accuracy_se": binomial_se(accuracy, 2 * n),
             "accuracy_ci95": [low, high],
@@ -400,18 +415,16 @@ def cnn_classifier_accuracy(real: np.ndarray, syn: np.ndarray, *, seed: int, pur
         f"k-fold cross-validation on balanced sets (95 % Wilson interval in details); {_CHANCE_NOTE}."
     )
     n = min(len(real), len(syn))
-    if n < 4:
-        skipped = {"skipped": f"needs at least 4 windows in each set (has {n})"}
-        return MetricResult("cnn_accuracy", title, None, "%", "chance", definition, details=skipped)
+    skipped = _too_few_windows(n)
+    if skipped is not None:
+        return _accuracy_result("cnn_accuracy", title, definition, None, skipped)
     r = cnn_accuracy(real, syn, seed=seed, purge=purge)
-    return MetricResult(
-        key="cnn_accuracy",
-        title=title,
-        value=100.0 * r.accuracy,
-        unit="%",
-        better="chance",
-        definition=definition,
-        details={
+    return _accuracy_result(
+        "cnn_accuracy",
+        title,
+        definition,
+        r.accuracy,
+        {
             "accuracy": r.accuracy,
             "accuracy_ci95": list(r.ci95),
             "windows_per_class": r.windows_per_class,
