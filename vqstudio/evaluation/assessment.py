@@ -79,13 +79,6 @@ class _Windows:
         return np.ascontiguousarray(signal[:, idx].transpose(1, 0, 2))
 
 
-def _subsample(x: np.ndarray, labels: np.ndarray | None, cap: int, rng: np.random.Generator):
-    if len(x) <= cap:
-        return x, labels
-    keep = np.sort(rng.choice(len(x), cap, replace=False))
-    return x[keep], (labels[keep] if labels is not None else None)
-
-
 def _pieces(prepared: Any, split: Any, key: str) -> list[tuple[int, int]] | None:
     """(start, stop) of each contiguous stretch inside `split.data`, from the time ranges that
     `prepare` lists per source (`train_s` / `held_out_s`): stretches shorter than a window are
@@ -201,9 +194,10 @@ def assess(
     window = prepared.window
     hop = max(1, round(window * HOP))
 
-    train = prepared.physical(prepared.windows("train"))
-    train_y = _split_labels(prepared, "train")
-    train, train_y = _subsample(train, train_y, MAX_TRAIN_WINDOWS, rng)
+    tr = prepared.train
+    train_w = _Windows(tr.data, [(0, tr.data.shape[1])], tr.starts, _split_labels(prepared, "train"))
+    train_w = train_w.subsample(MAX_TRAIN_WINDOWS, rng)  # cut only the windows kept
+    train, train_y = prepared.physical(train_w.cut(train_w.data, window)), train_w.labels
     # The memorization check searches the whole training signal at every shift, not windows.
     train_signal = prepared.physical(prepared.train.data)
     if real_paths:
