@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from vqstudio.data.flat import flat_mask, flat_windows
 from vqstudio.evaluation import evaluate_windows
 from vqstudio.evaluation.cnn import blocked_folds, cnn_accuracy
-from vqstudio.evaluation.flat import flat_mask, flat_windows
 from vqstudio.evaluation.memorization import NOT_ENOUGH
 from vqstudio.evaluation.metrics import memorization
 from vqstudio.evaluation.table import comparison_rows, format_table

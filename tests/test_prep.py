@@ -179,3 +179,45 @@ def test_prepare_from_project_rebuilds_the_same_split_and_checks_sha256(tmp_path
         f.write("20.00,1,2\n")
     with pytest.raises(ProjectError, match=r"r1\.csv has changed since training"):
         prepare_from_project(str(tmp_path / "proj"))
+
+
+def test_a_flat_stretch_is_kept_out_of_training_and_held_out_windows():
+    # 2 s of one channel held constant (a lead off) in the training part, and the last 0.5 s
+    # of the file (held out) pinned at a constant on both: no window may hold either.
+    rec = make_recording(seconds=20, rate=100)
+    x = rec.to_array()
+    x[1, 500:700] = x[1, 500]
+    x[:, 1950:] = 3.0
+    rec = Recording.from_array(x, 100, ["Fp1", "Cz"], "uV", source=Source("a.edf", "EDF"))
+    config = PrepConfig(window_s=1.28, stride_s=0.32, val_fraction=0.2, skip_flat=True)
+    p = prepare([rec], config)
+    for split, starts in (("train", p.train.starts), ("val", p.val.starts)):
+        spans = [(s, s + p.window) for s in starts]
+        offset = 0 if split == "train" else 1600
+        assert not any(a + offset < 700 and b + offset > 500 for a, b in spans), split
+        assert not any(b + offset > 1950 for a, b in spans), split
+    kept = prepare([rec], PrepConfig(window_s=1.28, stride_s=0.32, val_fraction=0.2))
+    assert p.excluded_flat == {"train": len(kept.train) - len(p.train), "val": len(kept.val) - len(p.val)}
+    assert p.excluded_flat["train"] >= 9 and p.excluded_flat["val"] == 1
+    left_out = p.describe()["split"]["flat_windows_left_out"]
+    assert left_out == {"train": p.excluded_flat["train"], "held_out": 1}
+
+
+def test_a_resampled_flat_stretch_is_still_found():
+    # The constant is judged at the source rate: resampled to 64 Hz it would ripple.
+    rec = make_recording(seconds=20, rate=100)
+    x = rec.to_array()
+    x[0, 300:600] = -187.5
+    rec = Recording.from_array(x, 100, ["Fp1", "Cz"], "uV", source=Source("a.edf", "EDF"))
+    p = prepare([rec], PrepConfig(window_s=1.0, stride_s=0.25, resample=64.0, skip_flat=True))
+    assert p.rate == 64.0 and p.excluded_flat["train"] > 0
+    assert all(s + p.window <= 3 * 64 or s >= 6 * 64 for s in p.train.starts)
+
+
+def test_all_flat_training_data_says_so():
+    rec = make_recording(seconds=10, rate=100)
+    x = rec.to_array()
+    x[0, :] = np.repeat(np.arange(10.0), 100)  # a staircase: constant for 1 s at a time
+    rec = Recording.from_array(x, 100, ["Fp1", "Cz"], "uV", source=Source("a.edf", "EDF"))
+    with pytest.raises(FormatError, match="every training window holds a flat"):
+        prepare([rec], PrepConfig(window_s=1.28, skip_flat=True))

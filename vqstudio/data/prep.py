@@ -17,16 +17,18 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from vqstudio.data.flat import flat_mask
 from vqstudio.data.recording import Channel, Recording, clean_label
 from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError, ProjectError
 from vqstudio.resources import check_memory
 
 __all__ = [
     "ChannelInfo",
+    "LoadedChannels",
     "PrepConfig",
     "PreparedData",
     "Split",
@@ -63,6 +65,10 @@ class PrepConfig:
     # working_rate) and give generated recordings the source rate back. Off here and in projects
     # stored before it existed (so they rebuild as they were); `TrainSettings` turns it on.
     working_rate: bool = False
+    # Leave out of both splits every window holding a flat (constant) or saturated stretch of
+    # any channel (`vqstudio.data.flat`): a lead off or a rail is not signal to learn or judge.
+    # Off here and in projects stored before it existed; `TrainSettings` turns it on.
+    skip_flat: bool = False
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -145,6 +151,8 @@ class PreparedData:
     # generation gives back, and the spectrum above the working band that it fills in.
     output_rate: float | None = None
     working: dict[str, Any] | None = None
+    # Windows left out for a flat or saturated stretch (`PrepConfig.skip_flat`), per split.
+    excluded_flat: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
 
     @property
     def labels(self) -> list[str]:
@@ -193,6 +201,10 @@ class PreparedData:
                 "held_out_windows": len(self.val),
                 "train_seconds": self.train.data.shape[1] / self.rate,
                 "held_out_seconds": self.val.data.shape[1] / self.rate,
+                "flat_windows_left_out": {
+                    "train": self.excluded_flat["train"],
+                    "held_out": self.excluded_flat["val"],
+                },
             },
             "sources": self.sources,
         } | (
@@ -349,15 +361,46 @@ def contiguous_pieces(rec: Recording, n: int, rate: float) -> list[tuple[int, in
     return [(a, b, off) for a, b, off in pieces if b > a]
 
 
-def load_channels(rec: Recording, names: Sequence[str], rate: float) -> tuple[np.ndarray, list[Channel]]:
-    """The named channels at `rate` as `(channels, samples)` float32 physical values."""
+class LoadedChannels(NamedTuple):
+    """`load_channels`' result: the signal, its channels, and (when asked) where it is flat."""
+
+    x: np.ndarray  # (channels, samples) float32 physical values at the asked rate
+    channels: list[Channel]
+    flat: np.ndarray | None  # (samples,) bool: any channel flat or saturated there; None unasked
+
+
+def load_channels(
+    rec: Recording, names: Sequence[str], rate: float, *, find_flat: bool = False
+) -> LoadedChannels:
+    """The named channels at `rate` as `(channels, samples)` float32 physical values.
+
+    With `find_flat`, also the samples where any channel is flat or saturated (`flat.flat_mask`),
+    judged at the channel's own rate: resampling would turn a constant into a ripple."""
     chans = [rec.channel(n) for n in names]
-    rows = []
+    rows, flats = [], []
     for c in chans:
         x = np.asarray(c.read(0, c.n_samples), dtype=np.float32)
+        if find_flat:
+            flats.append((flat_mask(x, c.rate), c.rate))
         rows.append(_resample(x, c.rate, rate) if c.rate != rate else x)
     n = min(r.size for r in rows)
-    return np.stack([r[:n] for r in rows]), chans
+    flat = None
+    if find_flat:
+        flat = np.zeros(n, dtype=bool)
+        for mask, src_rate in flats:
+            flat |= _at_rate(mask, src_rate, rate, n)
+    return LoadedChannels(np.stack([r[:n] for r in rows]), chans, flat)
+
+
+def _at_rate(mask: np.ndarray, src: float, dst: float, n: int) -> np.ndarray:
+    """A per-sample mask at `src` Hz carried to `n` samples at `dst` Hz: a sample is flagged
+    when a source sample within its span is."""
+    if src == dst:
+        return mask[:n]
+    t = np.arange(n) * (src / dst)
+    lo = np.clip(np.floor(t).astype(np.int64), 0, mask.size - 1)
+    hi = np.clip(np.ceil(t).astype(np.int64), 0, mask.size - 1)
+    return mask[lo] | mask[hi]
 
 
 def _check_values(x: np.ndarray, rec: Recording, names: Sequence[str]) -> None:
@@ -419,11 +462,12 @@ def prepare(
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
 
     infos: list[ChannelInfo] | None = None
-    train_parts: list[tuple[np.ndarray, int, float, Recording]] = []  # (x, file index, time offset, rec)
-    val_parts: list[tuple[np.ndarray, int, float, Recording]] = []
+    # (x, flat samples or None, file index, time offset, rec)
+    train_parts: list[_Part] = []
+    val_parts: list[_Part] = []
     sources: list[dict[str, Any]] = []
     for fi, rec in enumerate(recordings):
-        x, chans = load_channels(rec, names, rate)
+        x, chans, flat = load_channels(rec, names, rate, find_flat=config.skip_flat)
         _check_values(x, rec, names)
         if infos is None:
             infos = [
@@ -446,11 +490,11 @@ def prepare(
             piece = filter_piece(x[:, a:b], rate, config)
             if a < cut:
                 e = min(b, cut)
-                train_parts.append((piece[:, : e - a], fi, a / rate + off, rec))
+                train_parts.append((piece[:, : e - a], _slice(flat, a, e), fi, a / rate + off, rec))
                 train_ranges.append([a / rate + off, e / rate + off])
             if b > cut:
                 s = max(a, cut)
-                val_parts.append((piece[:, s - a :], fi, s / rate + off, rec))
+                val_parts.append((piece[:, s - a :], _slice(flat, s, b), fi, s / rate + off, rec))
                 val_ranges.append([s / rate + off, b / rate + off])
         src = rec.source
         sources.append(
@@ -477,11 +521,17 @@ def prepare(
             label_names.append(text)
         return index_of[text]
 
-    def build(parts: list[tuple[np.ndarray, int, float, Recording]], step: int) -> Split:
+    excluded = {"train": 0, "val": 0}
+
+    def build(parts: list[_Part], step: int, split: str) -> Split:
         datas, starts, labels, files = [], [], [], []
         offset = 0
-        for x, fi, t0, rec in parts:
+        for x, flat, fi, t0, rec in parts:
             s = _starts(x.shape[1], window, step)
+            if flat is not None and s.size:
+                keep = _clean_starts(flat, s, window)
+                excluded[split] += int(s.size - keep.size)
+                s = keep
             if s.size:
                 datas.append(x)
                 starts.append(s + offset)
@@ -505,14 +555,19 @@ def prepare(
             np.concatenate(files),
         )
 
-    train = build(train_parts, stride)
+    train = build(train_parts, stride, "train")
+    if len(train) == 0 and excluded["train"]:
+        raise FormatError(
+            f"every training window holds a flat (constant) or saturated stretch ({excluded['train']} "
+            "left out): the recordings carry no usable signal in the chosen channels"
+        )
     if len(train) == 0:
         longest = max((p[0].shape[1] for p in train_parts), default=0) / rate
         raise FormatError(
             f"too little data for one window: the window is {window / rate:g} s but the longest "
             f"training stretch is {longest:.2f} s; give longer recordings or a shorter --window"
         )
-    val = build(val_parts, window)
+    val = build(val_parts, window, "val")
 
     if stats is not None:
         mean = np.asarray(stats["mean"], dtype=np.float32)
@@ -522,8 +577,33 @@ def prepare(
     train.data = normalize(train.data, mean, std)
     val.data = normalize(val.data, mean, std)
     return PreparedData(
-        config, infos, rate, window, mean, std, train, val, label_names, sources, output_rate, working
+        config,
+        infos,
+        rate,
+        window,
+        mean,
+        std,
+        train,
+        val,
+        label_names,
+        sources,
+        output_rate,
+        working,
+        excluded_flat=excluded,
     )
+
+
+_Part = tuple[np.ndarray, "np.ndarray | None", int, float, Recording]
+
+
+def _slice(flat: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
+    return None if flat is None else flat[a:b]
+
+
+def _clean_starts(flat: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """The window starts whose `window` samples hold no flagged (flat) sample."""
+    flagged = np.concatenate([[0], np.cumsum(flat, dtype=np.int64)])
+    return starts[flagged[starts + window] == flagged[starts]]
 
 
 def _choose_working_rate(
@@ -535,7 +615,7 @@ def _choose_working_rate(
 
     pieces = []
     for rec in recordings:
-        x, _ = load_channels(rec, names, source_rate)
+        x = load_channels(rec, names, source_rate).x
         cut = x.shape[1] - round(x.shape[1] * config.val_fraction)
         for a, b, _off in contiguous_pieces(rec, x.shape[1], source_rate):
             if a < cut:

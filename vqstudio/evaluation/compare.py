@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from vqstudio.data.flat import flat_windows
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import metrics as m
 from vqstudio.evaluation.features import window_features
-from vqstudio.evaluation.flat import flat_windows
 from vqstudio.evaluation.report import EvaluationReport, MetricResult
 from vqstudio.events import Job, Progress, StopRequest, run_to_end
 

@@ -97,7 +97,7 @@ def reconstruct(
     mean = np.asarray(data["normalization"]["mean"], dtype=np.float32)
     std = np.asarray(data["normalization"]["std"], dtype=np.float32)
 
-    x, chans = load_channels(recording, names, rate)
+    x, chans, _ = load_channels(recording, names, rate)
     if not np.isfinite(x).all():
         raise FormatError(
             f"{recording.source.name if recording.source else 'the recording'} contains NaN values"

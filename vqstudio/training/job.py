@@ -276,6 +276,12 @@ def train(
         f"{prepared.window} samples ({prepared.window / prepared.rate:g} s) x {prepared.n_channels} channels "
         f"at {prepared.rate:g} Hz; device {describe_device(device)}"
     )
+    flat = prepared.excluded_flat
+    if flat["train"] or flat["val"]:
+        yield LogLine(
+            f"left out {flat['train']} training and {flat['val']} held-out windows that hold a flat "
+            "(constant) or saturated stretch"
+        )
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
 
     _seed_everything(settings.seed)

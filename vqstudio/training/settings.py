@@ -78,7 +78,7 @@ class TrainSettings:
             raise TypeError(f"TrainSettings got unknown settings: {', '.join(sorted(unknown))}")
         # A new run trains at a working rate chosen from the spectrum unless --resample is given;
         # a stored project's `prep` (given here) keeps what it was trained with.
-        base = prep or PrepConfig(working_rate=True)
+        base = prep or PrepConfig(working_rate=True, skip_flat=True)
         prep = dataclasses.replace(base, **prep_fields)  # PrepConfig checks its fields
         values = dict(locals())
         for f in fields(self):

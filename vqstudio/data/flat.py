@@ -23,16 +23,17 @@ _REL_SPREAD = 1e-6  # ... and steps below this fraction of the channel's spread 
 
 
 def _runs(hit: np.ndarray, min_len: int) -> np.ndarray:
-    """Boolean mask (same shape as the 1-D `hit`) of the runs of True at least `min_len` long."""
+    """Boolean mask (same shape as the 1-D `hit`) of the runs of True at least `min_len` long.
+    Vectorised: quantised data holds millions of short runs of equal samples."""
     if min_len <= 1:
         return hit.copy()
     edges = np.diff(np.r_[0, hit.astype(np.int8), 0])
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    out = np.zeros(hit.size, dtype=bool)
-    for a, b in zip(starts, stops, strict=True):
-        if b - a >= min_len:
-            out[a:b] = True
-    return out
+    long = stops - starts >= min_len
+    marks = np.zeros(hit.size + 1, dtype=np.int64)
+    np.add.at(marks, starts[long], 1)
+    np.add.at(marks, stops[long], -1)
+    return np.cumsum(marks[:-1]) > 0
 
 
 def _channel_mask(x: np.ndarray, flat_len: int, sat_len: int) -> np.ndarray:
