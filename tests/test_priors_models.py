@@ -4,13 +4,20 @@ configs, and seamless chunked decoding with the real tokenizer."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from vqstudio.errors import CheckpointError
 from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
-from vqstudio.priors.config import AutoregressiveConfig, DiffusionConfig, config_from_dict, to_dict
+from vqstudio.priors.config import (
+    NEW_DIFFUSION_SHIFT,
+    AutoregressiveConfig,
+    DiffusionConfig,
+    config_from_dict,
+    to_dict,
+)
 from vqstudio.priors.continuation import decode_latents, sample_codes, sample_latents
 from vqstudio.priors.diffusion import DiffusionDenoiser
 from vqstudio.priors.noise_schedule import CosineSchedule
@@ -52,11 +59,23 @@ def _oracle_gaussian(schedule: CosineSchedule, std: float):
     return denoise
 
 
-@pytest.mark.parametrize(("sampler", "steps"), [("dpm++2m", 20), ("ddim", 50)])
-def test_samplers_reach_the_data_distribution(sampler, steps):
+def test_a_shifted_schedule_is_noisier_at_every_time_and_still_variance_preserving():
+    t = torch.linspace(0.05, 0.95, 19)
+    plain, shifted = CosineSchedule(), CosineSchedule(shift=3.0)
+    a, s = shifted.alpha_sigma(t)
+    assert torch.allclose(a**2 + s**2, torch.ones(19))
+    # log-SNR lowered by exactly 2 log(shift)
+    assert torch.allclose(shifted.log_snr(t), plain.log_snr(t) - 2 * math.log(3.0), atol=1e-4)
+    assert shifted.alpha_sigma(torch.tensor(0.0))[1] == 0.0  # t = 0 is still clean
+
+
+@pytest.mark.parametrize(
+    ("sampler", "steps", "shift"), [("dpm++2m", 20, 1.0), ("ddim", 50, 1.0), ("dpm++2m", 20, 4.0)]
+)
+def test_samplers_reach_the_data_distribution(sampler, steps, shift):
     """With an exact denoiser, both samplers end at the data's spread (std 0.5). DDIM (first
     order) needs more steps for it: at 20 steps it gives 0.465, DPM-Solver++(2M) 0.504."""
-    schedule = CosineSchedule()
+    schedule = CosineSchedule(shift=shift)
     gen = torch.Generator().manual_seed(0)
     x = SAMPLERS[sampler](
         _oracle_gaussian(schedule, 0.5), schedule, (4000, 1, 4), steps, gen, torch.device("cpu")
@@ -173,6 +192,16 @@ def test_config_round_trip_and_refusals():
         config_from_dict({"kind": "gan"})
     with pytest.raises(ValueError):
         DiffusionConfig(latent_dim=8, seg_len=31, patch=2)
+
+
+def test_a_new_diffusion_prior_is_shifted_and_a_stored_one_keeps_its_schedule():
+    tokenizer_cfg = SimpleNamespace(latent_dim=8, latent_length=32)
+    new = DiffusionConfig.for_tokenizer(tokenizer_cfg, 0, {"width": 32, "depth": 1, "heads": 2})
+    assert new.shift == NEW_DIFFUSION_SHIFT > 1
+    stored = to_dict(new)
+    del stored["shift"]  # a prior saved before the shift existed
+    assert config_from_dict(stored).shift == 1.0
+    assert DiffusionDenoiser(config_from_dict(stored)).schedule.shift == 1.0
 
 
 def test_chunked_decoding_has_no_seams():

@@ -22,7 +22,6 @@ from vqstudio.events import run_to_end
 from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
 from vqstudio.priors.config import SampleOptions, Steps
 from vqstudio.priors.diffusion import DiffusionDenoiser
-from vqstudio.priors.noise_schedule import CosineSchedule
 from vqstudio.priors.samplers import SAMPLERS
 
 __all__ = [
@@ -112,7 +111,7 @@ def iter_latents(
     overlap = default_overlap(seg) if overlap is None else overlap
     if not 0 < overlap < seg:
         raise ValueError(f"overlap {overlap} must lie between 1 and {seg - 1}")
-    schedule = CosineSchedule(prediction=cfg.prediction)
+    schedule = model.schedule
     run = SAMPLERS[sampler]
     labels = labels.to(device)
     guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())

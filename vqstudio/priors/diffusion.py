@@ -97,7 +97,7 @@ class DiffusionDenoiser(nn.Module):
     @property
     def schedule(self) -> CosineSchedule:
         """The noise schedule the denoiser is trained and sampled with (not a model: no weights)."""
-        return CosineSchedule(prediction=self.config.prediction)
+        return CosineSchedule(prediction=self.config.prediction, shift=self.config.shift)
 
     @torch.no_grad()
     def set_latent_stats(self, latents: torch.Tensor | Iterable[torch.Tensor]) -> None:

@@ -2,9 +2,13 @@
 
 Continuous time t in [0, 1]; the cosine schedule of Nichol & Dhariwal in variance-preserving form:
 alpha(t) = cos(pi/2 * t), sigma(t) = sin(pi/2 * t), so alpha^2 + sigma^2 = 1 and
-x_t = alpha x_0 + sigma eps. The model predicts v = alpha eps - sigma x_0 (Salimans & Ho), from
-which x_0 = alpha x_t - sigma v and eps = sigma x_t + alpha v. Training draws t and adds noise;
-samplers (`samplers.py`) ask the schedule for alpha, sigma and log-SNR at the times they visit.
+x_t = alpha x_0 + sigma eps. A `shift` s > 1 moves every time to a noisier level (log-SNR lowered
+by 2 log s, "shifted cosine" of Hoogeboom et al. 2023, simple diffusion): for latents that are
+easy to denoise at moderate noise (a few hundred codebook vectors, many redundant dimensions),
+training and sampling then spend their steps where the structure is decided. The model predicts
+v = alpha eps - sigma x_0 (Salimans & Ho), from which x_0 = alpha x_t - sigma v and
+eps = sigma x_t + alpha v. Training draws t and adds noise; samplers (`samplers.py`) ask the
+schedule for alpha, sigma and log-SNR at the times they visit.
 """
 
 from __future__ import annotations
@@ -19,18 +23,27 @@ __all__ = ["CosineSchedule"]
 class CosineSchedule:
     """Cosine variance-preserving schedule; `t_max` < 1 keeps alpha > 0 (finite log-SNR)."""
 
-    def __init__(self, t_max: float = 0.999, prediction: str = "v") -> None:
+    def __init__(self, t_max: float = 0.999, prediction: str = "v", shift: float = 1.0) -> None:
         if not 0.5 < t_max < 1.0:
             raise ValueError(f"t_max {t_max} must lie in (0.5, 1)")
         if prediction not in ("v", "eps"):
             raise ValueError(f"prediction must be 'v' or 'eps', not {prediction!r}")
+        if not shift > 0:
+            raise ValueError(f"shift must be positive, not {shift}")
         self.t_max = t_max
         self.prediction = prediction
+        self.shift = shift
 
     def alpha_sigma(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """alpha(t), sigma(t) for a tensor of times."""
         angle = t * (math.pi / 2)
-        return torch.cos(angle), torch.sin(angle)
+        alpha, sigma = torch.cos(angle), torch.sin(angle)
+        if self.shift == 1.0:
+            return alpha, sigma
+        # alpha/sigma divided by s, renormalised so that alpha^2 + sigma^2 = 1.
+        sigma = sigma * self.shift
+        norm = torch.sqrt(alpha**2 + sigma**2)
+        return alpha / norm, sigma / norm
 
     def log_snr(self, t: torch.Tensor) -> torch.Tensor:
         """lambda(t) = log(alpha / sigma); +inf at t = 0."""

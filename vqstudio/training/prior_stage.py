@@ -50,7 +50,7 @@ CPU_BATCH_SIZE = 32  # windows per batch on a CPU (a GPU gets the optimizer conf
 
 def prior_config(kind: str, tokenizer: torch.nn.Module, n_labels: int, size: str) -> Any:
     """The config of a new prior of `kind` for a tokenizer (latent size, codebooks, window latents)."""
-    return prior_kind(kind).config.for_tokenizer(tokenizer.cfg, n_labels, preset(size))
+    return prior_kind(kind).config.for_tokenizer(tokenizer.cfg, n_labels, preset(size, kind))
 
 
 @torch.no_grad()
