@@ -64,17 +64,20 @@ def test_a_shifted_schedule_is_noisier_at_every_time_and_still_variance_preservi
     plain, shifted = CosineSchedule(), CosineSchedule(shift=3.0)
     a, s = shifted.alpha_sigma(t)
     assert torch.allclose(a**2 + s**2, torch.ones(19))
-    # log-SNR lowered by exactly 2 log(shift)
-    assert torch.allclose(shifted.log_snr(t), plain.log_snr(t) - 2 * math.log(3.0), atol=1e-4)
+    # lambda = log(alpha / sigma) lowered by exactly log(shift): the SNR divided by shift^2
+    assert torch.allclose(shifted.log_snr(t), plain.log_snr(t) - math.log(3.0), atol=1e-4)
     assert shifted.alpha_sigma(torch.tensor(0.0))[1] == 0.0  # t = 0 is still clean
 
 
 @pytest.mark.parametrize(
-    ("sampler", "steps", "shift"), [("dpm++2m", 20, 1.0), ("ddim", 50, 1.0), ("dpm++2m", 20, 4.0)]
+    ("sampler", "steps", "shift"), [("dpm++2m", 20, 1.0), ("ddim", 50, 1.0), ("dpm++2m", 50, 4.0)]
 )
 def test_samplers_reach_the_data_distribution(sampler, steps, shift):
     """With an exact denoiser, both samplers end at the data's spread (std 0.5). DDIM (first
-    order) needs more steps for it: at 20 steps it gives 0.465, DPM-Solver++(2M) 0.504."""
+    order) needs more steps for it: at 20 steps it gives 0.465, DPM-Solver++(2M) 0.504. On a
+    shifted schedule the times stay uniform, so the last step starts from more noise and 20
+    steps give 0.42; 50 give 0.497. (A grid at the plain schedule's noise levels reaches 0.5 in
+    20, but sampled a trained prior worse: bench/prior_ablation.py, ECG, PSD 7.6 against 5.0 dB.)"""
     schedule = CosineSchedule(shift=shift)
     gen = torch.Generator().manual_seed(0)
     x = SAMPLERS[sampler](

@@ -30,7 +30,7 @@ def test_the_average_starts_as_a_copy_and_weighs_the_late_steps_most():
     # The profile (s/t)^gamma over a linear walk: mean (gamma + 1) / (gamma + 2) of the way.
     g = average.gamma
     assert float(average.params[0]) == pytest.approx((g + 1) / (g + 2), abs=0.01)
-    assert float(model.weight) == 1.0  # the live weights are not touched
+    assert float(model.weight.detach()) == 1.0  # the live weights are not touched
 
 
 def test_averaged_copy_and_state_round_trip():

@@ -557,6 +557,8 @@ def prepare(
 
     train = build(train_parts, stride, "train")
     if len(train) == 0 and excluded["train"]:
+        # A channel constant throughout gets its own message, naming it and what to leave out.
+        _refuse_constant_channels(np.concatenate([p[0] for p in train_parts], axis=1), names)
         raise FormatError(
             f"every training window holds a flat (constant) or saturated stretch ({excluded['train']} "
             "left out): the recordings carry no usable signal in the chosen channels"
@@ -624,6 +626,25 @@ def _choose_working_rate(
     return choose_working_rate(pieces, source_rate)
 
 
+def _refuse_constant_channels(
+    x: np.ndarray, names: Sequence[str], centre: np.ndarray | None = None
+) -> np.ndarray:
+    """Each channel's std (float64); `FormatError` naming the channels that are constant (std at
+    most 1e-9 of their level, the median `centre`) and what to leave out."""
+    x64 = np.asarray(x, dtype=np.float64)
+    full = np.std(x64, axis=1)
+    level = np.maximum(np.abs(np.median(x64, axis=1) if centre is None else centre), 1e-30)
+    flat = [n for n, f, m in zip(names, full, level, strict=True) if not (math.isfinite(f) and f > 1e-9 * m)]
+    if flat:
+        keep = [n for n in names if n not in flat]
+        advice = f"leave them out with --channels {','.join(keep)}" if keep else "choose other channels"
+        raise FormatError(
+            f"channel(s) {', '.join(flat)} are flat (constant) in the training data, so they carry "
+            f"nothing to learn; {advice}"
+        )
+    return full
+
+
 def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel centre (median) and scale (std after clipping the 0.1 % tails).
 
@@ -633,16 +654,8 @@ def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.n
     mean = np.median(x64, axis=1)
     lo, hi = np.percentile(x64, [0.1, 99.9], axis=1)
     std = np.array([np.std(np.clip(row, a, b)) for row, a, b in zip(x64, lo, hi, strict=True)])
-    full = np.std(x64, axis=1)
+    full = _refuse_constant_channels(x64, names, mean)
     level = np.maximum(np.abs(mean), 1e-30)
-    flat = [n for n, f, m in zip(names, full, level, strict=True) if not (math.isfinite(f) and f > 1e-9 * m)]
-    if flat:
-        keep = [n for n in names if n not in flat]
-        advice = f"leave them out with --channels {','.join(keep)}" if keep else "choose other channels"
-        raise FormatError(
-            f"channel(s) {', '.join(flat)} are flat (constant) in the training data, so they carry "
-            f"nothing to learn; {advice}"
-        )
     # A channel that is almost always constant with rare spikes: fall back on the plain std.
     std = np.where(std > 1e-9 * level, std, full)
     return mean.astype(np.float32), std.astype(np.float32)

@@ -2,10 +2,10 @@
 
 Continuous time t in [0, 1]; the cosine schedule of Nichol & Dhariwal in variance-preserving form:
 alpha(t) = cos(pi/2 * t), sigma(t) = sin(pi/2 * t), so alpha^2 + sigma^2 = 1 and
-x_t = alpha x_0 + sigma eps. A `shift` s > 1 moves every time to a noisier level (log-SNR lowered
-by 2 log s, "shifted cosine" of Hoogeboom et al. 2023, simple diffusion): for latents that are
-easy to denoise at moderate noise (a few hundred codebook vectors, many redundant dimensions),
-training and sampling then spend their steps where the structure is decided. The model predicts
+x_t = alpha x_0 + sigma eps. A `shift` s > 1 moves every time to a noisier level (the SNR
+alpha^2 / sigma^2 divided by s^2: "shifted cosine", Hoogeboom et al. 2023, simple diffusion).
+Latents made of a few hundred codebook vectors are easy to denoise at moderate noise; shifted,
+training spends its steps where the structure is decided. The model predicts
 v = alpha eps - sigma x_0 (Salimans & Ho), from which x_0 = alpha x_t - sigma v and
 eps = sigma x_t + alpha v. Training draws t and adds noise; samplers (`samplers.py`) ask the
 schedule for alpha, sigma and log-SNR at the times they visit.
@@ -78,7 +78,12 @@ class CosineSchedule:
         return alpha * x_t - sigma * out, sigma * x_t + alpha * out
 
     def timesteps(self, steps: int, device: torch.device) -> torch.Tensor:
-        """The `steps + 1` times a sampler visits, from t_max down to 0, uniform in t."""
+        """The `steps + 1` times a sampler visits, from t_max down to 0, uniform in t.
+
+        Uniform in t on a shifted schedule too, so most steps fall at high noise. Times at the
+        plain schedule's noise levels would end more accurately with an exact denoiser, but
+        sampled a trained prior worse (ECG a103l, 3 minutes: PSD distance 7.6 against 5.0 dB,
+        78 beats/min against 87; bench/prior_ablation.py)."""
         if steps < 1:
             raise ValueError(f"steps must be at least 1, not {steps}")
         return torch.linspace(self.t_max, 0.0, steps + 1, device=device)
