@@ -1,22 +1,24 @@
 """Prior ablation: which prior settings draw the most realistic recordings from one tokenizer.
 
     python bench/prior_ablation.py PROJECT --out DIR [--variants a,b,...] [--minutes M]
-        [--seconds S] [--count N] [--threads N] [--seed N] [--cnn]
+        [--seconds S] [--count N] [--threads N] [--seed N] [--beats] [--cnn]
 
 PROJECT is a project with a trained tokenizer (`vqstudio train ... --prior-steps 0`, or any
-trained project: its prior is not used). For each variant, the same seed trains a new prior for
-`--minutes` of wall time with the app's own step (`make_optimizer`, `optimizer_step`, the
-stage's learning-rate schedule and batch size, the stage's weight average), samples `--count`
-recordings of `--seconds` with the app's sampling (`iter_sample`), decodes them as `generate`
-does, and compares them with the project's training signal (physical units):
+trained project: its prior is not used). For each variant (`VARIANTS`: today's defaults with a
+few settings changed), the same seed trains a new prior for `--minutes` of wall time with the
+app's own step (`make_optimizer`, `optimizer_step`, the stage's learning-rate schedule and batch
+size), samples `--count` recordings of `--seconds` with the app's sampling (`iter_sample`),
+decodes them as `generate` does, and compares them with the project's training signal
+(physical units):
 - `psd_lsd_db`: the evaluation's PSD log-spectral distance (4 s windows);
 - `std_ratio`: synthetic over real standard deviation, per channel;
-- with a heartbeat on channel 0 (ECG), `beats_per_min` and `longest_pause_s` beside the real
+- `--beats` (channel 0 is an ECG lead): `beats_per_min` and `longest_pause_s`, beside the real
   figures: QRS complexes found as peaks of the 5-30 Hz band's energy above a threshold taken
   from the real signal, so a prior that draws no beats shows 0;
 - `--cnn`: the evaluation's 1D CNN real-vs-synthetic accuracy (50 % best), against held-out windows.
-Both sets of weights are sampled where the stage keeps a weight average: `live` and `average`.
-Prints one JSON line. Timed figures need an idle machine.
+Each variant is sampled with its last weights (`live`) and with their power-function average
+(`average`, `training.weight_average`; the stage does not use it yet). Prints one JSON line;
+the first 30 s of each sample set go to `--out` as .npy. Timed figures need an idle machine.
 """
 
 from __future__ import annotations
@@ -39,24 +41,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # (False: decode the diffusion prior's latents without moving them to their nearest codes).
 VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "diffusion": ("diffusion", {}, {}),
-    "diffusion_shift2": ("diffusion", {"shift": 2.0}, {}),
-    "diffusion_shift4": ("diffusion", {"shift": 4.0}, {}),
+    # The default before issue 11's measurements: no shift, 4 blocks, learning rate 1e-3.
+    "diffusion_before": ("diffusion", {"shift": 1.0, "depth": 4}, {"optim": {"lr": 1e-3}}),
+    "diffusion_shift1": ("diffusion", {"shift": 1.0}, {}),
     "diffusion_shift8": ("diffusion", {"shift": 8.0}, {}),
+    "diffusion_depth2": ("diffusion", {"depth": 2}, {}),
+    "diffusion_depth4": ("diffusion", {"depth": 4}, {}),
+    "diffusion_lr1e-3": ("diffusion", {}, {"optim": {"lr": 1e-3}}),
+    "diffusion_lr4e-3": ("diffusion", {}, {"optim": {"lr": 4e-3}}),
+    "diffusion_batch16": ("diffusion", {}, {"batch": 16}),
     "diffusion_eps": ("diffusion", {"prediction": "eps"}, {}),
     "diffusion_patch1": ("diffusion", {"patch": 1}, {}),
     "diffusion_nosnap": ("diffusion", {}, {"snap": False}),
-    "diffusion_lr2e-3": ("diffusion", {}, {"optim": {"lr": 2e-3}}),
-    "diffusion_batch16": ("diffusion", {}, {"batch": 16}),
-    "diffusion_shift4_lr2e-3": ("diffusion", {"shift": 4.0}, {"optim": {"lr": 2e-3}}),
-    "diffusion_shift8_lr2e-3": ("diffusion", {"shift": 8.0}, {"optim": {"lr": 2e-3}}),
-    "diffusion_50steps": ("diffusion", {}, {"samples": {"steps50": {"steps": 50}}}),
-    "diffusion_shift4_lr4e-3": ("diffusion", {"shift": 4.0}, {"optim": {"lr": 4e-3}}),
-    "diffusion_shift4_lr2e-3_batch16": ("diffusion", {"shift": 4.0}, {"optim": {"lr": 2e-3}, "batch": 16}),
-    "diffusion_shift4_lr2e-3_depth3": ("diffusion", {"shift": 4.0, "depth": 3}, {"optim": {"lr": 2e-3}}),
-    "diffusion_shift4_lr2e-3_depth2": ("diffusion", {"shift": 4.0, "depth": 2}, {"optim": {"lr": 2e-3}}),
-    "diffusion_shift4_lr4e-3_depth3": ("diffusion", {"shift": 4.0, "depth": 3}, {"optim": {"lr": 4e-3}}),
+    "diffusion_steps": (
+        "diffusion",
+        {},
+        {"samples": {"steps10": {"steps": 10}, "steps20": {}, "steps50": {"steps": 50}}},
+    ),
     "autoregressive": ("autoregressive", {}, {}),
-    "autoregressive_lr2e-3": ("autoregressive", {}, {"optim": {"lr": 2e-3}}),
+    "autoregressive_lr1e-3": ("autoregressive", {}, {"optim": {"lr": 1e-3}}),
     "autoregressive_temperatures": (
         "autoregressive",
         {},
@@ -137,7 +140,7 @@ def _reference(prepared, args) -> dict[str, Any]:
     return ref
 
 
-def run_variant(name: str, project, prepared, tokenizer, codes, reference, args) -> dict[str, Any]:
+def run_variant(name: str, prepared, tokenizer, codes, reference, args) -> dict[str, Any]:
     import torch
 
     from vqstudio.events import run_to_end
@@ -250,7 +253,7 @@ def main() -> None:
         "variants": {},
     }
     for name in names:
-        result["variants"][name] = run_variant(name, project, prepared, tokenizer, codes, reference, args)
+        result["variants"][name] = run_variant(name, prepared, tokenizer, codes, reference, args)
         print(json.dumps({name: result["variants"][name]}), file=sys.stderr, flush=True)
     print(json.dumps(result))
 
