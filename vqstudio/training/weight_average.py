@@ -9,10 +9,10 @@ step s by about (s / t)^gamma, so it always averages the same *fraction* of the 
 its relative width `sigma_rel` (the standard deviation of that profile over t).
 
 Not yet used by the prior stage: `bench/prior_ablation.py` samples every variant with the live
-and the averaged weights, and at the 1,000 steps a CPU budget buys, the average did not win
-(ECG a103l: PSD distance 6.0 against 6.9 dB for one setting, 8.6 against 7.8 dB for another;
-beats per minute within 4 of the live weights' either way). It is kept for that bench and for
-the GPU runs, with many more steps, where it is expected to pay.
+and the averaged weights, and at the ~1,000 steps a CPU budget buys the average did not win
+(ECG a103l, 11 pairs: PSD distance 0.1 dB lower on average, lower in 8; beats per minute within
+7 of the live weights', as often fewer as more). It is kept for that bench and for the GPU
+runs, with many more steps, where it is expected to pay.
 """
 
 from __future__ import annotations
