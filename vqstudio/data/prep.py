@@ -430,6 +430,20 @@ def _starts(length: int, window: int, stride: int) -> np.ndarray:
 # ---------------------------------------------------------------------- prepare
 
 
+# A piece of one split: (signal, flat samples or None, file index, time offset (s), recording).
+_Part = tuple[np.ndarray, "np.ndarray | None", int, float, Recording]
+
+
+def _slice(flat: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
+    return None if flat is None else flat[a:b]
+
+
+def _clean_starts(flat: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """The window starts whose `window` samples hold no flagged (flat) sample."""
+    flagged = np.concatenate([[0], np.cumsum(flat, dtype=np.int64)])
+    return starts[flagged[starts + window] == flagged[starts]]
+
+
 def prepare(
     recordings: Sequence[Recording],
     config: PrepConfig = PrepConfig(),
@@ -462,7 +476,6 @@ def prepare(
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
 
     infos: list[ChannelInfo] | None = None
-    # (x, flat samples or None, file index, time offset, rec)
     train_parts: list[_Part] = []
     val_parts: list[_Part] = []
     sources: list[dict[str, Any]] = []
@@ -593,19 +606,6 @@ def prepare(
         working,
         excluded_flat=excluded,
     )
-
-
-_Part = tuple[np.ndarray, "np.ndarray | None", int, float, Recording]
-
-
-def _slice(flat: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
-    return None if flat is None else flat[a:b]
-
-
-def _clean_starts(flat: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """The window starts whose `window` samples hold no flagged (flat) sample."""
-    flagged = np.concatenate([[0], np.cumsum(flat, dtype=np.int64)])
-    return starts[flagged[starts + window] == flagged[starts]]
 
 
 def _choose_working_rate(
