@@ -7,18 +7,23 @@ value for the synthetic set beside held-out real (one held-out half against the 
 reconstruction (held-out windows through the tokenizer) and the phase-randomized surrogate,
 the classifier accuracies' intervals, the memorization verdicts, the windows left out as flat,
 and the training and generation figures (steps, wall time). Data stays where it is: give the
-paths; nothing is copied.
+paths; nothing is copied. `--band LO,HI` limits the PSD log-spectral distance to that band
+(`vqstudio evaluate --band`), for a recording low-passed or notched before it reached you; the
+JSON gives the band asked for (`band_hz`, null: 0.5 Hz to Nyquist) and, per prior, the one the
+report used (`psd_band_hz`).
 
     python bench/realism.py FILE... --out DIR [--real FILE...] [--minutes M]
         [--priors diffusion,autoregressive] [--channels A,B] [--window S] [--seconds S]
-        [--count N] [--seed N]
+        [--count N] [--band LO,HI] [--seed N]
 
 ECG (its own held-out split, the last 10 % of the recording):
     python bench/realism.py ../shared/data/challenge2015/a103l_ecg.csv --minutes 8 --out /tmp/ecg
-EEG, one eegmat subject left out of training and used as the real reference:
+EEG, one eegmat subject left out of training and used as the real reference; eegmat is
+filtered before it was published (its EDF headers: HP:0.5Hz LP:45Hz RF:50Hz), so its PSD
+distance is taken from 0.5 to 45 Hz:
     python bench/realism.py ../shared/data/eegmat/Subject02_2.edf ../shared/data/eegmat/Subject04_2.edf \\
         --real ../shared/data/eegmat/Subject31_1.edf --channels "EEG Fp1,EEG Fp2,...,EEG Pz" \\
-        --minutes 8 --out /tmp/eeg
+        --band 0.5,45 --minutes 8 --out /tmp/eeg
 (eegmat: Zyma et al., PhysioNet 2018, doi:10.13026/C2JQ1P; Challenge 2015: Clifford et al.,
 PhysioNet; both ODC-By 1.0. See ../shared/data/README.md.)
 
@@ -36,6 +41,10 @@ import time
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from vqstudio.cli.argtypes import frequency_band  # noqa: E402  (the repository root, added above)
+
 COLUMNS = ("synthetic", "held_out_half", "reconstruction", "surrogate")
 
 
@@ -103,6 +112,8 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
     evaluate += ["--plots", os.path.join(args.out, f"plots-{prior}"), "--seed", str(args.seed)]
     if args.real:
         evaluate += ["--real", *args.real]
+    if args.band:
+        evaluate += ["--band", f"{args.band[0]!r},{args.band[1]!r}"]
     evaluate_s = _vqstudio(*evaluate)
     with open(report_path, encoding="utf-8") as f:
         report = json.load(f)
@@ -117,6 +128,7 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
     for column in COLUMNS:
         figures[column] = _headlines(report if column == "synthetic" else references.get(column))
     figures["reference_notes"] = report.get("reference_notes")
+    figures["psd_band_hz"] = report.get("psd_band_hz")
     return figures
 
 
@@ -131,6 +143,12 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated recording")
     parser.add_argument("--count", type=int, default=4, help="recordings generated per prior")
+    parser.add_argument(
+        "--band",
+        type=frequency_band,
+        metavar="LO,HI",
+        help="limit the PSD distance to LO-HI Hz, e.g. 0.5,45 (default: 0.5 Hz to Nyquist)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
@@ -147,6 +165,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "seed": args.seed,
+        "band_hz": list(args.band) if args.band else None,
         "priors": {prior: run_prior(prior, args) for prior in priors},
     }
     print(json.dumps(figures, default=lambda v: None))

@@ -100,3 +100,69 @@ def test_generated_edf_carries_the_synthetic_mark(project):
         assert [s.strip() for s in r.getSignalLabels()] == ["Fp1", "O1", "ECG"]
         assert np.isfinite(r.readSignal(0)).all()
     assert texts[0] == "VQ Studio synthetic"
+
+
+def _exit_code(argv: list[str]) -> int:
+    """Exit code of `vqstudio ARGV` in this process (argparse errors exit through SystemExit)."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+def test_band_keeps_a_stop_band_out_of_the_psd_distance(project, tmp_path, capsys):
+    """'Synthetic' = the real recording low-passed at 20 Hz: the same spectrum below, nothing
+    above. From 0.5 Hz to Nyquist the empty stop band dominates the distance; with --band 0.5,15
+    it is near 0, for the synthetic set and every reference alike, and the band is in the JSON
+    and the table."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from vqstudio.data.recording import Recording
+
+    _, proj, _, _ = project
+    rec = simulate(seconds=60, seed=5).select(["Fp1", "O1", "ECG"])
+    real, low = str(tmp_path / "real.edf"), str(tmp_path / "low.edf")
+    write_recording(rec, real)
+    rate = rec.rates[0]
+    filtered = sosfiltfilt(butter(8, 20.0, fs=rate, output="sos"), rec.to_array(), axis=1)
+    units = [c.unit for c in rec.channels]
+    write_recording(Recording.from_array(filtered.astype(np.float32), rate, rec.labels, units), low)
+    base = ["evaluate", proj, "--real", real, "--synthetic", low, "--plots", str(tmp_path / "p")]
+    full, banded = str(tmp_path / "full.json"), str(tmp_path / "band.json")
+    assert main([*base, "--json", full, "--no-references"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--json", banded, "--band", "0.5,15"]) == 0
+    out = capsys.readouterr().out
+    assert "PSD log-spectral distance (0.5-15 Hz)" in out
+    whole = json.loads(Path(full).read_text())
+    data = json.loads(Path(banded).read_text())
+    nyquist = data["rate_hz"] / 2
+    assert whole["psd_band_hz"] == [0.5, nyquist]
+    assert data["psd_band_hz"] == [0.5, 15.0]
+    wide, narrow = whole["metrics"]["psd_lsd"]["value"], data["metrics"]["psd_lsd"]["value"]
+    assert narrow < 1.0 and wide > 5 * narrow, (narrow, wide)
+    assert data["metrics"]["psd_lsd"]["details"]["band_hz"] == [0.5, 15.0]
+    assert set(data["references"]) == {"held_out_half", "reconstruction", "surrogate"}
+    for name, ref in data["references"].items():
+        assert ref["metrics"]["psd_lsd"]["details"]["band_hz"] == [0.5, 15.0], name
+
+
+@pytest.mark.parametrize(
+    ("band", "says"),
+    [("45", "LO,HI"), ("a,45", "not a number"), ("-1,45", "0 or more"), ("45,10", "HI must be above LO")],
+)
+def test_a_bad_band_is_refused_by_the_parser(band, says, capsys):
+    # --band=... so that argparse reads "-1,45" as the option's value, not as an option.
+    assert _exit_code(["evaluate", "proj", "--synthetic", "s.edf", f"--band={band}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--band" in err and says in err
+
+
+def test_a_band_starting_above_nyquist_is_refused_before_evaluating(project, tmp_path, capsys):
+    _, proj, _, synth = project
+    report = str(tmp_path / "r.json")
+    args = ["evaluate", proj, "--synthetic", synth, "--json", report, "--band", "5000,6000"]
+    assert _exit_code(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Nyquist" in err and "5000 Hz" in err
+    assert not os.path.exists(report)

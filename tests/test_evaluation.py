@@ -270,3 +270,14 @@ def test_the_psd_band_can_be_limited(data: dict) -> None:
     assert report.metrics["psd_lsd"].details["band_hz"] == [1.0, 40.0]
     with pytest.raises(FormatError, match="no PSD bin"):
         evaluate_windows(data["real"], data["other"], data["train"], RATE, data["names"], band=(70.0, 90.0))
+
+
+def test_assess_checks_the_psd_band_against_nyquist() -> None:
+    from vqstudio.evaluation.assessment import check_band
+
+    assert check_band(None, 128.0) is None
+    assert check_band((0.5, 45), 128.0) == (0.5, 45.0)
+    assert check_band((0.5, 1000.0), 128.0) == (0.5, 1000.0)  # cut at Nyquist by psd_distance
+    for bad, says in (((64.0, 70.0), "Nyquist"), ((-1.0, 10.0), "0 <= LO < HI"), ((10.0, 10.0), "LO < HI")):
+        with pytest.raises(FormatError, match=says):
+            check_band(bad, 128.0)

@@ -1,5 +1,6 @@
 """The Report tab: every metric beside its references (held-out real, reconstruction, surrogate),
-the plots, and the reference recordings the user adds to compare with.
+the plots, the reference recordings the user adds to compare with, and the band the PSD distance
+is limited to.
 
 The table comes from `vqstudio.evaluation.table.comparison_rows`, the same rows the CLI prints;
 each metric's tooltip gives its definition and which direction is better, and every "n/a" cell
@@ -18,6 +19,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -80,6 +83,28 @@ class ReportPanel(QWidget):
         self.clear_real.setToolTip("Forget the added reference recordings")
         self.clear_real.clicked.connect(lambda: self.set_real_paths([]))
         self.clear_real.setVisible(False)
+        # A recording low-passed or notched before it reached the user has a stop band that is
+        # not signal; left in, it dominates the PSD distance (0.5 Hz to Nyquist by default).
+        band_tip = (
+            "Compute the PSD log-spectral distance only in this band (default: 0.5 Hz to Nyquist). "
+            "Use it for a recording low-passed or notched before it reached you: its stop band is not "
+            "signal. A top above Nyquist is cut at Nyquist."
+        )
+        self.band_check = QCheckBox("PSD distance only from")
+        self.band_check.setToolTip(band_tip)
+        self.band_lo, self.band_hi = QDoubleSpinBox(), QDoubleSpinBox()
+        for spin, value in ((self.band_lo, 0.5), (self.band_hi, 45.0)):
+            spin.setRange(0.0, 100000.0)
+            spin.setDecimals(1)
+            spin.setSingleStep(0.5)
+            spin.setSuffix(" Hz")
+            spin.setValue(value)
+            spin.setToolTip(band_tip)
+            spin.setEnabled(False)
+            self.band_check.toggled.connect(spin.setEnabled)
+        # The top stays above the bottom, so the panel never offers a band the engine refuses.
+        self.band_lo.valueChanged.connect(lambda v: self.band_hi.setMinimum(v + 0.1))
+        self.band_hi.setMinimum(self.band_lo.value() + 0.1)
         button = QToolButton()
         button.setDefaultAction(actions["evaluate"])
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -116,6 +141,10 @@ class ReportPanel(QWidget):
         refs.addWidget(self.add_real)
         refs.addWidget(self.clear_real)
         refs.addWidget(self.real_label, 1)
+        refs.addWidget(self.band_check)
+        refs.addWidget(self.band_lo)
+        refs.addWidget(QLabel("to"))
+        refs.addWidget(self.band_hi)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(refs)
@@ -136,6 +165,12 @@ class ReportPanel(QWidget):
         )
         self.real_label.setToolTip("\n".join(self.real_paths))
         self.clear_real.setVisible(bool(self.real_paths))
+
+    def band(self) -> tuple[float, float] | None:
+        """The PSD distance's band (Hz) for the next evaluation, or None: 0.5 Hz to Nyquist."""
+        if not self.band_check.isChecked():
+            return None
+        return self.band_lo.value(), self.band_hi.value()
 
     def set_project(self, project_dir: str | None) -> None:
         """Shows the project's last saved evaluation (reports/report.json and its plots), if any."""
@@ -163,9 +198,10 @@ class ReportPanel(QWidget):
     ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
         """The `vqstudio evaluate` job (`vqstudio.evaluation.assessment.assess`) on the generated files,
         against the added reference recordings or else the project's held-out split, with every
-        reference; JSON and plots go to the project's reports/."""
+        reference and the PSD band chosen; JSON and plots go to the project's reports/."""
         reports = os.path.join(project_dir, "reports")
         real_paths = list(self.real_paths) or None
+        band = self.band()
 
         def job(stop: threading.Event) -> Generator[Any, None, Any]:
             from vqstudio.evaluation.assessment import assess
@@ -179,6 +215,7 @@ class ReportPanel(QWidget):
                     json_path=os.path.join(reports, "report.json"),
                     plots_dir=os.path.join(reports, "plots"),
                     references=True,
+                    band=band,
                     stop=stop,
                 )
             )

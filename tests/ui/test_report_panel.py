@@ -79,3 +79,30 @@ def test_reference_recordings_are_added_by_a_dialog_and_given_to_the_evaluation(
     assert seen["real_paths"] == chosen and seen["references"] is True
     panel.clear_real.click()
     assert panel.real_paths == [] and "held-out split" in panel.real_label.text()
+
+
+def test_the_psd_band_is_off_by_default_and_given_to_the_evaluation(panel, monkeypatch, tmp_path) -> None:
+    seen: dict = {}
+
+    def fake_assess(project_dir, synthetic_paths, **kwargs):
+        seen.update(kwargs)
+        return None
+        yield  # a generator, like the real job
+
+    monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
+
+    def run_job() -> None:
+        for _ in panel.job_factory(str(tmp_path), ["synth.edf"])(None):
+            pass
+
+    assert not panel.band_check.isChecked() and not panel.band_lo.isEnabled()
+    run_job()
+    assert seen["band"] is None  # 0.5 Hz to Nyquist
+    panel.band_check.setChecked(True)
+    assert panel.band_lo.isEnabled() and panel.band_hi.isEnabled()
+    panel.band_lo.setValue(1.0)
+    panel.band_hi.setValue(40.0)
+    run_job()
+    assert seen["band"] == (1.0, 40.0)
+    panel.band_lo.setValue(50.0)  # the top follows, so the band stays one the engine accepts
+    assert panel.band_hi.value() > 50.0

@@ -1,4 +1,5 @@
-"""Argument types shared by the subcommands: bounded numbers, with one-line errors that say the bound."""
+"""Argument types shared by the subcommands: bounded numbers and frequency bands, with one-line
+errors that say the bound."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["number", "thread_count", "whole_number"]
+__all__ = ["frequency_band", "number", "thread_count", "whole_number"]
 
 
 def number(
@@ -46,6 +47,21 @@ def whole_number(minimum: int = 1, maximum: int | None = None) -> Callable[[str]
         return value
 
     return parse
+
+
+def frequency_band(text: str) -> tuple[float, float]:
+    """`LO,HI` in Hz (e.g. `0.5,45`): two finite numbers, LO 0 or more and HI above LO. Nyquist
+    is the project's to check: the parser does not know the rate."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"give the band as LO,HI in Hz (e.g. 0.5,45), got '{text}'")
+    try:
+        lo, hi = number(0.0, inclusive=True)(parts[0]), number(0.0, inclusive=True)(parts[1])
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"band '{text}': {e}") from None
+    if hi <= lo:
+        raise argparse.ArgumentTypeError(f"band '{text}': HI must be above LO")
+    return lo, hi
 
 
 MAX_THREADS = 4096

@@ -1,8 +1,9 @@
-"""`vqstudio evaluate DIR [--real FILE...] [--rate HZ] --synthetic FILE... [--json PATH] [--plots DIR]`.
+"""`vqstudio evaluate DIR [--real FILE...] [--rate HZ] --synthetic FILE... [--json PATH] [--plots DIR]
+[--band LO,HI] [--no-references] [--seed N]`.
 
 Compares synthetic recordings with the project's held-out split (or `--real` recordings) and
 prints a table of every metric; the JSON report and PNG plots go to the paths given, or to
-`DIR/reports/` by default.
+`DIR/reports/` by default. `--band` limits the PSD log-spectral distance to a frequency band.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import os
 import threading
 
+from vqstudio.cli.argtypes import frequency_band
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 
 
@@ -40,6 +42,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "score the references beside the synthetic set, so each number can be read: one held-out "
             "half against the other, the held-out windows through the tokenizer (reconstruction) and "
             "a phase-randomized surrogate (default: on; --no-references skips them)"
+        ),
+    )
+    p.add_argument(
+        "--band",
+        type=frequency_band,
+        metavar="LO,HI",
+        help=(
+            "limit the PSD log-spectral distance to LO-HI Hz, e.g. 0.5,45 (default: 0.5 Hz to Nyquist; "
+            "HI above Nyquist is cut there). Narrow it for a recording low-passed or notched before it "
+            "reached you: its stop band is not signal, and would otherwise dominate the distance"
         ),
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             json_path=json_path,
             plots_dir=plots_dir,
             references=args.references,
+            band=args.band,
             seed=args.seed,
             stop=stop,
         )

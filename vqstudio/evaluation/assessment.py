@@ -7,13 +7,16 @@ normalisation), compares them with the project's held-out split (or other real r
 references: a held-out half against the other half (the best achievable), the held-out
 windows encoded and decoded by the project's tokenizer (reconstruction: where synthetic data is
 about as far from real as this, the tokenizer is the limit; otherwise the prior is) and a
-phase-randomized surrogate of the training windows (a same-spectrum baseline). The `evaluate`
-command and the GUI's report panel both call it. torch is imported only for the reconstruction
+phase-randomized surrogate of the training windows (a same-spectrum baseline). `band` limits
+the PSD log-spectral distance of the synthetic set and of every reference to one frequency band
+(a recording low-passed or notched before it reached the user: its stop band is not signal).
+The `evaluate` command and the GUI's report panel both call it. torch is imported only for the reconstruction
 and the CNN discriminator, when they run.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +27,7 @@ import numpy as np
 from vqstudio.errors import FormatError
 from vqstudio.events import Job, LogLine, StopRequest
 
-__all__ = ["Assessment", "assess"]
+__all__ = ["Assessment", "assess", "check_band"]
 
 # Nearest-neighbour search and the classifier grow with the window count; these caps keep an
 # evaluation to seconds on a laptop while leaving hundreds of windows per set.
@@ -44,11 +47,14 @@ class Assessment:
     json_path: str | None = None
     sources: dict[str, list[str]] = field(default_factory=dict)
     hop_s: float | None = None
+    # The band of the PSD distance (Hz), as computed: a HI above Nyquist is cut at Nyquist.
+    psd_band_hz: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = self.report.to_dict()
         d["sources"] = self.sources
         d["window_hop_s"] = self.hop_s
+        d["psd_band_hz"] = self.psd_band_hz
         if self.references:
             d["references"] = {k: r.to_dict() for k, r in self.references.items()}
         d["reference_notes"] = dict(self.reference_notes)
@@ -156,6 +162,36 @@ def _reconstruction(project: Any, windows: _Windows, window: int) -> np.ndarray:
     return windows.cut(out, window)
 
 
+def check_band(band: Sequence[float] | None, rate: float) -> tuple[float, float] | None:
+    """`band` as `(lo, hi)` floats in Hz, or None for the default (0.5 Hz to Nyquist). Raises
+    `FormatError` with one line unless 0 <= lo < hi and lo is below Nyquist (`rate / 2`); a `hi`
+    above Nyquist (math.inf included) is kept: `psd_distance` cuts it at Nyquist."""
+    if band is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise FormatError(f"the PSD band must be two frequencies LO,HI in Hz, got {band!r}") from None
+    if not math.isfinite(lo) or math.isnan(hi) or lo < 0 or hi <= lo:
+        raise FormatError(f"the PSD band must have 0 <= LO < HI (Hz), got {lo:g},{hi:g}")
+    nyquist = rate / 2
+    if lo >= nyquist:
+        raise FormatError(
+            f"the PSD band starts at {lo:g} Hz, at or above Nyquist ({nyquist:g} Hz: the project "
+            f"works at {rate:g} Hz); choose LO below {nyquist:g} Hz"
+        )
+    return lo, hi
+
+
+def _name_band(report: Any) -> None:
+    """Puts the PSD distance's band in its title, so the table (CLI and Report tab) tells a
+    0.5-45 Hz figure from one up to Nyquist without opening the definition."""
+    psd = report.metrics.get("psd_lsd")
+    band = psd.details.get("band_hz") if psd is not None else None
+    if band and "Hz)" not in psd.title:
+        psd.title = f"{psd.title} ({band[0]:g}-{band[1]:g} Hz)"
+
+
 def assess(
     project_dir: str,
     synthetic_paths: Sequence[str],
@@ -165,6 +201,7 @@ def assess(
     json_path: str | None = None,
     plots_dir: str | None = None,
     references: bool = False,
+    band: tuple[float, float] | None = None,
     seed: int = 0,
     stop: StopRequest | None = None,
 ) -> Job[Assessment]:
@@ -176,8 +213,10 @@ def assess(
     With `references`, the same metrics are computed for one held-out half against the other,
     for the held-out windows encoded and decoded by the project's tokenizer (reconstruction),
     and for a phase-randomized surrogate of the training windows; a reference that cannot be
-    computed says why in `reference_notes`. Raises `FormatError`/`ProjectError` for unusable
-    input.
+    computed says why in `reference_notes`. `band` `(lo, hi)` (Hz) limits the PSD log-spectral
+    distance of the synthetic set and of every reference (default 0.5 Hz to Nyquist; `check_band`
+    says what is accepted); the band used is in the metric's title and in the JSON
+    (`psd_band_hz`). Raises `FormatError`/`ProjectError` for unusable input.
     """
     from vqstudio.data.prep import prepare_from_project
     from vqstudio.evaluation import evaluate_windows_job, save_plots
@@ -187,6 +226,8 @@ def assess(
     if not synthetic_paths:
         raise FormatError("evaluate needs at least one synthetic recording (--synthetic FILE...)")
     project = Project.open(project_dir)
+    # Before any window is prepared, so a band the project's rate cannot hold costs nothing.
+    band = check_band(band, project.rate)
     rng = np.random.default_rng(seed)
     yield LogLine(f"preparing the training and held-out windows of {project.path}")
     prepared = prepare_from_project(project, rate=rate)
@@ -226,8 +267,9 @@ def assess(
         f"windows of {window / prepared.rate:g} s (hop {hop / prepared.rate:g} s)"
     )
 
+    # The synthetic set and every reference go through here: the same band for all.
     def job(real_x, real_labels, syn_x, syn_labels):
-        return evaluate_windows_job(
+        report = yield from evaluate_windows_job(
             real_x,
             syn_x,
             train,
@@ -238,17 +280,22 @@ def assess(
             synthetic_labels=syn_labels,
             train_labels=train_y,
             seed=seed,
+            band=band,
             train_signal=train_signal,
             hop=hop,
             stop=stop,
         )
+        _name_band(report)
+        return report
 
     labelled = real_y is not None and syn_y is not None
     report = yield from job(real, real_y if labelled else None, synthetic, syn_y if labelled else None)
+    psd = report.metrics.get("psd_lsd")
     result = Assessment(
         report,
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
         hop_s=hop / prepared.rate,
+        psd_band_hz=list(psd.details["band_hz"]) if psd is not None else None,
     )
     if not references:
         note = "references were not asked for"
