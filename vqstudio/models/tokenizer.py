@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vqstudio.models.critic import Critic
 from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
 from vqstudio.models.quantizer import ResidualQuantizer
 
@@ -57,6 +58,11 @@ class TokenizerConfig:
         kernel overlap leaves a periodic imprint at the code rate and its harmonics) or
         "linear" (linear interpolation, then a conv: no imprint). Projects from before this
         setting existed are "transposed".
+    critic_weight, feature_weight: weights of the adversarial (hinge) and feature-matching
+        losses of the critic (`vqstudio.models.critic`); both 0 = no critic.
+    critic_start: optimizer steps of plain training before the critic joins in.
+    critic_periods, critic_ffts, critic_width: its period and spectrogram discriminators and
+        their width.
     """
 
     channels: int
@@ -79,10 +85,16 @@ class TokenizerConfig:
     stft_ffts: tuple[int, ...] = field(default=(16, 32, 64, 128, 256))
     stft_floor: float = 0.03
     upsample: str = "transposed"
+    critic_weight: float = 0.0
+    feature_weight: float = 0.0
+    critic_start: int = 0
+    critic_periods: tuple[int, ...] = field(default=(2, 3, 5, 7, 11))
+    critic_ffts: tuple[int, ...] = field(default=(32, 64, 128))
+    critic_width: int = 16
 
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
-        for name in ("strides", "stft_ffts"):
+        for name in ("strides", "stft_ffts", "critic_periods", "critic_ffts"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         positive = ("channels", "window", "hidden", "max_width", "res_units", "kernel", "latent_dim")
         for name in (*positive, "code_dim", "codebook_size", "n_quantizers"):
@@ -107,6 +119,16 @@ class TokenizerConfig:
             raise ValueError(f"stft_floor must be positive, got {self.stft_floor}")
         if not 0.0 <= self.dead_code_fraction < 1.0:
             raise ValueError(f"dead_code_fraction must be in [0, 1), got {self.dead_code_fraction}")
+        for name in ("critic_weight", "feature_weight", "critic_start"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"tokenizer setting {name} must be 0 or more, got {getattr(self, name)}")
+        if self.has_critic and not (self.critic_periods or self.critic_ffts):
+            raise ValueError("a tokenizer critic needs at least one period or FFT size")
+
+    @property
+    def has_critic(self) -> bool:
+        """Whether the decoder trains against a critic (either of its losses has a weight)."""
+        return self.critic_weight > 0 or self.feature_weight > 0
 
     @property
     def downsample(self) -> int:
@@ -311,7 +333,8 @@ class TokenizerOutput:
 
 
 class Tokenizer(nn.Module):
-    """Encoder + residual quantizer + decoder, with the losses of its training."""
+    """Encoder + residual quantizer + decoder, with the losses of its training (and the critic of
+    its decoder when the config has one)."""
 
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
@@ -328,6 +351,13 @@ class Tokenizer(nn.Module):
         self.decoder = Decoder(cfg)
         self.encoder.apply(_init_conv)
         self.decoder.apply(_init_conv)
+        # The critic is part of the model so that a checkpoint resumes it with the rest; it
+        # only trains (generating never runs it).
+        self.critic = (
+            Critic(cfg.channels, cfg.critic_periods, cfg.critic_ffts, cfg.critic_width)
+            if cfg.has_critic
+            else None
+        )
 
     @property
     def decoder_context(self) -> int:

@@ -19,6 +19,7 @@ import torch
 from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
+from vqstudio.models.critic import critic_loss, feature_matching, generator_loss
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choose_preset, preset_config
 from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
@@ -73,15 +74,64 @@ def build_tokenizer(
 
 
 def tokenizer_step(
-    model: Tokenizer, opt: torch.optim.Optimizer, x: torch.Tensor, clip: float, device: torch.device
+    model: Tokenizer,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    clip: float,
+    device: torch.device,
+    step: int = 0,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """One optimizer step on windows `x`; returns the loss components and the code indices
-    (B, Q, L) as device tensors (no host sync)."""
+    """Optimizer step number `step` (0-based) on windows `x`; returns the loss components and the
+    code indices (B, Q, L) as device tensors (no host sync).
+
+    With a critic, from step `critic_start` on, the critic first takes its own step on `x` and
+    the reconstruction, then the tokenizer's loss gains the adversarial and feature-matching terms
+    against the updated critic."""
     with autocast(device):
         out = model(x)
-    optimizer_step(model, opt, out.loss, clip)
+    losses, loss = dict(out.losses), out.loss
+    if model.critic is not None:
+        if step >= model.cfg.critic_start:
+            adversarial = _critic_turn(model, opt, x, out.reconstruction, clip, device)
+            cfg = model.cfg
+            loss = (
+                loss
+                + cfg.critic_weight * adversarial["adversarial"]
+                + cfg.feature_weight * adversarial["features"]
+            )
+        else:
+            adversarial = {k: loss.new_zeros(()) for k in ("critic", "adversarial", "features")}
+        losses.update(adversarial)
+    optimizer_step(model, opt, loss, clip)
     model.update_codebook(out)
-    return {k: v.detach().float() for k, v in out.losses.items()}, out.indices.detach()
+    return {k: v.detach().float() for k, v in losses.items()}, out.indices.detach()
+
+
+def _critic_turn(
+    model: Tokenizer,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    clip: float,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    """The critic's step (hinge loss on real `x` and the detached reconstruction `x_hat`), then
+    the decoder's adversarial and feature-matching losses against the updated critic (with
+    gradients for the tokenizer only). One optimizer holds both: parameters without a gradient
+    are left alone by AdamW, so each step moves only its own side."""
+    critic = model.critic
+    with autocast(device):
+        real = critic(x)
+        judged = critic_loss(real, critic(x_hat.detach()))
+    optimizer_step(critic, opt, judged, clip)
+    critic.requires_grad_(False)  # the decoder's losses need no gradient of the critic's weights
+    try:
+        with autocast(device):
+            fake = critic(x_hat)
+            adversarial, features = generator_loss(fake), feature_matching(real, fake)
+    finally:
+        critic.requires_grad_(True)
+    return {"critic": judged.detach(), "adversarial": adversarial, "features": features}
 
 
 class TokenizerStage:
@@ -174,7 +224,12 @@ class TokenizerStage:
     def step(self, index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """One step on a random batch; the loss components, on the device."""
         losses, codes = tokenizer_step(
-            self.model, self.optimizer, self.batches.batch(batch_size), self.optim.grad_clip, self.device
+            self.model,
+            self.optimizer,
+            self.batches.batch(batch_size),
+            self.optim.grad_clip,
+            self.device,
+            index,
         )
         self.codes_seen[codes[:, 0].flatten()] = True  # on the device: no host sync
         return losses
