@@ -119,7 +119,7 @@ def test_report_is_json_with_definitions_and_table_rows(reports: dict[str, Evalu
     rows = report.summary_rows()
     assert ("Memorization flag", "no", "") in rows
     titles = [r[0] for r in rows]
-    assert "PSD log-spectral distance" in titles and all(len(r) == 3 for r in rows)
+    assert "PSD log-spectral distance (0.5-64 Hz)" in titles and all(len(r) == 3 for r in rows)
 
 
 def test_plots_are_written_from_a_worker_thread(

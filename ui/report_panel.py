@@ -141,13 +141,16 @@ class ReportPanel(QWidget):
         refs.addWidget(self.add_real)
         refs.addWidget(self.clear_real)
         refs.addWidget(self.real_label, 1)
-        refs.addWidget(self.band_check)
-        refs.addWidget(self.band_lo)
-        refs.addWidget(QLabel("to"))
-        refs.addWidget(self.band_hi)
+        band = QHBoxLayout()  # a row of its own: beside the references it widened the window
+        band.addWidget(self.band_check)
+        band.addWidget(self.band_lo)
+        band.addWidget(QLabel("to"))
+        band.addWidget(self.band_hi)
+        band.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(refs)
+        layout.addLayout(band)
         layout.addWidget(split, 1)
 
     def choose_real(self) -> None:

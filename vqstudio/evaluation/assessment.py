@@ -183,15 +183,6 @@ def check_band(band: Sequence[float] | None, rate: float) -> tuple[float, float]
     return lo, hi
 
 
-def _name_band(report: Any) -> None:
-    """Puts the PSD distance's band in its title, so the table (CLI and Report tab) tells a
-    0.5-45 Hz figure from one up to Nyquist without opening the definition."""
-    psd = report.metrics.get("psd_lsd")
-    band = psd.details.get("band_hz") if psd is not None else None
-    if band and "Hz)" not in psd.title:
-        psd.title = f"{psd.title} ({band[0]:g}-{band[1]:g} Hz)"
-
-
 def assess(
     project_dir: str,
     synthetic_paths: Sequence[str],
@@ -269,7 +260,7 @@ def assess(
 
     # The synthetic set and every reference go through here: the same band for all.
     def job(real_x, real_labels, syn_x, syn_labels):
-        report = yield from evaluate_windows_job(
+        return evaluate_windows_job(
             real_x,
             syn_x,
             train,
@@ -285,8 +276,6 @@ def assess(
             hop=hop,
             stop=stop,
         )
-        _name_band(report)
-        return report
 
     labelled = real_y is not None and syn_y is not None
     report = yield from job(real, real_y if labelled else None, synthetic, syn_y if labelled else None)

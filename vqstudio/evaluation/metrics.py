@@ -101,7 +101,7 @@ def psd_distance(
     values = lsd_between_psds(psd_real[:, mask], psd_syn[:, mask])
     return MetricResult(
         key="psd_lsd",
-        title="PSD log-spectral distance",
+        title=f"PSD log-spectral distance ({lo:g}-{hi:g} Hz)",  # the band read at a glance
         value=float(values.mean()),
         unit="dB",
         better="lower",
