@@ -9,6 +9,8 @@ leaves the view as it was.
 
 from __future__ import annotations
 
+import html
+import os
 from collections.abc import Collection
 from typing import Any
 
@@ -281,7 +283,7 @@ class TrainingPanel(QWidget):
                 self.folder.clear()
             return
         name = rec.source.path if rec.source is not None and rec.source.path else "recording"
-        self.project_label.setText(f"<b>New project</b> from {name.rsplit('/', 1)[-1]}")
+        self.project_label.setText(f"<b>New project</b> from {html.escape(os.path.basename(name))}")
         if self._projects_root and not self._folder_chosen:
             self.folder.setText(new_project_folder(self._projects_root, name))
 
@@ -397,10 +399,10 @@ class TrainingPanel(QWidget):
         are this run's)."""
         settings = project.meta.get("settings", {}) or {}
         sources = [s.get("path") or "memory" for s in project.data.get("sources", []) or []]
-        names = ", ".join(p.rsplit("/", 1)[-1] for p in sources) or "no recorded sources"
+        names = ", ".join(os.path.basename(p) for p in sources) or "no recorded sources"
         step = project.progress("tokenizer").get("step", 0)
         self.project_label.setText(
-            f"<b>Project {project.path.rsplit('/', 1)[-1]}</b>: trained on {names}; "
+            f"<b>Project {html.escape(os.path.basename(project.path))}</b>: trained on {html.escape(names)}; "
             f"tokenizer at step {step}. Resume continues it."
         )
         self.project_label.setToolTip(project.path)
