@@ -21,7 +21,6 @@ from vqstudio.events import (
     Validation,
     run_to_end,
 )
-from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.project import Project
 from vqstudio.training import Budget, OptimConfig, TrainSettings, lr_at, tokenizer_stage, train
 
@@ -246,14 +245,3 @@ def test_minutes_split_between_the_stages_and_on_resume(tmp_path):
     # More minutes, tokenizer alone: the tokenizer gets them on top of the time it had.
     tok, _, _ = resume_budgets(project, TrainSettings(minutes=2, prior_steps=0), with_prior=False)
     assert tok.seconds == pytest.approx(300) and not tok.done(700, 180.0)
-
-
-@pytest.mark.parametrize("prior", ["diffusion", "autoregressive"])
-def test_the_tokenizer_has_the_code_levels_of_the_prior_to_come(tmp_path, prior):
-    # The diffusion prior models the quantized latent itself: residual levels cost it nothing.
-    # The autoregressive one predicts each level's index: one level suits its CPU budget.
-    assert set(tokenizer_stage.QUANTIZERS_FOR_PRIOR) == set(PRIOR_NAMES)
-    folder = str(tmp_path / "p")
-    run_to_end(train(settings(prior=prior, tokenizer_steps=2), folder, recordings=[recording()], optim=FAST))
-    levels = Project.open(folder).load_tokenizer().cfg.n_quantizers
-    assert levels == tokenizer_stage.QUANTIZERS_FOR_PRIOR[prior] == (4 if prior == "diffusion" else 1)

@@ -30,7 +30,6 @@ from vqstudio.training.stage_state import resume_progress
 from vqstudio.training.validation import autocast, eval_mode, validate, validation_index
 
 __all__ = [
-    "QUANTIZERS_FOR_PRIOR",
     "STAGE",
     "TokenizerStage",
     "build_tokenizer",
@@ -40,15 +39,6 @@ __all__ = [
 ]
 
 STAGE = "tokenizer"
-
-# Residual code levels of a new tokenizer, by the prior that will follow it. The diffusion prior
-# models the quantized latent itself (continuous), so finer levels cost it nothing and give the
-# decoder more to work with; the autoregressive prior predicts every level's index, and in a CPU
-# budget it cannot learn the finer ones. Measured with bench/realism.py, 8 minutes on 2 cores,
-# 1 level -> 4: ECG a103l diffusion PSD distance 6.4 -> 5.7 dB, 97 -> 105 beats/min (real 127);
-# autoregressive 5.9 -> 9.0 dB, 105 -> 44 beats/min; 19-channel EEG tokenizer alone
-# (bench/tokenizer_budget.py, 4 min, a subject left out): reconstruction PSD 2.5 -> 2.0 dB.
-QUANTIZERS_FOR_PRIOR = {"diffusion": 4, "autoregressive": 1}
 
 
 def window_multiple(preset: str | None) -> int:
@@ -73,19 +63,13 @@ def build_tokenizer(
     saved: dict[str, Any] | None, prepared: PreparedData, settings: TrainSettings, device: torch.device
 ) -> Tokenizer:
     """The tokenizer to train: of the last checkpoint's config (`saved`: its `resume_progress`)
-    when resuming, else a fresh preset with the code levels that suit the prior to come
-    (`QUANTIZERS_FOR_PRIOR`).
+    when resuming, else a fresh preset.
 
     A resumed model's weights are put back by `load_state` (the state file carries them)."""
     if saved is not None and saved.get("config"):
         return Tokenizer(TokenizerConfig(**saved["config"])).to(device)
     preset = settings.preset or choose_preset(len(prepared.train), device.type)
-    cfg = preset_config(
-        preset,
-        channels=prepared.n_channels,
-        window=prepared.window,
-        n_quantizers=QUANTIZERS_FOR_PRIOR[settings.prior],
-    )
+    cfg = preset_config(preset, channels=prepared.n_channels, window=prepared.window)
     return Tokenizer(cfg).to(device)
 
 
