@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -79,8 +80,6 @@ def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str
             device="cpu",
             seed=args.seed,
         )
-        import threading
-
         result = run_job(train(settings, project), threading.Event())
     finally:
         tokenizer.PRESETS["small"] = saved

@@ -57,6 +57,21 @@ def test_every_metric_sits_beside_its_references(panel, assessment_json) -> None
     assert "no sign of copying" in panel.title.text()
 
 
+def _assess_arguments(panel: ReportPanel, monkeypatch, tmp_path) -> dict:
+    """The keyword arguments the panel's evaluation job gives `assess` (a fake that runs nothing)."""
+    seen: dict = {}
+
+    def fake_assess(project_dir, synthetic_paths, **kwargs):
+        seen.update(kwargs)
+        return None
+        yield  # a generator, like the real job
+
+    monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
+    for _ in panel.job_factory(str(tmp_path), ["synth.edf"])(None):
+        pass
+    return seen
+
+
 def test_reference_recordings_are_added_by_a_dialog_and_given_to_the_evaluation(
     panel, monkeypatch, tmp_path
 ) -> None:
@@ -65,44 +80,19 @@ def test_reference_recordings_are_added_by_a_dialog_and_given_to_the_evaluation(
     assert panel.add_real.text() == "Add reference recordings..."
     panel.add_real.click()
     assert panel.real_paths == chosen and "a.edf, b.edf" in panel.real_label.text()
-    seen: dict = {}
-
-    def fake_assess(project_dir, synthetic_paths, **kwargs):
-        seen.update(kwargs)
-        return None
-        yield  # a generator, like the real job
-
-    monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
-    job = panel.job_factory(str(tmp_path), ["synth.edf"])
-    for _ in job(None):
-        pass
+    seen = _assess_arguments(panel, monkeypatch, tmp_path)
     assert seen["real_paths"] == chosen and seen["references"] is True
     panel.clear_real.click()
     assert panel.real_paths == [] and "held-out split" in panel.real_label.text()
 
 
 def test_the_psd_band_is_off_by_default_and_given_to_the_evaluation(panel, monkeypatch, tmp_path) -> None:
-    seen: dict = {}
-
-    def fake_assess(project_dir, synthetic_paths, **kwargs):
-        seen.update(kwargs)
-        return None
-        yield  # a generator, like the real job
-
-    monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
-
-    def run_job() -> None:
-        for _ in panel.job_factory(str(tmp_path), ["synth.edf"])(None):
-            pass
-
     assert not panel.band_check.isChecked() and not panel.band_lo.isEnabled()
-    run_job()
-    assert seen["band"] is None  # 0.5 Hz to Nyquist
+    assert _assess_arguments(panel, monkeypatch, tmp_path)["band"] is None  # 0.5 Hz to Nyquist
     panel.band_check.setChecked(True)
     assert panel.band_lo.isEnabled() and panel.band_hi.isEnabled()
     panel.band_lo.setValue(1.0)
     panel.band_hi.setValue(40.0)
-    run_job()
-    assert seen["band"] == (1.0, 40.0)
+    assert _assess_arguments(panel, monkeypatch, tmp_path)["band"] == (1.0, 40.0)
     panel.band_lo.setValue(50.0)  # the top follows, so the band stays one the engine accepts
     assert panel.band_hi.value() > 50.0
