@@ -1,0 +1,129 @@
+"""Diffusion sampler steps against quality and speed, on one trained project.
+
+For each step count, `vqstudio generate --steps N` draws the same recordings (same seed) from the project's
+prior, and `vqstudio evaluate --no-references` scores them against the held-out split (or
+`--real`). Prints one JSON line: per step count, the generation wall time and speed
+(signal-seconds per second), the PSD distance, band-power error, correlation distance, CNN
+accuracy and, with `--beats`, the beats per minute and longest pause of lead 0 (the QRS detector
+of bench/prior_ablation.py, its threshold from the project's training recording).
+
+    python bench/sampler_steps.py PROJECT --out DIR [--steps 10,20,40,80]
+        [--real FILE...] [--band LO,HI] [--seconds S] [--count N] [--beats] [--seed N]
+
+Timed figures need an idle machine: run nothing else beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from prior_ablation import _beat_figures, _beats  # noqa: E402
+
+from vqstudio.cli.argtypes import frequency_band  # noqa: E402
+
+KEEP = ("psd_lsd", "band_power", "correlation", "autocorrelation", "cnn_accuracy")
+
+
+def _vqstudio(*args: str) -> float:
+    """Runs `python -m vqstudio ARGS` (output to stderr); its wall time in seconds."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "vqstudio", *args], cwd=ROOT, stdout=sys.stderr, check=False)
+    if done.returncode != 0:
+        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode})")
+    return time.perf_counter() - start
+
+
+def _lead0(paths: list[str]) -> tuple[list[np.ndarray], float]:
+    from vqstudio.io import read_recording
+
+    signals, rate = [], 0.0
+    for path in paths:
+        channel = read_recording(path).channels[0]
+        signals.append(np.asarray(channel.read(0, channel.n_samples), dtype=np.float64))
+        rate = channel.rate
+    return signals, rate
+
+
+def _threshold(project_dir: str) -> float:
+    """The QRS energy threshold of the project's first training recording (its first 90 %)."""
+    from vqstudio.project import Project
+
+    source = Project.open(project_dir).source_paths[0]
+    (signal,), rate = _lead0([source])
+    return _beats(signal[: int(0.9 * signal.size)], rate, None)[1]
+
+
+def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> dict[str, Any]:
+    out = os.path.join(args.out, f"steps-{steps}")
+    os.makedirs(out)
+    synthetic = os.path.join(out, "synthetic.edf")
+    gen = ["generate", args.project, "--seconds", str(args.seconds), "--count", str(args.count)]
+    gen += ["--steps", str(steps), "--seed", str(args.seed), "--device", "cpu", "--out", synthetic]
+    wall = _vqstudio(*gen)
+    stem, ext = os.path.splitext(synthetic)
+    paths = [synthetic] if args.count == 1 else [f"{stem}_{i}{ext}" for i in range(1, args.count + 1)]
+    report_path = os.path.join(out, "report.json")
+    evaluate = ["evaluate", args.project, "--synthetic", *paths, "--json", report_path, "--no-references"]
+    evaluate += ["--plots", os.path.join(out, "plots"), "--seed", str(args.seed)]
+    if args.real:
+        evaluate += ["--real", *args.real]
+    if args.band:
+        evaluate += ["--band", f"{args.band[0]!r},{args.band[1]!r}"]
+    _vqstudio(*evaluate)
+    with open(report_path, encoding="utf-8") as f:
+        metrics = json.load(f)["metrics"]
+    row: dict[str, Any] = {
+        "steps": steps,
+        "generate_s": round(wall, 1),
+        "signal_s_per_wall_s": round(args.seconds * args.count / wall, 1),
+        **{k: metrics[k]["value"] for k in KEEP if k in metrics},
+    }
+    if threshold is not None:
+        signals, rate = _lead0(paths)
+        row.update(_beat_figures(signals, rate, threshold))
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("project", help="a trained project with a diffusion prior")
+    parser.add_argument("--out", required=True, help="folder for the samples and reports")
+    parser.add_argument("--steps", default="10,20,40,80", help="step counts, separated by commas")
+    parser.add_argument("--real", nargs="+", help="real recordings to compare with (default: held-out split)")
+    parser.add_argument("--band", type=frequency_band, metavar="LO,HI", help="PSD distance band (Hz)")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--count", type=int, default=4)
+    parser.add_argument("--beats", action="store_true", help="count the QRS complexes of lead 0 (ECG)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if os.path.exists(args.out) and os.listdir(args.out):
+        parser.error(f"--out {args.out} is not empty; give a new folder")
+    os.makedirs(args.out, exist_ok=True)
+    threshold = _threshold(args.project) if args.beats else None
+    figures: dict[str, Any] = {
+        "bench": "sampler_steps",
+        "project": os.path.abspath(args.project),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+        "steps": {},
+    }
+    for steps in (int(s) for s in args.steps.split(",") if s.strip()):
+        figures["steps"][steps] = run_steps(steps, args, threshold)
+        print(f"{steps} steps: {json.dumps(figures['steps'][steps])}", file=sys.stderr, flush=True)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
