@@ -35,33 +35,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from cli_runs import evaluate, generated_paths, run_vqstudio  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402  (the repository root, added above)
 
 COLUMNS = ("synthetic", "held_out_half", "reconstruction", "surrogate")
-
-
-def _vqstudio(*args: str) -> float:
-    """Runs `python -m vqstudio ARGS` (output to stderr, so stdout keeps the one JSON line);
-    returns its wall time in seconds. Exits with its message if it fails."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "vqstudio", *args],
-        cwd=ROOT,
-        stdout=sys.stderr,
-        stderr=sys.stderr,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode}); see above")
-    return time.perf_counter() - start
 
 
 def _headlines(report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -101,22 +86,19 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
     train += ["--device", "cpu", "--seed", str(args.seed), "--window", str(args.window)]
     if args.channels:
         train += ["--channels", args.channels]
-    train_s = _vqstudio(*train)
+    train_s = run_vqstudio(*train)
     synthetic = os.path.join(args.out, f"{prior}.edf")
     gen = ["generate", project, "--seconds", str(args.seconds), "--count", str(args.count)]
-    generate_s = _vqstudio(*gen, "--device", "cpu", "--seed", str(args.seed), "--out", synthetic)
-    stem, ext = os.path.splitext(synthetic)
-    paths = [synthetic] if args.count == 1 else [f"{stem}_{i}{ext}" for i in range(1, args.count + 1)]
-    report_path = os.path.join(args.out, f"report-{prior}.json")
-    evaluate = ["evaluate", project, "--synthetic", *paths, "--json", report_path]
-    evaluate += ["--plots", os.path.join(args.out, f"plots-{prior}"), "--seed", str(args.seed)]
-    if args.real:
-        evaluate += ["--real", *args.real]
-    if args.band:
-        evaluate += ["--band", f"{args.band[0]!r},{args.band[1]!r}"]
-    evaluate_s = _vqstudio(*evaluate)
-    with open(report_path, encoding="utf-8") as f:
-        report = json.load(f)
+    generate_s = run_vqstudio(*gen, "--device", "cpu", "--seed", str(args.seed), "--out", synthetic)
+    report, evaluate_s = evaluate(
+        project,
+        generated_paths(synthetic, args.count),
+        os.path.join(args.out, f"report-{prior}.json"),
+        os.path.join(args.out, f"plots-{prior}"),
+        real=args.real,
+        band=args.band,
+        seed=args.seed,
+    )
     references = report.get("references", {})
     figures: dict[str, Any] = {
         "train_s": round(train_s, 1),

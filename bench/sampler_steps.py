@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -29,20 +27,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from cli_runs import evaluate, generated_paths, run_vqstudio  # noqa: E402
 from prior_ablation import _beat_figures, _beats  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
 KEEP = ("psd_lsd", "band_power", "correlation", "autocorrelation", "cnn_accuracy")
-
-
-def _vqstudio(*args: str) -> float:
-    """Runs `python -m vqstudio ARGS` (output to stderr); its wall time in seconds."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vqstudio", *args], cwd=ROOT, stdout=sys.stderr, check=False)
-    if done.returncode != 0:
-        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode})")
-    return time.perf_counter() - start
 
 
 def _lead0(paths: list[str]) -> tuple[list[np.ndarray], float]:
@@ -71,19 +61,19 @@ def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> 
     synthetic = os.path.join(out, "synthetic.edf")
     gen = ["generate", args.project, "--seconds", str(args.seconds), "--count", str(args.count)]
     gen += ["--steps", str(steps), "--seed", str(args.seed), "--device", "cpu", "--out", synthetic]
-    wall = _vqstudio(*gen)
-    stem, ext = os.path.splitext(synthetic)
-    paths = [synthetic] if args.count == 1 else [f"{stem}_{i}{ext}" for i in range(1, args.count + 1)]
-    report_path = os.path.join(out, "report.json")
-    evaluate = ["evaluate", args.project, "--synthetic", *paths, "--json", report_path, "--no-references"]
-    evaluate += ["--plots", os.path.join(out, "plots"), "--seed", str(args.seed)]
-    if args.real:
-        evaluate += ["--real", *args.real]
-    if args.band:
-        evaluate += ["--band", f"{args.band[0]!r},{args.band[1]!r}"]
-    _vqstudio(*evaluate)
-    with open(report_path, encoding="utf-8") as f:
-        metrics = json.load(f)["metrics"]
+    wall = run_vqstudio(*gen)
+    paths = generated_paths(synthetic, args.count)
+    report, _ = evaluate(
+        args.project,
+        paths,
+        os.path.join(out, "report.json"),
+        os.path.join(out, "plots"),
+        real=args.real,
+        band=args.band,
+        references=False,
+        seed=args.seed,
+    )
+    metrics = report["metrics"]
     row: dict[str, Any] = {
         "steps": steps,
         "generate_s": round(wall, 1),

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +33,10 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from cli_runs import evaluate  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
@@ -51,13 +54,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "x4": {"strides": (2, 2)},
     "codes1024": {"codebook_size": 1024},
 }
-
-
-def _vqstudio(*args: str) -> None:
-    """Runs `python -m vqstudio ARGS`, output to stderr; exits with its message if it fails."""
-    done = subprocess.run([sys.executable, "-m", "vqstudio", *args], cwd=ROOT, stdout=sys.stderr, check=False)
-    if done.returncode != 0:
-        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode})")
 
 
 def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -98,18 +94,16 @@ def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str
 
 def reconstruction_row(project: str, out: str, args: argparse.Namespace) -> dict[str, Any]:
     """The evaluation's reconstruction row for the held-out windows (or `--real`)."""
-    report_path = os.path.join(out, "report.json")
     # The real recordings stand in as the synthetic set: only the references are read.
-    real = args.real or args.files
-    evaluate = ["evaluate", project, "--synthetic", *real, "--json", report_path, "--seed", str(args.seed)]
-    evaluate += ["--plots", os.path.join(out, "plots")]
-    if args.real:
-        evaluate += ["--real", *args.real]
-    if args.band:
-        evaluate += ["--band", f"{args.band[0]!r},{args.band[1]!r}"]
-    _vqstudio(*evaluate)
-    with open(report_path, encoding="utf-8") as f:
-        report = json.load(f)
+    report, _ = evaluate(
+        project,
+        args.real or args.files,
+        os.path.join(out, "report.json"),
+        os.path.join(out, "plots"),
+        real=args.real,
+        band=args.band,
+        seed=args.seed,
+    )
     row = (report.get("references") or {}).get("reconstruction")
     if row is None:
         return {"note": (report.get("reference_notes") or {}).get("reconstruction")}

@@ -1,0 +1,60 @@
+"""What the benches that drive the `vqstudio` command share: running it, and the evaluate call.
+
+The command runs from the repository root of this checkout (so a bench run from a git worktree
+measures that worktree's code), with its output on stderr: the benches keep stdout for their one
+JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_vqstudio(*args: str) -> float:
+    """Runs `python -m vqstudio ARGS`; its wall time in seconds. Exits with its message if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "vqstudio", *args], cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode}); see above")
+    return time.perf_counter() - start
+
+
+def generated_paths(out: str, count: int) -> list[str]:
+    """The files `vqstudio generate --out OUT --count N` writes (OUT itself when N is 1)."""
+    stem, ext = os.path.splitext(out)
+    return [out] if count == 1 else [f"{stem}_{i}{ext}" for i in range(1, count + 1)]
+
+
+def evaluate(
+    project: str,
+    synthetic: Sequence[str],
+    report_path: str,
+    plots_dir: str,
+    *,
+    real: Sequence[str] | None = None,
+    band: tuple[float, float] | None = None,
+    references: bool = True,
+    seed: int = 0,
+) -> tuple[dict[str, Any], float]:
+    """`vqstudio evaluate`, its JSON report to `report_path`; (the report, its wall time)."""
+    command = ["evaluate", project, "--synthetic", *synthetic, "--json", report_path]
+    command += ["--plots", plots_dir, "--seed", str(seed)]
+    if real:
+        command += ["--real", *real]
+    if band:
+        command += ["--band", f"{band[0]!r},{band[1]!r}"]
+    if not references:
+        command.append("--no-references")
+    wall = run_vqstudio(*command)
+    with open(report_path, encoding="utf-8") as f:
+        return json.load(f), wall
