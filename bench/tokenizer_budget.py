@@ -40,7 +40,7 @@ from cli_runs import evaluate  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
-# Settings each variant changes in the "small" preset. Critic weights follow EnCodec's balance
+# Settings each variant changes in the "small" preset. Critic weights follow DAC's balance
 # (adversarial 1 : feature matching 2 against a reconstruction loss of weight ~1).
 _LIGHT_CRITIC = {"critic_periods": (2, 3, 5), "critic_ffts": (64,)}
 VARIANTS: dict[str, dict[str, Any]] = {
