@@ -10,8 +10,8 @@ about as far from real as this, the tokenizer is the limit; otherwise the prior 
 phase-randomized surrogate of the training windows (a same-spectrum baseline). `band` limits
 the PSD log-spectral distance of the synthetic set and of every reference to one frequency band
 (a recording low-passed or notched before it reached the user: its stop band is not signal).
-The `evaluate` command and the GUI's report panel both call it. torch is imported only for the reconstruction
-and the CNN discriminator, when they run.
+The `evaluate` command and the GUI's report panel both call it. torch is imported only for the
+reconstruction and the CNN discriminator, when they run.
 """
 
 from __future__ import annotations
@@ -47,8 +47,12 @@ class Assessment:
     json_path: str | None = None
     sources: dict[str, list[str]] = field(default_factory=dict)
     hop_s: float | None = None
-    # The band of the PSD distance (Hz), as computed: a HI above Nyquist is cut at Nyquist.
-    psd_band_hz: list[float] | None = None
+
+    @property
+    def psd_band_hz(self) -> list[float] | None:
+        """The band of the PSD distance (Hz) as computed (a HI above Nyquist cut there)."""
+        psd = self.report.metrics.get("psd_lsd")
+        return list(psd.details["band_hz"]) if psd is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         d = self.report.to_dict()
@@ -279,12 +283,10 @@ def assess(
 
     labelled = real_y is not None and syn_y is not None
     report = yield from job(real, real_y if labelled else None, synthetic, syn_y if labelled else None)
-    psd = report.metrics.get("psd_lsd")
     result = Assessment(
         report,
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
         hop_s=hop / prepared.rate,
-        psd_band_hz=list(psd.details["band_hz"]) if psd is not None else None,
     )
     if not references:
         note = "references were not asked for"

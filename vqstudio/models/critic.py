@@ -41,6 +41,16 @@ CriticOutput = tuple[torch.Tensor, list[torch.Tensor]]
 _SLOPE = 0.2  # LeakyReLU slope of every discriminator (EnCodec, DAC)
 
 
+def _judge(convs: nn.ModuleList, out: nn.Module, h: torch.Tensor) -> CriticOutput:
+    """The convolutions in turn (each followed by a LeakyReLU, its output a feature), then the
+    logits layer."""
+    features = []
+    for conv in convs:
+        h = F.leaky_relu(conv(h), _SLOPE)
+        features.append(h)
+    return out(h), features
+
+
 class PeriodDiscriminator(nn.Module):
     """(B, C, T) folded to (B, C, T / period, period) and judged along the rows."""
 
@@ -58,12 +68,7 @@ class PeriodDiscriminator(nn.Module):
         pad = -t % self.period
         if pad:
             x = F.pad(x, (0, pad), mode="reflect")
-        h = x.reshape(b, c, -1, self.period)
-        features = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), _SLOPE)
-            features.append(h)
-        return self.out(h), features
+        return _judge(self.convs, self.out, x.reshape(b, c, -1, self.period))
 
 
 class SpectrogramDiscriminator(nn.Module):
@@ -95,12 +100,7 @@ class SpectrogramDiscriminator(nn.Module):
             return_complex=True,
         )  # (B*C, bins, frames)
         h = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (B*C, 2, frames, bins)
-        h = h.reshape(b, c * 2, h.shape[2], h.shape[3])
-        features = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), _SLOPE)
-            features.append(h)
-        return self.out(h), features
+        return _judge(self.convs, self.out, h.reshape(b, c * 2, h.shape[2], h.shape[3]))
 
 
 class Critic(nn.Module):
