@@ -51,6 +51,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "critic_light_weak": {"critic_weight": 0.3, "feature_weight": 1.0, "critic_start": 200, **_LIGHT_CRITIC},
     "rvq2": {"n_quantizers": 2},
     "rvq4": {"n_quantizers": 4},
+    "rvq4_dropout": {"n_quantizers": 4, "quantizer_dropout": 0.5},
+    "rvq4_x4": {"n_quantizers": 4, "strides": (2, 2)},
     "x4": {"strides": (2, 2)},
     "codes1024": {"codebook_size": 1024},
 }

@@ -63,6 +63,30 @@ def test_residual_snap_of_its_own_latents_is_exact_when_stages_shrink():
     torch.testing.assert_close(q.codes_to_latents(q.latents_to_codes(z_q)), z_q, atol=1e-5, rtol=1e-5)
 
 
+def _first_stages(q: ResidualQuantizer, idx: torch.Tensor, n: int) -> torch.Tensor:
+    """The quantized latent of indices (B, Q, L) from their first n stages only."""
+    batch = idx.shape[0]
+    return sum(q._stage_out(s, q.codebook[s][idx[:, s].reshape(-1)], batch) for s in range(n))
+
+
+@torch.no_grad()
+def test_quantizer_dropout_keeps_a_prefix_of_stages_in_training_only():
+    torch.manual_seed(4)
+    q = _quantizer(n_quantizers=3, dropout=1.0)
+    z = torch.randn(64, 8, 6)
+    full = q.eval()(z)
+    prefixes = [_first_stages(q, full.indices, n) for n in (1, 2, 3)]
+    torch.testing.assert_close(full.z_q, prefixes[2], atol=1e-5, rtol=1e-5)
+    dropped = q.train()(z)
+    assert torch.equal(dropped.indices, full.indices)  # the codes are chosen as always
+    kept = []
+    for b in range(z.shape[0]):
+        matches = [n for n, p in enumerate(prefixes, 1) if torch.allclose(dropped.z_q[b], p[b], atol=1e-5)]
+        assert len(matches) == 1, b
+        kept.append(matches[0])
+    assert set(kept) == {1, 2, 3}  # 64 windows, each drawing n in 1..3
+
+
 def test_straight_through_gradient_reaches_the_input():
     q = _quantizer()
     z = torch.randn(2, 8, 5, requires_grad=True)

@@ -11,6 +11,9 @@ exponential moving average (EMA) of the encodings assigned to it, and re-seeds c
 EMA cluster size fell far below the average (dead codes) from current encodings. Both are
 explicit calls made by the training loop after the optimizer step; `forward` changes no
 state. Distances and the EMA always run in float32, outside any autocast.
+
+Quantizer dropout (SoundStream, DAC): in training, a fraction of the windows keeps only the
+first n ~ U{1..Q} stages, so the first stages learn to carry the coarse signal on their own.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class ResidualQuantizer(nn.Module):
         n_quantizers: int = 1,
         ema_decay: float = 0.99,
         dead_code_fraction: float = 0.03,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
@@ -96,6 +100,7 @@ class ResidualQuantizer(nn.Module):
         self.n_quantizers = n_quantizers
         self.ema_decay = ema_decay
         self.dead_code_fraction = dead_code_fraction
+        self.dropout = dropout
         self.proj_in = nn.ModuleList(nn.Conv1d(latent_dim, code_dim, 1) for _ in range(n_quantizers))
         self.proj_out = nn.ModuleList(nn.Conv1d(code_dim, latent_dim, 1) for _ in range(n_quantizers))
         codebook = F.normalize(torch.randn(n_quantizers, codebook_size, code_dim), dim=-1)
@@ -116,11 +121,23 @@ class ResidualQuantizer(nn.Module):
         codes = codes.reshape(batch, -1, self.code_dim).transpose(1, 2)
         return self.proj_out[q](codes)
 
+    def _kept_stages(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(B,) how many stages each window keeps: all of them, except in training with dropout,
+        where a fraction `dropout` of the windows keeps n ~ U{1..Q}."""
+        q = self.n_quantizers
+        kept = torch.full((batch,), q, device=device)
+        if self.training and self.dropout > 0 and q > 1:
+            drawn = torch.randint(1, q + 1, (batch,), device=device)
+            kept = torch.where(torch.rand(batch, device=device) < self.dropout, drawn, kept)
+        return kept
+
     def forward(self, z: torch.Tensor) -> QuantizerResult:
-        """Quantize a (B, latent_dim, L) latent; no state changes."""
+        """Quantize a (B, latent_dim, L) latent; no state changes (quantizer dropout draws random
+        numbers in training mode)."""
         with torch.autocast(device_type=z.device.type, enabled=False):
             z = z.float()
-            batch = z.shape[0]
+            batch, length = z.shape[0], z.shape[-1]
+            kept = self._kept_stages(batch, z.device)
             residual = z
             z_q = torch.zeros_like(z)
             commit = z.new_zeros(())
@@ -129,10 +146,14 @@ class ResidualQuantizer(nn.Module):
                 enc = self._encode_stage(q, residual)
                 idx = (enc @ self.codebook[q].T).argmax(dim=1)
                 code = self.codebook[q][idx]
-                commit = commit + F.mse_loss(enc, code.detach())
+                # (B,) 1 where window b uses stage q; the code lookup and the codebook's EMA
+                # still see every window, so a dropped stage keeps learning its residual.
+                use = (kept > q).float()
+                per_row = (enc - code.detach()).square().mean(-1).reshape(batch, length)
+                commit = commit + (per_row.mean(-1) * use).sum() / use.sum().clamp_min(1.0)
                 # Straight-through: the forward value is the code, the gradient goes to enc.
                 out = self._stage_out(q, enc + (code - enc).detach(), batch)
-                z_q = z_q + out
+                z_q = z_q + out * use[:, None, None]
                 residual = residual - out
                 all_idx.append(idx.reshape(batch, -1))
                 all_enc.append(enc)

@@ -51,6 +51,8 @@ class TokenizerConfig:
     res_units, kernel: residual units per stage and their kernel size.
     latent_dim: channels D of the latent z; code_dim: the small space codes are looked up in.
     codebook_size: codes per quantizer K; n_quantizers: Q (1 = plain VQ, >1 = residual VQ).
+    quantizer_dropout: with residual VQ, the fraction of training windows that keep only the
+        first n ~ U{1..Q} stages (SoundStream's quantizer dropout; 0 = off).
     commitment_weight, ema_decay, dead_code_fraction: quantizer training (see quantizer.py).
     time_loss ("l1", "l2", "l1+l2"), time_weight, stft_weight, stft_ffts, stft_floor: the loss
         (stft_floor: magnitude floor of the log term, relative to a white unit-variance signal).
@@ -76,6 +78,7 @@ class TokenizerConfig:
     code_dim: int = 8
     codebook_size: int = 512
     n_quantizers: int = 1
+    quantizer_dropout: float = 0.0
     commitment_weight: float = 0.25
     ema_decay: float = 0.99
     dead_code_fraction: float = 0.03
@@ -117,6 +120,8 @@ class TokenizerConfig:
             raise ValueError(f"ema_decay must be between 0 and 1, got {self.ema_decay}")
         if self.stft_floor <= 0:
             raise ValueError(f"stft_floor must be positive, got {self.stft_floor}")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
         if not 0.0 <= self.dead_code_fraction < 1.0:
             raise ValueError(f"dead_code_fraction must be in [0, 1), got {self.dead_code_fraction}")
         for name in ("critic_weight", "feature_weight", "critic_start"):
@@ -353,6 +358,7 @@ class Tokenizer(nn.Module):
             cfg.n_quantizers,
             cfg.ema_decay,
             cfg.dead_code_fraction,
+            cfg.quantizer_dropout,
         )
         self.decoder = Decoder(cfg)
         self.encoder.apply(_init_conv)
