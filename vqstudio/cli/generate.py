@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from vqstudio.cli.argtypes import number, thread_count, whole_number
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
 __all__ = ["add_parser", "run"]
 
@@ -35,13 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--steps",
         type=whole_number(1, MAX_STEPS),
         metavar="N",
-        help=f"diffusion sampler steps per segment (20; at most {MAX_STEPS})",
+        help=f"diffusion sampler steps per segment ({DEFAULT_STEPS}; at most {MAX_STEPS})",
     )
     p.add_argument(
         "--guidance",
         type=number(inclusive=True, maximum=100.0),
         metavar="G",
-        help="classifier-free guidance scale (2 with labels)",
+        help=f"classifier-free guidance scale ({DEFAULT_GUIDANCE:g} with labels)",
     )
     p.add_argument(
         "--temperature",

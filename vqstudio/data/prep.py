@@ -626,14 +626,20 @@ def _choose_working_rate(
     return choose_working_rate(pieces, source_rate)
 
 
+def _level(centre: np.ndarray) -> np.ndarray:
+    """The size against which a channel's std counts as zero: |median|, kept above 1e-30."""
+    return np.maximum(np.abs(centre), 1e-30)
+
+
 def _refuse_constant_channels(
-    x: np.ndarray, names: Sequence[str], centre: np.ndarray | None = None
+    x: np.ndarray, names: Sequence[str], level: np.ndarray | None = None
 ) -> np.ndarray:
     """Each channel's std (float64); `FormatError` naming the channels that are constant (std at
-    most 1e-9 of their level, the median `centre`) and what to leave out."""
+    most 1e-9 of their `level`, by default `_level` of the median) and what to leave out."""
     x64 = np.asarray(x, dtype=np.float64)
     full = np.std(x64, axis=1)
-    level = np.maximum(np.abs(np.median(x64, axis=1) if centre is None else centre), 1e-30)
+    if level is None:
+        level = _level(np.median(x64, axis=1))
     flat = [n for n, f, m in zip(names, full, level, strict=True) if not (math.isfinite(f) and f > 1e-9 * m)]
     if flat:
         keep = [n for n in names if n not in flat]
@@ -654,8 +660,8 @@ def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.n
     mean = np.median(x64, axis=1)
     lo, hi = np.percentile(x64, [0.1, 99.9], axis=1)
     std = np.array([np.std(np.clip(row, a, b)) for row, a, b in zip(x64, lo, hi, strict=True)])
-    full = _refuse_constant_channels(x64, names, mean)
-    level = np.maximum(np.abs(mean), 1e-30)
+    level = _level(mean)
+    full = _refuse_constant_channels(x64, names, level)
     # A channel that is almost always constant with rare spikes: fall back on the plain std.
     std = np.where(std > 1e-9 * level, std, full)
     return mean.astype(np.float32), std.astype(np.float32)

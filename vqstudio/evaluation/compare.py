@@ -36,7 +36,7 @@ _STEPS = (
 
 
 def _drop_flat(
-    name: str, x: np.ndarray | None, labels: Sequence[object] | None, rate: float
+    x: np.ndarray | None, labels: Sequence[object] | None, rate: float
 ) -> tuple[np.ndarray | None, Sequence[object] | None, int]:
     """The windows (and labels) without those holding a flat or saturated stretch, and how many
     were dropped (`flat.flat_windows`): such stretches are not signal, in real or synthetic data."""
@@ -106,12 +106,12 @@ def evaluate_windows_job(
     ends it after the current metric; the report then holds the metrics computed so far."""
     if rate <= 0:
         raise FormatError(f"evaluate: the rate must be positive, got {rate}")
-    real, real_labels, flat_real = _drop_flat("real", real, real_labels, rate)
+    real, real_labels, flat_real = _drop_flat(real, real_labels, rate)
     real = _check("real", real, None, flat_real)
     shape = (real.shape[1], real.shape[2])
-    synthetic, synthetic_labels, flat_syn = _drop_flat("synthetic", synthetic, synthetic_labels, rate)
+    synthetic, synthetic_labels, flat_syn = _drop_flat(synthetic, synthetic_labels, rate)
     synthetic = _check("synthetic", synthetic, shape, flat_syn)
-    train, train_labels, flat_train = _drop_flat("train", train, train_labels, rate)
+    train, train_labels, flat_train = _drop_flat(train, train_labels, rate)
     train = _check("train", train, shape, flat_train)
     if len(channel_names) != shape[0]:
         raise FormatError(f"evaluate: {len(channel_names)} channel names for {shape[0]} channels")

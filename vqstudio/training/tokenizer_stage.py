@@ -166,14 +166,7 @@ class TokenizerStage:
         if saved is not None:
             self._resume()
         else:
-            self.messages.append(
-                LogLine(
-                    f"tokenizer: {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters, "
-                    f"{self.cfg.channels} channels x {self.cfg.window} samples, x{self.cfg.downsample} "
-                    f"downsampling, {self.cfg.n_quantizers} x {self.cfg.codebook_size} codes; "
-                    f"{len(self.batches)} training windows"
-                )
-            )
+            self.messages.append(LogLine(self._describe()))
             # k-means needs a few thousand encodings, not a full (possibly huge) batch.
             self._init_codebook(min(self.batch_size, 64))
         val_split, val_index = validation_index(prepared, optim.val_windows)
@@ -187,6 +180,18 @@ class TokenizerStage:
         # Which codes of the first level the batches chose since the last read-out (on the device).
         self.codes_seen = torch.zeros(self.cfg.codebook_size, dtype=torch.bool, device=device)
         self._preview_i = 0
+
+    def _describe(self) -> str:
+        """The first log line: the model's size and shape (the critic counted apart: it only trains)."""
+        cfg, critic = self.cfg, self.model.critic
+        critic_n = sum(p.numel() for p in critic.parameters()) if critic is not None else 0
+        total = sum(p.numel() for p in self.model.parameters()) - critic_n
+        critic_text = f" (+ {critic_n / 1e6:.2f} M in its critic)" if critic is not None else ""
+        return (
+            f"tokenizer: {total / 1e6:.2f} M parameters{critic_text}, {cfg.channels} channels x "
+            f"{cfg.window} samples, x{cfg.downsample} downsampling, {cfg.n_quantizers} x "
+            f"{cfg.codebook_size} codes; {len(self.batches)} training windows"
+        )
 
     def _resume(self) -> None:
         state = load_state(
