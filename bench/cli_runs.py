@@ -58,3 +58,26 @@ def evaluate(
     wall = run_vqstudio(*command)
     with open(report_path, encoding="utf-8") as f:
         return json.load(f), wall
+
+
+def synthetic_metrics(
+    project: str,
+    synthetic: Sequence[str],
+    out: str,
+    *,
+    real: Sequence[str] | None = None,
+    band: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """`vqstudio evaluate --no-references` into OUT/report.json and OUT/plots; the report's metrics."""
+    report, _ = evaluate(
+        project,
+        synthetic,
+        os.path.join(out, "report.json"),
+        os.path.join(out, "plots"),
+        real=real,
+        band=band,
+        references=False,
+        seed=seed,
+    )
+    return report["metrics"]

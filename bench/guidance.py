@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cli_runs import evaluate, generated_paths, run_vqstudio  # noqa: E402
+from cli_runs import generated_paths, run_vqstudio, synthetic_metrics  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
@@ -94,17 +94,7 @@ def run_scale(
         per_label[name] = {"windows": int(predicted.size), "accuracy": float(np.mean(predicted == index))}
         paths += label_paths
     windows = sum(v["windows"] for v in per_label.values())
-    report, _ = evaluate(
-        args.project,
-        paths,
-        os.path.join(out, "report.json"),
-        os.path.join(out, "plots"),
-        real=args.real,
-        band=args.band,
-        references=False,
-        seed=args.seed,
-    )
-    metrics = report["metrics"]
+    metrics = synthetic_metrics(args.project, paths, out, real=args.real, band=args.band, seed=args.seed)
     return {
         "guidance": scale,
         "label_accuracy": sum(v["accuracy"] * v["windows"] for v in per_label.values()) / max(1, windows),

@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cli_runs import evaluate, generated_paths, run_vqstudio  # noqa: E402
+from cli_runs import generated_paths, run_vqstudio, synthetic_metrics  # noqa: E402
 from prior_ablation import _beat_figures, _beats  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
@@ -63,17 +63,7 @@ def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> 
     gen += ["--steps", str(steps), "--seed", str(args.seed), "--device", "cpu", "--out", synthetic]
     wall = run_vqstudio(*gen)
     paths = generated_paths(synthetic, args.count)
-    report, _ = evaluate(
-        args.project,
-        paths,
-        os.path.join(out, "report.json"),
-        os.path.join(out, "plots"),
-        real=args.real,
-        band=args.band,
-        references=False,
-        seed=args.seed,
-    )
-    metrics = report["metrics"]
+    metrics = synthetic_metrics(args.project, paths, out, real=args.real, band=args.band, seed=args.seed)
     row: dict[str, Any] = {
         "steps": steps,
         "generate_s": round(wall, 1),
