@@ -33,6 +33,7 @@ from ui.worker import Job
 from vqstudio.data.recording import Recording
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, SamplePreview
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
 __all__ = ["GenerationPanel", "welch_psd"]
 
@@ -73,12 +74,15 @@ class GenerationPanel(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(0, 1000)
         self.steps.setSpecialValueText("default")
-        self.steps.setToolTip("Diffusion sampler steps per segment")
+        self.steps.setToolTip(f"Diffusion sampler steps per segment (default {DEFAULT_STEPS})")
         self.guidance = QDoubleSpinBox()
         self.guidance.setRange(0.0, 20.0)
         self.guidance.setSingleStep(0.5)
         self.guidance.setSpecialValueText("default")
-        self.guidance.setToolTip("Classifier-free guidance scale (conditional diffusion priors)")
+        self.guidance.setToolTip(
+            f"Classifier-free guidance scale of a prior trained with labels (default {DEFAULT_GUIDANCE:g}; "
+            "1: none; higher follows the label more closely, at a small cost in spectrum)"
+        )
         self.device = QComboBox()
         self.device.addItem("auto", "auto")
         form = QFormLayout()
