@@ -80,7 +80,33 @@ def test_critic_waits_for_its_start_then_trains_and_the_tokenizer_feels_it() -> 
     assert all(p.grad is None for p in model.critic.parameters())
 
 
-def test_the_critic_is_saved_and_loaded_with_the_tokenizer() -> None:
+@pytest.mark.parametrize("written", ["published", "full (before the critic was left out)"])
+def test_a_project_loads_its_tokenizer_without_the_critic(tmp_path, written: str) -> None:
+    import numpy as np
+
+    from vqstudio.data.prep import PrepConfig, prepare
+    from vqstudio.data.recording import Recording
+    from vqstudio.project import Project
+    from vqstudio.project.checkpoint import save_weights
+
+    x = np.random.default_rng(0).normal(0, 10, (2, 128 * 20))
+    prepared = prepare([Recording.from_array(x, 128.0, ["A", "B"], "uV")], PrepConfig(window_s=2.0))
+    project = Project.create(
+        str(tmp_path / "p"), {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0}
+    )
+    cfg = preset_config("small", channels=2, window=prepared.window, **CRITIC)
+    model = Tokenizer(cfg)
+    state = model.published_state() if written == "published" else model.state_dict()
+    assert any(k.startswith("critic.") for k in model.state_dict())
+    assert (written == "published") == (not any(k.startswith("critic.") for k in state))
+    save_weights(project.tokenizer_path, state, "tokenizer", dataclasses.asdict(cfg), 1, owner=project.path)
+    loaded = project.load_tokenizer()
+    assert loaded.critic is None
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_the_critic_travels_in_the_full_state_that_training_resumes_from() -> None:
     cfg = preset_config("small", channels=2, window=256, **CRITIC)
     model = Tokenizer(cfg)
     state = model.state_dict()

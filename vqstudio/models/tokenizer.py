@@ -24,6 +24,7 @@ from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
 from vqstudio.models.quantizer import ResidualQuantizer
 
 __all__ = [
+    "CRITIC_PREFIX",
     "PRESETS",
     "Decoder",
     "Encoder",
@@ -345,11 +346,16 @@ class TokenizerOutput:
     encodings: torch.Tensor
 
 
+CRITIC_PREFIX = "critic."  # the critic's keys in a tokenizer's state dict
+
+
 class Tokenizer(nn.Module):
     """Encoder + residual quantizer + decoder, with the losses of its training (and the critic of
     its decoder when the config has one)."""
 
-    def __init__(self, cfg: TokenizerConfig) -> None:
+    def __init__(self, cfg: TokenizerConfig, *, with_critic: bool = True) -> None:
+        """`with_critic=False` builds what encoding and decoding need, without the critic that
+        trains beside a decoder (`published_state` holds no critic either)."""
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
@@ -369,9 +375,14 @@ class Tokenizer(nn.Module):
         # only trains (generating never runs it).
         self.critic = (
             Critic(cfg.channels, cfg.critic_periods, cfg.critic_ffts, cfg.critic_width)
-            if cfg.has_critic
+            if cfg.has_critic and with_critic
             else None
         )
+
+    def published_state(self) -> dict[str, torch.Tensor]:
+        """The state dict without the critic's weights: what generating needs. Training resumes
+        from the full state (the critic included) kept in the project's state file."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(CRITIC_PREFIX)}
 
     @property
     def decoder_context(self) -> int:

@@ -353,7 +353,7 @@ class Project:
     def load_tokenizer(self, device: Any = "cpu") -> Any:
         """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
         from vqstudio.errors import CheckpointError
-        from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig
+        from vqstudio.models.tokenizer import CRITIC_PREFIX, Tokenizer, TokenizerConfig
         from vqstudio.project.checkpoint import load_weights
 
         if not self.has_tokenizer:
@@ -370,7 +370,9 @@ class Project:
                 f"{name} was trained on {cfg.channels} channels x {cfg.window} samples, but this project has "
                 f"{len(self.channel_labels)} x {self.window}; it belongs to another project"
             )
-        model = Tokenizer(cfg)
+        model = Tokenizer(cfg, with_critic=False)
+        # Weights written before the critic was left out of them still hold it: generating ignores it.
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(CRITIC_PREFIX)}
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != found:

@@ -267,7 +267,7 @@ class TokenizerStage:
     def write_weights(self, step: int) -> None:
         save_weights(
             self.project.tokenizer_path,
-            self.model.state_dict(),
+            self.model.published_state(),
             STAGE,
             dataclasses.asdict(self.cfg),
             step,
