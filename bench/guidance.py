@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -58,19 +57,10 @@ def _features(prepared: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _synthetic_features(paths: list[str], project: Any) -> np.ndarray:
     """Features of non-overlapping windows of generated recordings, prepared as the project's data."""
-    from vqstudio.data.prep import prepare
+    from vqstudio.evaluation.assessment import prepare_like_project
     from vqstudio.evaluation.features import window_features
-    from vqstudio.io import read_recordings
 
-    config = replace(
-        project.prep_config,
-        channels=tuple(project.channel_labels),
-        resample=project.rate,
-        val_fraction=0.0,
-        labels="none",
-    )
-    recordings = [rec for p in paths for rec in read_recordings(p)]
-    prepared = prepare(recordings, config, stats=project.data["normalization"])
+    prepared = prepare_like_project(paths, project)
     return window_features(prepared.physical(prepared.windows("train")), prepared.rate)
 
 

@@ -68,8 +68,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def _beats(x: np.ndarray, rate: float, threshold: float | None) -> tuple[np.ndarray, float]:
-    """QRS times (s) of one lead: peaks of the 5-30 Hz band's smoothed energy above
+def qrs_times(x: np.ndarray, rate: float, threshold: float | None) -> tuple[np.ndarray, float]:
+    """(QRS times (s), the threshold used) of one lead: peaks of the 5-30 Hz band's smoothed energy above
     `threshold` (None: 0.3 x the 90th percentile of this signal's; QRS complexes fill more than
     a tenth of the samples, artefact bursts less), at least 0.25 s apart."""
     from scipy.signal import butter, find_peaks, sosfiltfilt
@@ -84,8 +84,8 @@ def _beats(x: np.ndarray, rate: float, threshold: float | None) -> tuple[np.ndar
     return peaks / rate, threshold
 
 
-def _beat_figures(signals: list[np.ndarray], rate: float, threshold: float | None) -> dict[str, float]:
-    times = [_beats(s, rate, threshold)[0] for s in signals]
+def beat_figures(signals: list[np.ndarray], rate: float, threshold: float | None) -> dict[str, float]:
+    times = [qrs_times(s, rate, threshold)[0] for s in signals]
     minutes = sum(s.size for s in signals) / rate / 60
     gaps = [np.diff(np.r_[0.0, t, s.size / rate]) for t, s in zip(times, signals, strict=True)]
     return {
@@ -111,7 +111,7 @@ def _figures(syn: np.ndarray, reference: dict[str, Any], rate: float, window: in
         "std_ratio": [round(float(s), 2) for s in syn.std(axis=(0, 2)) / reference["std"]],
     }
     if reference["beats"] is not None:
-        out |= _beat_figures([r[0] for r in syn], rate, reference["beat_threshold"])
+        out |= beat_figures([r[0] for r in syn], rate, reference["beat_threshold"])
     if args.cnn:
         held_out = reference["held_out"]
         out["cnn_accuracy"] = round(cnn_classifier_accuracy(held_out, syn_w, seed=args.seed).value or 0, 1)
@@ -134,9 +134,9 @@ def _reference(prepared, args) -> dict[str, Any]:
         "beat_threshold": None,
     }
     if args.beats:
-        _, threshold = _beats(train[0], prepared.rate, None)
+        _, threshold = qrs_times(train[0], prepared.rate, None)
         ref["beat_threshold"] = threshold
-        ref["beats"] = _beat_figures([train[0]], prepared.rate, threshold)
+        ref["beats"] = beat_figures([train[0]], prepared.rate, threshold)
     return ref
 
 

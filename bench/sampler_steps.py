@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cli_runs import generated_paths, run_vqstudio, synthetic_metrics  # noqa: E402
-from prior_ablation import _beat_figures, _beats  # noqa: E402
+from prior_ablation import beat_figures, qrs_times  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
@@ -52,7 +52,7 @@ def _threshold(project_dir: str) -> float:
 
     source = Project.open(project_dir).source_paths[0]
     (signal,), rate = _lead0([source])
-    return _beats(signal[: int(0.9 * signal.size)], rate, None)[1]
+    return qrs_times(signal[: int(0.9 * signal.size)], rate, None)[1]
 
 
 def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> 
     }
     if threshold is not None:
         signals, rate = _lead0(paths)
-        row.update(_beat_figures(signals, rate, threshold))
+        row.update(beat_figures(signals, rate, threshold))
     return row
 
 

@@ -11,7 +11,7 @@ the device; with --data, windows cut from the recordings (first C channels of th
 common rate, normalised per channel) are moved to the device once. No host
 synchronisation inside the timed region except the final one. With --compile the model's
 forward goes through `torch.compile` (inductor; on CPU it needs a C++ compiler) and
-`warmup_s` includes the compilation. Measured on the 2-core CPU (small preset, 19 x 496, batch
+`train_warmup_s` includes the compilation. Measured on the 2-core CPU (small preset, 19 x 496, batch
 8, torch 2.13): 86 ms a step eager, 99 ms compiled after 66 s of compiling, so the app does
 not compile.
 """

@@ -27,7 +27,7 @@ import numpy as np
 from vqstudio.errors import FormatError
 from vqstudio.events import Job, LogLine, StopRequest
 
-__all__ = ["Assessment", "assess", "check_band"]
+__all__ = ["Assessment", "assess", "check_band", "prepare_like_project"]
 
 # Nearest-neighbour search and the classifier grow with the window count; these caps keep an
 # evaluation to seconds on a laptop while leaving hundreds of windows per set.
@@ -120,24 +120,37 @@ def _overlapping(prepared: Any, split: Any, key: str, hop: int, labels: np.ndarr
     return _Windows(split.data, pieces, starts, new_labels)
 
 
-def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
-    """Windows every `hop` samples of recordings, prepared like the project's training data
-    (normalised), and their label texts (None without labels)."""
+def prepare_like_project(
+    paths: Sequence[str],
+    project: Any,
+    *,
+    rate: float | None = None,
+    labels: str = "none",
+    hop: int | None = None,
+) -> Any:
+    """Recordings other than a project's sources (synthetic, or real references) prepared as its
+    training data: its channels, rate, filters and normalisation, every window in the `train`
+    split, one every `hop` samples (default: a window). `rate` is a CSV file's rate; `labels` as
+    in `PrepConfig`. Returns the `PreparedData`."""
     from vqstudio.data.prep import prepare
     from vqstudio.io import read_recordings
 
-    stored = project.data
-    config = project.prep_config
     config = replace(
-        config,
+        project.prep_config,
         channels=tuple(project.channel_labels),
         resample=project.rate,
-        stride_s=hop / project.rate,
+        stride_s=(hop or project.window) / project.rate,
         val_fraction=0.0,
         labels=labels,
     )
     recordings = [rec for p in paths for rec in read_recordings(p, rate=rate)]
-    prepared = prepare(recordings, config, stats=stored["normalization"])
+    return prepare(recordings, config, stats=project.data["normalization"])
+
+
+def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
+    """Windows every `hop` samples of recordings, prepared like the project's training data
+    (normalised), and their label texts (None without labels)."""
+    prepared = prepare_like_project(paths, project, rate=rate, labels=labels, hop=hop)
     names = prepared.label_names
     y = None
     if labels != "none":

@@ -24,7 +24,6 @@ from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
 from vqstudio.models.quantizer import ResidualQuantizer
 
 __all__ = [
-    "CRITIC_PREFIX",
     "PRESETS",
     "Decoder",
     "Encoder",
@@ -33,6 +32,7 @@ __all__ = [
     "TokenizerOutput",
     "choose_preset",
     "preset_config",
+    "without_critic",
 ]
 
 # Residual units per stage use these dilations in turn (WaveNet / EnCodec style), so a few
@@ -346,7 +346,9 @@ class TokenizerOutput:
     encodings: torch.Tensor
 
 
-CRITIC_PREFIX = "critic."  # the critic's keys in a tokenizer's state dict
+def without_critic(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A tokenizer's state dict less the critic's weights (what encoding and decoding need)."""
+    return {k: v for k, v in state.items() if not k.startswith("critic.")}
 
 
 class Tokenizer(nn.Module):
@@ -382,7 +384,7 @@ class Tokenizer(nn.Module):
     def published_state(self) -> dict[str, torch.Tensor]:
         """The state dict without the critic's weights: what generating needs. Training resumes
         from the full state (the critic included) kept in the project's state file."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(CRITIC_PREFIX)}
+        return without_critic(self.state_dict())
 
     @property
     def decoder_context(self) -> int:

@@ -353,7 +353,7 @@ class Project:
     def load_tokenizer(self, device: Any = "cpu") -> Any:
         """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
         from vqstudio.errors import CheckpointError
-        from vqstudio.models.tokenizer import CRITIC_PREFIX, Tokenizer, TokenizerConfig
+        from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig, without_critic
         from vqstudio.project.checkpoint import load_weights
 
         if not self.has_tokenizer:
@@ -372,7 +372,7 @@ class Project:
             )
         model = Tokenizer(cfg, with_critic=False)
         # Weights written before the critic was left out of them still hold it: generating ignores it.
-        tensors = {k: v for k, v in tensors.items() if not k.startswith(CRITIC_PREFIX)}
+        tensors = without_critic(tensors)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != found:
