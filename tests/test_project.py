@@ -49,7 +49,7 @@ def test_create_refuses_a_started_project_and_restarts_an_unstarted_one(tmp_path
     again = Project.create(str(tmp_path), valid_meta(rate=100.0))
     assert again.rate == 100.0 and again.history() == []
     (tmp_path / "state.safetensors").write_bytes(b"x")  # a checkpoint exists now
-    with pytest.raises(ProjectError, match="already holds a project; use --resume"):
+    with pytest.raises(ProjectError, match="already holds a project; add --resume"):
         Project.create(str(tmp_path), valid_meta())
 
 

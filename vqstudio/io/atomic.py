@@ -3,7 +3,13 @@
 Every writer goes through `atomic_path`, which first runs the one output check of
 `vqstudio.io.write_guard` (never over an input, a project's file, a folder or a read-only file),
 gives the new file the permissions the user's umask asks for (a temporary file is created
-0600), and turns a full disk into one clear line whatever library was writing.
+0600), flushes it to the disk before the rename, and turns a full disk into one clear line
+whatever library was writing. A library that fails without saying so (edflib's close ignores
+its write errors) is caught by the writer's own check of what it wrote (`check_size`).
+
+Temporary files are named `.vqs-PID-XXXXXXXX.part.EXT`: a process killed mid-write leaves one
+behind, and the next write into that folder (or the next run of its project) removes it once
+the process that made it is gone (`sweep_stale_temps`).
 """
 
 from __future__ import annotations
@@ -12,14 +18,35 @@ import contextlib
 import errno
 import json
 import os
+import re
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from vqstudio.errors import OutputError, VQStudioError
 from vqstudio.io.write_guard import check_target
 
-__all__ = ["atomic_path", "disk_full_message", "file_mode", "write_json"]
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_path",
+    "check_size",
+    "disk_full_message",
+    "file_mode",
+    "is_temp_name",
+    "sweep_stale_temps",
+    "write_failed",
+    "write_json",
+]
+
+TEMP_PREFIX = ".vqs-"
+# `.vqs-PID-RANDOM.part.EXT`; VQ Studio 0.2 wrote `.vqs-RANDOM.part.EXT` (no PID).
+_TEMP_NAME = re.compile(r"^\.vqs-(?:(\d+)-)?[A-Za-z0-9_]+\.part(?:\.[^/\\]*)?$")
+# A temporary file with no PID in its name is taken to be stale after this long (no write of
+# VQ Studio takes an hour); one with a PID as soon as that process is gone.
+LEGACY_TEMP_AGE_S = 3600.0
 
 # Below this much free space a failed write is taken to be a full disk, whatever the library
 # said ("the writer failed at data record 51", "614400 requested and 262112 written").
@@ -66,6 +93,89 @@ def disk_full_message(path: str, error: BaseException | None = None) -> str | No
     return None
 
 
+def write_failed(path: str, reason: str) -> OutputError:
+    """The error for a write to `path` that came out wrong: "the disk is full" when it is (the
+    usual cause), else `reason`."""
+    said = disk_full_message(path) or f"cannot write {path}: {reason}; check the disk and try again"
+    return OutputError(said)
+
+
+def check_size(tmp: str, expected: int, path: str) -> None:
+    """Raises `OutputError` unless the file `tmp` (being written for `path`) holds `expected`
+    bytes: a short file is a full disk (or a writer that stopped), never a file to keep."""
+    size = os.path.getsize(tmp)
+    if size != expected:
+        raise write_failed(path, f"the writer stopped after {size} of {expected} bytes")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file `atomic_path` makes (`.vqs-...part...`)."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (POSIX; on Windows `os.kill(pid, 0)` would end it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _is_stale(full: str, pid: str | None, now: float) -> bool:
+    if pid is not None and sys.platform != "win32":
+        return int(pid) != os.getpid() and not _process_alive(int(pid))
+    return now - os.lstat(full).st_mtime > LEGACY_TEMP_AGE_S
+
+
+def sweep_stale_temps(folder: str) -> list[str]:
+    """Removes the temporary files that writers killed mid-write left in `folder` (names only
+    VQ Studio makes; never one of a process still running). Returns the names removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if not match:
+            continue
+        full = os.path.join(folder, name)
+        try:
+            if _is_stale(full, match.group(1), now) and not os.path.isdir(full):
+                os.remove(full)
+                removed.append(name)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
+
+
+_SWEPT: set[str] = set()  # folders this process has swept (once is enough: later kills are others')
+_SWEPT_LOCK = threading.Lock()
+
+
+def _sweep_once(folder: str) -> None:
+    key = os.path.realpath(folder)
+    with _SWEPT_LOCK:
+        if key in _SWEPT:
+            return
+        _SWEPT.add(key)
+    sweep_stale_temps(folder)
+
+
+def _flush_to_disk(tmp: str) -> None:
+    """fsync: a write error the OS held back (delayed allocation on a full disk) surfaces here,
+    before the rename, and a power cut after the rename finds the new content."""
+    fd = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str | None = None, *, owner: str | None = None) -> Iterator[str]:
     """Yields a temporary path beside `path`; on success it replaces `path`, on error it is removed.
@@ -75,14 +185,16 @@ def atomic_path(path: str, suffix: str | None = None, *, owner: str | None = Non
     """
     check_target(path, owner=owner)
     folder = os.path.dirname(os.path.abspath(path))
+    _sweep_once(folder)
     ext = suffix if suffix is not None else os.path.splitext(path)[1]
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".vqs-", suffix=".part" + ext, dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part" + ext, dir=folder)
     except OSError as e:
         raise OutputError(disk_full_message(path, e) or f"cannot write {path}: {e.strerror or e}") from e
     os.close(fd)
     try:
         yield tmp
+        _flush_to_disk(tmp)
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except VQStudioError:
@@ -108,6 +220,8 @@ def _remove(path: str) -> None:
 
 def write_json(path: str, data: Any, *, owner: str | None = None) -> None:
     """Writes JSON atomically, indented, with a trailing newline."""
-    with atomic_path(path, owner=owner) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
+    text = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    with atomic_path(path, owner=owner) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(text)
+        check_size(tmp, len(text), path)

@@ -13,6 +13,8 @@ maximum below the data. So this module chooses and checks everything itself:
 
 After pyedflib has written the file, the physical range fields are set to the exact strings
 chosen here, so the header states precisely the scaling the digital values were made with.
+Then the header is read back and the file's size checked against it: edflib's close does not
+report its write errors, so a full disk would otherwise leave a truncated file under the name.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 from vqstudio.errors import OutputError
 from vqstudio.io._common import WriteReport, ascii_text, check_output
-from vqstudio.io.atomic import atomic_path
+from vqstudio.io.atomic import atomic_path, check_size, write_failed
 
 __all__ = ["DIGITAL_RANGE", "choose_record_duration", "physical_range", "write_edf"]
 
@@ -320,6 +322,7 @@ def write_edf(
             tmp, rec, signals, record, n_records, annotations, n_annotation_signals, patient, bdf
         )
         _set_physical_fields(tmp, [s.range_text for s in signals])
+        _check_written(tmp, path, n_records, bdf)
     return WriteReport(path=path, format="BDF+" if bdf else "EDF+", notes=notes)
 
 
@@ -372,6 +375,24 @@ def _write_with_pyedflib(
                     raise OSError(f"the writer failed at data record {r0 + i + 1}")
     finally:
         writer.close()
+
+
+def _check_written(tmp: str, path: str, n_records: int, bdf: bool) -> None:
+    """Reads the header back and checks the file holds every data record it declares, and as
+    many as were meant (`OutputError`, "the disk is full" when it is)."""
+    try:
+        with open(tmp, "rb") as f:
+            head = f.read(256)
+            ns = int(head[252:256].decode("ascii"))
+            header_bytes = int(head[184:192].decode("ascii"))
+            declared = int(head[236:244].decode("ascii"))
+            f.seek(256 + ns * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80))
+            per_record = sum(int(f.read(8).decode("ascii")) for _ in range(ns))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise write_failed(path, "the writer left an unreadable header") from None
+    if declared != n_records:
+        raise write_failed(path, f"the writer stored {declared} of {n_records} data records")
+    check_size(tmp, header_bytes + declared * per_record * (3 if bdf else 2), path)
 
 
 def _set_physical_fields(path: str, ranges: list[tuple[str, str]]) -> None:

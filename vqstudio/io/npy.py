@@ -3,6 +3,10 @@
 One recording: float32 `(channels, samples)`. A batch from `vqstudio generate --count N`:
 float32 `(count, channels, samples)`. The sidecar holds labels, units, the rate, annotations
 (one list per batch item), the start time and the synthetic flag; no pickle is ever loaded.
+
+The two files are one unit: both are written to temporary names before either is renamed, and
+the sidecar holds the array file's shape and sha256, so a reader finds out when a kill between
+the two renames left a sidecar beside an array it does not describe (`read_npy` refuses it).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Recording, Source
+from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Recording, Source, file_sha256
 from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io._common import WriteReport, check_input, check_output
-from vqstudio.io.atomic import atomic_path, write_json
+from vqstudio.io.atomic import atomic_path, check_size, write_failed, write_json
 
 __all__ = ["check_npy_output", "read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
 
@@ -59,12 +63,31 @@ def _is_our_sidecar(side: str) -> bool:
     return isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT
 
 
+def _data_offset(path: str) -> int:
+    """Where the array data of the `.npy` file `path` starts (after its header)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (  # 3.0 differs from 2.0 only in the header's text encoding
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        read_header(f)
+        return f.tell()
+
+
 def _write(data: np.ndarray, path: str, meta: dict[str, Any], notes: list[str]) -> WriteReport:
     side = sidecar_path(path)
     check_npy_output(path)
+    array = np.ascontiguousarray(data, dtype=np.float32)
     with atomic_path(path) as tmp:
-        np.save(tmp, np.ascontiguousarray(data, dtype=np.float32), allow_pickle=False)
-        write_json(side, meta)
+        np.save(tmp, array, allow_pickle=False)
+        try:
+            offset = _data_offset(tmp)
+        except (OSError, ValueError) as e:
+            raise write_failed(path, f"the array header came out unreadable ({e})") from e
+        check_size(tmp, offset + array.nbytes, path)
+        # The sidecar is renamed first, then the array: a kill between leaves a new sidecar whose
+        # digest the old array does not match, which readers refuse.
+        write_json(side, {**meta, "npy_sha256": file_sha256(tmp)})
     return WriteReport(path=path, format="NPY", notes=notes, extra_paths=(side,))
 
 
@@ -167,6 +190,25 @@ def _load_sidecar(path: str) -> dict[str, Any] | None:
     return meta
 
 
+def _check_pair(path: str, shape: tuple[int, ...], meta: dict[str, Any]) -> None:
+    """Refuses (`FormatError`) a sidecar that describes another array than the one in `path`
+    (its shape, and the file's sha256 where the sidecar holds it)."""
+    side = os.path.basename(sidecar_path(path))
+    said = meta.get("shape")
+    if said is not None and list(said) != list(shape):
+        raise FormatError(
+            f"{os.path.basename(path)}: its sidecar {side} describes an array of shape {list(said)}, but "
+            f"the file holds {list(shape)}: the two were not written together (a write cut short?); "
+            "write them again"
+        )
+    digest = meta.get("npy_sha256")
+    if digest is not None and digest != file_sha256(path):
+        raise FormatError(
+            f"{os.path.basename(path)}: its sidecar {side} was written for another array (the sha256 "
+            "differs): the two were not written together (a write cut short?); write them again"
+        )
+
+
 def read_npy(path: str, *, rate: float | None = None) -> list[Recording]:
     """The recording(s) of a `.npy` file: one for `(channels, samples)`, `count` for a batch."""
     check_input(path)
@@ -184,6 +226,7 @@ def read_npy(path: str, *, rate: float | None = None) -> list[Recording]:
     batch = arr.ndim == 3
     arr3 = arr.reshape(1, 1, -1) if arr.ndim == 1 else (arr[None] if arr.ndim == 2 else arr)
     meta = _load_sidecar(path) or {}
+    _check_pair(path, arr.shape, meta)
     n_ch = arr3.shape[1]
     labels = list(meta.get("labels") or [f"ch{i + 1}" for i in range(n_ch)])
     if len(labels) != n_ch:

@@ -6,9 +6,8 @@ inode, as `os.path.samefile` does), it is
 
 * one of the files the running command reads: its inputs and the source recordings of the
   project it works on (declared with `protecting(...)` around the command);
-* a file directly inside a project folder (one holding a VQ Studio `project.json`), unless the
-  writer is that project's own (`owner=`): outputs go into the project's `samples/` or
-  `reports/` folder, or anywhere else;
+* a file anywhere inside a project folder (one holding a VQ Studio `project.json`) but its
+  `samples/` and `reports/` folders, unless the writer is that project's own (`owner=`);
 * a symbolic link planted inside a project folder, for the project's own writers (they would
   follow it out of the folder);
 * a folder, a read-only file, or a path whose folder is missing or read-only.
@@ -29,10 +28,20 @@ from dataclasses import dataclass
 
 from vqstudio.errors import OutputError
 
-__all__ = ["PROJECT_FORMAT", "PROJECT_MARKER_FILE", "check_target", "is_project_folder", "protecting"]
+__all__ = [
+    "PROJECT_FORMAT",
+    "PROJECT_MARKER_FILE",
+    "PROJECT_OUTPUT_FOLDERS",
+    "check_new_folder",
+    "check_target",
+    "is_project_folder",
+    "project_above",
+    "protecting",
+]
 
 PROJECT_MARKER_FILE = "project.json"
 PROJECT_FORMAT = "vqstudio-project"  # the marker project.json carries (vqstudio.project uses these)
+PROJECT_OUTPUT_FOLDERS = ("samples", "reports")  # where others may write inside a project
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,46 @@ def check_target(path: str, *, owner: str | None = None, extra: Iterable[str | N
     _check_project_rules(path, folder, owner)
 
 
+def project_above(folder: str) -> str | None:
+    """The project folder that holds `folder` (or is it), links resolved; None when none does."""
+    current = os.path.realpath(folder)
+    while True:
+        if is_project_folder(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _refuse_inside_project(what: str, real_folder: str) -> None:
+    """`OutputError` when `real_folder` lies in a project but outside its samples/ and reports/."""
+    project = project_above(real_folder)
+    if project is None:
+        return
+    rel = os.path.relpath(real_folder, project)
+    if rel.split(os.sep)[0] not in PROJECT_OUTPUT_FOLDERS:
+        raise OutputError(
+            f"cannot write {what}: it lies inside the project folder {project}, whose files belong to "
+            f"the project; write into {os.path.join(project, 'samples')} or another folder"
+        )
+
+
+def check_new_folder(folder: str) -> None:
+    """Raises `OutputError` unless an output folder may be made at `folder` (or used, if there):
+    its parent exists and is writable, and it lies in no project but in its samples/ or reports/."""
+    folder = os.fspath(folder)
+    if os.path.isdir(folder):
+        _refuse_inside_project(folder, os.path.realpath(folder))
+        return
+    parent = os.path.dirname(os.path.abspath(folder))
+    if not os.path.isdir(parent):
+        raise OutputError(f"cannot make {folder}: its parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or not os.stat(parent).st_mode & 0o222:
+        raise OutputError(f"cannot make {folder}: folder {parent} is not writable")
+    _refuse_inside_project(folder, os.path.join(os.path.realpath(parent), os.path.basename(folder)))
+
+
 def _check_project_rules(path: str, folder: str, owner: str | None) -> None:
     real_folder = os.path.realpath(folder)
     if owner is not None:
@@ -126,11 +175,7 @@ def _check_project_rules(path: str, folder: str, owner: str | None) -> None:
                 "a project's files must be plain files inside it"
             )
         return
-    if is_project_folder(real_folder):
-        raise OutputError(
-            f"cannot write {path}: {folder} is a project folder and its files belong to the project; "
-            f"write into {os.path.join(folder, 'samples')} or another folder"
-        )
+    _refuse_inside_project(path, real_folder)
 
 
 def _inside(path: str, folder: str) -> bool:

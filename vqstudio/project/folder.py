@@ -14,13 +14,15 @@ import errno
 import json
 import os
 import platform
+import uuid
 from typing import Any
 
 from vqstudio import __version__
 from vqstudio.data.prep import PrepConfig
 from vqstudio.errors import OutputError, ProjectError
-from vqstudio.io.atomic import atomic_path, disk_full_message, write_json
-from vqstudio.io.write_guard import PROJECT_FORMAT, PROJECT_MARKER_FILE
+from vqstudio.io.atomic import atomic_path, disk_full_message, is_temp_name, write_json
+from vqstudio.io.write_guard import PROJECT_FORMAT, PROJECT_MARKER_FILE, PROJECT_OUTPUT_FOLDERS
+from vqstudio.project.lock import LOCK_FILE
 from vqstudio.project.schema import validate_meta
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
@@ -29,8 +31,18 @@ FORMAT = PROJECT_FORMAT
 SCHEMA_VERSION = 1
 META_FILE = PROJECT_MARKER_FILE
 # The files a project writes itself; none may be a link (it would lead the writes elsewhere).
-OWN_FILES = (META_FILE, "tokenizer.safetensors", "prior.safetensors", "state.safetensors", "history.jsonl")
-OUTPUT_FOLDERS = ("samples", "reports")
+OWN_FILES = (
+    META_FILE,
+    "tokenizer.safetensors",
+    "prior.safetensors",
+    "state.safetensors",
+    "history.jsonl",
+    LOCK_FILE,
+)
+OUTPUT_FOLDERS = PROJECT_OUTPUT_FOLDERS
+# What a folder may hold and still count as empty for a new project: the files desktops leave
+# in any folder they show, and VQ Studio's own lock and temporary files.
+_IGNORED_IN_EMPTY = (".DS_Store", "Thumbs.db", "desktop.ini", LOCK_FILE)
 
 
 def _versions() -> dict[str, str]:
@@ -47,6 +59,10 @@ def _versions() -> dict[str, str]:
         "torch": getattr(torch, "__version__", "") if torch else "",
         "platform": platform.platform(),
     }
+
+
+def _is_step(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _finite(value: Any) -> Any:
@@ -92,20 +108,44 @@ class Project:
             for name in ("state.safetensors", "tokenizer.safetensors", "prior.safetensors")
         )
 
+    @staticmethod
+    def check_new_folder(path: str) -> None:
+        """Refuses (`ProjectError`) a folder a new project may not be made in: a file, a started
+        project (resume it instead), or a folder holding files that are not a project's. An
+        empty folder, a missing one and a project that never reached its first checkpoint pass."""
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ProjectError(f"{path} is a file, not a folder; choose a folder for --project")
+        if Project.started(path):
+            raise ProjectError(
+                f"{path} already holds a project; add --resume to continue it, "
+                "or choose another --project folder"
+            )
+        if not os.path.isdir(path) or Project.exists(path):
+            return
+        foreign = sorted(n for n in os.listdir(path) if n not in _IGNORED_IN_EMPTY and not is_temp_name(n))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise ProjectError(
+                f"{path} is not empty and not a VQ Studio project (it holds {shown}); a new project "
+                "needs an empty or new folder: choose another --project folder"
+            )
+
+    @property
+    def id(self) -> str | None:
+        """The project's identity, a random id written when it was made (None in projects made
+        before VQ Studio 0.3): every weights file carries it, so a file copied from another
+        project is named as such."""
+        value = self.meta.get("id")
+        return value if isinstance(value, str) and value else None
+
     @classmethod
     def create(cls, path: str, meta: dict[str, Any] | None = None) -> Project:
         """Makes the folder (or uses an existing one) and writes `project.json`.
 
-        Refuses a folder that holds a started project (`ProjectError`: resume it or choose another
-        folder); one that never reached its first checkpoint is started again from nothing.
+        Refuses what `check_new_folder` refuses (`ProjectError`); a project that never reached
+        its first checkpoint is started again from nothing.
         """
-        if cls.started(path):
-            raise ProjectError(
-                f"{path} already holds a project; use --resume to continue it, "
-                "or choose another --project folder"
-            )
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise ProjectError(f"{path} is a file, not a folder; choose a folder for --project")
+        cls.check_new_folder(path)
         if cls.exists(path):
             cls.open(path, validate=False)  # only our own unfinished project is started again
         try:
@@ -116,6 +156,7 @@ class Project:
         full = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
+            "id": uuid.uuid4().hex,
             "created": now,
             "versions": _versions(),
             **(meta or {}),
@@ -311,7 +352,10 @@ class Project:
                 except ValueError:
                     dropped = True
                     continue
-                if isinstance(rec, dict) and rec.get("stage") == stage and int(rec.get("step", 0)) > step:
+                if not isinstance(rec, dict) or not _is_step(rec.get("step", 0)):
+                    dropped = True  # not a line VQ Studio wrote: a resume must not trip on it
+                    continue
+                if rec.get("stage") == stage and rec.get("step", 0) > step:
                     dropped = True
                     continue
                 kept.append(line if line.endswith("\n") else line + "\n")
@@ -329,6 +373,10 @@ class Project:
         folder = self.file(name)
         if os.path.islink(folder) or (os.path.exists(folder) and not os.path.isdir(folder)):
             raise ProjectError(f"{folder} is not a plain folder inside the project; remove it or rename it")
+        # Write bits, not os.access: root may write anywhere, but a folder its owner made
+        # read-only is refused to every command alike (as --resume refuses it).
+        if not os.path.isdir(folder) and not os.stat(self.path).st_mode & 0o222:
+            raise OutputError(f"cannot make {folder}: the project folder {self.path} is read-only")
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
@@ -336,7 +384,8 @@ class Project:
         return folder
 
     def history(self, stage: str | None = None) -> list[dict[str, Any]]:
-        """The records of `history.jsonl` (of one stage if given); a torn last line is skipped."""
+        """The records of `history.jsonl` (of one stage if given); a torn last line, and lines
+        that are not VQ Studio's records (no whole-number step), are skipped."""
         if not os.path.isfile(self.history_path):
             return []
         out = []
@@ -345,6 +394,8 @@ class Project:
                 try:
                     rec = json.loads(line)
                 except ValueError:
+                    continue
+                if not isinstance(rec, dict) or not _is_step(rec.get("step", 0)):
                     continue
                 if stage is None or rec.get("stage") == stage:
                     out.append(rec)

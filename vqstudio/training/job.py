@@ -7,7 +7,9 @@ the stop request between steps (finishing the step and writing a checkpoint) and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import random
 import threading
 import time
@@ -22,6 +24,7 @@ from vqstudio.data.recording import Recording
 from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
 from vqstudio.project import Project
+from vqstudio.project.lock import LOCK_FILE, ProjectLock
 from vqstudio.training.budget import Budget
 from vqstudio.training.settings import (
     DEFAULT_MINUTES,
@@ -211,12 +214,73 @@ def train(
 ) -> Generator[Event, None, TrainResult]:
     """Prepares the data and trains the tokenizer, then (if asked and available) the prior.
 
-    Refuses an existing project without `resume` (`ProjectError`), and bad input with a typed
-    error, before anything is written. Yields events; returns a `TrainResult`. `optim` and
-    `prior_optim` override the stages' optimizer settings of a new project (a resumed one keeps
-    its stored ones). `recordings` (already open, e.g. in the GUI) are used instead of reading
-    `settings.inputs`.
+    Refuses an existing project without `resume`, a folder holding other files, and a project
+    another run holds (`ProjectError`), and bad input with a typed error, before anything is
+    written. Holds the project's lock (`vqstudio.project.lock`) until it returns. Yields events;
+    returns a `TrainResult`. `optim` and `prior_optim` override the stages' optimizer settings
+    of a new project (a resumed one keeps its stored ones). `recordings` (already open, e.g. in
+    the GUI) are used instead of reading `settings.inputs`.
     """
+    _refuse_several_processes()
+    if resume:
+        Project.open(project_dir, validate=False)  # a missing or foreign folder: say so, lock nothing
+        made = False
+    else:
+        Project.check_new_folder(project_dir)
+        made = _make_folder(project_dir)
+    lock = ProjectLock(project_dir, "vqstudio train" + (" --resume" if resume else ""))
+    try:
+        note = lock.acquire()
+        if note:
+            yield LogLine(note, "warning")
+        return (yield from _train_locked(settings, project_dir, stop, resume, optim, recordings, prior_optim))
+    finally:
+        if made and not Project.exists(project_dir):
+            _remove_made_folder(project_dir, lock)  # bad input: leave no half-made folder behind
+        lock.release()
+
+
+def _refuse_several_processes() -> None:
+    """`ProjectError` when started as one of several processes (torchrun): each would train its
+    own copy into the same folder."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.isdigit() and int(world) > 1:
+        raise ProjectError(
+            f"vqstudio train runs in one process, but it was started as one of {world} (torchrun "
+            "--nproc-per-node); each would train its own copy into the same folder: start it once, "
+            "without torchrun"
+        )
+
+
+def _make_folder(path: str) -> bool:
+    """Makes the new project's folder; True when it did not exist before."""
+    if os.path.isdir(path):
+        return False
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        raise ProjectError(f"cannot make the project folder {path}: {e.strerror or e}") from e
+    return True
+
+
+def _remove_made_folder(path: str, lock: ProjectLock) -> None:
+    """Removes a folder this run made and left without a project (only its lock file inside)."""
+    with contextlib.suppress(OSError):
+        if set(os.listdir(path)) <= {LOCK_FILE}:
+            os.remove(lock.path)
+            os.rmdir(path)
+
+
+def _train_locked(
+    settings: TrainSettings,
+    project_dir: str,
+    stop: StopRequest | None,
+    resume: bool,
+    optim: OptimConfig | None,
+    recordings: Sequence[Recording] | None,
+    prior_optim: OptimConfig | None,
+) -> Generator[Event, None, TrainResult]:
+    """`train` once the project's lock is held."""
     import torch
 
     from vqstudio.device import describe_device, resolve_device, set_threads
@@ -233,11 +297,7 @@ def train(
     if resume:
         project, settings, prepared = _open_for_resume(project_dir, settings, recordings)
     else:
-        if Project.started(project_dir):
-            raise ProjectError(
-                f"{project_dir} already holds a project; add --resume to continue it, "
-                "or choose another --project folder"
-            )
+        Project.check_new_folder(project_dir)  # again, now that the lock is held
         recs = list(recordings) if recordings is not None else _read_inputs(settings)
         # Window lengths are a multiple of the chosen tokenizer's downsampling.
         prepared = prepare(
