@@ -12,7 +12,9 @@ Three parts, each doing what it is best at:
   (`bench/io.py`), where pyedflib's `readSignal` reads 32 MB/s.
 * Annotations (every annotation signal) and the start time come from pyedflib, which opens a
   file without loading its samples; when pyedflib refuses a file, edfio (lazy) is tried, and a
-  plain EDF without annotation signals that both refuse still opens from its header.
+  plain EDF without annotation signals that both refuse still opens from its header. An EDF+
+  recording field saying `Startdate X` (the date is unknown) takes the start from the header's
+  date and time fields, as pyedflib does, with a note.
 
 EDF+D: the samples of a discontinuous file are joined record after record (as in the file);
 `Recording.gaps` holds each skipped stretch in seconds of the file's time axis (from the
@@ -442,15 +444,33 @@ def _meta_pyedflib(path: str) -> tuple[dt.datetime | None, list[Annotation]]:
     return start, notes
 
 
-def _meta_edfio(path: str, bdf: bool) -> tuple[dt.datetime | None, list[Annotation]]:
+def _meta_edfio(header: EdfHeader) -> tuple[dt.datetime | None, list[Annotation]]:
     import edfio
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        edf = edfio.read_bdf(path) if bdf else edfio.read_edf(path, lazy_load_data=True)
-        start = edf.startdatetime
+        path = header.path
+        edf = edfio.read_bdf(path) if header.bdf else edfio.read_edf(path, lazy_load_data=True)
+        try:
+            start = edf.startdatetime
+        except edfio.AnonymizedDateError:
+            # "Startdate X": EDF+'s unknown date. pyedflib then takes the fixed fields; so do we.
+            start = header.start_from_fields()
         notes = [Annotation(float(a.onset), float(a.duration or 0.0), a.text) for a in edf.annotations]
     return start, notes
+
+
+def _unknown_date_note(header: EdfHeader) -> str | None:
+    """A note when an EDF+/BDF+ recording field says `Startdate X` (the start date is unknown)."""
+    words = header.recording.split()
+    if "+" not in header.format or words[:2] != ["Startdate", "X"]:
+        return None
+    when = header.start_from_fields()
+    shown = f"{when:%Y-%m-%d %H:%M:%S}" if when else "none"
+    return (
+        "the recording field says 'Startdate X' (start date unknown); the start is taken from the "
+        f"header's date and time fields ({shown})"
+    )
 
 
 def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
@@ -465,7 +485,7 @@ def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
         start, annotations = _meta_pyedflib(path)
     except Exception as first:
         try:
-            start, annotations = _meta_edfio(path, header.bdf)
+            start, annotations = _meta_edfio(header)
             notes.append(f"pyedflib refused the file ({_reason(first)}); read with edfio")
         except Exception as second:
             if has_annotation_signal:
@@ -474,6 +494,9 @@ def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
                 ) from None
             start, annotations = header.start_from_fields(), []
             notes.append(f"pyedflib ({_reason(first)}) and edfio refused the file; read from its header")
+    unknown_date = _unknown_date_note(header)
+    if unknown_date:
+        notes.append(unknown_date)
     source = RecordSamples(header)
     gaps: list[Gap] = []
     if header.format.endswith("+D"):
