@@ -18,7 +18,8 @@ What is understood:
   column is skipped with a note.
 
 Everything else is refused with a `FormatError` naming the file, the line and the column:
-text in a number column, an empty cell, NaN or Inf, ragged rows, no numeric column.
+text in a number column, an empty cell, NaN or Inf, a value too large for float32 (the
+samples' type), ragged rows, no numeric column.
 """
 
 from __future__ import annotations
@@ -162,7 +163,10 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
         table = _fast_numbers(body, sep, used, width)
     if table is not None:
         for k, j in enumerate(used):
-            _check_finite(name, table[:, k], names[j], linenos, lambda i, j=j: _split(data[i][1], sep)[j])
+            cell = lambda i, j=j: _split(data[i][1], sep)[j]  # noqa: E731 - the text, for a message
+            _check_finite(name, table[:, k], names[j], linenos, cell)
+            if j in channels_cols:
+                _check_float32(name, table[:, k], names[j], linenos, cell)
         values = list(np.ascontiguousarray(table[:, [used.index(j) for j in channels_cols]].T))
         steps = [1] * len(channels_cols)
         time_cells = table[:, used.index(time_col)] if numeric_time else None
@@ -187,7 +191,9 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
         for j in channels_cols:
             step, idx = _sparse_step(cells[:, j])
             if idx is not None:  # a slower or shorter channel: a value every `step` rows
-                values.append(_numbers(name, cells[idx, j], names[j], [linenos[i] for i in idx]))
+                column, rows_used = cells[idx, j], [linenos[i] for i in idx]
+                values.append(_numbers(name, column, names[j], rows_used))
+                _check_float32(name, values[-1], names[j], rows_used, lambda i, col=column: str(col[i]))
                 notes.append(
                     f"column '{names[j]}' has a value every {step} row(s) for {idx.size} of "
                     f"{len(rows)} rows: read as a channel at 1/{step} of the table's rate"
@@ -196,6 +202,7 @@ def read_csv(path: str, *, rate: float | None = None) -> Recording:
                 )
             else:
                 values.append(_numbers(name, cells[:, j], names[j], linenos))
+                _check_float32(name, values[-1], names[j], linenos, lambda i, j=j: str(cells[i, j]))
             steps.append(step)
         time_cells = cells[:, time_col] if time_col is not None else None
         time_text = list(cells[:20, time_col]) if time_col is not None else []
@@ -324,6 +331,23 @@ def _check_finite(name: str, values: np.ndarray, col_name: str, linenos: list[in
             f"{name}: line {linenos[i]}, column '{col_name}' is {cell(i).strip()} "
             f"({bad.size} such cell{'s' if bad.size > 1 else ''}); every sample must be a finite "
             "number (fill or cut the missing stretch)"
+        )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # about 3.4e38
+
+
+def _check_float32(name: str, values: np.ndarray, col_name: str, linenos: list[int], cell) -> None:
+    """`FormatError` at the first sample beyond float32's range (VQ Studio keeps samples as float32,
+    where it would become infinite); `cell(i)` gives the text of row `i` for the message."""
+    big = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
+    if big.size:
+        i = int(big[0])
+        more = f" ({big.size} such cells)" if big.size > 1 else ""
+        raise FormatError(
+            f"{name}: line {linenos[i]}, column '{col_name}' holds {cell(i).strip()[:30]}, too large for "
+            f"32-bit floats{more}: VQ Studio stores samples as float32, whose largest value is about "
+            "3.4e38; fix that cell or rescale the column to a smaller unit"
         )
 
 
