@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.errors import FormatError
+from vqstudio.errors import FormatError, VQStudioError
 from vqstudio.events import Job, LogLine, StopRequest
 
 __all__ = ["Assessment", "assess", "check_band", "prepare_like_project"]
@@ -75,13 +75,14 @@ class _Windows:
     pieces: list[tuple[int, int]]
     starts: np.ndarray
     labels: np.ndarray | None
+    excluded_flat: int = 0  # windows the preparation left out for a flat or saturated stretch
 
     def subsample(self, cap: int, rng: np.random.Generator) -> _Windows:
         if len(self.starts) <= cap:
             return self
         keep = np.sort(rng.choice(len(self.starts), cap, replace=False))
         labels = self.labels[keep] if self.labels is not None else None
-        return _Windows(self.data, self.pieces, self.starts[keep], labels)
+        return _Windows(self.data, self.pieces, self.starts[keep], labels, self.excluded_flat)
 
     def cut(self, signal: np.ndarray, window: int) -> np.ndarray:
         """`(n, channels, window)` windows of `signal` (the data or its reconstruction)."""
@@ -147,17 +148,95 @@ def prepare_like_project(
     return prepare(recordings, config, stats=project.data["normalization"])
 
 
-def _windows_of(paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int) -> _Windows:
+def _windows_of(
+    paths: Sequence[str], project: Any, rate: float | None, labels: str, hop: int, role: str
+) -> _Windows:
     """Windows every `hop` samples of recordings, prepared like the project's training data
-    (normalised), and their label texts (None without labels)."""
-    prepared = prepare_like_project(paths, project, rate=rate, labels=labels, hop=hop)
+    (normalised), and their label texts (None without labels). `role` ("synthetic" or "real")
+    names the files in the message when they hold no usable window for being flat."""
+    try:
+        prepared = prepare_like_project(paths, project, rate=rate, labels=labels, hop=hop)
+    except FormatError:
+        # The preparation speaks of "the training data"; say which input is flat instead.
+        _refuse_flat_files(paths, project, rate, hop, role)
+        raise
     names = prepared.label_names
     y = None
     if labels != "none":
         y = np.array([names[i] if i >= 0 else "" for i in prepared.train.labels], dtype=object)
     split = prepared.train
     pieces = _pieces(prepared, split, "train_s") or [(0, split.data.shape[1])]
-    return _Windows(split.data, pieces, split.starts.copy(), y)
+    return _Windows(split.data, pieces, split.starts.copy(), y, prepared.excluded_flat["train"])
+
+
+def _flat_shares(rec: Any, project: Any, hop: int) -> list[tuple[str, float]] | None:
+    """For a recording none of whose windows (project length, every `hop` samples at the
+    project's rate) is free of flat or saturated stretches: each channel with such stretches
+    and the share of its samples they cover. None when a window is usable, or none fits."""
+    from vqstudio.data.flat import flat_mask
+    from vqstudio.data.prep import load_channels
+
+    names = project.channel_labels
+    flat = load_channels(rec, names, project.rate, find_flat=True).flat
+    window = project.window
+    if flat is None or flat.size < window:
+        return None
+    flagged = np.concatenate([[0], np.cumsum(flat, dtype=np.int64)])
+    starts = np.arange(0, flat.size - window + 1, hop)
+    if (flagged[starts + window] == flagged[starts]).any():
+        return None
+    shares = []
+    for name in names:
+        c = rec.channel(name)
+        share = float(flat_mask(c.read(0, c.n_samples), c.rate).mean())
+        if share > 0:
+            shares.append((name, share))
+    return shares
+
+
+def _refuse_flat_files(paths: Sequence[str], project: Any, rate: float | None, hop: int, role: str) -> None:
+    """`FormatError` naming the files among `paths` that hold no window free of flat or
+    saturated stretches (what they are, and what to do); returns when there is none."""
+    from vqstudio.io import read_recordings
+
+    found = []
+    for path in paths:
+        try:
+            shares = [_flat_shares(rec, project, hop) for rec in read_recordings(path, rate=rate)]
+        except (VQStudioError, KeyError, ValueError):
+            continue  # unreadable or without the channels: the preparation's error says so
+        if shares and all(s is not None for s in shares):
+            found.append((os.path.basename(path), [x for s in shares for x in s or []]))
+    if not found:
+        return
+    details = ", ".join(
+        f"{name} (flat or saturated: {', '.join(f'{c} {share:.0%}' for c, share in _merge(shares))} "
+        "of the samples)"
+        for name, shares in found
+    )
+    seconds = project.window / project.rate
+    plural = len(found) > 1
+    it = "them" if plural else "it"
+    if role == "synthetic":
+        advice = (
+            f"generate {it} again (a project trained too briefly can give flat output) or leave {it} "
+            "out of --synthetic"
+        )
+    else:
+        advice = f"give real recordings with signal in {', '.join(project.channel_labels)} (--real)"
+    raise FormatError(
+        f"{role} recording{'s' if plural else ''} {details} carr{'y' if plural else 'ies'} no usable "
+        f"signal: every {seconds:g} s window holds a flat (constant) or saturated stretch, and such "
+        f"windows are left out of the evaluation; {advice}"
+    )
+
+
+def _merge(shares: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """One (channel, largest share) per channel, in first-seen order (a .npy batch repeats them)."""
+    best: dict[str, float] = {}
+    for name, share in shares:
+        best[name] = max(share, best.get(name, 0.0))
+    return list(best.items())
 
 
 def _split_labels(prepared: Any, split: str) -> np.ndarray | None:
@@ -252,7 +331,7 @@ def assess(
     if real_paths:
         # Other real files carry labels only as annotations: their stems are not training labels.
         real_mode = "annotations" if label_mode == "annotations" else "none"
-        real_w = _windows_of(real_paths, project, rate, real_mode, hop)
+        real_w = _windows_of(real_paths, project, rate, real_mode, hop, "real")
         real_source = [os.path.abspath(p) for p in real_paths]
     else:
         real_w = _overlapping(prepared, prepared.val, "held_out_s", hop, _split_labels(prepared, "val"))
@@ -266,8 +345,13 @@ def assess(
     real, real_y = prepared.physical(real_w.cut(real_w.data, window)), real_w.labels
     # Synthetic files carry their label as an annotation, whatever the project's label mode.
     syn_w = _windows_of(
-        synthetic_paths, project, rate, "annotations" if label_mode != "none" else "none", hop
+        synthetic_paths, project, rate, "annotations" if label_mode != "none" else "none", hop, "synthetic"
     )
+    if syn_w.excluded_flat:
+        yield LogLine(
+            f"left out {syn_w.excluded_flat} synthetic window(s) holding a flat (constant) or "
+            "saturated stretch"
+        )
     syn_w = syn_w.subsample(MAX_WINDOWS, rng)
     synthetic, syn_y = prepared.physical(syn_w.cut(syn_w.data, window)), syn_w.labels
     yield LogLine(
@@ -296,6 +380,9 @@ def assess(
 
     labelled = real_y is not None and syn_y is not None
     report = yield from job(real, real_y if labelled else None, synthetic, syn_y if labelled else None)
+    # The preparation left out the files' flat windows before the comparison could: count them too.
+    for key, w in (("synthetic", syn_w), ("real", real_w)):
+        report.excluded_flat[key] = report.excluded_flat.get(key, 0) + w.excluded_flat
     result = Assessment(
         report,
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
