@@ -116,23 +116,24 @@ def _to_output_rate(x: np.ndarray, rate: float, out_rate: float, n: int) -> np.n
 
 def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
     """Channels of each generated recording: the source's header, the project's output rate, and
-    the source's physical range where every sample fits (else the data's; the writer rounds it out)."""
+    the source's stated physical range (the data's when the source states none). It is kept even
+    where samples go beyond it: the EDF/BDF writer then widens the range (never clips) and says
+    so in a note, which it could not if the range were the data's already."""
     infos = project.data.get("channels", [])
     rate = project.output_rate
-    lo, hi = data.min(axis=2), data.max(axis=2)  # (count, channels)
     out = []
     for r in range(data.shape[0]):
         chans = []
         for c, info in enumerate(infos):
             pmin, pmax = float(info.get("physical_min", np.nan)), float(info.get("physical_max", np.nan))
-            fits = math.isfinite(pmin) and math.isfinite(pmax) and pmin <= lo[r, c] and hi[r, c] <= pmax
+            stated = math.isfinite(pmin) and math.isfinite(pmax) and pmin < pmax
             chans.append(
                 Channel.from_samples(
                     info["label"],
                     data[r, c],
                     rate,
                     unit=info.get("unit", ""),
-                    physical_range=(pmin, pmax) if fits else None,
+                    physical_range=(pmin, pmax) if stated else None,
                     transducer=info.get("transducer", ""),
                     prefilter=info.get("prefilter", ""),
                 )
