@@ -13,6 +13,7 @@ data and the device.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -24,6 +25,8 @@ from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
 from vqstudio.models.quantizer import ResidualQuantizer
 
 __all__ = [
+    "LIMITS",
+    "MAX_WEIGHTS",
     "PRESETS",
     "Decoder",
     "Encoder",
@@ -39,6 +42,70 @@ __all__ = [
 # units cover a wide receptive field at each resolution.
 UPSAMPLING = ("transposed", "linear")
 _DILATIONS = (1, 3, 9, 27)
+
+# Bounds (lowest, highest) of each whole-number setting. The highest lie far above every preset
+# (large: hidden 96, max_width 512, latent_dim 128, 1,024 codes) and every montage, and low enough
+# that a damaged or hand-edited config is refused, naming the setting, before anything is built:
+# a codebook of 2**36 codes would ask for 2 TB.
+LIMITS: dict[str, tuple[int, int]] = {
+    "channels": (1, 65_536),  # EDF and BDF headers hold at most 9,999 signals
+    "window": (1, 2**30),  # samples: above 600 s at 1 MHz, the longest window `train` accepts
+    "hidden": (1, 8192),
+    "max_width": (1, 8192),
+    "res_units": (1, 64),
+    "kernel": (1, 255),
+    "latent_dim": (1, 8192),
+    "code_dim": (1, 8192),
+    "codebook_size": (1, 2**20),
+    "n_quantizers": (1, 256),
+    "critic_start": (0, 10**12),  # optimizer steps
+    "critic_width": (1, 8192),
+}
+# The tuple settings: (lowest, highest) of each entry, and most entries. 30 strides of 2 already
+# downsample more than the longest window; FFT sizes and periods are in samples.
+TUPLE_LIMITS: dict[str, tuple[int, int, int]] = {
+    "strides": (2, 8, 30),
+    "stft_ffts": (2, 2**20, 64),
+    "critic_periods": (1, 2**20, 64),
+    "critic_ffts": (2, 2**20, 64),
+}
+REAL_SETTINGS = (
+    "quantizer_dropout",
+    "commitment_weight",
+    "ema_decay",
+    "dead_code_fraction",
+    "time_weight",
+    "stft_weight",
+    "stft_floor",
+    "critic_weight",
+    "feature_weight",
+)
+# Weights and buffers a tokenizer may hold in all (4 GiB of float32): 75 times the large preset
+# on 64 channels (14 M), so only a damaged config meets it, each setting within its limit.
+MAX_WEIGHTS = 2**30
+
+
+def _conv(inputs: int, outputs: int, kernel: int) -> int:
+    """Weights and biases of a convolution (1D or 2D: `kernel` is the kernel's size in all)."""
+    return inputs * outputs * kernel + outputs
+
+
+def _check_whole(name: str, value: Any, low: int, high: int) -> None:
+    """`ValueError` naming the setting unless `value` is a whole number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"tokenizer setting {name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"tokenizer setting {name} must be between {low} and {high:,}, got {value:,}")
+
+
+def _whole_tuple(name: str, values: Any) -> tuple[int, ...]:
+    """`values` (a list from JSON, or a tuple) as a tuple of whole numbers within `TUPLE_LIMITS`."""
+    low, high, most = TUPLE_LIMITS[name]
+    if not isinstance(values, list | tuple) or len(values) > most:
+        raise ValueError(f"tokenizer setting {name} must be a list of at most {most} whole numbers")
+    for v in values:
+        _check_whole(name, v, low, high)
+    return tuple(int(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -98,12 +165,19 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
-        for name in ("strides", "stft_ffts", "critic_periods", "critic_ffts"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        positive = ("channels", "window", "hidden", "max_width", "res_units", "kernel", "latent_dim")
-        for name in (*positive, "code_dim", "codebook_size", "n_quantizers"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"tokenizer setting {name} must be at least 1, got {getattr(self, name)}")
+        for name in TUPLE_LIMITS:
+            object.__setattr__(self, name, _whole_tuple(name, getattr(self, name)))
+        for name, (low, high) in LIMITS.items():
+            _check_whole(name, getattr(self, name), low, high)
+        for name in REAL_SETTINGS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"tokenizer setting {name} must be a finite number, got {value!r}")
+        self._check_choices()
+        self._check_size()
+
+    def _check_choices(self) -> None:
+        """The settings that must be one of a few values or lie in a range."""
         if not self.strides or any(s not in (2, 4, 8) for s in self.strides):
             raise ValueError(f"tokenizer strides must each be 2, 4 or 8, got {list(self.strides)}")
         if self.kernel % 2 == 0:
@@ -125,11 +199,45 @@ class TokenizerConfig:
             raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
         if not 0.0 <= self.dead_code_fraction < 1.0:
             raise ValueError(f"dead_code_fraction must be in [0, 1), got {self.dead_code_fraction}")
-        for name in ("critic_weight", "feature_weight", "critic_start"):
+        for name in ("critic_weight", "feature_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"tokenizer setting {name} must be 0 or more, got {getattr(self, name)}")
         if self.has_critic and not (self.critic_periods or self.critic_ffts):
             raise ValueError("a tokenizer critic needs at least one period or FFT size")
+
+    def _check_size(self) -> None:
+        """Refuses settings each within its limit that together make a model too large to build."""
+        count = self.weight_count(with_critic=self.has_critic)
+        if count > MAX_WEIGHTS:
+            raise ValueError(
+                f"tokenizer settings describe {count:,} weights, more than the {MAX_WEIGHTS:,} a "
+                "tokenizer may have (hidden, max_width, res_units, kernel, latent_dim, codebook_size "
+                "and n_quantizers set its size)"
+            )
+
+    def weight_count(self, with_critic: bool = False) -> int:
+        """The number of values in `Tokenizer(self, with_critic=...).state_dict()` (weights and
+        buffers), computed without building it, so a config is measured before it allocates."""
+        w, d, c = self.widths, self.latent_dim, self.channels
+        res = [self.res_units * (_conv(v, v, self.kernel) + _conv(v, v, 1)) for v in w]
+        up = [2 * s + 1 if self.upsample == "linear" else 2 * s for s in self.strides]
+        encoder = _conv(c, w[0], 7) + res[-1] + _conv(w[-1], d, 3)
+        decoder = _conv(d, w[-1], 7) + res[-1] + _conv(w[0], c, 7)
+        for i, s in enumerate(self.strides):
+            encoder += res[i] + _conv(w[i], w[i + 1], 2 * s)
+            decoder += res[i] + _conv(w[i + 1], w[i], up[i])
+        k, q, e = self.codebook_size, self.n_quantizers, self.code_dim
+        # per level: projections in and out, then codebook, ema_sum (K x code_dim), ema_size, ema_usage
+        quantizer = q * (_conv(d, e, 1) + _conv(e, d, 1) + 2 * k * e + 2 * k)
+        total = encoder + quantizer + decoder
+        return total + (self._critic_weight_count() if with_critic and self.has_critic else 0)
+
+    def _critic_weight_count(self) -> int:
+        """Values of the critic's state dict (`vqstudio.models.critic.Critic`)."""
+        c, v = self.channels, self.critic_width
+        period = _conv(c, v, 5) + _conv(v, 2 * v, 5) + _conv(2 * v, 4 * v, 5) + _conv(4 * v, 1, 3)
+        spectrogram = _conv(2 * c, v, 27) + 2 * _conv(v, v, 27) + _conv(v, v, 9) + _conv(v, 1, 9)
+        return len(self.critic_periods) * period + len(self.critic_ffts) * spectrogram
 
     @property
     def has_critic(self) -> bool:

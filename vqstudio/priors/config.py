@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,6 +49,77 @@ DEFAULT_GUIDANCE = 3.0
 # 127) and a PSD distance of 6.9 dB against 7.8 dB; shift 8 gave no more.
 NEW_DIFFUSION_SHIFT = 4.0
 SAMPLER_NAMES = ("dpm++2m", "ddim")  # the keys of `samplers.SAMPLERS`; the first is the default
+
+# Bounds (lowest, highest) of the whole-number settings of a prior. The highest lie far above every
+# preset (large: width 384, depth 8, heads 8) and every tokenizer (the same bounds as
+# `vqstudio.models.tokenizer.LIMITS`: latent_dim 8,192, 2**20 codes, 256 levels, windows of 2**30
+# samples), and low enough that a damaged or hand-edited config is refused, naming the setting,
+# before a module is built.
+LIMITS: dict[str, tuple[int, int]] = {
+    "latent_dim": (1, 8192),
+    "seg_len": (2, 2**30),
+    "codebook_size": (2, 2**20),
+    "n_quantizers": (1, 256),
+    "context": (2, 2**30),
+    "width": (1, 8192),
+    "depth": (1, 256),
+    "heads": (1, 1024),
+    "n_labels": (0, 100_000),  # label names come from annotations or file names
+    "patch": (1, 2**30),
+}
+MAX_MLP_RATIO = 64.0  # the MLP's width over the model's (presets: 3 or 4)
+# Weights and buffers a prior may hold in all (4 GiB of float32): 48 times the large preset
+# (a diffusion prior over 128 latent dimensions: 22 M), so only a damaged config meets it.
+MAX_WEIGHTS = 2**30
+
+
+def _check_whole(name: str, value: Any) -> None:
+    """`ValueError` naming the setting unless `value` is a whole number within `LIMITS`."""
+    low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"prior setting {name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"prior setting {name} must be between {low} and {high:,}, got {value:,}")
+
+
+def _check_real(name: str, value: Any, low: float, high: float) -> None:
+    """`ValueError` naming the setting unless `value` is a number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(f"prior setting {name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
+def _check_common(config: Any) -> None:
+    """The bounds every prior's config shares: its whole numbers, its MLP ratio, its label dropout."""
+    for f in dataclasses.fields(config):
+        if f.name in LIMITS:
+            _check_whole(f.name, getattr(config, f.name))
+    _check_real("mlp_ratio", config.mlp_ratio, 0.0, MAX_MLP_RATIO)
+    _check_real("label_dropout", config.label_dropout, 0.0, 1.0)
+    if config.width % config.heads:
+        raise ValueError(f"width {config.width} must be a multiple of heads {config.heads}")
+
+
+def _check_size(config: Any) -> None:
+    """Refuses settings each within its limit that together make a prior too large to build."""
+    count = config.weight_count()
+    if count > MAX_WEIGHTS:
+        raise ValueError(
+            f"prior settings describe {count:,} weights, more than the {MAX_WEIGHTS:,} a prior may have "
+            "(width, depth, mlp_ratio and the codebook set its size)"
+        )
+
+
+def _linear(inputs: int, outputs: int) -> int:
+    """Weights and biases of a linear layer."""
+    return inputs * outputs + outputs
+
+
+def _blocks(config: Any, per_block_extra: int) -> int:
+    """Values of `depth` transformer blocks: attention (qkv, proj), MLP, plus `per_block_extra`."""
+    w = config.width
+    hidden = int(w * config.mlp_ratio)
+    block = _linear(w, 3 * w) + _linear(w, w) + _linear(w, hidden) + _linear(hidden, w) + per_block_extra
+    return config.depth * block
 
 
 # A sampling job: yields (done, total) as it goes, returns its result (a torch tensor).
@@ -88,16 +161,28 @@ class DiffusionConfig:
     kind: str = "diffusion"
 
     def __post_init__(self) -> None:
-        if self.latent_dim < 1 or self.seg_len < 2:
-            raise ValueError(f"latent_dim {self.latent_dim} and seg_len {self.seg_len} must be positive")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
+        _check_common(self)
         if self.prediction not in ("v", "eps"):
             raise ValueError(f"prediction must be 'v' or 'eps', not {self.prediction!r}")
-        if self.patch < 1 or self.seg_len % self.patch:
+        if self.seg_len % self.patch:
             raise ValueError(f"patch {self.patch} must divide seg_len {self.seg_len}")
-        if not self.shift > 0:
+        _check_real("prefix_prob", self.prefix_prob, 0.0, 1.0)
+        if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real):
+            raise ValueError(f"shift must be a number, not {self.shift!r}")
+        if not (self.shift > 0 and math.isfinite(self.shift)):
             raise ValueError(f"shift must be positive, not {self.shift}")
+        _check_size(self)
+
+    def weight_count(self) -> int:
+        """The number of values in the denoiser's state dict (`diffusion.DiffusionDenoiser`),
+        computed without building it, so a config is measured before it allocates."""
+        d, w, p = self.latent_dim, self.width, self.patch
+        count = 2 * d  # latent_mean, latent_std
+        count += (2 * d + 1) * w * (p + 2) + w  # the strided convolution in
+        count += 2 * _linear(w, w)  # the time embedding
+        count += (self.n_labels + 1) * w if self.n_labels else 0
+        count += _blocks(self, _linear(w, 6 * w))  # each block's adaLN modulation
+        return count + _linear(w, 2 * w) + _linear(w, d * p)
 
     @classmethod
     def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
@@ -141,10 +226,17 @@ class AutoregressiveConfig:
     kind: str = "autoregressive"
 
     def __post_init__(self) -> None:
-        if self.codebook_size < 2 or self.n_quantizers < 1 or self.context < 2:
-            raise ValueError("codebook_size, n_quantizers and context must be positive")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
+        _check_common(self)
+        _check_size(self)
+
+    def weight_count(self) -> int:
+        """The number of values in the model's state dict (`autoregressive.AutoregressivePrior`),
+        computed without building it, so a config is measured before it allocates."""
+        k, q, w = self.codebook_size, self.n_quantizers, self.width
+        count = 2 * q * k * w + w  # code embeddings in and within a step, the start token
+        count += (self.n_labels + 1) * w if self.n_labels else 0
+        count += _blocks(self, 4 * w)  # each block's two layer norms
+        return count + 4 * w + _linear(w, k) + q * w  # final and head norms, head, level embeddings
 
     @classmethod
     def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> AutoregressiveConfig:
@@ -202,9 +294,12 @@ def preset(name: str, kind: str | None = None) -> dict[str, float]:
 
 
 def config_from_dict(data: dict[str, Any]) -> PriorConfig:
-    """Rebuilds a config from its dict (as stored in JSON); unknown keys are refused."""
+    """Rebuilds a config from its dict (as stored in JSON); unknown keys and settings beyond their
+    limits are refused (`CheckpointError`)."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"prior config is not a JSON object but {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in PRIORS:
+    if not isinstance(kind, str) or kind not in PRIORS:
         raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {PRIOR_NAMES}")
     cls = PRIORS[kind].config
     names = {f.name for f in dataclasses.fields(cls)}

@@ -11,7 +11,7 @@ import torch
 from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.priors.config import PriorConfig, config_from_dict, to_dict
 from vqstudio.priors.registry import prior_kind
-from vqstudio.project.checkpoint import load_weights, save_weights
+from vqstudio.project.checkpoint import check_weight_count, load_weights, save_weights
 
 __all__ = ["KIND", "LoadedPrior", "build_prior", "check_prior_fits", "load_prior", "save_prior"]
 
@@ -71,25 +71,50 @@ def save_prior(
 
 
 def load_prior(path: str, device: torch.device | str = "cpu") -> LoadedPrior:
-    """The prior saved at `path`, checked, in eval mode on `device`; never unpickles."""
+    """The prior saved at `path`, checked, in eval mode on `device`; never unpickles.
+
+    Its config is checked against its limits and against the weights the file holds before the
+    module is built; its weights must be finite and its label table well formed (`CheckpointError`)."""
     if not os.path.isfile(path):
         raise ProjectError(
             f"{os.path.dirname(path) or '.'} has no trained prior ({os.path.basename(path)} is missing); "
             "train one with: vqstudio train FILE... --project DIR --resume --prior-steps N"
         )
+    name = os.path.basename(path)
     tensors, info = load_weights(path, kind=KIND)
-    config = config_from_dict(info["config"])
+    try:
+        config = config_from_dict(info["config"])
+    except CheckpointError as e:
+        raise CheckpointError(f"{name} has a configuration this VQ Studio cannot build: {e}") from e
+    check_weight_count(path, config.weight_count())
     model = build_prior(config)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
-        raise CheckpointError(f"{os.path.basename(path)} does not match its configuration: {e}") from e
-    extra: dict[str, Any] = info.get("extra", {})
-    names = [str(n) for n in extra.get("label_names", [])]
-    counts = [int(c) for c in extra.get("label_counts", [])]
-    if config.n_labels and (len(names) != config.n_labels or len(counts) != config.n_labels):
-        raise CheckpointError(
-            f"{os.path.basename(path)} is conditional on {config.n_labels} labels "
-            f"but stores {len(names)} label names"
-        )
+        raise CheckpointError(f"{name} does not match its configuration: {e}") from e
+    names, counts = _label_table(name, info["extra"], config.n_labels)
     return LoadedPrior(model.to(device).eval(), config, int(info["step"]), names, counts)
+
+
+# Windows a label may count: exact in the float64 weights generation draws labels with.
+MAX_LABEL_COUNT = 2**53
+
+
+def _label_table(name: str, extra: dict[str, Any], n_labels: int) -> tuple[list[str], list[int]]:
+    """The label names and training counts stored with a prior, checked (`CheckpointError`)."""
+    names = extra.get("label_names", [])
+    counts = extra.get("label_counts", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{name} is damaged: its 'label_names' must be a list of names")
+    if not isinstance(counts, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= MAX_LABEL_COUNT for c in counts
+    ):
+        raise CheckpointError(
+            f"{name} is damaged: its 'label_counts' must be a list of whole numbers of windows (0 or more)"
+        )
+    if n_labels and (len(names) != n_labels or len(counts) != n_labels):
+        raise CheckpointError(
+            f"{name} is conditional on {n_labels} labels but stores {len(names)} label names "
+            f"and {len(counts)} counts"
+        )
+    return names, counts

@@ -6,16 +6,19 @@ can be rebuilt without VQ Studio's help. A state file (`state.safetensors`) hold
 stage, the optimizer's tensors (its non-tensor parts as JSON in the metadata) and the random
 generators' states, so `--resume` continues exactly. Loading checks the marker and the kind and
 refuses anything else (a safetensors file from another program, a pickle renamed, a truncated
-file) with a `CheckpointError` naming the file. Writes are atomic.
+file) with a `CheckpointError` naming the file, as it does weights holding NaN or infinite values
+and state metadata of the wrong type. Writes are atomic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,8 @@ from vqstudio.io.atomic import atomic_path
 
 __all__ = [
     "FORMAT",
+    "check_finite",
+    "check_weight_count",
     "load_state",
     "load_weights",
     "optimizer_from_tensors",
@@ -38,6 +43,7 @@ __all__ = [
     "save_state",
     "save_weights",
     "saved_stages",
+    "stored_weight_count",
 ]
 
 FORMAT = "vqstudio"
@@ -53,8 +59,8 @@ def _write(
         save_file(flat, tmp, metadata=dict(metadata))
 
 
-def read_metadata(path: str) -> dict[str, str]:
-    """The metadata of a safetensors file; `CheckpointError` if it is not one of ours."""
+def _header(path: str) -> dict[str, Any]:
+    """The JSON header of a safetensors file (its tensors' shapes and its metadata); nothing loaded."""
     name = os.path.basename(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} does not exist; train the project first (vqstudio train ...)")
@@ -76,13 +82,57 @@ def read_metadata(path: str) -> dict[str, str]:
         raise CheckpointError(f"{name} is not a safetensors file: its header is unreadable") from e
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} is not a safetensors file: its header is not a JSON object")
-    meta = header.get("__metadata__") or {}
+    return header
+
+
+def read_metadata(path: str) -> dict[str, str]:
+    """The metadata of a safetensors file; `CheckpointError` if it is not one of ours."""
+    meta = _header(path).get("__metadata__") or {}
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(
-            f"{name} is a safetensors file from another program (no '{FORMAT}' format marker); "
-            "VQ Studio reads only checkpoints it wrote"
+            f"{os.path.basename(path)} is a safetensors file from another program (no '{FORMAT}' format "
+            "marker); VQ Studio reads only checkpoints it wrote"
         )
     return {str(k): str(v) for k, v in meta.items()}
+
+
+def stored_weight_count(path: str, prefix: str = "") -> int:
+    """How many values the tensors of `path` whose names start with `prefix` hold, read from the
+    file's header (nothing loaded)."""
+    total = 0
+    for key, entry in _header(path).items():
+        if key == "__metadata__" or not key.startswith(prefix):
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise CheckpointError(f"{os.path.basename(path)} is corrupt: the shape of '{key}' is unreadable")
+        total += math.prod(shape)
+    return total
+
+
+def check_weight_count(path: str, expected: int, prefix: str = "") -> None:
+    """Refuses (`CheckpointError`) a configuration describing more weights than `path` holds
+    (under `prefix`): checked before the model is built, since building a damaged configuration
+    (a codebook of 2**36 codes) would allocate first."""
+    held = stored_weight_count(path, prefix)
+    if expected > held:
+        where = f" under '{prefix}'" if prefix else ""
+        raise CheckpointError(
+            f"{os.path.basename(path)} holds {held:,} weights{where} where its configuration describes "
+            f"{expected:,}; the file is damaged: train again or restore it"
+        )
+
+
+def check_finite(name: str, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> None:
+    """Refuses (`CheckpointError`, naming file `name` and the first tensor) floating-point tensors
+    holding NaN or infinite values: loaded as they are, they give garbage output with no error."""
+    for key in sorted(tensors):
+        tensor = tensors[key]
+        if key.startswith(prefix) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{name} holds NaN or infinite values (in '{key}'); the file is damaged "
+                "(or its training diverged): train again or restore it"
+            )
 
 
 def _load_tensors(path: str) -> dict[str, torch.Tensor]:
@@ -134,7 +184,12 @@ def load_weights(path: str, kind: str | None = None) -> tuple[dict[str, torch.Te
         }
     except ValueError as e:
         raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
-    return _load_tensors(path), info
+    for key in ("config", "extra"):
+        if not isinstance(info[key], dict):
+            raise CheckpointError(f"{name} has unreadable metadata: its '{key}' is not a JSON object")
+    tensors = _load_tensors(path)
+    check_finite(name, tensors)
+    return tensors, info
 
 
 # ---------------------------------------------------------------- optimizer and RNG state
@@ -256,8 +311,123 @@ def save_state(
     _write(path, {**kept, **opt_tensors, **rng_tensors, **model_tensors}, meta, owner)
 
 
+# ---------------------------------------------------------------- what a state file's stage entry holds
+
+
+def _whole(low: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _object(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _object_or_null(v: Any) -> bool:
+    return v is None or isinstance(v, dict)
+
+
+def _optimizer_state(v: Any) -> bool:
+    """`{param id: {name: non-tensor value}}`, as `optimizer_to_tensors` writes it."""
+    return isinstance(v, dict) and all(k.isdigit() and isinstance(e, dict) for k, e in v.items())
+
+
+def _numpy_rng(v: Any) -> bool:
+    """[kind, pos, has_gauss, cached], as `rng_to_tensors` writes numpy's state."""
+    return (
+        isinstance(v, list)
+        and len(v) == 4
+        and isinstance(v[0], str)
+        and _whole(0)(v[1])
+        and _whole(0)(v[2])
+        and isinstance(v[3], int | float)
+    )
+
+
+def _python_rng(v: Any) -> bool:
+    """[version, internal state, gauss], as `random.getstate()` reads in JSON."""
+    return (
+        isinstance(v, list)
+        and len(v) == 3
+        and _whole(0)(v[0])
+        and isinstance(v[1], list)
+        and all(_whole(0)(x) for x in v[1])
+        and (v[2] is None or isinstance(v[2], int | float))
+    )
+
+
+def _budget(v: Any) -> bool:
+    return v is None or (
+        isinstance(v, dict)
+        and (v.get("steps") is None or _whole(0)(v["steps"]))
+        and (v.get("seconds") is None or _real(v["seconds"]))
+    )
+
+
+# (path in a stage's entry, test, what it must be); a path marked optional may be absent (older
+# versions of VQ Studio wrote fewer entries). Resuming reads each of these as the type given: a
+# damaged one is named here rather than met as a traceback deep in training.
+_STAGE_RULES: tuple[tuple[str, bool, Callable[[Any], bool], str], ...] = (
+    ("step", False, _whole(0), "a whole number of steps"),
+    ("optimizer", False, _object, "an object"),
+    (
+        "optimizer.param_groups",
+        False,
+        lambda v: isinstance(v, list) and all(map(_object, v)),
+        "a list of objects",
+    ),
+    ("optimizer.state", False, _optimizer_state, "an object of objects by parameter number"),
+    ("rng", False, _object, "an object"),
+    ("rng.numpy", False, _numpy_rng, "numpy's generator state"),
+    ("rng.python", False, _python_rng, "Python's generator state"),
+    ("extra", True, _object, "an object"),
+    ("extra.batch_size", True, _whole(1), "a positive whole number"),
+    ("extra.elapsed_s", True, _real, "a number of seconds"),
+    ("extra.progress", True, _object_or_null, "an object"),
+    ("extra.progress.step", True, _whole(0), "a whole number of steps"),
+    ("extra.progress.elapsed_s", True, _real, "a number of seconds"),
+    ("extra.progress.batch_size", True, _whole(1), "a positive whole number"),
+    ("extra.progress.budget", True, _budget, "an object of steps and seconds"),
+    ("extra.progress.done", True, lambda v: isinstance(v, bool), "true or false"),
+    ("extra.progress.metrics", True, _object_or_null, "an object"),
+    ("extra.progress.config", True, _object_or_null, "an object"),
+    ("extra.progress.kind", True, lambda v: isinstance(v, str), "a name"),
+    ("extra.progress.labels", True, _object_or_null, "an object"),
+)
+_ABSENT = object()
+
+
+def _entry_value(entry: Any, dotted: str) -> Any:
+    value = entry
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _ABSENT
+        value = value[key]
+    return value
+
+
+def _check_stage(name: str, stage: str, entry: Any) -> None:
+    """Refuses (`CheckpointError`, naming the field) a stage entry of the wrong shape or types."""
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{name} is damaged: its '{stage}' state is not an object; train again")
+    for dotted, optional, test, must in _STAGE_RULES:
+        value = _entry_value(entry, dotted)
+        if value is _ABSENT and optional:
+            continue
+        if value is _ABSENT or not test(value):
+            shown = "nothing" if value is _ABSENT else type(value).__name__
+            raise CheckpointError(
+                f"{name} is damaged: '{stage}.{dotted}' must be {must}, not {shown}; "
+                "train again or restore the file"
+            )
+
+
 def _state_stages(path: str) -> dict[str, Any]:
-    """The per-stage entries in a state file's metadata; `CheckpointError` if it is not one."""
+    """The per-stage entries in a state file's metadata, each checked; `CheckpointError` if it is
+    not a state file or an entry is damaged."""
     name = os.path.basename(path)
     meta = read_metadata(path)
     if meta.get("kind") != "state":
@@ -268,6 +438,8 @@ def _state_stages(path: str) -> dict[str, Any]:
         raise CheckpointError(f"{name} has unreadable metadata: {e}") from e
     if not isinstance(stages, dict):
         raise CheckpointError(f"{name} has unreadable metadata: its stages are not an object")
+    for stage, entry in stages.items():
+        _check_stage(name, stage, entry)
     return stages
 
 
@@ -306,12 +478,13 @@ def load_state(
     entry = stages[stage]
     tensors = _load_tensors(path)
     prefix = f"{stage}."
+    check_finite(name, tensors, prefix)
     weights = {k[len(prefix) + 6 :]: v for k, v in tensors.items() if k.startswith(f"{prefix}model.")}
     try:
         if model is not None and weights:
             model.load_state_dict(weights)
         optimizer_from_tensors(optimizer, tensors, entry["optimizer"], prefix)
         restore_rng(tensors, entry["rng"], prefix, generators)
-    except (KeyError, ValueError, RuntimeError) as e:
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
         raise CheckpointError(f"{name} does not match this model: {e}") from e
     return {"step": int(entry["step"]), "extra": entry.get("extra", {}), "has_model": bool(weights)}

@@ -30,7 +30,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.loop import StageContext, StageResult, resume_loop_state, train_stage
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import PRIOR_OPTIM, OptimConfig, TrainSettings
-from vqstudio.training.stage_state import resume_progress
+from vqstudio.training.stage_state import check_saved_model_fits, resume_progress
 from vqstudio.training.validation import autocast, eval_mode
 
 __all__ = [
@@ -182,7 +182,14 @@ class PriorStage:
                 return build_prior(config).to(self.device), 0
         # The weights come back with the optimizer state (`_resume`: the state file carries them).
         if saved.get("config"):
-            model = build_prior(config_from_dict(saved["config"])).to(self.device)
+            try:
+                config = config_from_dict(saved["config"])
+            except CheckpointError as e:
+                raise CheckpointError(
+                    f"state.safetensors holds a prior configuration this VQ Studio cannot build: {e}"
+                ) from e
+            check_saved_model_fits(self.project, STAGE, config.weight_count())
+            model = build_prior(config).to(self.device)
             step = 0
         else:  # a state file of VQ Studio 0.1: the weights file holds the weights
             loaded = load_prior(self.project.prior_path, self.device)

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from vqstudio.project import Project
-from vqstudio.project.checkpoint import save_state, saved_stages
+from vqstudio.project.checkpoint import check_weight_count, save_state, saved_stages, stored_weight_count
 from vqstudio.training.budget import Budget
 
-__all__ = ["reconcile", "resume_progress", "save_checkpoint"]
+__all__ = ["check_saved_model_fits", "reconcile", "resume_progress", "save_checkpoint"]
 
 
 def save_checkpoint(
@@ -70,6 +70,16 @@ def resume_progress(project: Project, stage: str) -> dict[str, Any] | None:
     if entry is None:
         return None
     return dict(entry["extra"].get("progress") or {"step": entry["step"]})
+
+
+def check_saved_model_fits(project: Project, stage: str, weight_count: int) -> None:
+    """Refuses (`CheckpointError`) a config from the state file that describes more weights than
+    the state holds for `stage`, before the model is built: building a damaged config (a codebook
+    of 2**36 codes) would allocate first. A state of VQ Studio 0.1 holds no weights: nothing to
+    compare."""
+    prefix = f"{stage}.model."
+    if stored_weight_count(project.state_path, prefix):
+        check_weight_count(project.state_path, weight_count, prefix)
 
 
 def reconcile(project: Project, stages: tuple[str, ...] = ("tokenizer", "prior")) -> None:

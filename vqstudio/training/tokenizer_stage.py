@@ -21,12 +21,13 @@ from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
 from vqstudio.models.critic import critic_loss, feature_matching, generator_loss
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choose_preset, preset_config
+from vqstudio.project import Project
 from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
 from vqstudio.training.loop import StageContext, resume_loop_state
 from vqstudio.training.optim import make_optimizer, optimizer_step
 from vqstudio.training.settings import OptimConfig, TrainSettings
-from vqstudio.training.stage_state import resume_progress
+from vqstudio.training.stage_state import check_saved_model_fits, resume_progress
 from vqstudio.training.validation import autocast, eval_mode, validate, validation_index
 
 __all__ = [
@@ -60,14 +61,28 @@ def default_batch_size(device: torch.device, channels: int = 1, window: int = 0,
 
 
 def build_tokenizer(
-    saved: dict[str, Any] | None, prepared: PreparedData, settings: TrainSettings, device: torch.device
+    saved: dict[str, Any] | None,
+    prepared: PreparedData,
+    settings: TrainSettings,
+    device: torch.device,
+    project: Project | None = None,
 ) -> Tokenizer:
     """The tokenizer to train: of the last checkpoint's config (`saved`: its `resume_progress`)
     when resuming, else a fresh preset.
 
-    A resumed model's weights are put back by `load_state` (the state file carries them)."""
+    A resumed model's weights are put back by `load_state` (the state file carries them); its
+    config is checked first, against its limits and, given the `project`, against the weights
+    its state file holds (`CheckpointError`)."""
     if saved is not None and saved.get("config"):
-        return Tokenizer(TokenizerConfig(**saved["config"])).to(device)
+        try:
+            cfg = TokenizerConfig(**saved["config"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(
+                f"state.safetensors holds a tokenizer configuration this VQ Studio cannot build: {e}"
+            ) from e
+        if project is not None:
+            check_saved_model_fits(project, STAGE, cfg.weight_count(with_critic=cfg.has_critic))
+        return Tokenizer(cfg).to(device)
     preset = settings.preset or choose_preset(len(prepared.train), device.type)
     cfg = preset_config(preset, channels=prepared.n_channels, window=prepared.window)
     return Tokenizer(cfg).to(device)
@@ -150,7 +165,7 @@ class TokenizerStage:
         )
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
         saved = resume_progress(project, STAGE) if resume else None
-        self.model = build_tokenizer(saved, prepared, settings, device)
+        self.model = build_tokenizer(saved, prepared, settings, device, project)
         self.cfg: TokenizerConfig = self.model.cfg
         # On the device, so drawing a batch never waits for the GPU (a host tensor copied in would).
         data_gen = torch.Generator(device=device).manual_seed(settings.seed + 1)
