@@ -27,6 +27,7 @@ from vqstudio.io import write_recording
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, preset_config
 from vqstudio.priors import store
 from vqstudio.priors.config import AutoregressiveConfig, DiffusionConfig, preset
+from vqstudio.project.checkpoint import check_weight_count
 from vqstudio.project.schema import validate_meta
 from vqstudio.training import TrainSettings, train
 
@@ -226,6 +227,23 @@ def test_tokenizer_weight_count_is_that_of_the_module(name):
         assert cfg.weight_count() == sum(v.numel() for v in model.state_dict().values())
 
 
+def test_tokenizer_weight_count_with_its_critic():
+    cfg = preset_config("small", channels=3, window=256, critic_weight=1.0, feature_weight=2.0)
+    model = Tokenizer(cfg)
+    assert cfg.weight_count(with_critic=True) == sum(v.numel() for v in model.state_dict().values())
+
+
+def test_a_tokenizer_config_larger_than_its_file_is_named(project):
+    """What `Project.load_tokenizer` can ask before building (each setting within its limit)."""
+    path = os.path.join(project, "tokenizer.safetensors")
+    with safe_open(path, "pt") as f:
+        config = json.loads(f.metadata()["config"])
+    check_weight_count(path, TokenizerConfig(**config).weight_count())  # the file's own: it fits
+    bigger = TokenizerConfig(**{**config, "codebook_size": 2**20})
+    with pytest.raises(CheckpointError, match=r"tokenizer.safetensors holds [\d,]+ weights where"):
+        check_weight_count(path, bigger.weight_count())
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -336,6 +354,11 @@ def _progress(stage: str, change):
         (lambda s: s["tokenizer"].update(extra=[1]), "extra"),
         (_progress("prior", lambda p: p.update(config="x")), "config"),
         (_progress("prior", lambda p: p["config"].update(depth=10**6)), "depth"),
+        # within its limits, but more weights than the state holds: refused before it is built
+        (
+            _progress("tokenizer", lambda p: p["config"].update(codebook_size=2**20)),
+            "where its configuration describes",
+        ),
     ],
 )
 def test_a_damaged_state_file_is_one_line_on_resume(project, capsys, change, words):

@@ -164,6 +164,8 @@ class TokenizerConfig:
     critic_width: int = 16
 
     def __post_init__(self) -> None:
+        """Refuses (`ValueError` naming the setting) a setting of the wrong type or beyond `LIMITS`,
+        and settings that together exceed `MAX_WEIGHTS`: before any module is built."""
         # JSON turns tuples into lists; accept them so TokenizerConfig(**json_dict) works.
         for name in TUPLE_LIMITS:
             object.__setattr__(self, name, _whole_tuple(name, getattr(self, name)))

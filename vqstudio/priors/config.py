@@ -21,6 +21,8 @@ from vqstudio.priors.registry import PRIOR_NAMES, PRIORS
 __all__ = [
     "DEFAULT_GUIDANCE",
     "DEFAULT_STEPS",
+    "LIMITS",
+    "MAX_WEIGHTS",
     "SAMPLER_NAMES",
     "AutoregressiveConfig",
     "DiffusionConfig",
