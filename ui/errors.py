@@ -16,7 +16,7 @@ from types import TracebackType
 
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from vqstudio.errors import VQStudioError
+from vqstudio.errors import user_error
 
 __all__ = ["app_message", "ask_action", "install_excepthook", "show_error", "show_exception"]
 
@@ -102,8 +102,9 @@ def ask_action(
 
 def show_exception(parent: QWidget | None, title: str, error: BaseException) -> None:
     """The reason of a user error, or 'internal error' with the traceback for anything else."""
-    if isinstance(error, VQStudioError):
-        show_error(parent, title, str(error))
+    said = user_error(error)
+    if said is not None:
+        show_error(parent, title, str(said))
     else:
         details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         show_error(

@@ -134,17 +134,22 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
         from vqstudio.generation.sampling import GenerateSettings, generate
         from vqstudio.io.write_guard import protecting
         from vqstudio.project import Project
+        from vqstudio.project.lock import ProjectLock
 
         threads = job_threads(options.get("threads"), free_cores())
-        recs = yield from generate(project_dir, GenerateSettings(**{**options, "threads": threads}), stop)
-        paths: list[str] = []
-        if recs:
-            project = Project.open(project_dir)
-            folder = project.output_dir("samples")
-            out = os.path.join(folder, f"gui_{time.strftime('%Y%m%d-%H%M%S')}.edf")
-            with protecting(project.source_paths, "a recording this project was trained on"):
-                paths = [report.path for report in write_generated(recs, out)]
-            yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
+        # The samples go into the project: no other run may hold it (a command-line training).
+        with ProjectLock(project_dir, "vqstudio-gui generate") as note:
+            if note:
+                yield LogLine(note, "warning")
+            recs = yield from generate(project_dir, GenerateSettings(**{**options, "threads": threads}), stop)
+            paths: list[str] = []
+            if recs:
+                project = Project.open(project_dir)
+                folder = project.output_dir("samples")
+                out = os.path.join(folder, f"gui_{time.strftime('%Y%m%d-%H%M%S')}.edf")
+                with protecting(project.source_paths, "a recording this project was trained on"):
+                    paths = [report.path for report in write_generated(recs, out)]
+                yield LogLine(f"saved {len(paths)} recording(s) in {folder}")
         return list(recs), paths
 
     return job

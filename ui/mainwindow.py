@@ -55,7 +55,8 @@ from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
 from vqstudio.data.recording import Recording
-from vqstudio.errors import RateNeededError, VQStudioError
+from vqstudio.errors import RateNeededError, VQStudioError, user_error
+from vqstudio.events import LongRun
 
 __all__ = ["MainWindow", "gui_threads"]
 
@@ -631,8 +632,9 @@ class MainWindow(QMainWindow):
         self._on_job_failed(title, error, tb)
 
     def _on_job_failed(self, title: str, error: BaseException, tb: str) -> None:
-        if isinstance(error, VQStudioError):
-            show_error(self, title, str(error))
+        said = user_error(error)
+        if said is not None:
+            show_error(self, title, str(said))
         else:
             show_error(self, title, f"Internal error: {type(error).__name__}: {error}", tb)
 
@@ -643,10 +645,18 @@ class MainWindow(QMainWindow):
         options = {**self.generation.settings_kwargs(), "threads": gui_threads()}
         job = Job("generate", generation_job(project_dir, options), self, low_priority=True)
         self.generation.attach(job)
+        job.long_run.connect(lambda event: self._ask_long_run(job, event))
         job.finished.connect(self._on_generated)
         job.failed.connect(lambda error, tb: self._on_job_failed("Generation failed", error, tb))
         self._start_job(job)
         self.tabs.setCurrentWidget(self.generation)
+
+    def _ask_long_run(self, job: Job, event: LongRun) -> None:
+        """A job said it will run for long: the user decides whether it goes on."""
+        message = f"{event.message[:1].upper()}{event.message[1:]}. Stopping keeps nothing of it."
+        if ask_action(self, "This will take long", message, ["Go on"], cancel="Stop") is None and job.running:
+            job.stop()
+            self.set_status(f"Stopping {job.name}...")
 
     def _on_generated(self, result: tuple[list[Recording], list[str]]) -> None:
         recs, paths = result

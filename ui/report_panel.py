@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from ui.worker import Job
 from vqstudio.evaluation.table import Row, comparison_rows
-from vqstudio.events import Progress
+from vqstudio.events import LogLine, Progress
 
 __all__ = ["ReportPanel", "SavedReport"]
 
@@ -208,20 +208,25 @@ class ReportPanel(QWidget):
 
         def job(stop: threading.Event) -> Generator[Any, None, Any]:
             from vqstudio.evaluation.assessment import assess
+            from vqstudio.project.lock import ProjectLock
 
-            os.makedirs(reports, exist_ok=True)
-            return (
-                yield from assess(
-                    project_dir,
-                    synthetic_paths,
-                    real_paths=real_paths,
-                    json_path=os.path.join(reports, "report.json"),
-                    plots_dir=os.path.join(reports, "plots"),
-                    references=True,
-                    band=band,
-                    stop=stop,
+            # The report goes into the project: no other run may hold it (a command-line training).
+            with ProjectLock(project_dir, "vqstudio-gui evaluate") as note:
+                if note:
+                    yield LogLine(note, "warning")
+                os.makedirs(reports, exist_ok=True)
+                return (
+                    yield from assess(
+                        project_dir,
+                        synthetic_paths,
+                        real_paths=real_paths,
+                        json_path=os.path.join(reports, "report.json"),
+                        plots_dir=os.path.join(reports, "plots"),
+                        references=True,
+                        band=band,
+                        stop=stop,
+                    )
                 )
-            )
 
         return job
 

@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from vqstudio.events import (
     CheckpointWritten,
     LogLine,
+    LongRun,
     Progress,
     ReconstructionPreview,
     SamplePreview,
@@ -109,6 +110,7 @@ class Job(QObject):
     sample = Signal(object)  # SamplePreview, the latest
     checkpoint = Signal(object)  # CheckpointWritten
     log = Signal(object)  # LogLine
+    long_run = Signal(object)  # LongRun: the job will run for long (ask whether to go on)
     finished = Signal(object)  # the job's return value
     failed = Signal(object, str)  # the exception, its traceback text
 
@@ -197,6 +199,8 @@ class Job(QObject):
                 self.checkpoint.emit(event)
             elif isinstance(event, LogLine):
                 self.log.emit(event)
+            elif isinstance(event, LongRun):
+                self.long_run.emit(event)
             else:
                 self.log.emit(LogLine(str(event)))
         if points:

@@ -80,8 +80,13 @@ def set_threads(threads: int | None) -> int:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for a CUDA/MPS out-of-memory error (its type differs between torch versions)."""
+    """True for an out-of-memory error of any device: CUDA's and MPS's (their types differ
+    between torch versions), the CPU allocator's ("DefaultCPUAllocator: can't allocate memory")
+    and numpy's `MemoryError`."""
+    if isinstance(error, MemoryError):
+        return True
     oom = getattr(torch.cuda, "OutOfMemoryError", None)
     if oom is not None and isinstance(error, oom):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    said = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in said or "can't allocate memory" in said)

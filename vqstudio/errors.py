@@ -17,6 +17,7 @@ __all__ = [
     "ProjectError",
     "RateNeededError",
     "VQStudioError",
+    "user_error",
 ]
 
 
@@ -65,3 +66,20 @@ class DeviceError(VQStudioError, RuntimeError):
 
 class LimitError(VQStudioError, ValueError):
     """A request is larger than this machine can hold or than the method allows (says the limit)."""
+
+
+OUT_OF_MEMORY = (
+    "this machine ran out of memory; ask for less (fewer or shorter recordings, fewer channels) "
+    "or close other programs"
+)
+
+
+def user_error(error: BaseException) -> VQStudioError | None:
+    """`error` as its one line for the user: itself when it is a `VQStudioError`, a `LimitError`
+    for a `MemoryError` (a limit of this machine the checks before the job missed, not a bug),
+    else None: an internal error, whose traceback belongs in a bug report."""
+    if isinstance(error, VQStudioError):
+        return error
+    if isinstance(error, MemoryError):
+        return LimitError(OUT_OF_MEMORY)
+    return None

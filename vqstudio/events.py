@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "Job",
     "LogLine",
+    "LongRun",
     "Progress",
     "ReconstructionPreview",
     "SamplePreview",
@@ -89,12 +90,22 @@ class CheckpointWritten:
 
 
 @dataclass(frozen=True)
+class LongRun:
+    """A job that will run for long, said once its first part is timed: the CLI prints it, the
+    app asks whether to go on (and sets the stop request if not)."""
+
+    stage: str
+    eta_s: float
+    message: str
+
+
+@dataclass(frozen=True)
 class LogLine:
     message: str
     level: str = "info"  # "info", "warning"
 
 
-Event = Progress | Validation | ReconstructionPreview | SamplePreview | CheckpointWritten | LogLine
+Event = Progress | Validation | ReconstructionPreview | SamplePreview | CheckpointWritten | LogLine | LongRun
 
 R = TypeVar("R")
 Job = Generator[Event, None, R]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 
 from vqstudio.cli.argtypes import frequency_band
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.evaluation.table import comparison_rows, format_table
     from vqstudio.io.write_guard import check_target, protecting
     from vqstudio.project import Project
+    from vqstudio.project.lock import lock_outputs
 
     project = Project.open(args.project)
     inputs = [*args.synthetic, *(args.real or [])]
@@ -91,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             stop=stop,
         )
-        result = run_job(job, stop)
+        # Reports inside a project (its reports/) wait for no one: a run that holds it is named.
+        with lock_outputs([json_path, os.path.join(plots_dir, "psd.png")], "vqstudio evaluate") as notes:
+            for note in notes:
+                print(f"vqstudio: {note}", file=sys.stderr)
+            result = run_job(job, stop)
     print(format_table(*comparison_rows(result.to_dict())))
     print(f"report: {result.json_path}")
     for path in result.plots:

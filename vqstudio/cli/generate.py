@@ -8,6 +8,7 @@ Prints what it wrote and the speed in signal-seconds generated per wall-second.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vqstudio.cli.argtypes import number, thread_count, whole_number
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
@@ -80,10 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.generation.sampling import GenerateSettings, generate
     from vqstudio.io.write_guard import protecting
     from vqstudio.project import Project
+    from vqstudio.project.lock import lock_outputs
 
     project = Project.open(args.project)
-    with protecting(project.source_paths, "a recording this project was trained on"):
-        check_outputs(args.out, args.count)  # before minutes of sampling, not after
+    with (
+        protecting(project.source_paths, "a recording this project was trained on"),
+        # Outputs inside a project (its samples/) wait for no one: a run that holds it is named.
+        lock_outputs(check_outputs(args.out, args.count), "vqstudio generate") as notes,
+    ):
+        for note in notes:
+            print(f"vqstudio: {note}", file=sys.stderr)
         settings = GenerateSettings(
             seconds=args.seconds,
             count=args.count,

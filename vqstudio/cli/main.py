@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from vqstudio import __version__
 from vqstudio.cli import demo, evaluate, generate, info, reconstruct, train
 from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_STOPPED
-from vqstudio.errors import VQStudioError
+from vqstudio.errors import user_error
 
 # Order shown in --help.
 COMMANDS = (info, train, generate, reconstruct, evaluate, demo)
@@ -47,14 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         return int(args.run(args) or 0)
-    except VQStudioError as e:
-        print(f"vqstudio: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("vqstudio: stopped", file=sys.stderr)
         return EXIT_STOPPED
-    except Exception:  # an internal error: say so with the traceback a bug report needs
-        traceback.print_exc()
+    except Exception as e:
+        said = user_error(e)
+        if said is not None:
+            print(f"vqstudio: {said}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        traceback.print_exc()  # an internal error: with the traceback a bug report needs
         print("vqstudio: internal error (the lines above belong in a bug report)", file=sys.stderr)
         return EXIT_INTERNAL
 

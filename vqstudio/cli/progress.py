@@ -15,7 +15,7 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any, TextIO, TypeVar
 
-from vqstudio.events import CheckpointWritten, Event, LogLine, Progress, Validation
+from vqstudio.events import CheckpointWritten, Event, LogLine, LongRun, Progress, Validation
 
 __all__ = ["ProgressPrinter", "format_duration", "run_job", "sigint_sets"]
 
@@ -104,6 +104,8 @@ class ProgressPrinter:
                 self.line(text)
         elif isinstance(event, LogLine):
             self.line(("warning: " if event.level == "warning" else "") + event.message)
+        elif isinstance(event, LongRun):
+            self.line(f"note: {event.message}; Ctrl-C stops it")
         elif isinstance(event, Validation):
             shown = " ".join(f"{k} {v:.4g}" for k, v in event.metrics.items() if not k.startswith("ema_"))
             self.line(f"{event.stage} validation at step {event.step}: {shown}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.io import read_recording, write_recording
     from vqstudio.io.write_guard import check_target, protecting
     from vqstudio.project import Project
+    from vqstudio.project.lock import lock_outputs
 
     project = Project.open(args.project)  # a bad folder is reported before the file is read
     with (
@@ -34,10 +36,15 @@ def run(args: argparse.Namespace) -> int:
         protecting(project.source_paths, "a recording this project was trained on"),
     ):
         check_target(args.out)  # compared as files (links, `//`, hard links), before any work
-        recording = read_recording(args.input, rate=args.rate)
-        result, figures = reconstruct(project, recording, device=args.device)
-        write_recording(result, args.out)
+        with lock_outputs([args.out], "vqstudio reconstruct") as notes:
+            for note in notes:
+                print(f"vqstudio: {note}", file=sys.stderr)
+            recording = read_recording(args.input, rate=args.rate)
+            result, figures = reconstruct(project, recording, device=args.device)
+            report = write_recording(result, args.out)
     print(f"written: {args.out}")
+    for note in report.notes:
+        print(f"  note: {note}")
     for key, value in figures.items():
         print(f"{key}: {value:.4g}")
     return 0

@@ -285,6 +285,11 @@ def _project_rate(recordings: Sequence[Recording], names: Sequence[str], resampl
 
 
 MAX_UPSAMPLING = 4  # --resample above this multiple of the source rate only invents samples
+# Peak memory of preparing and training, per sample of each chosen channel at the larger of the
+# source and project rates: the whole-file reads, the float64 filtering, the normalised pieces
+# and the windows. Measured above the 1 GB a one-minute run takes (bench/train_memory.py, 2 cores):
+# 27 bytes with 2 channels x 2e7 samples (peak 2.0 GB), 36 with 2 x 5e7 (4.6 GB).
+PREP_BYTES_PER_SAMPLE = 64
 
 
 def _check_size(recordings: Sequence[Recording], names: Sequence[str], rate: float) -> None:
@@ -296,12 +301,15 @@ def _check_size(recordings: Sequence[Recording], names: Sequence[str], rate: flo
             f"({top:g} Hz); resample to at most {MAX_UPSAMPLING * top:g} Hz"
         )
     seconds = sum(max(rec.channel(n).duration for n in names) for rec in recordings)
-    # The loaded, resampled and filtered copies and the normalised windows: about 4 float32 copies.
     check_memory(
-        4 * 4 * seconds * rate * len(names),
-        f"{seconds / 60:.0f} minutes of {len(names)} channels at {rate:g} Hz",
+        PREP_BYTES_PER_SAMPLE * seconds * max(rate, top) * len(names),
+        f"{_duration_text(seconds)} of {len(names)} channels at {max(rate, top):g} Hz",
         "choose fewer channels or files, or a lower --resample rate",
     )
+
+
+def _duration_text(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
 
 
 # ---------------------------------------------------------------------- signal processing

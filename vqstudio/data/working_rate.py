@@ -79,15 +79,19 @@ def _mains_mask(f: np.ndarray, p: np.ndarray) -> np.ndarray:
     50 or 60 Hz harmonic whose peak is over `MAINS_PROMINENCE` times the median 3-8 Hz away
     (the whole width goes: a Hann window spreads a strong line over a few bins)."""
     mask = np.zeros(p.shape, dtype=bool)
+
+    def bins(lo_hz: float, hi_hz: float) -> slice:  # f is sorted: slices, not scans of every bin
+        return slice(int(np.searchsorted(f, lo_hz)), int(np.searchsorted(f, hi_hz, side="right")))
+
     for base in MAINS:
         for h in np.arange(base, f[-1], base):
-            near = np.abs(f - h) <= MAINS_HALF_WIDTH_HZ
-            around = (np.abs(f - h) >= 3.0) & (np.abs(f - h) <= 8.0)
-            if not near.any() or not around.any():
+            near = bins(h - MAINS_HALF_WIDTH_HZ, h + MAINS_HALF_WIDTH_HZ)
+            below, above = bins(h - 8.0, h - 3.0), bins(h + 3.0, h + 8.0)
+            if near.start >= near.stop or (below.start >= below.stop and above.start >= above.stop):
                 continue
-            ref = np.median(p[:, around], axis=1)
+            ref = np.median(np.concatenate([p[:, below], p[:, above]], axis=1), axis=1)
             line = p[:, near].max(axis=1) > MAINS_PROMINENCE * np.maximum(ref, 1e-300)
-            mask[np.ix_(line, near)] = True
+            mask[line, near] = True
     return mask
 
 

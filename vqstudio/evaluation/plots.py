@@ -15,7 +15,7 @@ import numpy as np
 from vqstudio.errors import OutputError
 from vqstudio.evaluation.report import EvaluationReport
 from vqstudio.io.atomic import atomic_path
-from vqstudio.io.write_guard import check_target
+from vqstudio.io.write_guard import check_new_folder, check_target
 
 __all__ = ["check_plots_folder", "save_plots"]
 
@@ -134,10 +134,9 @@ def check_plots_folder(folder: str) -> None:
     """Refuses (`OutputError`) a plots folder that is a file, or whose plots may not be written there."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise OutputError(f"cannot write plots into {folder}: it is a file, not a folder")
+    check_new_folder(folder)  # inside a project only its reports/ or samples/; a writable parent
     if os.path.isdir(folder):
         check_target(os.path.join(folder, "psd.png"))
-    elif not os.path.isdir(os.path.dirname(os.path.abspath(folder))):
-        raise OutputError(f"cannot write plots into {folder}: its parent folder does not exist")
 
 
 def save_plots(
@@ -154,6 +153,7 @@ def save_plots(
 
     Plots whose data the report lacks (a stopped evaluation) are left out.
     """
+    check_plots_folder(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:

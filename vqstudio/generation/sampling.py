@@ -28,7 +28,7 @@ from vqstudio import __version__
 from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
-from vqstudio.events import Event, Progress, SamplePreview, StopRequest
+from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES, SampleOptions
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
@@ -50,7 +50,7 @@ class GenerateSettings:
     sampler: str = SAMPLER_NAMES[0]
     threads: int | None = None
     as_array: bool = False  # return one (count, channels, samples) float32 array, not recordings
-    batch: int | None = None  # recordings sampled together at most (None: all of them)
+    batch: int | None = None  # recordings sampled together (None: as many as `cost` allows)
 
     def __post_init__(self) -> None:
         if not (self.seconds > 0 and math.isfinite(self.seconds)):
@@ -114,6 +114,32 @@ def _to_output_rate(x: np.ndarray, rate: float, out_rate: float, n: int) -> np.n
     return y
 
 
+def _progress(t0: float, items_done: float, settings: GenerateSettings) -> Progress:
+    """Progress after `items_done` recordings' worth of sampling (a fraction of one counts)."""
+    elapsed = time.monotonic() - t0
+    frac = items_done / settings.count
+    return Progress(
+        "generate",
+        int(items_done),
+        settings.count,
+        elapsed,
+        elapsed * (1 - frac) / frac if frac > 0 else None,
+        frac,
+        {},
+        items_done * settings.seconds / elapsed if elapsed > 0 else 0.0,
+    )
+
+
+def _long_run(eta_s: float, settings: GenerateSettings) -> LongRun:
+    hours = eta_s / 3600
+    return LongRun(
+        "generate",
+        eta_s,
+        f"generating {settings.count} x {settings.seconds:g} s will take about {hours:.1f} hours "
+        "at the speed of its first part",
+    )
+
+
 def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
     """Channels of each generated recording: the source's header, the project's output rate, and
     the source's stated physical range (the data's when the source states none). It is kept even
@@ -155,6 +181,7 @@ def generate(
     import torch
 
     from vqstudio.device import is_out_of_memory, resolve_device, set_threads
+    from vqstudio.generation.cost import LONG_REQUEST_S, generate_cost
     from vqstudio.priors.continuation import decode_latents, iter_sample
     from vqstudio.priors.store import check_prior_fits, load_prior
     from vqstudio.project import Project
@@ -164,16 +191,6 @@ def generate(
     project = Project.open(project_dir)
     if not project.has_tokenizer:
         raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
-    # The output array, the batch decoded on the device (when that is the CPU) and the copy that
-    # writing makes: about three times the samples, checked before minutes of sampling.
-    n_out = (
-        settings.count * len(project.channel_labels) * max(1, round(settings.seconds * project.output_rate))
-    )
-    check_memory(
-        3 * 4 * n_out,
-        f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
-        "generate shorter or fewer recordings per run",
-    )
     set_threads(settings.threads)
     device = resolve_device(settings.device)
     t0 = time.monotonic()
@@ -193,6 +210,16 @@ def generate(
     guidance = settings.guidance
     if guidance is None:
         guidance = prior.model.default_guidance if prior.conditional else 1.0
+    guided = prior.conditional and guidance != 1.0
+    cost = generate_cost(
+        tokenizer.cfg, prior.config, settings.count, length, n_work, n_samples, guided, settings.batch
+    )
+    # Checked before any sampling: one batch at a time, the whole output, and writing it.
+    check_memory(
+        cost.total_bytes,
+        f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
+        "generate shorter or fewer recordings per run",
+    )
     options = SampleOptions(
         steps=settings.steps or DEFAULT_STEPS,
         guidance=guidance,
@@ -207,52 +234,46 @@ def generate(
     if device.type == "cuda" and prior.model.sample_in_bf16:
         prior.model.to(torch.bfloat16)
 
-    batch = settings.batch or settings.count
+    batch = cost.batch
     out = np.empty((settings.count, len(mean), n_samples), dtype=np.float32)
-    signal_done = 0.0
+    said_long = False
     for b0 in range(0, settings.count, batch):
         labels = rows[b0 : b0 + batch]
         job = iter_sample(prior.model, tokenizer, length, labels, generator, options)
-        while True:
-            try:
-                done, total = next(job)
-            except StopIteration as finished:
-                result = finished.value
-                break
-            except Exception as e:
-                if is_out_of_memory(e):
-                    raise DeviceError(
-                        f"{device.type} ran out of memory sampling {labels.shape[0]} recordings together; "
-                        "ask for a smaller --count (and run several times with other seeds) or --device cpu"
-                    ) from e
-                raise
-            if stop.is_set():
-                return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
-            elapsed = time.monotonic() - t0
-            made = signal_done + labels.shape[0] * settings.seconds * done / total
-            frac = (b0 + labels.shape[0] * done / total) / settings.count
-            yield Progress(
-                "generate",
-                b0 + int(labels.shape[0] * done / total),
-                settings.count,
-                elapsed,
-                elapsed * (1 - frac) / frac if frac > 0 else None,
-                frac,
-                {},
-                made / elapsed if elapsed > 0 else 0.0,
-            )
-        with torch.no_grad():
-            x = decode_latents(tokenizer, result.float(), n_work)
-            x = x * std_t + mean_t  # back to physical units on the device: one copy to the host
-            if not bool(torch.isfinite(x).all()):
-                raise RuntimeError("the prior produced non-finite values; the project may be damaged")
+        try:
+            while True:
+                try:
+                    done, total = next(job)
+                except StopIteration as finished:
+                    result = finished.value
+                    break
+                if stop.is_set():
+                    return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
+                progress = _progress(t0, b0 + labels.shape[0] * done / total, settings)
+                yield progress
+                if not said_long and progress.eta_s is not None and progress.eta_s > LONG_REQUEST_S:
+                    said_long = True
+                    yield _long_run(progress.eta_s, settings)
+            with torch.no_grad():
+                x = decode_latents(tokenizer, result.float(), n_work)
+                x = x * std_t + mean_t  # back to physical units on the device: one copy to the host
+                if not bool(torch.isfinite(x).all()):
+                    raise RuntimeError("the prior produced non-finite values; the project may be damaged")
+            x = x.cpu().numpy()
+        except Exception as e:
+            if is_out_of_memory(e):
+                raise DeviceError(
+                    f"{device.type} ran out of memory sampling {labels.shape[0]} recordings together; "
+                    "ask for shorter or fewer recordings (and run several times with other seeds)"
+                    + (" or --device cpu" if device.type != "cpu" else "")
+                ) from e
+            raise
         if rate == out_rate:
-            out[b0 : b0 + batch] = x.cpu().numpy()
+            out[b0 : b0 + batch] = x
         else:
-            out[b0 : b0 + batch] = _to_output_rate(x.cpu().numpy(), rate, out_rate, n_samples)
+            out[b0 : b0 + batch] = _to_output_rate(x, rate, out_rate, n_samples)
             for i in range(b0, min(b0 + batch, settings.count)):
                 add_fill(out[i], fill, out_rate, rate, settings.seed, i)
-        signal_done += labels.shape[0] * settings.seconds
     wall = time.monotonic() - t0
 
     window = min(n_samples, round(project.window * out_rate / rate))

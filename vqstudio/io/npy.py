@@ -190,6 +190,27 @@ def _load_sidecar(path: str) -> dict[str, Any] | None:
     return meta
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _as_float32(name: str, item: np.ndarray, labels: list[str]) -> np.ndarray:
+    """`(channels, samples)` as float32; `FormatError` naming the channel for NaN/Inf, or for a
+    value float32 cannot hold (checked before the cast, which would warn and make it Inf)."""
+    if item.dtype.kind == "f":
+        finite = np.isfinite(item).all(axis=1)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise FormatError(f"{name}: channel '{labels[bad]}' has NaN/Inf samples")
+    big = np.abs(item).max(axis=1) > FLOAT32_MAX if item.size else np.zeros(len(labels), bool)
+    if big.any():
+        bad = int(np.flatnonzero(big)[0])
+        raise FormatError(
+            f"{name}: channel '{labels[bad]}' holds {float(np.abs(item[bad]).max()):.3g}, too large for "
+            "32-bit floats: VQ Studio stores samples as float32 (largest about 3.4e38); rescale it"
+        )
+    return np.asarray(item, dtype=np.float32)
+
+
 def _check_pair(path: str, shape: tuple[int, ...], meta: dict[str, Any]) -> None:
     """Refuses (`FormatError`) a sidecar that describes another array than the one in `path`
     (its shape, and the file's sha256 where the sidecar holds it)."""
@@ -250,10 +271,7 @@ def read_npy(path: str, *, rate: float | None = None) -> list[Recording]:
             start = None
     out = []
     for k in range(arr3.shape[0]):
-        item = np.asarray(arr3[k], dtype=np.float32)
-        bad = np.flatnonzero(~np.isfinite(item).all(axis=1))
-        if bad.size:
-            raise FormatError(f"{name}: channel '{labels[int(bad[0])]}' has NaN/Inf samples")
+        item = _as_float32(name, arr3[k], labels)
         try:
             notes = [
                 Annotation(float(a["onset"]), float(a.get("duration", 0.0)), str(a["text"]))

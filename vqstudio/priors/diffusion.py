@@ -27,6 +27,9 @@ from vqstudio.priors.noise_schedule import CosineSchedule
 __all__ = ["DiffusionDenoiser"]
 
 
+SNAP_CHUNK = 4096  # latent steps snapped to their codes at once (bounds memory on long recordings)
+
+
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale[:, None, :]) + shift[:, None, :]
 
@@ -181,8 +184,13 @@ class DiffusionDenoiser(nn.Module):
         return iter_latents(self, length, labels, opts.steps, opts.guidance, gen, opts.sampler)
 
     def to_latents(self, tokenizer: nn.Module, sampled: torch.Tensor) -> torch.Tensor:
-        """Sampled latents moved to their nearest codes (what the decoder was trained on)."""
-        return tokenizer.codes_to_latents(tokenizer.latents_to_codes(sampled.float()))
+        """Sampled latents moved to their nearest codes (what the decoder was trained on), a
+        piece at a time: the distances to every code take K floats per latent step."""
+        pieces = [
+            tokenizer.codes_to_latents(tokenizer.latents_to_codes(part.float()))
+            for part in sampled.split(SNAP_CHUNK, dim=2)
+        ]
+        return torch.cat(pieces, dim=2)
 
     def denoising_loss(
         self, x0: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator

@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vqstudio.errors import CheckpointError
-from vqstudio.io.atomic import atomic_path
+from vqstudio.io.atomic import atomic_path, check_size, write_failed
 
 __all__ = [
     "FORMAT",
@@ -50,13 +50,53 @@ FORMAT = "vqstudio"
 WEIGHTS_VERSION = 1
 
 
+def _folder_project_id(folder: str) -> str | None:
+    """The id in the `project.json` of `folder` (None: no project there, or one made before ids)."""
+    try:
+        with open(os.path.join(folder, "project.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    value = meta.get("id") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _check_identity(path: str, meta: Mapping[str, str]) -> None:
+    """A weights or state file belongs to the project whose folder holds it: one carrying another
+    project's id was copied from there (`CheckpointError`). Files of projects made before ids
+    existed carry none and pass."""
+    theirs, ours = meta.get("project"), _folder_project_id(os.path.dirname(os.path.abspath(path)))
+    if theirs and ours and theirs != ours:
+        raise CheckpointError(
+            f"{os.path.basename(path)} belongs to another project (it was written for project "
+            f"{theirs[:8]}, this folder's is {ours[:8]}): it was copied from elsewhere; copy a whole "
+            "project folder instead, or train this one again"
+        )
+
+
 def _write(
     path: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], owner: str | None
 ) -> None:
     # safetensors wants contiguous CPU tensors that share no memory.
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    project_id = _folder_project_id(owner or os.path.dirname(os.path.abspath(path)))
+    metadata = {**metadata, **({"project": project_id} if project_id else {})}
     with atomic_path(path, owner=owner) as tmp:
         save_file(flat, tmp, metadata=dict(metadata))
+        check_size(tmp, _expected_size(tmp), path)
+
+
+def _expected_size(path: str) -> int:
+    """The size a safetensors file must have: its header's length, the header and the data its
+    last tensor ends at (a short file is one a full disk cut)."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n).decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise write_failed(path, "the writer left an unreadable header") from e
+    ends = [e["data_offsets"][1] for k, e in header.items() if k != "__metadata__"]
+    return 8 + n + max(ends, default=0)
 
 
 def _header(path: str) -> dict[str, Any]:
@@ -93,7 +133,9 @@ def read_metadata(path: str) -> dict[str, str]:
             f"{os.path.basename(path)} is a safetensors file from another program (no '{FORMAT}' format "
             "marker); VQ Studio reads only checkpoints it wrote"
         )
-    return {str(k): str(v) for k, v in meta.items()}
+    meta = {str(k): str(v) for k, v in meta.items()}
+    _check_identity(path, meta)
+    return meta
 
 
 def stored_weight_count(path: str, prefix: str = "") -> int:

@@ -215,7 +215,9 @@ class Project:
                 )
 
     def save(self) -> None:
-        """Writes `project.json` atomically (the versions of the running software are refreshed)."""
+        """Writes `project.json` atomically (the versions of the running software are refreshed;
+        a project made before ids existed gets one, which its new checkpoints then carry)."""
+        self.meta.setdefault("id", uuid.uuid4().hex)
         self.meta["versions"] = _versions()
         self.meta["saved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         write_json(self.meta_path, self.meta, owner=self.path)
@@ -405,7 +407,7 @@ class Project:
         """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
         from vqstudio.errors import CheckpointError
         from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig, without_critic
-        from vqstudio.project.checkpoint import load_weights
+        from vqstudio.project.checkpoint import check_weight_count, load_weights
 
         if not self.has_tokenizer:
             raise ProjectError(f"{self.path} has no trained tokenizer yet; run vqstudio train first")
@@ -421,6 +423,7 @@ class Project:
                 f"{name} was trained on {cfg.channels} channels x {cfg.window} samples, but this project has "
                 f"{len(self.channel_labels)} x {self.window}; it belongs to another project"
             )
+        check_weight_count(self.tokenizer_path, cfg.weight_count())  # before building it
         model = Tokenizer(cfg, with_critic=False)
         # Weights written before the critic was left out of them still hold it: generating ignores it.
         tensors = without_critic(tensors)

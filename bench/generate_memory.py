@@ -1,0 +1,100 @@
+"""The memory `vqstudio generate` estimates before it starts, beside the peak it then reaches.
+
+    .venv/bin/python bench/generate_memory.py PROJECT --requests 2x200,2x2000,600x1,600x8
+
+Each request runs `vqstudio generate` in a child process (`.npy` output into a temporary folder)
+and reads the child's peak resident memory; the smallest request's peak is taken as the
+baseline (Python, torch and the models), and the estimate (`vqstudio.generation.cost`) is
+compared with what each request added to it. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from vqstudio.generation.cost import generate_cost
+from vqstudio.priors.store import load_prior
+from vqstudio.project import Project
+
+
+def _peak_bytes(argv: list[str]) -> tuple[int, float]:
+    """Peak resident memory (bytes) of a child running `argv`, and its wall time."""
+    code = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    kb, rc = out.stdout.split()
+    if rc != "0":
+        raise SystemExit(f"generate failed: {argv}")
+    return int(kb) * 1024, time.monotonic() - t0
+
+
+def _estimate(project: Project, seconds: float, count: int) -> float:
+    """What `generate` estimates for the request (as `generation.sampling` computes it)."""
+    tokenizer = project.load_tokenizer("cpu")
+    prior = load_prior(project.prior_path)
+    n_out = max(1, round(seconds * project.output_rate))
+    n_work = (
+        n_out if project.rate == project.output_rate else -(-n_out * project.rate // project.output_rate) + 48
+    )
+    length = -(-int(n_work) // tokenizer.cfg.downsample)
+    guided = prior.conditional
+    cost = generate_cost(tokenizer.cfg, prior.config, count, length, int(n_work), n_out, guided)
+    return cost.total_bytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("project")
+    parser.add_argument(
+        "--requests", default="2x200,2x2000,600x1,600x8", help="SECONDSxCOUNT,... (generate requests)"
+    )
+    args = parser.parse_args()
+    project = Project.open(args.project)
+    command = [os.path.join(os.path.dirname(sys.executable), "vqstudio"), "generate", args.project]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        base, _ = _peak_bytes([*command, "--seconds", "1", "--count", "1", "--out", f"{folder}/b.npy"])
+        for request in args.requests.split(","):
+            seconds, count = float(request.split("x")[0]), int(request.split("x")[1])
+            argv = [*command, "--seconds", f"{seconds:g}", "--count", str(count), "--out", f"{folder}/g.npy"]
+            peak, wall = _peak_bytes(argv)
+            estimate = _estimate(project, seconds, count)
+            added = peak - base
+            rows.append(
+                {
+                    "seconds": seconds,
+                    "count": count,
+                    "estimate_mb": round(estimate / 1e6, 1),
+                    "added_mb": round(added / 1e6, 1),
+                    "estimate_over_added": round(estimate / max(added, 1), 2),
+                    "wall_s": round(wall, 1),
+                }
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "generate_memory",
+                "project": os.path.basename(os.path.abspath(args.project)),
+                "baseline_mb": round(base / 1e6, 1),
+                "load_avg": os.getloadavg()[0],
+                "rows": rows,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    resource.getrlimit(resource.RLIMIT_AS)  # a Unix-only bench: resource is needed
+    main()

@@ -1,0 +1,90 @@
+"""Peak memory of `vqstudio train` per sample of its input, beside the estimate it checks first.
+
+    .venv/bin/python bench/train_memory.py --seconds 20000 --channels 2 --rate 1000
+
+Writes a recording of that size (a 10 Hz sine in white noise) into a temporary folder, trains
+one tokenizer step on it in a child process and reads the child's peak resident memory. The
+figure to compare is bytes per channel-sample against `vqstudio.data.prep.PREP_BYTES_PER_SAMPLE`,
+the constant the check before training uses. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from vqstudio.data.prep import PREP_BYTES_PER_SAMPLE
+from vqstudio.data.recording import Recording
+from vqstudio.io import write_recording
+
+
+def _peak_bytes(argv: list[str]) -> tuple[int, float]:
+    """Peak resident memory (bytes) of a child running `argv`, and its wall time."""
+    code = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    kb, rc = out.stdout.split()
+    if rc != "0":
+        raise SystemExit(f"train failed: {argv}")
+    return int(kb) * 1024, time.monotonic() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20000.0)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    args = parser.parse_args()
+    n = int(args.seconds * args.rate)
+    rng = np.random.default_rng(0)
+    sine = 30 * np.sin(2 * np.pi * 10 * np.arange(n) / args.rate)
+    x = np.stack([(sine + rng.normal(0, 5, n)).astype(np.float32) for _ in range(args.channels)])
+    labels = [f"ch{i + 1}" for i in range(args.channels)]
+    vqstudio = os.path.join(os.path.dirname(sys.executable), "vqstudio")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "big.edf")
+        write_recording(Recording.from_array(x, args.rate, labels, "uV"), path)
+        del x, sine
+        small = os.path.join(folder, "small.edf")
+        write_recording(
+            Recording.from_array(
+                np.zeros((args.channels, 1)) + rng.normal(0, 5, (args.channels, 60 * int(args.rate))),
+                args.rate,
+                labels,
+                "uV",
+            ),
+            small,
+        )
+        common = ["--preset", "small", "--tokenizer-steps", "1", "--prior-steps", "0", "--device", "cpu"]
+        base, _ = _peak_bytes([vqstudio, "train", small, "--project", os.path.join(folder, "p0"), *common])
+        peak, wall = _peak_bytes([vqstudio, "train", path, "--project", os.path.join(folder, "p1"), *common])
+    samples = n * args.channels
+    print(
+        json.dumps(
+            {
+                "bench": "train_memory",
+                "channel_samples": samples,
+                "peak_mb": round(peak / 1e6, 1),
+                "baseline_mb": round(base / 1e6, 1),
+                "bytes_per_sample": round((peak - base) / samples, 1),
+                "estimate_bytes_per_sample": PREP_BYTES_PER_SAMPLE,
+                "wall_s": round(wall, 1),
+                "load_avg": os.getloadavg()[0],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
