@@ -9,3 +9,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MB tmpfs to fill (skipped where mounting needs root we lack)."""
+    from guards import mount_small_disk
+
+    folder = tmp_path / "disk"
+    if not mount_small_disk(folder, "48m"):
+        pytest.skip("mounting a small tmpfs needs root")
+    yield folder
+    os.system(f"umount {folder}")

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tiny import train_tiny, write_input
 
 from vqstudio.cli import main
 from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import FormatError
-from vqstudio.events import run_to_end
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.edf_read import EdfHeader
-from vqstudio.training import TrainSettings, train
 
 RATE = 64.0
 
@@ -116,31 +114,12 @@ def test_csv_value_within_float32_still_reads(tmp_path):
 # ---------------------------------------------------------------- a trained project
 
 
-def _write_input(folder, name: str, seconds: float = 40.0) -> str:
-    rng = np.random.default_rng(len(name))
-    t = np.arange(int(seconds * RATE)) / RATE
-    x = np.stack([20 * np.sin(2 * np.pi * (4 + 3 * c) * t) for c in range(2)]) + rng.normal(0, 2, (2, t.size))
-    path = str(folder / f"{name}.edf")
-    write_recording(Recording.from_array(x, RATE, ["C3", "C4"], "uV"), path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A small trained project (seconds on a CPU) and its folder."""
     before = torch.get_num_threads()
     folder = tmp_path_factory.mktemp("honest")
-    settings = TrainSettings(
-        inputs=(_write_input(folder, "source"),),
-        window_s=2.0,
-        tokenizer_steps=4,
-        prior_steps=2,
-        device="cpu",
-        threads=1,
-        preset="small",
-        batch_size=4,
-    )
-    run_to_end(train(settings, str(folder / "project"), threading.Event()))
+    train_tiny([write_input(folder, "source")], folder / "project")
     yield str(folder / "project")
     torch.set_num_threads(before)
 

@@ -11,40 +11,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from tiny import train_tiny, write_input
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Recording
 from vqstudio.errors import CheckpointError, ProjectError
-from vqstudio.events import run_to_end
-from vqstudio.io import write_recording
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, preset_config
 from vqstudio.priors import store
 from vqstudio.priors.config import AutoregressiveConfig, DiffusionConfig, preset
 from vqstudio.project.checkpoint import check_weight_count
 from vqstudio.project.schema import validate_meta
-from vqstudio.training import TrainSettings, train
-
-RATE = 64.0
-
 
 # ------------------------------------------------------------------------- a tiny trained project
-
-
-def _write_input(folder, name: str, channels: int = 2, seconds: float = 40.0) -> str:
-    rng = np.random.default_rng(len(name))
-    t = np.arange(int(seconds * RATE)) / RATE
-    x = np.stack([20 * np.sin(2 * np.pi * (4 + 3 * c) * t) for c in range(channels)])
-    x = x + rng.normal(0, 2, x.shape)
-    path = str(folder / f"{name}.edf")
-    write_recording(Recording.from_array(x, RATE, ["C3", "C4"][:channels], "uV"), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +34,7 @@ def made(tmp_path_factory) -> str:
     """A small trained project (tokenizer, diffusion prior, state) to copy and damage."""
     before = torch.get_num_threads()
     folder = tmp_path_factory.mktemp("loaded")
-    settings = TrainSettings(
-        inputs=(_write_input(folder, "source"),),
-        window_s=2.0,
-        tokenizer_steps=4,
-        prior_steps=2,
-        device="cpu",
-        threads=1,
-        preset="small",
-        batch_size=4,
-    )
-    run_to_end(train(settings, str(folder / "project"), threading.Event()))
+    train_tiny([write_input(folder, "source")], folder / "project")
     yield str(folder / "project")
     torch.set_num_threads(before)
 

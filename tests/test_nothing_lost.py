@@ -7,7 +7,6 @@ Each numbered case of the issue is one test here (it failed on the code before t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,44 +16,13 @@ import threading
 import numpy as np
 import pytest
 import torch
+from guards import digest, fill, refused
+from tiny import RATE, train_tiny, write_input
 
 from vqstudio.cli import main
 from vqstudio.data.recording import Recording
-from vqstudio.events import run_to_end
 from vqstudio.io import read_recording, write_recording
 from vqstudio.training import TrainSettings, train
-
-RATE = 64.0
-
-
-def _digest(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def _write_input(folder, name: str, channels: int = 2, seconds: float = 40.0) -> str:
-    rng = np.random.default_rng(len(name))
-    t = np.arange(int(seconds * RATE)) / RATE
-    x = np.stack([20 * np.sin(2 * np.pi * (4 + 3 * c) * t) for c in range(channels)])
-    x = x + rng.normal(0, 2, x.shape)
-    path = str(folder / f"{name}.edf")
-    labels = ["C3", "C4", "Pz", "Oz"][:channels]
-    write_recording(Recording.from_array(x, RATE, labels, "uV"), path)
-    return path
-
-
-def _train(inputs, folder, **kw) -> str:
-    base = dict(
-        inputs=tuple(inputs),
-        window_s=2.0,
-        tokenizer_steps=4,
-        prior_steps=2,
-        device="cpu",
-        threads=1,
-        preset="small",
-        batch_size=4,
-    )
-    run_to_end(train(TrainSettings(**{**base, **kw}), str(folder), threading.Event()))
-    return str(folder)
 
 
 @pytest.fixture(scope="module")
@@ -62,36 +30,20 @@ def made(tmp_path_factory):
     """A small trained project, its source recording, a synthetic file and another recording."""
     before = torch.get_num_threads()
     folder = tmp_path_factory.mktemp("lost")
-    source = _write_input(folder, "source")
-    project = _train([source], folder / "project")
-    other = _write_input(folder, "other", seconds=20.0)
+    source = write_input(folder, "source")
+    project = train_tiny([source], folder / "project")
+    other = write_input(folder, "other", seconds=20.0)
     synthetic = str(folder / "synthetic.edf")
     assert main(["generate", project, "--seconds", "8", "--out", synthetic]) == 0
     yield {"folder": folder, "source": source, "project": project, "other": other, "synthetic": synthetic}
     torch.set_num_threads(before)
 
 
-def _refused(capsys, argv, *files) -> str:
-    """Runs the command; asserts exit 2, one line, no traceback and `files` untouched."""
-    before = {f: _digest(f) for f in files}
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's bad-argument exit
-        code = e.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    last = err.strip().splitlines()[-1]
-    assert "Traceback" not in err and last.startswith("vqstudio")
-    for f, digest in before.items():
-        assert _digest(f) == digest, f"{f} was changed"
-    return last
-
-
 # ------------------------------------------------------------------------- 1-5: data loss
 
 
 def test_1_generate_refuses_the_training_recording(made, capsys):
-    last = _refused(
+    last = refused(
         capsys, ["generate", made["project"], "--seconds", "2", "--out", made["source"]], made["source"]
     )
     assert "trained on" in last
@@ -101,21 +53,21 @@ def test_1_generate_refuses_the_training_recording(made, capsys):
 def test_2_evaluate_refuses_json_over_inputs_and_project_files(made, capsys, target):
     path = made[target] if target in made else os.path.join(made["project"], target)
     argv = ["evaluate", made["project"], "--real", made["other"], "--synthetic", made["synthetic"]]
-    last = _refused(capsys, [*argv, "--json", path], path)
+    last = refused(capsys, [*argv, "--json", path], path)
     assert "cannot write" in last
 
 
 def test_3_npy_sidecar_never_replaces_project_json(made, capsys):
     out = os.path.join(made["project"], "project.npy")
     meta = os.path.join(made["project"], "project.json")
-    _refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", out], meta)
+    refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", out], meta)
     assert not os.path.exists(out)
 
 
 def test_3b_npy_sidecar_never_replaces_a_foreign_json(made, capsys, tmp_path):
     foreign = tmp_path / "data.json"
     foreign.write_text('{"mine": true}')
-    last = _refused(
+    last = refused(
         capsys, ["generate", made["project"], "--seconds", "2", "--out", str(tmp_path / "data.npy")], foreign
     )
     assert "sidecar" in last and not (tmp_path / "data.npy").exists()
@@ -136,27 +88,25 @@ def test_4_reconstruct_compares_files_not_path_strings(made, capsys, tmp_path):
         (str(link_file), str(src)),  # the input given through a link
         (str(src), str(hard)),  # a hard link
     ]:
-        last = _refused(capsys, ["reconstruct", made["project"], given, "--out", out], src)
+        last = refused(capsys, ["reconstruct", made["project"], given, "--out", out], src)
         assert "input recording" in last
 
 
-def test_5_planted_links_in_a_project_are_refused(made, capsys, tmp_path):
+def test_5_planted_links_in_a_project_arerefused(made, capsys, tmp_path):
     project = tmp_path / "planted"
     shutil.copytree(made["project"], project)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
     os.remove(project / "history.jsonl")
     (project / "history.jsonl").symlink_to(victim)
-    last = _refused(
-        capsys, ["train", "--project", str(project), "--resume", "--tokenizer-steps", "6"], victim
-    )
+    last = refused(capsys, ["train", "--project", str(project), "--resume", "--tokenizer-steps", "6"], victim)
     assert "is a link" in last
     os.remove(project / "history.jsonl")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.rmtree(project / "reports", ignore_errors=True)
     (project / "reports").symlink_to(elsewhere)
-    _refused(capsys, ["evaluate", str(project), "--real", made["other"], "--synthetic", made["synthetic"]])
+    refused(capsys, ["evaluate", str(project), "--real", made["other"], "--synthetic", made["synthetic"]])
     assert list(elsewhere.iterdir()) == []
 
 
@@ -170,7 +120,7 @@ def test_outputs_are_checked_before_the_work(made, capsys, tmp_path, monkeypatch
         raise AssertionError("sampling started before the output was checked")
 
     monkeypatch.setattr(generate_module, "generate", never)
-    _refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", str(locked / "x.edf")])
+    refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", str(locked / "x.edf")])
 
 
 # ------------------------------------------------------------------------- 6-9: checkpoints
@@ -178,7 +128,7 @@ def test_outputs_are_checked_before_the_work(made, capsys, tmp_path, monkeypatch
 
 def test_6_a_kill_between_state_and_weights_still_resumes(made, tmp_path, capsys):
     """The state file carries the weights: a stale tokenizer.safetensors does not block a resume."""
-    project = _train([made["source"]], tmp_path / "p", prior_steps=0)
+    project = train_tiny([made["source"]], tmp_path / "p", prior_steps=0)
     stale = tmp_path / "stale.safetensors"
     shutil.copy(os.path.join(project, "tokenizer.safetensors"), stale)
     assert (
@@ -247,47 +197,21 @@ def test_8_a_project_that_never_checkpointed_can_be_started_again(made, tmp_path
     assert json.loads((folder / "project.json").read_text())["progress"]["tokenizer"]["step"] == 2
 
 
-def _mount_small_disk(folder, size: str) -> bool:
-    folder.mkdir()
-    return os.geteuid() == 0 and os.system(f"mount -t tmpfs -o size={size} tmpfs {folder} 2>/dev/null") == 0
-
-
-def _fill(disk) -> None:
-    """Fills the disk to its last byte."""
-    fd = os.open(disk / "filler", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    for size in (1 << 20, 4096, 1):
-        try:
-            while True:
-                os.write(fd, b"\0" * size)
-        except OSError:
-            pass
-    os.close(fd)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    folder = tmp_path / "disk"
-    if not _mount_small_disk(folder, "48m"):
-        pytest.skip("mounting a small tmpfs needs root")
-    yield folder
-    os.system(f"umount {folder}")
-
-
 def test_9_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(made, small_disk, capsys):
-    project = _train([made["source"]], small_disk / "p", prior_steps=0)
+    project = train_tiny([made["source"]], small_disk / "p", prior_steps=0)
     state = os.path.join(project, "state.safetensors")
-    digest = _digest(state)
-    _fill(small_disk)
-    last = _refused(
+    was = digest(state)
+    fill(small_disk)
+    last = refused(
         capsys, ["train", "--project", project, "--resume", "--tokenizer-steps", "8", "--prior-steps", "0"]
     )
     assert "disk is full" in last
-    assert _digest(state) == digest and not [n for n in os.listdir(project) if n.startswith(".vqs-")]
-    _fill(small_disk)
+    assert digest(state) == was and not [n for n in os.listdir(project) if n.startswith(".vqs-")]
+    fill(small_disk)
     out = str(small_disk / "s.edf")
-    assert "disk is full" in _refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", out])
+    assert "disk is full" in refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", out])
     npy = str(small_disk / "s.npy")
-    assert "disk is full" in _refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", npy])
+    assert "disk is full" in refused(capsys, ["generate", made["project"], "--seconds", "2", "--out", npy])
     assert not os.path.exists(out) and not os.path.exists(npy)
 
 
@@ -315,7 +239,7 @@ def test_10_a_constant_channel_is_refused_in_one_line(tmp_path, capsys):
     x = np.stack([np.random.default_rng(0).normal(0, 10, n), np.full(n, -187500.0)])
     path = str(tmp_path / "openbci.bdf")
     write_recording(Recording.from_array(x, RATE, ["EEG", "ECG"], "uV"), path)
-    last = _refused(capsys, ["train", path, "--project", str(tmp_path / "p"), "--tokenizer-steps", "2"], path)
+    last = refused(capsys, ["train", path, "--project", str(tmp_path / "p"), "--tokenizer-steps", "2"], path)
     assert "ECG" in last and "flat" in last and "--channels EEG" in last
 
 
@@ -336,12 +260,14 @@ def test_11_a_damaged_project_json_is_one_line(made, tmp_path, capsys, damage, m
     meta = json.loads((project / "project.json").read_text())
     damage(meta)
     (project / "project.json").write_text(json.dumps(meta))
-    last = _refused(capsys, ["generate", str(project), "--seconds", "2", "--out", str(tmp_path / "x.edf")])
+    last = refused(capsys, ["generate", str(project), "--seconds", "2", "--out", str(tmp_path / "x.edf")])
     assert message in last
 
 
-def test_12_a_tokenizer_from_another_project_is_refused(made, tmp_path, capsys):
-    three = _train([_write_input(tmp_path, "three", channels=3)], tmp_path / "three_project", prior_steps=0)
+def test_12_a_tokenizer_from_another_project_isrefused(made, tmp_path, capsys):
+    three = train_tiny(
+        [write_input(tmp_path, "three", channels=3)], tmp_path / "three_project", prior_steps=0
+    )
     project = tmp_path / "mixed"
     shutil.copytree(made["project"], project)
     shutil.copy(os.path.join(three, "tokenizer.safetensors"), project / "tokenizer.safetensors")
@@ -349,7 +275,7 @@ def test_12_a_tokenizer_from_another_project_is_refused(made, tmp_path, capsys):
         ["generate", str(project), "--seconds", "2", "--out", str(tmp_path / "x.edf")],
         ["reconstruct", str(project), made["other"], "--out", str(tmp_path / "r.edf")],
     ):
-        assert "belongs to another project" in _refused(capsys, argv)
+        assert "belongs to another project" in refused(capsys, argv)
 
 
 @pytest.mark.parametrize(
@@ -363,7 +289,7 @@ def test_12_a_tokenizer_from_another_project_is_refused(made, tmp_path, capsys):
 )
 def test_13_arguments_are_bounded_by_what_the_machine_holds(made, tmp_path, capsys, argv, message):
     argv = [a.format(p=made["project"], t=tmp_path, s=made["source"]) for a in argv]
-    assert message in _refused(capsys, argv)
+    assert message in refused(capsys, argv)
     assert not os.path.exists(tmp_path / "x.edf") and not os.path.exists(tmp_path / "q" / "project.json")
 
 
@@ -375,7 +301,7 @@ def test_outputs_and_projects_follow_the_umask(made, tmp_path):
     try:
         out = tmp_path / "u.edf"
         assert main(["generate", made["project"], "--seconds", "2", "--out", str(out)]) == 0
-        project = _train([made["source"]], tmp_path / "p", prior_steps=0, tokenizer_steps=2)
+        project = train_tiny([made["source"]], tmp_path / "p", prior_steps=0, tokenizer_steps=2)
     finally:
         os.umask(old)
     for path in (

@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -153,19 +152,6 @@ def sweep_stale_temps(folder: str) -> list[str]:
     return removed
 
 
-_SWEPT: set[str] = set()  # folders this process has swept (once is enough: later kills are others')
-_SWEPT_LOCK = threading.Lock()
-
-
-def _sweep_once(folder: str) -> None:
-    key = os.path.realpath(folder)
-    with _SWEPT_LOCK:
-        if key in _SWEPT:
-            return
-        _SWEPT.add(key)
-    sweep_stale_temps(folder)
-
-
 def _flush_to_disk(tmp: str) -> None:
     """fsync: a write error the OS held back (delayed allocation on a full disk) surfaces here,
     before the rename, and a power cut after the rename finds the new content."""
@@ -185,7 +171,9 @@ def atomic_path(path: str, suffix: str | None = None, *, owner: str | None = Non
     """
     check_target(path, owner=owner)
     folder = os.path.dirname(os.path.abspath(path))
-    _sweep_once(folder)
+    if not os.path.isdir(folder):  # a project's samples/ or reports/, which check_target allows
+        os.makedirs(folder, exist_ok=True)
+    sweep_stale_temps(folder)  # a listing per write: nothing beside writing the file itself
     ext = suffix if suffix is not None else os.path.splitext(path)[1]
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part" + ext, dir=folder)

@@ -103,13 +103,15 @@ def check_target(path: str, *, owner: str | None = None, extra: Iterable[str | N
     for this one check (e.g. the recording a writer was given was read from).
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = writable = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+        if not _is_project_output_folder(folder):
+            raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+        writable = os.path.dirname(folder)  # the writer makes it: the project folder must allow that
     if os.path.isdir(path):
         raise OutputError(f"cannot write {path}: it is a folder")
-    if not os.access(folder, os.W_OK) or not os.stat(folder).st_mode & 0o222:
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    if not os.access(writable, os.W_OK) or not os.stat(writable).st_mode & 0o222:
+        raise OutputError(f"cannot write {path}: folder {writable} is not writable")
     target = _identity(path)
     if target is not None:
         if not os.stat(path).st_mode & 0o222:
@@ -123,6 +125,12 @@ def check_target(path: str, *, owner: str | None = None, extra: Iterable[str | N
                     "VQ Studio never writes over what it reads: choose another output path"
                 )
     _check_project_rules(path, folder, owner)
+
+
+def _is_project_output_folder(folder: str) -> bool:
+    """A project's samples/ or reports/ (made by the first write into it)."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    return name in PROJECT_OUTPUT_FOLDERS and is_project_folder(parent)
 
 
 def project_above(folder: str) -> str | None:

@@ -1,0 +1,67 @@
+"""A tiny recording and a tiny trained project (seconds on a CPU), shared by the engine tests.
+
+The recording: sines of 4, 7, 10... Hz in noise, 64 Hz, labelled C3, C4, Pz, Oz, in microvolts.
+The project: a small tokenizer and a diffusion prior trained for a few steps on 2 s windows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqstudio.data.recording import Recording
+from vqstudio.events import run_to_end
+from vqstudio.io import write_recording
+from vqstudio.training import TrainSettings, train
+
+RATE = 64.0
+LABELS = ("C3", "C4", "Pz", "Oz")
+
+
+def write_input(folder: Path | str, name: str, channels: int = 2, seconds: float = 40.0) -> str:
+    """An EDF+ file `folder/name.edf` of `channels` sines in noise; its content depends on `name`."""
+    rng = np.random.default_rng(len(name))
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = np.stack([20 * np.sin(2 * np.pi * (4 + 3 * c) * t) for c in range(channels)])
+    x = x + rng.normal(0, 2, x.shape)
+    path = os.path.join(os.fspath(folder), f"{name}.edf")
+    write_recording(Recording.from_array(x, RATE, list(LABELS[:channels]), "uV"), path)
+    return path
+
+
+def train_tiny(inputs: list[str] | tuple[str, ...], folder: Path | str, **settings: Any) -> str:
+    """Trains a tiny project from `inputs` into `folder` (`settings` override the defaults)."""
+    base: dict[str, Any] = {
+        "inputs": tuple(inputs),
+        "window_s": 2.0,
+        "tokenizer_steps": 4,
+        "prior_steps": 2,
+        "device": "cpu",
+        "threads": 1,
+        "preset": "small",
+        "batch_size": 4,
+    }
+    run_to_end(train(TrainSettings(**{**base, **settings}), os.fspath(folder), threading.Event()))
+    return os.fspath(folder)
+
+
+def tiny_cli_args() -> list[str]:
+    """The command-line options that train the same tiny project as `train_tiny`."""
+    return [
+        "--window",
+        "2",
+        "--tokenizer-steps",
+        "4",
+        "--prior-steps",
+        "2",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--preset",
+        "small",
+    ]
