@@ -115,3 +115,46 @@ def test_generate_export_and_evaluate(window, qtbot, trained, tmp_path, monkeypa
     window.open_project(project)
     assert report.table.rowCount() == rows and report.plot_paths
     assert "saved report" in report.title.text()
+
+
+def test_a_long_generation_asks_and_stop_keeps_nothing(window, qtbot, trained, monkeypatch, dialogs):
+    """The first part of a generation says it will take long: the app asks; the box's default
+    answer here (none clicked) is Stop, and nothing is kept."""
+    from vqstudio.generation import cost
+
+    monkeypatch.setattr(cost, "LONG_REQUEST_S", 0.0)
+    project, _ = trained
+    assert window.open_project(project)
+    window.generation.seconds.setValue(60.0)
+    window.actions["generate"].trigger()
+    job = window.jobs["generate"]
+    with qtbot.waitSignal(job.finished, timeout=120_000) as finished:
+        pass
+    asked = [d for d in dialogs if d[1] == "This will take long"]
+    assert asked and "will take about" in asked[0][2]
+    assert finished.args[0][0] == [] and "stopped" in window.status.text()
+
+
+def test_a_project_another_process_holds_is_named(window, qtbot, trained, dialogs):
+    """A command-line run holding the project: the app's generation says which process."""
+    import subprocess
+    import sys
+
+    project, _ = trained
+    code = (
+        "import sys, time; from vqstudio.project.lock import ProjectLock; "
+        "ProjectLock(sys.argv[1], 'vqstudio train').acquire(); print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, project], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert window.open_project(project)
+        window.actions["generate"].trigger()
+        job = window.jobs["generate"]
+        with qtbot.waitSignal(job.failed, timeout=60_000):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    said = [d for d in dialogs if d[0] in ("box", "critical", "warning")]
+    assert any(f"in use by process {holder.pid}" in d[2] for d in said), said
