@@ -303,13 +303,16 @@ def _check_size(recordings: Sequence[Recording], names: Sequence[str], rate: flo
     seconds = sum(max(rec.channel(n).duration for n in names) for rec in recordings)
     check_memory(
         PREP_BYTES_PER_SAMPLE * seconds * max(rate, top) * len(names),
-        f"{_duration_text(seconds)} of {len(names)} channels at {max(rate, top):g} Hz",
+        f"{_duration_text(seconds)} of {len(names)} channel{'s' if len(names) > 1 else ''} "
+        f"at {max(rate, top):g} Hz",
         "choose fewer channels or files, or a lower --resample rate",
     )
 
 
 def _duration_text(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 3600:.1f} hours" if seconds >= 3 * 3600 else f"{seconds / 60:.0f} minutes"
 
 
 # ---------------------------------------------------------------------- signal processing
