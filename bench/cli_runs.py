@@ -18,6 +18,22 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def peak_memory(argv: Sequence[str]) -> tuple[int, float]:
+    """Peak resident memory (bytes) of a child process running `argv`, read by a grandparent that
+    runs nothing else (so the peak is the child's), and its wall time. Exits if it fails."""
+    code = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    kb, code_ = out.stdout.split()
+    if code_ != "0":
+        sys.exit(f"{' '.join(argv[:2])} failed (exit {code_})")
+    return int(kb) * 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
+
+
 def run_vqstudio(*args: str) -> float:
     """Runs `python -m vqstudio ARGS`; its wall time in seconds. Exits with its message if it fails."""
     start = time.perf_counter()

@@ -14,29 +14,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
-import time
+
+from cli_runs import peak_memory
 
 from vqstudio.generation.cost import generate_cost
 from vqstudio.priors.store import load_prior
 from vqstudio.project import Project
-
-
-def _peak_bytes(argv: list[str]) -> tuple[int, float]:
-    """Peak resident memory (bytes) of a child running `argv`, and its wall time."""
-    code = (
-        "import resource, subprocess, sys; "
-        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
-    )
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
-    kb, rc = out.stdout.split()
-    if rc != "0":
-        raise SystemExit(f"generate failed: {argv}")
-    return int(kb) * 1024, time.monotonic() - t0
 
 
 def _estimate(project: Project, seconds: float, count: int) -> float:
@@ -64,11 +49,11 @@ def main() -> None:
     command = [os.path.join(os.path.dirname(sys.executable), "vqstudio"), "generate", args.project]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        base, _ = _peak_bytes([*command, "--seconds", "1", "--count", "1", "--out", f"{folder}/b.npy"])
+        base, _ = peak_memory([*command, "--seconds", "1", "--count", "1", "--out", f"{folder}/b.npy"])
         for request in args.requests.split(","):
             seconds, count = float(request.split("x")[0]), int(request.split("x")[1])
             argv = [*command, "--seconds", f"{seconds:g}", "--count", str(count), "--out", f"{folder}/g.npy"]
-            peak, wall = _peak_bytes(argv)
+            peak, wall = peak_memory(argv)
             estimate = _estimate(project, seconds, count)
             added = peak - base
             rows.append(

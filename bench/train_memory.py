@@ -13,31 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+from cli_runs import peak_memory
 
 from vqstudio.data.prep import PREP_BYTES_PER_SAMPLE
 from vqstudio.data.recording import Recording
 from vqstudio.io import write_recording
-
-
-def _peak_bytes(argv: list[str]) -> tuple[int, float]:
-    """Peak resident memory (bytes) of a child running `argv`, and its wall time."""
-    code = (
-        "import resource, subprocess, sys; "
-        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
-    )
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
-    kb, rc = out.stdout.split()
-    if rc != "0":
-        raise SystemExit(f"train failed: {argv}")
-    return int(kb) * 1024, time.monotonic() - t0
 
 
 def main() -> None:
@@ -67,8 +51,8 @@ def main() -> None:
             small,
         )
         common = ["--preset", "small", "--tokenizer-steps", "1", "--prior-steps", "0", "--device", "cpu"]
-        base, _ = _peak_bytes([vqstudio, "train", small, "--project", os.path.join(folder, "p0"), *common])
-        peak, wall = _peak_bytes([vqstudio, "train", path, "--project", os.path.join(folder, "p1"), *common])
+        base, _ = peak_memory([vqstudio, "train", small, "--project", os.path.join(folder, "p0"), *common])
+        peak, wall = peak_memory([vqstudio, "train", path, "--project", os.path.join(folder, "p1"), *common])
     samples = n * args.channels
     print(
         json.dumps(

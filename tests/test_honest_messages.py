@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny import train_tiny, write_input
+from tiny import train_tiny, write_edf_plus_d, write_input
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Annotation, Channel, Recording
+from vqstudio.data.recording import Recording
 from vqstudio.errors import FormatError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.edf_read import EdfHeader
@@ -40,28 +40,10 @@ def _refused(capsys, argv: list[str]) -> str:
 # ---------------------------------------------------------------- EDF+ "Startdate X"
 
 
-def _edf_plus_d(path: str) -> None:
-    """An EDF+D file: records at 0, 1, 5, 6 s (a 3 s gap after the second), one annotation."""
-    ch = Channel.from_samples("EEG", np.arange(400, dtype=float), 100, "uV")
-    write_recording(Recording([ch], [Annotation(0.5, 0, "start")]), path)
-    header = EdfHeader.parse(path)
-    ann = next(i for i, s in enumerate(header.signals) if s.is_annotation)
-    col = sum(s.samples_per_record for s in header.signals[:ann]) * 2
-    nbytes = header.signals[ann].samples_per_record * 2
-    record_bytes = header.record_samples * 2
-    with open(path, "r+b") as f:
-        f.seek(192)
-        f.write(b"EDF+D".ljust(44))
-        for k, onset in enumerate([0, 1, 5, 6]):
-            f.seek(header.header_bytes + k * record_bytes + col)
-            tal = f"+{onset}\x14\x14\x00".encode() + (b"+0.5\x14start\x14\x00" if k == 0 else b"")
-            f.write(tal.ljust(nbytes, b"\x00"))
-
-
 def test_edf_plus_d_with_an_unknown_start_date_opens(tmp_path, capsys):
     """pyedflib refuses every EDF+D; edfio read it but raised on its start date ('Startdate X')."""
     path = str(tmp_path / "unknown_date.edf")
-    _edf_plus_d(path)
+    write_edf_plus_d(path)
     with open(path, "r+b") as f:
         f.seek(88)  # the recording identification field, 80 bytes
         f.write(b"Startdate X X X X".ljust(80))

@@ -8,11 +8,11 @@ import edfio
 import numpy as np
 import pyedflib
 import pytest
+from tiny import write_edf_plus_d
 
 from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import ChannelError
 from vqstudio.io import read_recording, write_recording
-from vqstudio.io.edf_read import EdfHeader
 
 
 def write_plain_edf(path: str, labels: list[str], rate: int, seconds: int, seed: int = 0) -> np.ndarray:
@@ -121,29 +121,9 @@ def test_negative_digital_values_in_bdf(tmp_path):
     np.testing.assert_allclose(got, x[:5], atol=1e-5)
 
 
-def _make_edf_plus_d(path: str) -> None:
-    """An EDF+D file: records at 0, 1, 5, 6 s (a 3 s gap after the second record)."""
-    ch = Channel.from_samples("EEG", np.arange(400, dtype=float), 100, "uV")
-    write_recording(Recording([ch], [Annotation(0.5, 0, "start")]), path)
-    header = EdfHeader.parse(path)
-    ann = next(i for i, s in enumerate(header.signals) if s.is_annotation)
-    col = sum(s.samples_per_record for s in header.signals[:ann]) * 2
-    nbytes = header.signals[ann].samples_per_record * 2
-    record_bytes = header.record_samples * 2
-    with open(path, "r+b") as f:
-        f.seek(192)
-        f.write(b"EDF+D".ljust(44))
-        for k, onset in enumerate([0, 1, 5, 6]):
-            f.seek(header.header_bytes + k * record_bytes + col)
-            tal = f"+{onset}\x14\x14\x00".encode()
-            if k == 0:
-                tal += b"+0.5\x14start\x14\x00"
-            f.write(tal.ljust(nbytes, b"\x00"))
-
-
 def test_edf_plus_d_gaps(tmp_path):
     path = str(tmp_path / "disc.edf")
-    _make_edf_plus_d(path)
+    write_edf_plus_d(path)
     rec = read_recording(path)
     assert rec.source.format == "EDF+D"
     assert [(g.start, g.stop) for g in rec.gaps] == [(2.0, 5.0)]

@@ -1,7 +1,8 @@
-"""A tiny recording and a tiny trained project (seconds on a CPU), shared by the engine tests.
+"""Tiny recordings and a tiny trained project (seconds on a CPU), shared by the engine tests.
 
 The recording: sines of 4, 7, 10... Hz in noise, 64 Hz, labelled C3, C4, Pz, Oz, in microvolts.
 The project: a small tokenizer and a diffusion prior trained for a few steps on 2 s windows.
+An EDF+D file with a gap, for the readers.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.recording import Recording
+from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.events import run_to_end
 from vqstudio.io import write_recording
+from vqstudio.io.edf_read import EdfHeader
 from vqstudio.training import TrainSettings, train
 
 RATE = 64.0
@@ -65,3 +67,22 @@ def tiny_cli_args() -> list[str]:
         "--preset",
         "small",
     ]
+
+
+def write_edf_plus_d(path: str) -> None:
+    """An EDF+D file of one 100 Hz channel: records at 0, 1, 5, 6 s (a 3 s gap after the second),
+    an annotation 'start' at 0.5 s. Written as EDF+C, then its type and time stamps patched."""
+    ch = Channel.from_samples("EEG", np.arange(400, dtype=float), 100, "uV")
+    write_recording(Recording([ch], [Annotation(0.5, 0, "start")]), path)
+    header = EdfHeader.parse(path)
+    ann = next(i for i, s in enumerate(header.signals) if s.is_annotation)
+    col = sum(s.samples_per_record for s in header.signals[:ann]) * 2
+    nbytes = header.signals[ann].samples_per_record * 2
+    record_bytes = header.record_samples * 2
+    with open(path, "r+b") as f:
+        f.seek(192)
+        f.write(b"EDF+D".ljust(44))
+        for k, onset in enumerate([0, 1, 5, 6]):
+            f.seek(header.header_bytes + k * record_bytes + col)
+            tal = f"+{onset}\x14\x14\x00".encode() + (b"+0.5\x14start\x14\x00" if k == 0 else b"")
+            f.write(tal.ljust(nbytes, b"\x00"))
