@@ -110,9 +110,9 @@ def main() -> None:
     if os.path.exists(args.out) and os.listdir(args.out):
         parser.error(f"--out {args.out} is not empty; give a new folder")
 
-    from vqstudio.data.prep import prepare_from_project
     from vqstudio.evaluation.classifier import LogisticRegression
     from vqstudio.project import Project
+    from vqstudio.project.windows import prepare_from_project
 
     project = Project.open(args.project)
     names = list(project.data.get("labels", {}).get("names", []))

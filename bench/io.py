@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vqstudio.data.recording import Annotation, Recording
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Annotation, Recording
 
 SPAN_S = 10.0
 

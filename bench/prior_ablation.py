@@ -231,8 +231,8 @@ def main() -> None:
 
     import torch
 
-    from vqstudio.data.prep import prepare_from_project
     from vqstudio.project import Project
+    from vqstudio.project.windows import prepare_from_project
     from vqstudio.training.prior_stage import encode_codes
 
     torch.set_num_threads(args.threads)

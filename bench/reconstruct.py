@@ -22,8 +22,8 @@ import numpy as np
 
 
 def _make(path: str, hours: float, channels: int, rate: float) -> None:
-    from vqstudio.data.recording import Recording
     from vqstudio.io import write_recording
+    from vqstudio.recording import Recording
 
     rng = np.random.default_rng(0)
     n = int(hours * 3600 * rate)

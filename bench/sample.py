@@ -28,11 +28,11 @@ def build_project(folder: str, device: str, prior_kind: str, preset: str) -> Non
     import torch
 
     from vqstudio.data.prep import PrepConfig, prepare
-    from vqstudio.data.recording import Recording
     from vqstudio.models.tokenizer import Tokenizer, preset_config
     from vqstudio.priors.store import build_prior, save_prior
     from vqstudio.project import Project
     from vqstudio.project.checkpoint import save_weights
+    from vqstudio.recording import Recording
     from vqstudio.training.prior_stage import prior_config
 
     rate, seconds, channels = 256.0, 120, 8

@@ -20,8 +20,8 @@ import numpy as np
 from cli_runs import peak_memory
 
 from vqstudio.data.prep import PREP_BYTES_PER_SAMPLE
-from vqstudio.data.recording import Recording
 from vqstudio.io import write_recording
+from vqstudio.recording import Recording
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def make_recording(channels: int, seconds: float, rate: float):
     from scipy.signal import lfilter
 
-    from vqstudio.data.recording import Annotation, Recording
+    from vqstudio.recording import Annotation, Recording
 
     rng = np.random.default_rng(0)
     n = int(seconds * rate)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Recording
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Recording
 
 RATE = 64.0
 

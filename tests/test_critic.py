@@ -85,9 +85,9 @@ def test_a_project_loads_its_tokenizer_without_the_critic(tmp_path, written: str
     import numpy as np
 
     from vqstudio.data.prep import PrepConfig, prepare
-    from vqstudio.data.recording import Recording
     from vqstudio.project import Project
     from vqstudio.project.checkpoint import save_weights
+    from vqstudio.recording import Recording
 
     x = np.random.default_rng(0).normal(0, 10, (2, 128 * 20))
     prepared = prepare([Recording.from_array(x, 128.0, ["A", "B"], "uV")], PrepConfig(window_s=2.0))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks, welch
 
-from vqstudio.data.recording import Recording
 from vqstudio.data.simulate import DEMO_DESCRIPTION, EEG_LABELS, simulate
+from vqstudio.recording import Recording
 
 
 @pytest.fixture(scope="module")

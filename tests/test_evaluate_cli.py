@@ -117,7 +117,7 @@ def test_band_keeps_a_stop_band_out_of_the_psd_distance(project, tmp_path, capsy
     and the table."""
     from scipy.signal import butter, sosfiltfilt
 
-    from vqstudio.data.recording import Recording
+    from vqstudio.recording import Recording
 
     _, proj, _, _ = project
     rec = simulate(seconds=60, seed=5).select(["Fp1", "O1", "ECG"])

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Recording
 from vqstudio.events import Progress, SamplePreview, run_to_end
 from vqstudio.generation.sampling import GenerateSettings, generate
 from vqstudio.io import write_recording
+from vqstudio.recording import Recording
 from vqstudio.training import TrainSettings, train
 
 RATE = 64.0

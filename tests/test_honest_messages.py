@@ -18,10 +18,10 @@ import torch
 from tiny import train_tiny, write_edf_plus_d, write_input
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Recording
 from vqstudio.errors import FormatError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.edf_read import EdfHeader
+from vqstudio.recording import Recording
 
 RATE = 64.0
 

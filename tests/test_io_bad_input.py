@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from vqstudio.data.recording import Annotation, Recording
 from vqstudio.errors import ChannelError, FormatError, InputFileError, OutputError, VQStudioError
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Annotation, Recording
 
 
 @pytest.fixture

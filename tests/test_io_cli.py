@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.io import FILE_FILTER, READABLE_EXTENSIONS, write_recording
+from vqstudio.recording import Annotation, Channel, Recording
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.csv_read import split_unit
+from vqstudio.recording import Annotation, Channel, Recording
 
 
 def write(tmp_path, name: str, text: str) -> str:

@@ -10,9 +10,9 @@ import pyedflib
 import pytest
 from tiny import write_edf_plus_d
 
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import ChannelError
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Annotation, Channel, Recording
 
 
 def write_plain_edf(path: str, labels: list[str], rate: int, seconds: int, seed: int = 0) -> np.ndarray:

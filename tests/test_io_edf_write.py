@@ -13,11 +13,11 @@ import numpy as np
 import pyedflib
 import pytest
 
-from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 from vqstudio.errors import OutputError
 from vqstudio.io import read_recording, write_recording
 from vqstudio.io.edf_read import EdfHeader
 from vqstudio.io.edf_write import choose_record_duration, physical_range
+from vqstudio.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 
 DIGITAL_STEPS = {".edf": 65535, ".bdf": (1 << 24) - 1}
 
@@ -271,7 +271,7 @@ def test_writer_checks_survive_python_O(tmp_path):
     script = f"""
 import numpy as np, pyedflib
 from vqstudio.io import write_recording
-from vqstudio.data.recording import Channel, Recording
+from vqstudio.recording import Channel, Recording
 assert False is False
 x = np.array([0.0, 0.30000001, 1234.5678912, -7.25] * 25)
 ch = Channel.from_samples("EEG", x, 100, "uV", physical_range=(-1.0, 1.0))
@@ -296,7 +296,7 @@ except Exception as e:
 
 
 def test_edf_plus_d_gaps_map_annotations_onto_written_time(tmp_path):
-    from vqstudio.data.recording import Gap
+    from vqstudio.recording import Gap
 
     ch = Channel.from_samples("EEG", np.zeros(400), 100, "uV")
     rec = Recording([ch], [Annotation(5.5, 0, "after gap")], gaps=[Gap(2.0, 5.0)])

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.errors import FormatError, OutputError
 from vqstudio.io import read_recording, read_recordings, write_npy_batch, write_recording
+from vqstudio.recording import Annotation, Channel, Recording
 
 
 def test_npy_round_trip_with_sidecar(tmp_path):

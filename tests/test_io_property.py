@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vqstudio.data.recording import Channel, Recording
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Channel, Recording
 
 # Finite float32 values the 8-character physical range field can hold (|x| < 1e7 leaves headroom).
 values = st.floats(min_value=-9e6, max_value=9e6, allow_nan=False, allow_infinity=False, width=32)

@@ -26,11 +26,11 @@ import time
 import numpy as np
 import pytest
 
-from vqstudio.data.recording import Recording
 from vqstudio.io import write_recording
 from vqstudio.io.atomic import is_temp_name
 from vqstudio.project import Project
 from vqstudio.project.checkpoint import saved_stages
+from vqstudio.recording import Recording
 
 pytestmark = pytest.mark.slow
 

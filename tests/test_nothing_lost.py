@@ -20,8 +20,8 @@ from guards import digest, fill, refused
 from tiny import RATE, train_tiny, write_input
 
 from vqstudio.cli import main
-from vqstudio.data.recording import Recording
 from vqstudio.io import read_recording, write_recording
+from vqstudio.recording import Recording
 from vqstudio.training import TrainSettings, train
 
 

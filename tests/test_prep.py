@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vqstudio.data.prep import PrepConfig, denormalize, normalize, prepare, window_samples
-from vqstudio.data.recording import Annotation, Channel, Gap, Recording, Source
 from vqstudio.errors import ChannelError, FormatError
+from vqstudio.recording import Annotation, Channel, Gap, Recording, Source
 
 
 def make_recording(seconds=20.0, rate=100.0, labels=("Fp1", "Cz"), seed=0, name="a.edf", **kw) -> Recording:
@@ -158,10 +158,10 @@ def test_normalize_round_trip():
 
 
 def test_prepare_from_project_rebuilds_the_same_split_and_checks_sha256(tmp_path):
-    from vqstudio.data.prep import prepare_from_project
     from vqstudio.errors import ProjectError
     from vqstudio.io import read_recording, write_recording
     from vqstudio.project import Project
+    from vqstudio.project.windows import prepare_from_project
 
     paths = []
     for i, seconds in enumerate((12, 20)):

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from vqstudio.data.prep import PrepConfig, prepare
-from vqstudio.data.recording import Recording, Source
 from vqstudio.events import CheckpointWritten, Progress, SamplePreview, run_to_end
 from vqstudio.generation.sampling import GenerateSettings, generate
 from vqstudio.priors.store import load_prior
 from vqstudio.project import Project
+from vqstudio.recording import Recording, Source
 from vqstudio.training.prior_stage import train_prior
 from vqstudio.training.settings import TrainSettings
 

@@ -161,8 +161,8 @@ def test_the_loop_tunes_only_cpu_jobs_without_a_fixed_count(monkeypatch):
 def test_training_with_auto_threads_logs_its_choice(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     import vqstudio.training.loop as loop
-    from vqstudio.data.recording import Recording
     from vqstudio.events import LogLine
+    from vqstudio.recording import Recording
     from vqstudio.training import TrainSettings, train
 
     monkeypatch.setattr(loop, "available_cores", lambda: 2)  # a choice to make on any machine

@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vqstudio.data.recording import Recording
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import (
     CheckpointWritten,
@@ -22,6 +21,7 @@ from vqstudio.events import (
     run_to_end,
 )
 from vqstudio.project import Project
+from vqstudio.recording import Recording
 from vqstudio.training import Budget, OptimConfig, TrainSettings, lr_at, tokenizer_stage, train
 
 RATE = 64.0

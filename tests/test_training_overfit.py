@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from vqstudio.data.recording import Recording
 from vqstudio.events import run_to_end
 from vqstudio.project import Project
+from vqstudio.recording import Recording
 from vqstudio.training import OptimConfig, TrainSettings, train
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vqstudio.data.recording import Gap, Recording
 from vqstudio.events import run_to_end
 from vqstudio.generation.reconstruction import reconstruct, reconstruct_array
 from vqstudio.models.tokenizer import Tokenizer, preset_config
+from vqstudio.recording import Gap, Recording
 from vqstudio.training import OptimConfig, TrainSettings, train
 
 

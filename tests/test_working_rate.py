@@ -13,12 +13,13 @@ import torch
 from scipy.signal import butter, sosfiltfilt
 
 from vqstudio.data import working_rate as wr
-from vqstudio.data.prep import PrepConfig, prepare, prepare_from_project
-from vqstudio.data.recording import Recording
+from vqstudio.data.prep import PrepConfig, prepare
 from vqstudio.events import run_to_end
 from vqstudio.generation.sampling import GenerateSettings, generate
 from vqstudio.io import write_recording
 from vqstudio.project import Project
+from vqstudio.project.windows import prepare_from_project
+from vqstudio.recording import Recording
 from vqstudio.training import TrainSettings, train
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.events import run_to_end
 from vqstudio.io import write_recording
 from vqstudio.io.edf_read import EdfHeader
+from vqstudio.recording import Annotation, Channel, Recording
 from vqstudio.training import TrainSettings, train
 
 RATE = 64.0

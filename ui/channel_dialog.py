@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vqstudio.data.recording import Channel
+from vqstudio.recording import Channel
 
 __all__ = ["ChannelDialog"]
 

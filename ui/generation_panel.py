@@ -30,10 +30,10 @@ from ui.errors import app_message
 from ui.plots import LegendPlot
 from ui.viewer import SignalViewer
 from ui.worker import Job
-from vqstudio.data.recording import Recording
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, SamplePreview
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from vqstudio.recording import Recording
 
 __all__ = ["GenerationPanel", "welch_psd"]
 
@@ -43,7 +43,7 @@ PSD_SECONDS = 600.0  # at most this much of each channel goes into its PSD (long
 def welch_psd(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """The engine's Welch PSD (the Report tab's: Hann, ~2 s segments, half overlap); nothing for
     a signal too short to hold a segment."""
-    from vqstudio.evaluation.reconstruction_metrics import welch_psd as engine_welch_psd
+    from vqstudio.spectra import welch_psd as engine_welch_psd
 
     x = np.asarray(x, dtype=np.float64)
     if x.size < 16:

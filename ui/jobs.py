@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from vqstudio.data.recording import Recording
 from vqstudio.events import LogLine
+from vqstudio.recording import Recording
 from vqstudio.threads import fixed_threads
 
 __all__ = [

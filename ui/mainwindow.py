@@ -54,9 +54,9 @@ from ui.view_memory import ViewMemory
 from ui.viewer import SignalViewer
 from ui.welcome import WelcomePage
 from ui.worker import Job
-from vqstudio.data.recording import Recording
 from vqstudio.errors import RateNeededError, VQStudioError, user_error
 from vqstudio.events import LongRun
+from vqstudio.recording import Recording
 
 __all__ = ["MainWindow", "gui_threads"]
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vqstudio.data.recording import Recording
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, Validation
 from vqstudio.project import Project
+from vqstudio.recording import Recording
 
 __all__ = [
     "ProjectSource",

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["ACTION_NEEDS", "OpenFile", "Session"]
 

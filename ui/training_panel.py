@@ -47,10 +47,10 @@ from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
-from vqstudio.data.recording import Recording
 from vqstudio.events import Progress, ReconstructionPreview, Validation
 from vqstudio.priors.registry import PRIORS
 from vqstudio.project import Project
+from vqstudio.recording import Recording
 
 __all__ = ["TrainingPanel", "format_eta"]
 

@@ -24,7 +24,7 @@ from ui.view_filters import ViewFilters
 from ui.view_reference import Reference, unit_kind
 from ui.viewer import PAGE_LENGTHS, SignalViewer
 from ui.viewer_controls import ROWS_CHOICES
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["FileView", "ViewMemory", "file_keys"]
 

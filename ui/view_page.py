@@ -16,7 +16,7 @@ import numpy as np
 
 from ui.view_filters import ViewFilters, apply_filters, margin_seconds
 from ui.view_reference import Reference, reference_members
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["RowSpan", "peak_decimate", "peak_decimate_rows", "read_page"]
 

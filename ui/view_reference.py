@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from vqstudio.data.recording import Channel
+from vqstudio.recording import Channel
 
 __all__ = ["Reference", "reference_members", "unit_kind"]
 

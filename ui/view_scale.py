@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["initial_scales", "nice_scale", "robust_scale"]
 

@@ -36,7 +36,7 @@ from ui.view_reference import Reference, unit_kind
 from ui.view_scale import initial_scales, nice_scale, robust_scale
 from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["DEFAULT_ROWS", "PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "nice_scale", "robust_scale"]
 

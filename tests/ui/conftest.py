@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from vqstudio.data.recording import Annotation, Recording
+from vqstudio.recording import Annotation, Recording
 
 
 @pytest.fixture(autouse=True)

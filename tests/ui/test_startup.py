@@ -51,7 +51,7 @@ def test_window_appears_before_torch_is_imported(tmp_path):
 
 def test_engine_imports_no_qt():
     code = (
-        "import sys, vqstudio, vqstudio.cli, vqstudio.data.recording, vqstudio.events;"
+        "import sys, vqstudio, vqstudio.cli, vqstudio.recording, vqstudio.events;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'ui')];"
         "assert not bad, bad; assert 'torch' not in sys.modules"
     )

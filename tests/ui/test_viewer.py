@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from tests.ui.conftest import make_recording
 from ui.viewer import PAGE_LENGTHS
 from ui.viewer_items import peak_decimate
-from vqstudio.data.recording import Channel, Recording
+from vqstudio.recording import Channel, Recording
 
 
 def test_peak_decimate_keeps_a_one_sample_spike():

@@ -10,7 +10,7 @@ from scipy import signal
 from ui.view_filters import ViewFilters, apply_filters, design, margin_seconds
 from ui.view_page import read_page
 from ui.view_reference import Reference, reference_members
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 RATE = 256.0
 

@@ -13,7 +13,7 @@ from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
 from ui.view_reference import Reference
 from ui.viewer import BAD_COLOR, SignalViewer, nice_scale
-from vqstudio.data.recording import Annotation, Recording
+from vqstudio.recording import Annotation, Recording
 
 RATE = 200.0
 

@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor
 
 from tests.ui.conftest import make_recording
 from ui.viewer import BAD_COLOR
-from vqstudio.data.recording import Annotation
+from vqstudio.recording import Annotation
 
 
 def test_annotation_list_jumps_to_the_event(window, qtbot):

@@ -1,7 +1,7 @@
-"""Recordings in memory and what training makes of them.
+"""What training makes of recordings (`vqstudio.recording`), knowing nothing of project folders.
 
-- `recording`: the one data model (`Recording`, `Channel`, `Annotation`), what every reader
-  returns and every writer takes;
 - `prep`: recordings to normalised, split training windows (channels, rate, filters, labels);
+- `working_rate`: the rate the model works at, chosen from the recordings' spectrum;
+- `flat`: flat and saturated stretches, left out of the windows;
 - `simulate`: the built-in demo recording (simulated EEG and ECG).
 """

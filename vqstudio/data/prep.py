@@ -6,7 +6,7 @@ last `val_fraction` of each file), computes per-channel normalisation statistics
 training part only, and lists window start indices with a stride so that no window straddles a
 gap of an EDF+D file. Each split keeps its signal once, as one float32 `(channels, samples)`
 array (the contiguous pieces of every file joined); windows are gathered by index, never copied
-per window. `prepare_from_project` rebuilds exactly the same thing from `project.json`.
+per window. (`vqstudio.project.windows` rebuilds exactly the same thing from `project.json`.)
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vqstudio.data.flat import flat_mask
-from vqstudio.data.recording import Channel, Recording, clean_label
-from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError, ProjectError
+from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError
+from vqstudio.recording import Channel, Recording, clean_label
 from vqstudio.resources import check_memory
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "load_channels",
     "normalize",
     "prepare",
-    "prepare_from_project",
     "window_samples",
 ]
 
@@ -676,46 +675,3 @@ def _robust_stats(x: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.n
     # A channel that is almost always constant with rare spikes: fall back on the plain std.
     std = np.where(std > 1e-9 * level, std, full)
     return mean.astype(np.float32), std.astype(np.float32)
-
-
-def prepare_from_project(project: Any, rate: float | None = None) -> PreparedData:
-    """Re-reads a project's source files, checks their sha256, and rebuilds the same split.
-
-    `project` is a `vqstudio.project.Project` (or its folder). Uses the stored normalisation.
-    """
-    from vqstudio.io import read_recording
-    from vqstudio.project import Project
-
-    if isinstance(project, str | os.PathLike):
-        project = Project.open(os.fspath(project))
-    data = project.data
-    config = project.prep_config
-    recordings = []
-    for src in data.get("sources", []):
-        path = src.get("path")
-        if not path:
-            raise ProjectError(
-                f"{project.path} was trained on recordings held in memory (no source files); "
-                "give the recordings again"
-            )
-        if not os.path.isfile(path):
-            raise ProjectError(f"the project's source file {path} is missing; put it back or retrain")
-        rec = read_recording(path, rate=src.get("csv_rate", rate))
-        if src.get("sha256") and rec.sha256 != src["sha256"]:
-            raise ProjectError(
-                f"the project's source file {path} has changed since training (sha256 differs)"
-            )
-        recordings.append(rec)
-    prepared = prepare(recordings, config, stats=data["normalization"], rate=float(data["rate"]))
-    split = data.get("split", {})
-    if split and (len(prepared.train), len(prepared.val)) != (
-        split.get("train_windows"),
-        split.get("held_out_windows"),
-    ):
-        raise ProjectError(
-            f"the source files of {project.path} no longer give the stored split "
-            f"({len(prepared.train)}/{len(prepared.val)} windows, stored "
-            f"{split.get('train_windows')}/{split.get('held_out_windows')})"
-        )
-    prepared.label_names = list(data.get("labels", {}).get("names", prepared.label_names))
-    return prepared

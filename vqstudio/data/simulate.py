@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from vqstudio.data.recording import Annotation, Channel, Recording, Source
+from vqstudio.recording import Annotation, Channel, Recording, Source
 
 __all__ = ["DEMO_DESCRIPTION", "EEG_LABELS", "simulate"]
 

@@ -67,8 +67,8 @@ def welch_psd(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
 
     Segments of `SEGMENT_S` seconds (a power of two, at most the data's length), Hann window,
     half overlap, each segment's mean removed (`vqstudio.evaluation.reconstruction_metrics`)."""
-    from vqstudio.evaluation.reconstruction_metrics import default_nperseg
-    from vqstudio.evaluation.reconstruction_metrics import welch_psd as _welch
+    from vqstudio.spectra import default_nperseg
+    from vqstudio.spectra import welch_psd as _welch
 
     f, p = _welch(x, rate, default_nperseg(x.shape[-1], rate, seconds=SEGMENT_S))
     return f, np.atleast_2d(p)
@@ -157,8 +157,8 @@ def choose_working_rate(
 def _pooled_psd(pieces: Sequence[np.ndarray], rate: float) -> tuple[np.ndarray, np.ndarray]:
     """The Welch PSD of several pieces, averaged weighted by their lengths (short pieces skipped
     when a longer one gives the full segment length)."""
-    from vqstudio.evaluation.reconstruction_metrics import default_nperseg
-    from vqstudio.evaluation.reconstruction_metrics import welch_psd as _welch
+    from vqstudio.spectra import default_nperseg
+    from vqstudio.spectra import welch_psd as _welch
 
     seg = default_nperseg(max(x.shape[-1] for x in pieces), rate, seconds=SEGMENT_S)
     acc, weight, freqs = None, 0.0, None

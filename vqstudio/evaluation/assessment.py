@@ -305,10 +305,10 @@ def assess(
     says what is accepted); the band used is in the metric's title and in the JSON
     (`psd_band_hz`). Raises `FormatError`/`ProjectError` for unusable input.
     """
-    from vqstudio.data.prep import prepare_from_project
     from vqstudio.evaluation import evaluate_windows_job, save_plots
     from vqstudio.io.atomic import write_json
     from vqstudio.project import Project
+    from vqstudio.project.windows import prepare_from_project
 
     if not synthetic_paths:
         raise FormatError("evaluate needs at least one synthetic recording (--synthetic FILE...)")

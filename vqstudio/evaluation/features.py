@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqstudio.evaluation.reconstruction_metrics import default_nperseg, welch_psd
+from vqstudio.spectra import default_nperseg, welch_psd
 
 __all__ = ["N_BANDS", "feature_names", "window_features"]
 

@@ -25,8 +25,9 @@ from vqstudio.evaluation.memorization import (
     memorization_test,
     shape_distances,
 )
-from vqstudio.evaluation.reconstruction_metrics import DYNAMIC_RANGE_DB, lsd_between_psds, welch_psd
+from vqstudio.evaluation.reconstruction_metrics import DYNAMIC_RANGE_DB, lsd_between_psds
 from vqstudio.evaluation.report import MetricResult
+from vqstudio.spectra import welch_psd
 
 __all__ = [
     "EEG_BANDS",
@@ -67,7 +68,7 @@ def window_chunks(windows: np.ndarray, bytes_per_value: int = 32) -> list[slice]
 
 
 def mean_psd(windows: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Welch PSD of every window (`reconstruction_metrics.welch_psd`: Hann, ~2 s segments,
+    """Welch PSD of every window (`vqstudio.spectra.welch_psd`: Hann, ~2 s segments,
     50 % overlap) averaged over windows: `(freqs, (channels, freqs))` in units^2/Hz."""
     total, freqs = 0.0, np.zeros(0)
     for part in window_chunks(windows):

@@ -21,17 +21,17 @@ from typing import Literal, overload
 import numpy as np
 from scipy.signal import welch
 
+from vqstudio.spectra import default_nperseg, welch_psd
+
 __all__ = [
     "DYNAMIC_RANGE_DB",
     "StreamedReconstructionMetrics",
     "codebook_usage",
-    "default_nperseg",
     "log_spectral_distance_db",
     "lsd_between_psds",
     "prd",
     "reconstruction_metrics",
     "snr_db",
-    "welch_psd",
 ]
 
 
@@ -116,25 +116,6 @@ def snr_db(
     values = np.where((ref == 0) & (err == 0), np.inf, values)
     values = np.where((ref == 0) & (err > 0), -np.inf, values)
     return _reduce(values, per_channel)
-
-
-def default_nperseg(samples: int, rate: float, seconds: float = 2.0) -> int:
-    """Welch segment length: the power of two covering `seconds` (0.5 Hz bins for 2 s),
-    but never longer than the window itself."""
-    want = 1 << max(3, int(np.ceil(np.log2(max(seconds * rate, 8.0)))))
-    return int(min(samples, want))
-
-
-def welch_psd(x: np.ndarray, rate: float, nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided Welch PSD along the last axis: Hann window, 50 % overlap, segment mean removed.
-
-    Returns `(freqs in Hz, psd)` with psd in units^2/Hz and the input's leading shape.
-    `nperseg` defaults to `default_nperseg` (about 2 s).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.shape[-1]
-    nperseg = default_nperseg(n, rate) if nperseg is None else int(min(nperseg, n))
-    return welch(x, fs=rate, window="hann", nperseg=nperseg, noverlap=nperseg // 2, axis=-1)
 
 
 def _band_mask(freqs: np.ndarray, rate: float, band: tuple[float, float] | None) -> np.ndarray:

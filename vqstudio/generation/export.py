@@ -11,11 +11,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vqstudio.data.recording import Recording
 from vqstudio.errors import OutputError
 from vqstudio.io import WRITABLE_EXTENSIONS, WriteReport, write_npy_batch, write_recording
 from vqstudio.io.npy import check_npy_output
 from vqstudio.io.write_guard import check_target
+from vqstudio.recording import Recording
 
 __all__ = ["check_outputs", "output_paths", "write_generated"]
 

@@ -22,11 +22,11 @@ from vqstudio.data.prep import (
     load_channels,
     normalize,
 )
-from vqstudio.data.recording import RECONSTRUCTION_MARK, Channel, Recording
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import reconstruction_metrics as metrics
 from vqstudio.project import Project
+from vqstudio.recording import RECONSTRUCTION_MARK, Channel, Recording
 
 __all__ = ["reconstruct", "reconstruct_array"]
 

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from vqstudio import __version__
-from vqstudio.data.recording import Annotation, Channel, Recording
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES, SampleOptions
+from vqstudio.recording import Annotation, Channel, Recording
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
-from vqstudio.data.recording import Recording
 from vqstudio.errors import FormatError, OutputError
 from vqstudio.io._common import WriteReport, check_input
 from vqstudio.io.summary import summary
+from vqstudio.recording import Recording
 
 __all__ = [
     "FILE_FILTER",

@@ -34,9 +34,9 @@ import warnings
 
 import numpy as np
 
-from vqstudio.data.recording import Annotation, Channel, Recording, Source
 from vqstudio.errors import FormatError, RateNeededError
 from vqstudio.io._common import check_input
+from vqstudio.recording import Annotation, Channel, Recording, Source
 
 __all__ = ["read_csv", "split_unit"]
 

@@ -14,11 +14,11 @@ import math
 
 import numpy as np
 
-from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Recording
 from vqstudio.errors import OutputError
 from vqstudio.io._common import WriteReport, check_output
 from vqstudio.io.atomic import atomic_path
 from vqstudio.io.csv_read import ANNOTATION_JOIN
+from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording
 
 __all__ = ["write_csv"]
 

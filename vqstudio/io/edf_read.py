@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vqstudio.data.recording import Annotation, Channel, Gap, Recording, Source
 from vqstudio.errors import FormatError
 from vqstudio.io._common import check_input
+from vqstudio.recording import Annotation, Channel, Gap, Recording, Source
 
 __all__ = ["EdfHeader", "RecordSamples", "SignalHeader", "read_edf"]
 

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 from vqstudio.errors import OutputError
 from vqstudio.io._common import WriteReport, ascii_text, check_output
 from vqstudio.io.atomic import atomic_path, check_size, write_failed
+from vqstudio.recording import SYNTHETIC_MARK, Annotation, Channel, Recording
 
 __all__ = ["DIGITAL_RANGE", "choose_record_duration", "physical_range", "write_edf"]
 

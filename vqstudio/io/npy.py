@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio.data.recording import SYNTHETIC_MARK, Annotation, Recording, Source, file_sha256
 from vqstudio.errors import FormatError, OutputError, RateNeededError
 from vqstudio.io._common import WriteReport, check_input, check_output
 from vqstudio.io.atomic import atomic_path, check_size, write_failed, write_json
+from vqstudio.recording import SYNTHETIC_MARK, Annotation, Recording, Source, file_sha256
 
 __all__ = ["check_npy_output", "read_npy", "sidecar_path", "write_npy", "write_npy_batch"]
 

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from vqstudio.data.recording import Recording
+from vqstudio.recording import Recording
 
 __all__ = ["summary"]
 

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from vqstudio.data.prep import PreparedData, prepare
-from vqstudio.data.recording import Recording
 from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
 from vqstudio.project import Project
 from vqstudio.project.lock import LOCK_FILE, ProjectLock
+from vqstudio.recording import Recording
 from vqstudio.training.budget import Budget
 from vqstudio.training.settings import (
     DEFAULT_MINUTES,
@@ -150,7 +150,7 @@ def _open_for_resume(
     project_dir: str, settings: TrainSettings, recordings: Sequence[Recording] | None
 ) -> tuple[Project, TrainSettings, PreparedData]:
     """The project, its stored settings (with this run's budget and device), and its data."""
-    from vqstudio.data.prep import prepare_from_project
+    from vqstudio.project.windows import prepare_from_project
     from vqstudio.training.stage_state import reconcile, resume_progress
 
     project = Project.open(project_dir)

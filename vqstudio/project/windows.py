@@ -1,0 +1,58 @@
+"""A project's windows again: its source recordings re-read, checked against their sha256, and
+prepared as the project prepared them (its channels, rate, filters and normalisation), so that
+resuming, evaluating and benches see the very split training saw.
+
+It lives above `vqstudio.data`: preparation knows recordings, not project folders.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vqstudio.data.prep import PreparedData, prepare
+from vqstudio.errors import ProjectError
+from vqstudio.io import read_recording
+from vqstudio.project.folder import Project
+
+__all__ = ["prepare_from_project"]
+
+
+def prepare_from_project(project: Any, rate: float | None = None) -> PreparedData:
+    """Re-reads a project's source files, checks their sha256, and rebuilds the same split.
+
+    `project` is a `vqstudio.project.Project` (or its folder). Uses the stored normalisation.
+    """
+    if isinstance(project, str | os.PathLike):
+        project = Project.open(os.fspath(project))
+    data = project.data
+    config = project.prep_config
+    recordings = []
+    for src in data.get("sources", []):
+        path = src.get("path")
+        if not path:
+            raise ProjectError(
+                f"{project.path} was trained on recordings held in memory (no source files); "
+                "give the recordings again"
+            )
+        if not os.path.isfile(path):
+            raise ProjectError(f"the project's source file {path} is missing; put it back or retrain")
+        rec = read_recording(path, rate=src.get("csv_rate", rate))
+        if src.get("sha256") and rec.sha256 != src["sha256"]:
+            raise ProjectError(
+                f"the project's source file {path} has changed since training (sha256 differs)"
+            )
+        recordings.append(rec)
+    prepared = prepare(recordings, config, stats=data["normalization"], rate=float(data["rate"]))
+    split = data.get("split", {})
+    if split and (len(prepared.train), len(prepared.val)) != (
+        split.get("train_windows"),
+        split.get("held_out_windows"),
+    ):
+        raise ProjectError(
+            f"the source files of {project.path} no longer give the stored split "
+            f"({len(prepared.train)}/{len(prepared.val)} windows, stored "
+            f"{split.get('train_windows')}/{split.get('held_out_windows')})"
+        )
+    prepared.label_names = list(data.get("labels", {}).get("names", prepared.label_names))
+    return prepared
