@@ -1,6 +1,12 @@
-"""The engine jobs the window starts, as factories for `ui.worker.Job`: each returns a function of
-the stop request that yields the engine's events and returns its result. Engine modules that
-need torch are imported inside the job, in the worker thread, never in the GUI thread.
+"""Where the app turns what the user chose into engine calls, as the command line does in its
+subcommands: train (`training_job`), generate and keep in the project (`generation_job`), write
+generated recordings elsewhere (`export_generated`), evaluate (`evaluation_job`). The window's
+panels hand their choices here; the self-test (`ui.selftest`) runs the same functions.
+
+The job factories return a function of the stop request (a `JobFunction`, what `ui.worker.Job`
+runs in its thread) that yields the engine's events and returns its result; the self-test drains
+that generator in its own thread. Engine modules that need torch are imported inside the job, in
+the worker thread, never in the GUI thread.
 """
 
 from __future__ import annotations
@@ -9,15 +15,21 @@ import os
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vqstudio.events import LogLine
 from vqstudio.recording import Recording
 from vqstudio.threads import fixed_threads
 
+if TYPE_CHECKING:
+    from vqstudio.io import WriteReport
+
 __all__ = [
+    "JobFunction",
     "demo_job",
     "devices_job",
+    "evaluation_job",
+    "export_generated",
     "free_cores",
     "generation_job",
     "gui_threads",
@@ -153,3 +165,62 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
         return list(recs), paths
 
     return job
+
+
+def evaluation_job(
+    project_dir: str,
+    synthetic_paths: Sequence[str],
+    real_paths: Sequence[str] | None = None,
+    band: tuple[float, float] | None = None,
+) -> JobFunction:
+    """The `vqstudio evaluate` job (`vqstudio.evaluation.assessment.assess`) on the generated
+    files, against `real_paths` or else (None or empty) the project's held-out split, with every
+    reference and the PSD distance limited to `band` (Hz; None: 0.5 Hz to Nyquist). The JSON
+    report and the plots go to the project's reports/; returns the `Assessment`."""
+    synthetic = list(synthetic_paths)
+    real = list(real_paths) if real_paths else None
+    reports = os.path.join(project_dir, "reports")
+
+    def job(stop: threading.Event) -> Generator[Any, None, Any]:
+        from vqstudio.evaluation.assessment import assess
+        from vqstudio.project.lock import ProjectLock
+
+        # The report goes into the project: no other run may hold it (a command-line training).
+        with ProjectLock(project_dir, "vqstudio-gui evaluate") as note:
+            if note:
+                yield LogLine(note, "warning")
+            os.makedirs(reports, exist_ok=True)
+            return (
+                yield from assess(
+                    project_dir,
+                    synthetic,
+                    real_paths=real,
+                    json_path=os.path.join(reports, "report.json"),
+                    plots_dir=os.path.join(reports, "plots"),
+                    references=True,
+                    band=band,
+                    stop=stop,
+                )
+            )
+
+    return job
+
+
+def export_generated(
+    recordings: Sequence[Recording], out: str, open_files: Sequence[str], project_dir: str | None
+) -> list[WriteReport]:
+    """File > Export synthetic: writes `recordings` through the engine's writer (`out` as
+    `vqstudio generate --out` takes it: NAME.EXT, or NAME_1.EXT... for several), never over a
+    recording open in the app (`open_files`) or one the project in `project_dir` was trained on.
+    Runs where it is called (the writes are quick); raises the engine's `VQStudioError` (an
+    `OutputError` naming the file it refused, a `ProjectError` for a damaged project)."""
+    from vqstudio.generation.export import write_generated
+    from vqstudio.io.write_guard import protecting
+    from vqstudio.project import Project
+
+    sources = Project.open(project_dir).source_paths if project_dir else []
+    with (
+        protecting(open_files, "a recording open in VQ Studio"),
+        protecting(sources, "a training recording"),
+    ):
+        return write_generated(recordings, out)

@@ -2,8 +2,9 @@
 
 Every action is created in `_create_actions` and kept in `self.actions` (a test can loop over
 them); whether one is enabled comes from the session's table (`Session.blocked`), and its
-tooltip says why not. Slots open a dialog, read its result and call the session or start an
-engine job in a `Job` (its own thread; the jobs themselves are in `ui.jobs`). Nothing here
+tooltip says why not. Slots open a dialog, read its result and call the session or hand what
+the user chose to `ui.jobs`, the one place engine calls are made (a job runs in a `Job`, its own
+thread; the export writes where it is called). Nothing here
 imports torch: engine parts that need it are imported inside the job's thread. Every message
 shown goes through `ui.errors.app_message`, so none speaks in command-line flags.
 """
@@ -44,7 +45,15 @@ from ui import theme
 from ui.annotation_dock import with_annotation_dock
 from ui.errors import app_message, ask_action, show_error, show_exception
 from ui.generation_panel import GenerationPanel
-from ui.jobs import demo_job, devices_job, generation_job, gui_threads, training_job
+from ui.jobs import (
+    demo_job,
+    devices_job,
+    evaluation_job,
+    export_generated,
+    generation_job,
+    gui_threads,
+    training_job,
+)
 from ui.projects import ProjectSource, find_sources, new_project_folder, project_sources
 from ui.report_panel import ReportPanel
 from ui.session import Session
@@ -81,6 +90,16 @@ VIEWER_ACTIONS = (
 
 # Jobs the app may quit without waiting for: they write nothing a user would lose.
 DETACHABLE_JOBS = ("devices", "demo")
+EXPORT_FILTERS = {"EDF+": ".edf", "BDF+": ".bdf", "CSV": ".csv"}  # the save dialog's, by name
+
+
+def _export_target(path: str, chosen_filter: str) -> str:
+    """The file Export synthetic writes: `path` as typed when it names a format, else with the
+    extension of the filter chosen in the dialog (EDF+ when none is known)."""
+    stem, ext = os.path.splitext(path)
+    if ext.lower() in EXPORT_FILTERS.values():
+        return stem + ext
+    return stem + EXPORT_FILTERS.get(chosen_filter.split(" ")[0], ".edf")
 
 
 class MainWindow(QMainWindow):
@@ -481,12 +500,9 @@ class MainWindow(QMainWindow):
             self.set_status(f"New projects go in {path}")
 
     def export_synthetic(self) -> None:
-        """Writes the generated recordings through the engine's writer (EDF+, BDF or CSV), never
-        over a recording that is open or that the project was trained on."""
-        from vqstudio.generation.export import write_generated
-        from vqstudio.io.write_guard import protecting
-        from vqstudio.project import Project
-
+        """Asks where to write the generated recordings (EDF+, BDF or CSV) and writes them through
+        `ui.jobs.export_generated`, never over a recording that is open or that the project was
+        trained on (a dialog says which it refused)."""
         recs = self.session.synthetic
         if not recs:
             return
@@ -496,17 +512,10 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
-        stem, ext = os.path.splitext(path)
-        if ext.lower() not in (".edf", ".bdf", ".csv"):
-            ext = {"BDF": ".bdf", "CSV": ".csv"}.get(chosen.split(" ")[0][:3], ".edf")
+        out = _export_target(path, chosen)
         open_files = [f.path for f in self.session.files if f.path]
         try:
-            sources = Project.open(self.session.project_dir).source_paths if self.session.project_dir else []
-            with (
-                protecting(open_files, "a recording open in VQ Studio"),
-                protecting(sources, "a training recording"),
-            ):
-                reports = write_generated(recs, stem + ext)
+            reports = export_generated(recs, out, open_files, self.session.project_dir)
         except VQStudioError as error:
             show_exception(self, "Cannot export", error)
             return
@@ -671,7 +680,8 @@ class MainWindow(QMainWindow):
         project_dir = self.session.project_dir
         if project_dir is None or self.session.job is not None or not self.synthetic_paths:
             return
-        job = Job("evaluate", self.report.job_factory(project_dir, list(self.synthetic_paths)), self)
+        choices = self.report.evaluation_options()
+        job = Job("evaluate", evaluation_job(project_dir, list(self.synthetic_paths), **choices), self)
         self.report.attach(job)
         job.finished.connect(self.session.set_report)
         job.failed.connect(lambda error, tb: self._on_job_failed("Evaluation failed", error, tb))

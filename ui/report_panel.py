@@ -4,7 +4,8 @@ is limited to.
 
 The table comes from `vqstudio.evaluation.table.comparison_rows`, the same rows the CLI prints;
 each metric's tooltip gives its definition and which direction is better, and every "n/a" cell
-says why in its tooltip.
+says why in its tooltip. The evaluation job is `ui.jobs.evaluation_job`: this panel holds what
+the user chose for it (`evaluation_options`) and shows what it returns.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import threading
-from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from ui.worker import Job
 from vqstudio.evaluation.table import Row, comparison_rows
-from vqstudio.events import LogLine, Progress
+from vqstudio.events import Progress
 
 __all__ = ["ReportPanel", "SavedReport"]
 
@@ -196,39 +195,11 @@ class ReportPanel(QWidget):
         self.title.setText(self.title.text() + " (saved report)")
         return True
 
-    def job_factory(
-        self, project_dir: str, synthetic_paths: list[str]
-    ) -> Callable[[threading.Event], Generator[Any, None, Any]]:
-        """The `vqstudio evaluate` job (`vqstudio.evaluation.assessment.assess`) on the generated files,
-        against the added reference recordings or else the project's held-out split, with every
-        reference and the PSD band chosen; JSON and plots go to the project's reports/."""
-        reports = os.path.join(project_dir, "reports")
-        real_paths = list(self.real_paths) or None
-        band = self.band()
-
-        def job(stop: threading.Event) -> Generator[Any, None, Any]:
-            from vqstudio.evaluation.assessment import assess
-            from vqstudio.project.lock import ProjectLock
-
-            # The report goes into the project: no other run may hold it (a command-line training).
-            with ProjectLock(project_dir, "vqstudio-gui evaluate") as note:
-                if note:
-                    yield LogLine(note, "warning")
-                os.makedirs(reports, exist_ok=True)
-                return (
-                    yield from assess(
-                        project_dir,
-                        synthetic_paths,
-                        real_paths=real_paths,
-                        json_path=os.path.join(reports, "report.json"),
-                        plots_dir=os.path.join(reports, "plots"),
-                        references=True,
-                        band=band,
-                        stop=stop,
-                    )
-                )
-
-        return job
+    def evaluation_options(self) -> dict[str, Any]:
+        """What the user chose for the next evaluation, as keyword arguments of
+        `ui.jobs.evaluation_job`: the added reference recordings (None: the held-out split) and
+        the PSD distance's band."""
+        return {"real_paths": list(self.real_paths) or None, "band": self.band()}
 
     def attach(self, job: Job) -> None:
         self.progress.setValue(0)

@@ -2,12 +2,15 @@
 
 It builds a short demo recording, trains a tiny model for a few steps, generates a recording,
 exports it as EDF and reads it back, and draws the main window offscreen and checks the picture
-is not blank. One line per check (`PASS name: detail` or `FAIL name: reason`) goes to stdout;
+is not blank. Training, generation and the export go through the app's own entry points in
+`ui.jobs` (run here synchronously, as the window's worker thread runs them), so the self-test
+checks what the app runs. One line per check (`PASS name: detail` or `FAIL name: reason`) goes to stdout;
 `run_self_test` returns 0 only when every check passed; a check whose input an earlier check
 failed to make reports FAIL "... not available", never a pass.
 
 The files go to a temporary folder, removed at the end, or to `out_dir` (or the folder named by
-the environment variable VQSTUDIO_SELFTEST_DIR), kept: `project/` and `selftest.edf`.
+the environment variable VQSTUDIO_SELFTEST_DIR), kept: `project/` (with the generated recording
+in its samples/, as the app keeps it) and `selftest.edf`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ui import jobs
 
 __all__ = ["EDF_NAME", "run_self_test"]
 
@@ -54,13 +59,12 @@ class _State:
     lines: list[str] = field(default_factory=list)
 
 
-def _drain(job: Any) -> Any:
-    """Runs an engine job (a generator of events) to its end and returns its result."""
-    while True:
-        try:
-            next(job)
-        except StopIteration as done:
-            return done.value
+def _run(job: jobs.JobFunction) -> Any:
+    """Runs a `ui.jobs` job here, synchronously, as the app's worker thread would (its events
+    are dropped), and returns its result."""
+    from vqstudio.events import run_to_end
+
+    return run_to_end(job(threading.Event()))
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -81,23 +85,20 @@ def check_demo(st: _State) -> str:
 def check_train(st: _State) -> str:
     if st.recording is None:
         raise NotAvailable("no demo recording (the demo check failed)")
-    from vqstudio.training import TrainSettings as settings_cls
-    from vqstudio.training import train
-
-    settings = settings_cls(
-        channels=DEMO_CHANNELS,
-        window_s=2.0,
-        preset="small",
-        tokenizer_steps=TRAIN_STEPS,
-        prior_steps=TRAIN_STEPS,
-        device="cpu",
-        seed=0,
-        val_every=TRAIN_STEPS,
-        batch_size=8,
-        threads=THREADS,
-    )
+    options = {
+        "channels": DEMO_CHANNELS,
+        "window_s": 2.0,
+        "preset": "small",
+        "tokenizer_steps": TRAIN_STEPS,
+        "prior_steps": TRAIN_STEPS,
+        "device": "cpu",
+        "seed": 0,
+        "val_every": TRAIN_STEPS,
+        "batch_size": 8,
+        "threads": THREADS,
+    }
     st.project_dir = st.work / "project"
-    result = _drain(train(settings, str(st.project_dir), threading.Event(), recordings=[st.recording]))
+    result = _run(jobs.training_job(options, str(st.project_dir), resume=False, recordings=[st.recording]))
     if result.tokenizer_step < TRAIN_STEPS:
         raise AssertionError(f"the tokenizer trained {result.tokenizer_step} of {TRAIN_STEPS} steps")
     if not (st.project_dir / "tokenizer.safetensors").is_file():
@@ -114,21 +115,19 @@ def check_train(st: _State) -> str:
 def check_generate(st: _State) -> str:
     if st.project_dir is None or not (st.project_dir / "prior.safetensors").is_file():
         raise NotAvailable("no trained project (the train check failed)")
-    from vqstudio.generation.sampling import GenerateSettings as settings_cls
-    from vqstudio.generation.sampling import generate
-
-    result = _drain(
-        generate(
-            str(st.project_dir),
-            settings_cls(
-                seconds=GENERATE_SECONDS, seed=0, steps=SAMPLER_STEPS, device="cpu", threads=THREADS
-            ),
-            threading.Event(),
-        )
-    )
-    recs = _recordings_of(result)
+    options = {
+        "seconds": GENERATE_SECONDS,
+        "seed": 0,
+        "steps": SAMPLER_STEPS,
+        "device": "cpu",
+        "threads": THREADS,
+    }
+    recs, paths = _run(jobs.generation_job(str(st.project_dir), options))
     if not recs:
-        raise AssertionError(f"generate returned no recording ({type(result).__name__})")
+        raise AssertionError("generate returned no recording")
+    # The app keeps what it generates in the project's samples/, for Evaluate to read.
+    if len(paths) != len(recs) or not all(os.path.isfile(p) for p in paths):
+        raise AssertionError(f"generate kept {len(paths)} of {len(recs)} recordings in the project: {paths}")
     rec = recs[0]
     want = round(GENERATE_SECONDS * rec.channels[0].rate)
     import numpy as np
@@ -145,29 +144,16 @@ def check_generate(st: _State) -> str:
     return f"{len(rec.channels)} channels x {want} samples"
 
 
-def _recordings_of(result: Any) -> list[Any]:
-    """The recordings a generate result holds, whatever its shape (one, a list, or .recordings)."""
-    if result is None:
-        return []
-    if hasattr(result, "channels"):
-        return [result]
-    for name in ("recordings", "outputs"):
-        if hasattr(result, name):
-            return list(getattr(result, name))
-    if isinstance(result, list | tuple):
-        return [r for r in result if hasattr(r, "channels")]
-    return []
-
-
 def check_export(st: _State) -> str:
     if st.generated is None:
         raise NotAvailable("no generated recording (the generate check failed)")
     import numpy as np
 
-    from vqstudio.io import read_recording, write_recording
+    from vqstudio.io import read_recording
 
     st.edf_path = st.work / EDF_NAME
-    write_recording(st.generated, str(st.edf_path))
+    project_dir = str(st.project_dir) if st.project_dir else None
+    jobs.export_generated([st.generated], str(st.edf_path), open_files=[], project_dir=project_dir)
     back = read_recording(str(st.edf_path))
     if [c.label for c in back.channels] != [c.label for c in st.generated.channels]:
         raise AssertionError("the EDF read back has other channel labels than were written")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
+from ui.jobs import evaluation_job
 from ui.report_panel import ReportPanel, SavedReport
 from vqstudio.evaluation import evaluate_windows
 
@@ -58,7 +61,8 @@ def test_every_metric_sits_beside_its_references(panel, assessment_json) -> None
 
 
 def _assess_arguments(panel: ReportPanel, monkeypatch, tmp_path) -> dict:
-    """The keyword arguments the panel's evaluation job gives `assess` (a fake that runs nothing)."""
+    """The keyword arguments `assess` gets from the evaluation job (`ui.jobs.evaluation_job`) made
+    with what the panel holds, as the window makes it (a fake `assess` that runs nothing)."""
     seen: dict = {}
 
     def fake_assess(project_dir, synthetic_paths, **kwargs):
@@ -67,7 +71,8 @@ def _assess_arguments(panel: ReportPanel, monkeypatch, tmp_path) -> dict:
         yield  # a generator, like the real job
 
     monkeypatch.setattr("vqstudio.evaluation.assessment.assess", fake_assess)
-    for _ in panel.job_factory(str(tmp_path), ["synth.edf"])(None):
+    job = evaluation_job(str(tmp_path), ["synth.edf"], **panel.evaluation_options())
+    for _ in job(threading.Event()):
         pass
     return seen
 
