@@ -4,9 +4,9 @@ It builds a short demo recording, trains a tiny model for a few steps, generates
 exports it as EDF and reads it back, and draws the main window offscreen and checks the picture
 is not blank. Training, generation and the export go through the app's own entry points in
 `ui.jobs` (run here synchronously, as the window's worker thread runs them), so the self-test
-checks what the app runs. One line per check (`PASS name: detail` or `FAIL name: reason`) goes to stdout;
-`run_self_test` returns 0 only when every check passed; a check whose input an earlier check
-failed to make reports FAIL "... not available", never a pass.
+checks what the app runs. One line per check (`PASS name: detail` or `FAIL name: reason`) goes
+to stdout; `run_self_test` returns 0 only when every check passed; a check whose input an earlier
+check failed to make reports FAIL "... not available", never a pass.
 
 The files go to a temporary folder, removed at the end, or to `out_dir` (or the folder named by
 the environment variable VQSTUDIO_SELFTEST_DIR), kept: `project/` (with the generated recording
