@@ -22,7 +22,9 @@ from vqstudio.cli import main
 from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, preset_config
 from vqstudio.priors import store
-from vqstudio.priors.config import AutoregressiveConfig, DiffusionConfig, preset
+from vqstudio.priors.autoregressive import AutoregressiveConfig
+from vqstudio.priors.config import preset
+from vqstudio.priors.diffusion import DiffusionConfig
 from vqstudio.project.checkpoint import check_weight_count
 from vqstudio.project.schema import validate_meta
 

@@ -10,16 +10,10 @@ import pytest
 import torch
 
 from vqstudio.errors import CheckpointError
-from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
-from vqstudio.priors.config import (
-    NEW_DIFFUSION_SHIFT,
-    AutoregressiveConfig,
-    DiffusionConfig,
-    config_from_dict,
-    to_dict,
-)
-from vqstudio.priors.continuation import decode_latents, sample_codes, sample_latents
-from vqstudio.priors.diffusion import DiffusionDenoiser
+from vqstudio.priors.autoregressive import AutoregressiveConfig, AutoregressivePrior, KVCache, sample_codes
+from vqstudio.priors.config import config_from_dict, to_dict
+from vqstudio.priors.continuation import decode_latents
+from vqstudio.priors.diffusion import NEW_DIFFUSION_SHIFT, DiffusionConfig, DiffusionDenoiser, sample_latents
 from vqstudio.priors.noise_schedule import CosineSchedule
 from vqstudio.priors.samplers import SAMPLERS
 

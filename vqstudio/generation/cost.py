@@ -9,7 +9,6 @@ wherever it runs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +29,6 @@ DECODE_CHUNK = 512  # latent steps decoded at once (`priors.continuation.decode_
 # Activations of the decoder alive at once, in units of its widest stage: each residual unit's
 # input, its convolution and its sum, and the upsampler's interpolation.
 DECODER_LIVE = 12
-# Activations of one transformer block alive at once, per token, in units of its width: the
-# residual stream, the normalised input, q/k/v, the attention output and the MLP's hidden layer.
-BLOCK_LIVE = 8
 # The output of a recording at full length lives in: the decoded pieces and their join, the
 # physical copy, and a resampled copy at the output rate when the project has a working rate.
 OUTPUT_COPIES = 3
@@ -61,18 +57,10 @@ def _decoder_bytes(tokenizer_cfg: Any, latent_length: int) -> float:
 
 
 def _prior_bytes(prior_cfg: Any, guided: bool) -> float:
-    """Working memory of the prior sampling one segment (diffusion) or one step (autoregressive)."""
-    rows = 2 if guided else 1
-    width, heads = prior_cfg.width, prior_cfg.heads
-    mlp = float(getattr(prior_cfg, "mlp_ratio", 4.0))
-    if prior_cfg.kind == "diffusion":
-        tokens = math.ceil(prior_cfg.seg_len / prior_cfg.patch)
-        block = tokens * width * (BLOCK_LIVE + mlp) + heads * tokens * tokens
-        solver = 8 * prior_cfg.latent_dim * prior_cfg.seg_len  # x_t, predictions, history, known part
-        return rows * (block + solver) * FLOAT
-    cache = prior_cfg.depth * 2 * prior_cfg.context * width  # keys and values of every layer
-    step = width * (BLOCK_LIVE + mlp) + heads * prior_cfg.context + 2 * prior_cfg.codebook_size
-    return rows * (cache + step) * FLOAT
+    """Working memory of the prior while it samples one recording: what its config says
+    (`PriorConfig.sampling_floats`: one segment of a diffusion prior, one step of an
+    autoregressive one)."""
+    return prior_cfg.sampling_floats(guided) * FLOAT
 
 
 def sampling_bytes_per_item(

@@ -1,4 +1,5 @@
-"""The autoregressive prior: a causal transformer over code indices, one token per latent step.
+"""The autoregressive prior, whole: its config, a causal transformer over code indices (one
+token per latent step), its loss, and its sampling of any length.
 
 Q codebooks (residual VQ) are handled without making the sequence Q times longer: the Q
 embeddings of a step are summed on the way in, and on the way out level q is predicted from the
@@ -6,21 +7,83 @@ hidden state plus the embeddings of the levels < q already chosen for that step 
 "depth" conditioning in the spirit of RQ-Transformer). The label embedding is added to every
 position, so it stays in view when the context window slides. Rotary positions make attention
 depend on relative positions only, so generation keeps a key/value cache of the last `context`
-steps and never recomputes the past.
+steps and never recomputes the past (`iter_codes`): any length, one step at a time.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import AutoregressiveConfig, SampleOptions, Steps
+from vqstudio.events import run_to_end
+from vqstudio.priors.config import SampleOptions, Steps
 from vqstudio.priors.layers import MLP, Rotary
+from vqstudio.priors.limits import BLOCK_LIVE, block_weights, check_size, check_transformer, linear_weights
 
-__all__ = ["AutoregressivePrior", "KVCache"]
+__all__ = ["AutoregressiveConfig", "AutoregressivePrior", "KVCache", "iter_codes", "sample_codes"]
+
+
+@dataclass(frozen=True)
+class AutoregressiveConfig:
+    """A causal transformer over code indices `(B, Q, L)`: one token per latent step.
+
+    The Q codebook indices of one step are summed as embeddings on the way in; on the way out,
+    level q is predicted from the hidden state plus the embeddings of levels < q of the same
+    step, so residual codebooks stay dependent within a step at almost no cost.
+    """
+
+    codebook_size: int
+    n_quantizers: int
+    context: int  # tokens of history attended to (the sliding window when generating longer)
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    n_labels: int = 0
+    label_dropout: float = 0.1
+    kind: str = "autoregressive"
+
+    def __post_init__(self) -> None:
+        check_transformer(self)
+        check_size(self)
+
+    def weight_count(self) -> int:
+        """The number of values in the model's state dict (`AutoregressivePrior`), computed
+        without building it, so a config is measured before it allocates."""
+        k, q, w = self.codebook_size, self.n_quantizers, self.width
+        count = 2 * q * k * w + w  # code embeddings in and within a step, the start token
+        count += (self.n_labels + 1) * w if self.n_labels else 0
+        count += block_weights(self, 4 * w)  # each block's two layer norms
+        return count + 4 * w + linear_weights(w, k) + q * w  # final and head norms, head, level embeddings
+
+    def sampling_floats(self, guided: bool) -> float:
+        """Working memory of sampling one step: the key/value cache of every layer over the
+        context, one token's activations, its attention and the logits; twice with guidance."""
+        cache = self.depth * 2 * self.context * self.width
+        step = self.width * (BLOCK_LIVE + self.mlp_ratio) + self.heads * self.context + 2 * self.codebook_size
+        return (2 if guided else 1) * (cache + step)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> AutoregressiveConfig:
+        """A transformer over the tokenizer's codes, attending to one window of latent steps."""
+        return cls(
+            codebook_size=tokenizer_cfg.codebook_size,
+            n_quantizers=tokenizer_cfg.n_quantizers,
+            context=tokenizer_cfg.latent_length,
+            n_labels=n_labels,
+            **dims,
+        )
+
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
+        """(this prior's, the tokenizer's) codebook shape when they differ, else None."""
+        have = (self.codebook_size, self.n_quantizers)
+        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
+        return None if have == want else (have, want)
 
 
 class KVCache:
@@ -195,10 +258,64 @@ class AutoregressivePrior(nn.Module):
         self, length: int, labels: torch.Tensor, gen: torch.Generator, opts: SampleOptions
     ) -> Steps:
         """Code indices `(B, Q, length)`, one row per label; yields (steps done, length)."""
-        from vqstudio.priors.continuation import iter_codes  # it imports this module
-
         return iter_codes(self, length, labels, opts.temperature, opts.top_k, gen, opts.guidance)
 
     def to_latents(self, tokenizer: nn.Module, sampled: torch.Tensor) -> torch.Tensor:
         """Sampled codes as the tokenizer's quantized latents."""
         return tokenizer.codes_to_latents(sampled)
+
+
+def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """Logits divided by the temperature, all but the `top_k` likeliest set to -inf."""
+    logits = logits.float() / max(temperature, 1e-5)
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def iter_codes(
+    model: AutoregressivePrior,
+    length: int,
+    labels: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    generator: torch.Generator,
+    guidance: float = 1.0,
+) -> Steps:
+    """Code indices `(B, Q, length)` drawn step by step with a sliding key/value cache.
+
+    A generator: yields (steps done, length) now and then, returns the codes.
+    """
+    cfg = model.config
+    device = model.bos.device
+    b, q = labels.shape[0], cfg.n_quantizers
+    labels = labels.to(device)
+    guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())
+    lab = torch.cat([labels, torch.full_like(labels, model.null_label)]) if guided else labels
+    cache = KVCache(cfg.depth, cfg.context)
+    out = torch.empty(b, q, length, dtype=torch.long, device=device)
+    with torch.no_grad():
+        x = model.embed(torch.empty(lab.shape[0], q, 0, dtype=torch.long, device=device), lab, bos=True)
+    report = max(1, length // 20)
+    for i in range(length):
+        with torch.no_grad():  # per step: a context must not span a yield
+            h = model.hidden(x, cache)[:, -1]  # (rows, W)
+            step = torch.empty(b, 0, dtype=torch.long, device=device)
+            for _ in range(q):
+                logits = model.level_logits(h, torch.cat([step, step]) if guided else step)
+                if guided:
+                    cond, uncond = logits.float().chunk(2)
+                    logits = uncond + guidance * (cond - uncond)
+                probs = torch.softmax(_filter_logits(logits, temperature, top_k), dim=-1)
+                step = torch.cat([step, torch.multinomial(probs, 1, generator=generator)], dim=1)
+            out[:, :, i] = step
+            x = model.embed((torch.cat([step, step]) if guided else step)[:, :, None], lab, bos=False)
+        if (i + 1) % report == 0 or i + 1 == length:
+            yield i + 1, length
+    return out
+
+
+def sample_codes(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """`iter_codes` run to the end."""
+    return run_to_end(iter_codes(*args, **kwargs))

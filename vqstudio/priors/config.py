@@ -1,32 +1,33 @@
-"""Configuration of the stage-2 priors as frozen, JSON-serialisable dataclasses, and size presets.
+"""What every prior shares: how it is asked to sample, the defaults of those options, size
+presets, the protocol each prior's config and model follow, and configs rebuilt from JSON.
 
 A prior's config travels with its weights (in the safetensors metadata and in project.json), so a
-saved prior can always be rebuilt without guessing. Shapes that come from the data (latent size,
-codebook size, segment length, label names) are filled in by training, not by the user.
+saved prior can always be rebuilt without guessing: `config_from_dict` finds its class in the
+registry by its `kind`. Shapes that come from the data (latent size, codebook size, segment
+length, label names) are filled in by training, not by the user. Torch-free: each prior's own
+config lives in its module (`diffusion`, `autoregressive`), which imports torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from vqstudio.errors import CheckpointError
 from vqstudio.priors.registry import PRIOR_NAMES, PRIORS
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "DEFAULT_GUIDANCE",
     "DEFAULT_STEPS",
-    "LIMITS",
-    "MAX_WEIGHTS",
     "SAMPLER_NAMES",
-    "AutoregressiveConfig",
-    "DiffusionConfig",
     "PriorConfig",
+    "PriorModel",
     "SampleOptions",
     "Steps",
     "config_from_dict",
@@ -46,83 +47,7 @@ DEFAULT_STEPS = 20
 # 0.81 at guidance 0 / 1 / 2 / 3 / 4 (seed 1: - / 0.59 / 0.67 / 0.71 / 0.75), while the PSD distance
 # to held-out real rose by 0.01-0.04 dB from 2 to 3 and 0.1 dB from 3 to 4.
 DEFAULT_GUIDANCE = 3.0
-# Noise-schedule shift of a new diffusion prior. Measured (bench/prior_ablation.py, ECG a103l,
-# 3 min of prior training on 2 cores): shift 4 drew 78 beats/min against 66 unshifted (real:
-# 127) and a PSD distance of 6.9 dB against 7.8 dB; shift 8 gave no more.
-NEW_DIFFUSION_SHIFT = 4.0
 SAMPLER_NAMES = ("dpm++2m", "ddim")  # the keys of `samplers.SAMPLERS`; the first is the default
-
-# Bounds (lowest, highest) of the whole-number settings of a prior. The highest lie far above every
-# preset (large: width 384, depth 8, heads 8) and every tokenizer (the same bounds as
-# `vqstudio.models.tokenizer.LIMITS`: latent_dim 8,192, 2**20 codes, 256 levels, windows of 2**30
-# samples), and low enough that a damaged or hand-edited config is refused, naming the setting,
-# before a module is built.
-LIMITS: dict[str, tuple[int, int]] = {
-    "latent_dim": (1, 8192),
-    "seg_len": (2, 2**30),
-    "codebook_size": (2, 2**20),
-    "n_quantizers": (1, 256),
-    "context": (2, 2**30),
-    "width": (1, 8192),
-    "depth": (1, 256),
-    "heads": (1, 1024),
-    "n_labels": (0, 100_000),  # label names come from annotations or file names
-    "patch": (1, 2**30),
-}
-MAX_MLP_RATIO = 64.0  # the MLP's width over the model's (presets: 3 or 4)
-# Weights and buffers a prior may hold in all (4 GiB of float32): 48 times the large preset
-# (a diffusion prior over 128 latent dimensions: 22 M), so only a damaged config meets it.
-MAX_WEIGHTS = 2**30
-
-
-def _check_whole(name: str, value: Any) -> None:
-    """`ValueError` naming the setting unless `value` is a whole number within `LIMITS`."""
-    low, high = LIMITS[name]
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"prior setting {name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"prior setting {name} must be between {low} and {high:,}, got {value:,}")
-
-
-def _check_real(name: str, value: Any, low: float, high: float) -> None:
-    """`ValueError` naming the setting unless `value` is a number in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
-        raise ValueError(f"prior setting {name} must be a number from {low:g} to {high:g}, got {value!r}")
-
-
-def _check_common(config: Any) -> None:
-    """The bounds every prior's config shares: its whole numbers, its MLP ratio, its label dropout."""
-    for f in dataclasses.fields(config):
-        if f.name in LIMITS:
-            _check_whole(f.name, getattr(config, f.name))
-    _check_real("mlp_ratio", config.mlp_ratio, 0.0, MAX_MLP_RATIO)
-    _check_real("label_dropout", config.label_dropout, 0.0, 1.0)
-    if config.width % config.heads:
-        raise ValueError(f"width {config.width} must be a multiple of heads {config.heads}")
-
-
-def _check_size(config: Any) -> None:
-    """Refuses settings each within its limit that together make a prior too large to build."""
-    count = config.weight_count()
-    if count > MAX_WEIGHTS:
-        raise ValueError(
-            f"prior settings describe {count:,} weights, more than the {MAX_WEIGHTS:,} a prior may have "
-            "(width, depth, mlp_ratio and the codebook set its size)"
-        )
-
-
-def _linear(inputs: int, outputs: int) -> int:
-    """Weights and biases of a linear layer."""
-    return inputs * outputs + outputs
-
-
-def _blocks(config: Any, per_block_extra: int) -> int:
-    """Values of `depth` transformer blocks: attention (qkv, proj), MLP, plus `per_block_extra`."""
-    w = config.width
-    hidden = int(w * config.mlp_ratio)
-    block = _linear(w, 3 * w) + _linear(w, w) + _linear(w, hidden) + _linear(hidden, w) + per_block_extra
-    return config.depth * block
-
 
 # A sampling job: yields (done, total) as it goes, returns its result (a torch tensor).
 Steps = Generator[tuple[int, int], None, Any]
@@ -139,136 +64,79 @@ class SampleOptions:
     top_k: int | None = None  # autoregressive
 
 
-@dataclass(frozen=True)
-class DiffusionConfig:
-    """A latent diffusion prior: a 1D transformer denoiser (adaLN-Zero) over `(B, latent_dim, L)`.
-
-    `seg_len` is the number of latent steps the denoiser sees at once (one training window's
-    latents); longer recordings are made of overlapping segments (see `continuation`).
-    """
-
-    latent_dim: int
-    seg_len: int
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: float = 4.0
-    n_labels: int = 0  # 0: unconditional; otherwise embeddings for n_labels plus one "no label"
-    label_dropout: float = 0.15  # classifier-free guidance: how often training hides the label
-    prefix_prob: float = 0.5  # how often training shows a known prefix (teaches continuation)
-    prediction: str = "v"  # "v" or "eps"
-    patch: int = 2  # latent steps per transformer token (DiT patching: half the tokens, ~half the cost)
-    # Noise-schedule shift (`noise_schedule.CosineSchedule`); 1 in configs stored before it existed.
-    shift: float = 1.0
-    kind: str = "diffusion"
-
-    def __post_init__(self) -> None:
-        _check_common(self)
-        if self.prediction not in ("v", "eps"):
-            raise ValueError(f"prediction must be 'v' or 'eps', not {self.prediction!r}")
-        if self.seg_len % self.patch:
-            raise ValueError(f"patch {self.patch} must divide seg_len {self.seg_len}")
-        _check_real("prefix_prob", self.prefix_prob, 0.0, 1.0)
-        if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real):
-            raise ValueError(f"shift must be a number, not {self.shift!r}")
-        if not (self.shift > 0 and math.isfinite(self.shift)):
-            raise ValueError(f"shift must be positive, not {self.shift}")
-        _check_size(self)
-
-    def weight_count(self) -> int:
-        """The number of values in the denoiser's state dict (`diffusion.DiffusionDenoiser`),
-        computed without building it, so a config is measured before it allocates."""
-        d, w, p = self.latent_dim, self.width, self.patch
-        count = 2 * d  # latent_mean, latent_std
-        count += (2 * d + 1) * w * (p + 2) + w  # the strided convolution in
-        count += 2 * _linear(w, w)  # the time embedding
-        count += (self.n_labels + 1) * w if self.n_labels else 0
-        count += _blocks(self, _linear(w, 6 * w))  # each block's adaLN modulation
-        return count + _linear(w, 2 * w) + _linear(w, d * p)
-
-    @classmethod
-    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
-        """A denoiser over one window of the tokenizer's latents; tokens of 2 latent steps
-        when the window is long enough to halve; today's noise-schedule shift."""
-        length = tokenizer_cfg.latent_length
-        patch = 2 if length % 2 == 0 and length >= 16 else 1
-        return cls(
-            latent_dim=tokenizer_cfg.latent_dim,
-            seg_len=length,
-            n_labels=n_labels,
-            patch=patch,
-            shift=NEW_DIFFUSION_SHIFT,
-            **dims,
-        )
-
-    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
-        """(this prior's, the tokenizer's) latent size when they differ, else None."""
-        have, want = self.latent_dim, tokenizer_cfg.latent_dim
-        return None if have == want else (have, want)
-
-
-@dataclass(frozen=True)
-class AutoregressiveConfig:
-    """A causal transformer over code indices `(B, Q, L)`: one token per latent step.
-
-    The Q codebook indices of one step are summed as embeddings on the way in; on the way out,
-    level q is predicted from the hidden state plus the embeddings of levels < q of the same
-    step, so residual codebooks stay dependent within a step at almost no cost.
-    """
-
-    codebook_size: int
-    n_quantizers: int
-    context: int  # tokens of history attended to (the sliding window when generating longer)
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: float = 4.0
-    n_labels: int = 0
-    label_dropout: float = 0.1
-    kind: str = "autoregressive"
-
-    def __post_init__(self) -> None:
-        _check_common(self)
-        _check_size(self)
-
-    def weight_count(self) -> int:
-        """The number of values in the model's state dict (`autoregressive.AutoregressivePrior`),
-        computed without building it, so a config is measured before it allocates."""
-        k, q, w = self.codebook_size, self.n_quantizers, self.width
-        count = 2 * q * k * w + w  # code embeddings in and within a step, the start token
-        count += (self.n_labels + 1) * w if self.n_labels else 0
-        count += _blocks(self, 4 * w)  # each block's two layer norms
-        return count + 4 * w + _linear(w, k) + q * w  # final and head norms, head, level embeddings
-
-    @classmethod
-    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> AutoregressiveConfig:
-        """A transformer over the tokenizer's codes, attending to one window of latent steps."""
-        return cls(
-            codebook_size=tokenizer_cfg.codebook_size,
-            n_quantizers=tokenizer_cfg.n_quantizers,
-            context=tokenizer_cfg.latent_length,
-            n_labels=n_labels,
-            **dims,
-        )
-
-    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
-        """(this prior's, the tokenizer's) codebook shape when they differ, else None."""
-        have = (self.codebook_size, self.n_quantizers)
-        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
-        return None if have == want else (have, want)
-
-
 class PriorConfig(Protocol):
-    """What every prior's config has (see `registry`): its kind, its labels, and how it is made
-    for, and checked against, a tokenizer."""
+    """What every prior's config is (see `registry`): a frozen dataclass of JSON values whose
+    `kind` is its registry name and whose null label is `n_labels`; made for, and checked
+    against, a tokenizer; measured before a module is built from it.
+
+    A class attribute `preset_changes` (size preset name: settings) may adjust the shared size
+    presets for this kind of prior (`preset`)."""
 
     kind: str
-    n_labels: int
+    n_labels: int  # 0: unconditional; label index n_labels means "no label"
 
     @classmethod
-    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> PriorConfig: ...
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> PriorConfig:
+        """A new prior's config for the tokenizer's shapes, `n_labels` labels and the size
+        preset's `dims` (width, depth, heads, mlp_ratio; a prior may ignore them)."""
+        ...
 
-    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None: ...
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
+        """(this prior's, the tokenizer's) shapes when they differ, else None."""
+        ...
+
+    def weight_count(self) -> int:
+        """The number of values in the model's state dict, computed without building it."""
+        ...
+
+    def sampling_floats(self, guided: bool) -> float:
+        """Floats of working memory the model holds while sampling one recording (`guided`:
+        with classifier-free guidance), on top of the latents; `generation.cost` sizes its
+        batches by it."""
+        ...
+
+
+class PriorModel(Protocol):
+    """What every prior's model is (an `nn.Module` built from its config alone), as training
+    (`training.prior_stage`) and generation (`continuation.iter_sample`) use it."""
+
+    config: PriorConfig
+    preview_options: ClassVar[SampleOptions]  # training's sample previews: cheap, not an output
+    default_guidance: ClassVar[float]  # when a conditional prior samples without --guidance
+    sample_in_bf16: ClassVar[bool]  # generation casts the weights to bf16 on CUDA
+
+    def prepare_training(self, tokenizer: torch.nn.Module, codes: torch.Tensor) -> None:
+        """Before a new prior's first step: anything measured once on the training codes
+        `(N, Q, L)` (kept with the weights as buffers)."""
+        ...
+
+    def training_loss(
+        self,
+        codes: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator,
+        *,
+        tokenizer: torch.nn.Module,
+        mid_stream: bool = False,
+    ) -> torch.Tensor:
+        """The loss of a batch of code indices `(B, Q, L)` with label indices `(B,)` (None:
+        unconditional); `mid_stream`: the crop starts in the middle of a recording."""
+        ...
+
+    def loss_metrics(self, mean_loss: float) -> dict[str, float]:
+        """The held-out figures of a mean `training_loss` (names starting 'val_')."""
+        ...
+
+    def sample_steps(
+        self, length: int, labels: torch.Tensor, generator: torch.Generator, options: SampleOptions
+    ) -> Steps:
+        """`length` latent steps of whatever the prior samples (latents, codes), one row per
+        label (`n_labels` for none); yields (done, total) as it goes."""
+        ...
+
+    def to_latents(self, tokenizer: torch.nn.Module, sampled: torch.Tensor) -> torch.Tensor:
+        """What `sample_steps` returned as the tokenizer's quantized latents `(B, D, length)`."""
+        ...
 
 
 # Model sizes by name; "tiny" is for tests. Width/depth/heads only: shapes come from the data.
@@ -281,28 +149,23 @@ _PRESETS: dict[str, dict[str, float]] = {
 }
 
 
-# Where one kind of prior is better served by other dimensions, by measurement. The diffusion
-# prior in a CPU budget: 3 blocks take 1,300 steps in 3 minutes where 4 take 1,000, and drew
-# 94 beats/min against 88 (real: 127), PSD distance 5.7 against 6.9 dB (bench/prior_ablation.py,
-# ECG a103l); 2 blocks drew more beats still (102) but a worse spectrum (6.9 dB).
-_KIND_PRESETS: dict[tuple[str, str], dict[str, float]] = {("diffusion", "small"): {"depth": 3}}
-
-
 def preset(name: str, kind: str | None = None) -> dict[str, float]:
-    """Width, depth, heads and MLP ratio of a named size preset (for a prior `kind`)."""
+    """Width, depth, heads and MLP ratio of a named size preset, with the changes a prior
+    `kind` makes to it (its config's `preset_changes`)."""
     if name not in _PRESETS:
         raise ValueError(f"unknown prior preset {name!r}; choose from {', '.join(_PRESETS)}")
-    return _PRESETS[name] | _KIND_PRESETS.get((kind or "", name), {})
+    changes = getattr(PRIORS[kind].config, "preset_changes", {}) if kind in PRIORS else {}
+    return _PRESETS[name] | changes.get(name, {})
 
 
 def config_from_dict(data: dict[str, Any]) -> PriorConfig:
-    """Rebuilds a config from its dict (as stored in JSON); unknown keys and settings beyond their
-    limits are refused (`CheckpointError`)."""
+    """Rebuilds a config from its dict (as stored in JSON) with the registry's class of its
+    `kind`; unknown kinds or keys and settings beyond their limits are refused (`CheckpointError`)."""
     if not isinstance(data, dict):
         raise CheckpointError(f"prior config is not a JSON object but {type(data).__name__}")
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in PRIORS:
-        raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {PRIOR_NAMES}")
+        raise CheckpointError(f"prior config has unknown kind {kind!r}; expected one of {tuple(PRIOR_NAMES)}")
     cls = PRIORS[kind].config
     names = {f.name for f in dataclasses.fields(cls)}
     extra = set(data) - names
@@ -315,6 +178,7 @@ def config_from_dict(data: dict[str, Any]) -> PriorConfig:
 
 
 def config_from_json(text: str) -> PriorConfig:
+    """`config_from_dict` of a JSON text; text that is not a JSON object is refused (`CheckpointError`)."""
     try:
         data = json.loads(text)
     except ValueError as e:
@@ -325,4 +189,5 @@ def config_from_json(text: str) -> PriorConfig:
 
 
 def to_dict(config: PriorConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """The config as a dict of JSON values (what `config_from_dict` reads back)."""
+    return dataclasses.asdict(config)  # type: ignore[call-overload]

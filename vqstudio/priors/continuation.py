@@ -1,14 +1,12 @@
-"""Recordings of any length from either prior, batched over recordings, and decoded without seams.
+"""Recordings of any length from any prior, decoded without seams; knows no prior class.
 
-Diffusion: the latent sequence is made of segments of the denoiser's length; each segment after
-the first starts with `overlap` latent steps copied from the end of the one before, given to the
-denoiser as known (its conditioning input) and imposed on every x_0 prediction (inpainting), so
-the new part continues the old one. Autoregressive: tokens are drawn one step at a time with a
-key/value cache that slides over the last `context` steps.
+Sampling: `iter_sample` asks the prior for its own any-length sampling (`sample_steps`) and for
+the tokenizer's latents of what it drew (`to_latents`); see `config.PriorModel`. A prior that
+samples a fixed-length segment at a time lays its segments out with `segment_starts`.
 
-Decoding: the whole latent sequence is snapped to the nearest codes and decoded in chunks, each
-with `decoder_context` latent steps of margin on both sides that are decoded and thrown away, so
-every output sample sees the same latents it would see in one long decode: no border exists.
+Decoding: the whole latent sequence is decoded in chunks, each with `decoder_context` latent
+steps of margin on both sides that are decoded and thrown away, so every output sample sees the
+same latents it would see in one long decode: no border exists.
 """
 
 from __future__ import annotations
@@ -18,26 +16,19 @@ import math
 
 import torch
 
-from vqstudio.events import run_to_end
-from vqstudio.priors.autoregressive import AutoregressivePrior, KVCache
-from vqstudio.priors.config import SampleOptions, Steps
-from vqstudio.priors.diffusion import DiffusionDenoiser
-from vqstudio.priors.samplers import SAMPLERS
+from vqstudio.priors.config import PriorModel, SampleOptions, Steps
 
 __all__ = [
     "decode_latents",
     "default_overlap",
-    "iter_codes",
-    "iter_latents",
     "iter_sample",
-    "sample_codes",
-    "sample_latents",
+    "sampling_autocast",
     "segment_starts",
     "snap_to_codes",
 ]
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def sampling_autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 on CUDA (tensor cores); float32 elsewhere."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -45,7 +36,7 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def iter_sample(
-    model: torch.nn.Module,
+    model: PriorModel,
     tokenizer: torch.nn.Module,
     length: int,
     labels: torch.Tensor,
@@ -53,30 +44,20 @@ def iter_sample(
     options: SampleOptions,
 ) -> Steps:
     """Quantized latents `(B, D, length)` from any prior (see `priors.registry`), one row per
-    entry of `labels` (`model.null_label` for none): the prior's own sampling, then its way to
-    the tokenizer's latents. Yields (done, total) as it goes; returns the latents."""
+    entry of `labels` (`model.config.n_labels` for none): the prior's own sampling, then its way
+    to the tokenizer's latents. Yields (done, total) as it goes; returns the latents."""
     sampled = yield from model.sample_steps(length, labels, generator, options)
     with torch.no_grad():
         return model.to_latents(tokenizer, sampled)
 
 
-def sample_latents(*args, **kwargs) -> torch.Tensor:
-    """`iter_latents` run to the end."""
-    return run_to_end(iter_latents(*args, **kwargs))
-
-
-def sample_codes(*args, **kwargs) -> torch.Tensor:
-    """`iter_codes` run to the end."""
-    return run_to_end(iter_codes(*args, **kwargs))
-
-
 def default_overlap(seg_len: int) -> int:
-    """Latent steps each diffusion segment shares with the one before it (1/8 of a segment)."""
+    """Latent steps each segment shares with the one before it (1/8 of a segment)."""
     return max(1, seg_len // 8)
 
 
 def segment_starts(length: int, seg_len: int, overlap: int) -> list[int]:
-    """Where each diffusion segment starts in a sequence of `length` latent steps.
+    """Where each segment starts in a sequence of `length` latent steps.
 
     Segment i covers `[start_i, start_i + seg_len)`; its first `overlap` steps (i > 0) are the
     known end of segment i - 1, so new latents begin at `start_i + overlap` (the borders).
@@ -87,121 +68,18 @@ def segment_starts(length: int, seg_len: int, overlap: int) -> list[int]:
     return [i * (seg_len - overlap) for i in range(n)]
 
 
-def iter_latents(
-    model: DiffusionDenoiser,
-    length: int,
-    labels: torch.Tensor | None,
-    steps: int,
-    guidance: float,
-    generator: torch.Generator,
-    sampler: str = "dpm++2m",
-    overlap: int | None = None,
-) -> Steps:
-    """Latents `(B, D, length)` (denormalised, not yet snapped), one row per entry of `labels`.
-
-    `labels` holds label indices, `model.null_label` for unconditional rows; `guidance` > 1
-    pushes conditional rows away from the unconditional prediction (classifier-free guidance).
-    A generator: yields (segments done, segments) after each segment, returns the latents.
-    """
-    if labels is None:
-        raise ValueError("labels must be given (null labels for unconditional sampling)")
-    cfg = model.config
-    device = model.latent_mean.device
-    b, d, seg = labels.shape[0], cfg.latent_dim, cfg.seg_len
-    overlap = default_overlap(seg) if overlap is None else overlap
-    if not 0 < overlap < seg:
-        raise ValueError(f"overlap {overlap} must lie between 1 and {seg - 1}")
-    schedule = model.schedule
-    run = SAMPLERS[sampler]
-    labels = labels.to(device)
-    guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())
-    nulls = torch.full_like(labels, model.null_label)
-
-    starts = segment_starts(length, seg, overlap)
-    n_segments = len(starts)
-    out = torch.empty(b, d, max(length, starts[-1] + seg), device=device)
-    known = torch.zeros(b, d, seg, device=device)
-    mask = torch.zeros(1, 1, seg, device=device)
-    for i, start in enumerate(starts):
-        if i:
-            known[:, :, :overlap] = out[:, :, start : start + overlap]
-            mask[:, :, :overlap] = 1.0
-        k_in, m_in = (known, mask.expand(b, 1, seg)) if i else (None, None)
-
-        def denoise(x_t: torch.Tensor, t: torch.Tensor, k=k_in, m=m_in) -> torch.Tensor:
-            with _autocast(device):
-                if not guided:
-                    return model(x_t, t, labels, k, m).float()
-                both = model(
-                    torch.cat([x_t, x_t]),
-                    torch.cat([t, t]),
-                    torch.cat([labels, nulls]),
-                    None if k is None else torch.cat([k, k]),
-                    None if m is None else torch.cat([m, m]),
-                )
-            cond, uncond = both.float().chunk(2)
-            return uncond + guidance * (cond - uncond)
-
-        with torch.no_grad():
-            x0 = run(denoise, schedule, (b, d, seg), steps, generator, device, k_in, m_in)
-        out[:, :, start : start + seg] = x0
-        yield i + 1, n_segments
-    return model.denormalize(out[:, :, :length])
+SNAP_CHUNK = 4096  # latent steps snapped to their codes at once (bounds memory on long recordings)
 
 
-def _filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
-    logits = logits.float() / max(temperature, 1e-5)
-    if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return logits
-
-
-def iter_codes(
-    model: AutoregressivePrior,
-    length: int,
-    labels: torch.Tensor,
-    temperature: float,
-    top_k: int | None,
-    generator: torch.Generator,
-    guidance: float = 1.0,
-) -> Steps:
-    """Code indices `(B, Q, length)` drawn step by step with a sliding key/value cache.
-
-    A generator: yields (steps done, length) now and then, returns the codes.
-    """
-    cfg = model.config
-    device = model.bos.device
-    b, q = labels.shape[0], cfg.n_quantizers
-    labels = labels.to(device)
-    guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())
-    lab = torch.cat([labels, torch.full_like(labels, model.null_label)]) if guided else labels
-    cache = KVCache(cfg.depth, cfg.context)
-    out = torch.empty(b, q, length, dtype=torch.long, device=device)
-    with torch.no_grad():
-        x = model.embed(torch.empty(lab.shape[0], q, 0, dtype=torch.long, device=device), lab, bos=True)
-    report = max(1, length // 20)
-    for i in range(length):
-        with torch.no_grad():  # per step: a context must not span a yield
-            h = model.hidden(x, cache)[:, -1]  # (rows, W)
-            step = torch.empty(b, 0, dtype=torch.long, device=device)
-            for _ in range(q):
-                logits = model.level_logits(h, torch.cat([step, step]) if guided else step)
-                if guided:
-                    cond, uncond = logits.float().chunk(2)
-                    logits = uncond + guidance * (cond - uncond)
-                probs = torch.softmax(_filter_logits(logits, temperature, top_k), dim=-1)
-                step = torch.cat([step, torch.multinomial(probs, 1, generator=generator)], dim=1)
-            out[:, :, i] = step
-            x = model.embed((torch.cat([step, step]) if guided else step)[:, :, None], lab, bos=False)
-        if (i + 1) % report == 0 or i + 1 == length:
-            yield i + 1, length
-    return out
-
-
-def snap_to_codes(tokenizer: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
-    """Latents moved to their nearest codebook vectors (what the decoder was trained on)."""
-    return tokenizer.codes_to_latents(tokenizer.latents_to_codes(latents))
+@torch.no_grad()
+def snap_to_codes(tokenizer: torch.nn.Module, latents: torch.Tensor, chunk: int = SNAP_CHUNK) -> torch.Tensor:
+    """Latents `(B, D, L)` moved to their nearest codebook vectors (what the decoder was trained
+    on), `chunk` latent steps at a time: the distances to every code take K floats per step."""
+    pieces = [
+        tokenizer.codes_to_latents(tokenizer.latents_to_codes(part.float()))
+        for part in latents.split(chunk, dim=2)
+    ]
+    return torch.cat(pieces, dim=2)
 
 
 @torch.no_grad()
@@ -225,7 +103,7 @@ def decode_latents(
     pieces = []
     for c in range(0, length, chunk):
         lo, hi = max(0, c - margin), min(length, c + chunk + margin)
-        with _autocast(latents.device):
+        with sampling_autocast(latents.device):
             x = tokenizer.decode(latents[:, :, lo:hi])
         a = (c - lo) * ds
         pieces.append(x[:, :, a : a + (min(length, c + chunk) - c) * ds].float())

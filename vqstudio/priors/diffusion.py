@@ -1,4 +1,5 @@
-"""The latent diffusion denoiser: a 1D transformer over latent sequences, conditioned by adaLN-Zero.
+"""The latent diffusion prior, whole: its config, the denoiser (a 1D transformer over latent
+sequences conditioned by adaLN-Zero), its loss, and its sampling of any length.
 
 Why a transformer and not a 1D U-Net: a latent sequence is short (one window is 64-256 steps),
 so full attention is cheap and sees the whole segment at once, which matters for rhythms
@@ -8,26 +9,130 @@ trains stably in a few hundred steps.
 
 Input per latent step: the noisy latent x_t, the known latents (zero where unknown) and a 0/1
 mask of known steps. Training shows a known prefix half of the time, so the same network
-continues a previous segment when generating long recordings (see `continuation.py`). Latents
-are normalised per dimension by statistics stored as buffers, so they travel with the weights.
+continues a previous segment when generating long recordings: the latent sequence is made of
+segments of the denoiser's length, each after the first starting with `overlap` latent steps
+copied from the end of the one before, given as known and imposed on every x_0 prediction
+(inpainting; `iter_latents`). Latents are normalised per dimension by statistics stored as
+buffers, so they travel with the weights.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqstudio.priors.config import DEFAULT_GUIDANCE, DiffusionConfig, SampleOptions, Steps
+from vqstudio.events import run_to_end
+from vqstudio.priors.config import DEFAULT_GUIDANCE, SampleOptions, Steps
+from vqstudio.priors.continuation import default_overlap, sampling_autocast, segment_starts, snap_to_codes
 from vqstudio.priors.layers import MLP, sinusoidal
+from vqstudio.priors.limits import (
+    BLOCK_LIVE,
+    block_weights,
+    check_real,
+    check_size,
+    check_transformer,
+    linear_weights,
+)
 from vqstudio.priors.noise_schedule import CosineSchedule
+from vqstudio.priors.samplers import SAMPLERS
 
-__all__ = ["DiffusionDenoiser"]
+__all__ = ["NEW_DIFFUSION_SHIFT", "DiffusionConfig", "DiffusionDenoiser", "iter_latents", "sample_latents"]
 
 
-SNAP_CHUNK = 4096  # latent steps snapped to their codes at once (bounds memory on long recordings)
+# Noise-schedule shift of a new diffusion prior. Measured (bench/prior_ablation.py, ECG a103l,
+# 3 min of prior training on 2 cores): shift 4 drew 78 beats/min against 66 unshifted (real:
+# 127) and a PSD distance of 6.9 dB against 7.8 dB; shift 8 gave no more.
+NEW_DIFFUSION_SHIFT = 4.0
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """A latent diffusion prior: a 1D transformer denoiser (adaLN-Zero) over `(B, latent_dim, L)`.
+
+    `seg_len` is the number of latent steps the denoiser sees at once (one training window's
+    latents); longer recordings are made of overlapping segments (`iter_latents`).
+    """
+
+    latent_dim: int
+    seg_len: int
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    n_labels: int = 0  # 0: unconditional; otherwise embeddings for n_labels plus one "no label"
+    label_dropout: float = 0.15  # classifier-free guidance: how often training hides the label
+    prefix_prob: float = 0.5  # how often training shows a known prefix (teaches continuation)
+    prediction: str = "v"  # "v" or "eps"
+    patch: int = 2  # latent steps per transformer token (DiT patching: half the tokens, ~half the cost)
+    # Noise-schedule shift (`noise_schedule.CosineSchedule`); 1 in configs stored before it existed.
+    shift: float = 1.0
+    kind: str = "diffusion"
+
+    # The size presets for a diffusion prior, by measurement. In a CPU budget 3 blocks take 1,300
+    # steps in 3 minutes where 4 take 1,000, and drew 94 beats/min against 88 (real: 127), PSD
+    # distance 5.7 against 6.9 dB (bench/prior_ablation.py, ECG a103l); 2 blocks drew more beats
+    # still (102) but a worse spectrum (6.9 dB).
+    preset_changes: ClassVar[dict[str, dict[str, float]]] = {"small": {"depth": 3}}
+
+    def __post_init__(self) -> None:
+        check_transformer(self)
+        if self.prediction not in ("v", "eps"):
+            raise ValueError(f"prediction must be 'v' or 'eps', not {self.prediction!r}")
+        if self.seg_len % self.patch:
+            raise ValueError(f"patch {self.patch} must divide seg_len {self.seg_len}")
+        check_real("prefix_prob", self.prefix_prob, 0.0, 1.0)
+        if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real):
+            raise ValueError(f"shift must be a number, not {self.shift!r}")
+        if not (self.shift > 0 and math.isfinite(self.shift)):
+            raise ValueError(f"shift must be positive, not {self.shift}")
+        check_size(self)
+
+    def weight_count(self) -> int:
+        """The number of values in the denoiser's state dict (`DiffusionDenoiser`), computed
+        without building it, so a config is measured before it allocates."""
+        d, w, p = self.latent_dim, self.width, self.patch
+        count = 2 * d  # latent_mean, latent_std
+        count += (2 * d + 1) * w * (p + 2) + w  # the strided convolution in
+        count += 2 * linear_weights(w, w)  # the time embedding
+        count += (self.n_labels + 1) * w if self.n_labels else 0
+        count += block_weights(self, linear_weights(w, 6 * w))  # each block's adaLN modulation
+        return count + linear_weights(w, 2 * w) + linear_weights(w, d * p)
+
+    def sampling_floats(self, guided: bool) -> float:
+        """Working memory of sampling one segment: one block's activations and attention over
+        the segment's tokens, and the solver's tensors (x_t, predictions, history, known part);
+        twice with guidance (conditional and unconditional rows)."""
+        tokens = math.ceil(self.seg_len / self.patch)
+        block = tokens * self.width * (BLOCK_LIVE + self.mlp_ratio) + self.heads * tokens * tokens
+        solver = 8 * self.latent_dim * self.seg_len
+        return (2 if guided else 1) * (block + solver)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
+        """A denoiser over one window of the tokenizer's latents; tokens of 2 latent steps
+        when the window is long enough to halve; today's noise-schedule shift."""
+        length = tokenizer_cfg.latent_length
+        patch = 2 if length % 2 == 0 and length >= 16 else 1
+        return cls(
+            latent_dim=tokenizer_cfg.latent_dim,
+            seg_len=length,
+            n_labels=n_labels,
+            patch=patch,
+            shift=NEW_DIFFUSION_SHIFT,
+            **dims,
+        )
+
+    def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
+        """(this prior's, the tokenizer's) latent size when they differ, else None."""
+        have, want = self.latent_dim, tokenizer_cfg.latent_dim
+        return None if have == want else (have, want)
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -179,18 +284,11 @@ class DiffusionDenoiser(nn.Module):
         self, length: int, labels: torch.Tensor, gen: torch.Generator, opts: SampleOptions
     ) -> Steps:
         """Latents `(B, D, length)`, one row per label; yields (segments done, segments)."""
-        from vqstudio.priors.continuation import iter_latents  # it imports this module
-
         return iter_latents(self, length, labels, opts.steps, opts.guidance, gen, opts.sampler)
 
     def to_latents(self, tokenizer: nn.Module, sampled: torch.Tensor) -> torch.Tensor:
-        """Sampled latents moved to their nearest codes (what the decoder was trained on), a
-        piece at a time: the distances to every code take K floats per latent step."""
-        pieces = [
-            tokenizer.codes_to_latents(tokenizer.latents_to_codes(part.float()))
-            for part in sampled.split(SNAP_CHUNK, dim=2)
-        ]
-        return torch.cat(pieces, dim=2)
+        """Sampled latents moved to their nearest codes (what the decoder was trained on)."""
+        return snap_to_codes(tokenizer, sampled)
 
     def denoising_loss(
         self, x0: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator
@@ -217,3 +315,71 @@ class DiffusionDenoiser(nn.Module):
         err = (out.float() - schedule.target(x0, noise, t)) ** 2
         weight = 1.0 - mask
         return (err * weight).sum() / (weight.sum() * x0.shape[1]).clamp_min(1.0)
+
+
+def iter_latents(
+    model: DiffusionDenoiser,
+    length: int,
+    labels: torch.Tensor | None,
+    steps: int,
+    guidance: float,
+    generator: torch.Generator,
+    sampler: str = "dpm++2m",
+    overlap: int | None = None,
+) -> Steps:
+    """Latents `(B, D, length)` (denormalised, not yet snapped), one row per entry of `labels`,
+    made of overlapping segments (`continuation.segment_starts`).
+
+    `labels` holds label indices, `model.null_label` for unconditional rows; `guidance` > 1
+    pushes conditional rows away from the unconditional prediction (classifier-free guidance).
+    A generator: yields (segments done, segments) after each segment, returns the latents.
+    """
+    if labels is None:
+        raise ValueError("labels must be given (null labels for unconditional sampling)")
+    cfg = model.config
+    device = model.latent_mean.device
+    b, d, seg = labels.shape[0], cfg.latent_dim, cfg.seg_len
+    overlap = default_overlap(seg) if overlap is None else overlap
+    if not 0 < overlap < seg:
+        raise ValueError(f"overlap {overlap} must lie between 1 and {seg - 1}")
+    schedule = model.schedule
+    run = SAMPLERS[sampler]
+    labels = labels.to(device)
+    guided = model.label is not None and guidance != 1.0 and bool((labels != model.null_label).any())
+    nulls = torch.full_like(labels, model.null_label)
+
+    starts = segment_starts(length, seg, overlap)
+    n_segments = len(starts)
+    out = torch.empty(b, d, max(length, starts[-1] + seg), device=device)
+    known = torch.zeros(b, d, seg, device=device)
+    mask = torch.zeros(1, 1, seg, device=device)
+    for i, start in enumerate(starts):
+        if i:
+            known[:, :, :overlap] = out[:, :, start : start + overlap]
+            mask[:, :, :overlap] = 1.0
+        k_in, m_in = (known, mask.expand(b, 1, seg)) if i else (None, None)
+
+        def denoise(x_t: torch.Tensor, t: torch.Tensor, k=k_in, m=m_in) -> torch.Tensor:
+            with sampling_autocast(device):
+                if not guided:
+                    return model(x_t, t, labels, k, m).float()
+                both = model(
+                    torch.cat([x_t, x_t]),
+                    torch.cat([t, t]),
+                    torch.cat([labels, nulls]),
+                    None if k is None else torch.cat([k, k]),
+                    None if m is None else torch.cat([m, m]),
+                )
+            cond, uncond = both.float().chunk(2)
+            return uncond + guidance * (cond - uncond)
+
+        with torch.no_grad():
+            x0 = run(denoise, schedule, (b, d, seg), steps, generator, device, k_in, m_in)
+        out[:, :, start : start + seg] = x0
+        yield i + 1, n_segments
+    return model.denormalize(out[:, :, :length])
+
+
+def sample_latents(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """`iter_latents` run to the end."""
+    return run_to_end(iter_latents(*args, **kwargs))
