@@ -15,7 +15,10 @@ Guidance 1 is the plain conditional prior, 0 the unconditional one (labels ignor
 JSON line.
 
     python bench/guidance.py PROJECT --out DIR [--scales 0,1,2,3] [--seconds S] [--count N]
-        [--steps N] [--real FILE...] [--band LO,HI] [--seed N]
+        [--steps N] [--real FILE...] [--band LO,HI] [--seed N] [--smoke]
+
+`--smoke`: one scale, one short recording per label, from a tiny project it trains in a
+temporary folder, a label per file (PROJECT and --out optional).
 
 A project to measure on, a subject per label (eegmat: Zyma et al., PhysioNet 2018,
 doi:10.13026/C2JQ1P, ODC-By 1.0; see ../shared/data/README.md):
@@ -38,6 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import smoke  # noqa: E402
 from cli_runs import generated_paths, run_vqstudio, synthetic_metrics  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
@@ -97,8 +101,8 @@ def run_scale(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("project", help="a trained project whose prior is conditioned on labels")
-    parser.add_argument("--out", required=True, help="folder for the samples and reports")
+    parser.add_argument("project", nargs="?", help="a trained project whose prior is conditioned on labels")
+    parser.add_argument("--out", help="folder for the samples and reports (required)")
     parser.add_argument("--scales", default="0,1,2,3", help="guidance scales, separated by commas")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each recording")
     parser.add_argument("--count", type=int, default=4, help="recordings per label and scale")
@@ -106,16 +110,25 @@ def main() -> None:
     parser.add_argument("--real", nargs="+", help="real recordings to compare with (default: held-out split)")
     parser.add_argument("--band", type=frequency_band, metavar="LO,HI", help="PSD distance band (Hz)")
     parser.add_argument("--seed", type=int, default=0)
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        project = args.project or smoke.tiny_project(labels="files")
+        out = args.out or os.path.join(smoke.scratch_folder(), "out")
+        small = {"scales": "2", "seconds": 4.0, "count": 1, "steps": 4}
+        smoke.apply_smoke(parser, args, project=project, out=out, **small)
+    if not args.project or not args.out:
+        parser.error("give PROJECT and --out DIR, or --smoke")
     if os.path.exists(args.out) and os.listdir(args.out):
         parser.error(f"--out {args.out} is not empty; give a new folder")
 
     from vqstudio.evaluation.classifier import LogisticRegression
+    from vqstudio.priors.store import load_prior
     from vqstudio.project import Project
     from vqstudio.project.windows import prepare_from_project
 
     project = Project.open(args.project)
-    names = list(project.data.get("labels", {}).get("names", []))
+    names = load_prior(project.prior_path).label_names  # the labels `generate --label` takes
     if len(names) < 2:
         parser.error(f"{args.project} has {len(names)} label(s); guidance needs a prior trained --labels")
     os.makedirs(args.out, exist_ok=True)
@@ -137,6 +150,8 @@ def main() -> None:
         row = run_scale(scale, names, classifier, project, args)
         figures["scales"][f"{scale:g}"] = row
         print(f"guidance {scale:g}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    if args.smoke:
+        figures["smoke"] = True
     print(json.dumps(figures))
 
 

@@ -9,8 +9,12 @@ line: every metric's headline value for the synthetic set and the references, th
 flag, train-on-synthetic/test-on-real beside train-on-real/test-on-real, and training figures.
 
     python bench/prior_quality.py FILE... --out DIR [--prior diffusion|autoregressive]
-        [--minutes M] [--labels none|annotations|files] [--val-fraction F] [--channels A,B]
-        [--seconds S] [--count N] [--window SECONDS] [--threads N]
+        [--minutes M | --steps TOK,PRIOR] [--labels none|annotations|files] [--val-fraction F]
+        [--channels A,B] [--seconds S] [--count N] [--window SECONDS] [--threads N] [--smoke]
+
+`--steps TOK,PRIOR` trains each stage for that many steps instead of `--minutes`. `--smoke`: a
+few steps on two tiny recordings it writes into a temporary folder, a label per file, two short
+recordings generated per label (FILE and --out optional).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
+from cli_runs import step_pair
 
 
 def _headlines(report) -> dict:
@@ -31,10 +39,16 @@ def _headlines(report) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+")
-    parser.add_argument("--out", required=True, help="folder for the project, samples and report")
+    parser.add_argument("files", nargs="*", help="training recordings")
+    parser.add_argument("--out", help="folder for the project, samples and report (required)")
     parser.add_argument("--prior", default="diffusion", choices=("diffusion", "autoregressive"))
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--steps",
+        type=step_pair,
+        metavar="TOK,PRIOR",
+        help="training steps of each stage instead of --minutes",
+    )
     parser.add_argument("--labels", default="none", choices=("none", "annotations", "files"))
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--channels", help="labels separated by commas (default: the engine's choice)")
@@ -43,12 +57,23 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        folder = smoke.scratch_folder()
+        files = args.files or smoke.write_recordings(folder)
+        out = args.out or os.path.join(folder, "out")
+        steps = (smoke.TOKENIZER_STEPS, smoke.PRIOR_STEPS)
+        small = {"labels": "files", "window": smoke.WINDOW_S, "seconds": 4.0, "count": 2, "threads": 1}
+        smoke.apply_smoke(parser, args, files=files, out=out, steps=steps, **small)
+    if not args.files or not args.out:
+        parser.error("give the training recordings (FILE...) and --out DIR, or --smoke")
 
     from vqstudio.evaluation.assessment import assess
     from vqstudio.events import run_to_end
     from vqstudio.generation.sampling import GenerateSettings, generate
     from vqstudio.io import write_recording
+    from vqstudio.priors.store import load_prior
     from vqstudio.project import Project
     from vqstudio.training import TrainSettings, train
 
@@ -59,7 +84,9 @@ def main() -> None:
         channels=tuple(args.channels.split(",")) if args.channels else None,
         window_s=args.window,
         prior=args.prior,
-        minutes=args.minutes,
+        minutes=None if args.steps else args.minutes,
+        tokenizer_steps=args.steps[0] if args.steps else None,
+        prior_steps=args.steps[1] if args.steps else None,
         labels=args.labels,
         device="cpu",
         seed=args.seed,
@@ -71,8 +98,7 @@ def main() -> None:
     result = run_to_end(train(settings, project_dir, stop))
     train_s = time.perf_counter() - t0
 
-    project = Project.open(project_dir)
-    labels = project.data.get("labels", {}).get("names") or [None]
+    labels = load_prior(Project.open(project_dir).prior_path).label_names or [None]  # what generate takes
     synthetic_paths, generated_s, t0 = [], 0.0, time.perf_counter()
     for label in labels:
         gen = GenerateSettings(
@@ -106,7 +132,7 @@ def main() -> None:
         "files": [os.path.basename(f) for f in args.files],
         "prior": args.prior,
         "labels": args.labels,
-        "minutes": args.minutes,
+        "minutes": None if args.steps else args.minutes,
         "tokenizer_steps": result.tokenizer_step,
         "prior_steps": result.prior_step,
         "train_s": round(train_s, 1),
@@ -122,6 +148,8 @@ def main() -> None:
         "surrogate_memorization_flag": assessment.references["surrogate"].memorization_flag,
         "tstr": tstr.details if tstr is not None and tstr.value is not None else None,
     }
+    if args.smoke:
+        figures["smoke"] = True
     print(json.dumps(figures, default=lambda v: None))
 
 

@@ -83,6 +83,7 @@ def test_critic_waits_for_its_start_then_trains_and_the_tokenizer_feels_it() -> 
 @pytest.mark.parametrize("written", ["published", "full (before the critic was left out)"])
 def test_a_project_loads_its_tokenizer_without_the_critic(tmp_path, written: str) -> None:
     import numpy as np
+    from tiny import record_for
 
     from vqstudio.data.prep import PrepConfig, prepare
     from vqstudio.project import Project
@@ -91,9 +92,7 @@ def test_a_project_loads_its_tokenizer_without_the_critic(tmp_path, written: str
 
     x = np.random.default_rng(0).normal(0, 10, (2, 128 * 20))
     prepared = prepare([Recording.from_array(x, 128.0, ["A", "B"], "uV")], PrepConfig(window_s=2.0))
-    project = Project.create(
-        str(tmp_path / "p"), {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0}
-    )
+    project = Project.create(str(tmp_path / "p"), record_for(prepared))
     cfg = preset_config("small", channels=2, window=prepared.window, **CRITIC)
     model = Tokenizer(cfg)
     state = model.published_state() if written == "published" else model.state_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny import record_for
 
 from vqstudio.data.prep import PrepConfig, denormalize, normalize, prepare, window_samples
 from vqstudio.errors import ChannelError, FormatError
@@ -170,7 +171,7 @@ def test_prepare_from_project_rebuilds_the_same_split_and_checks_sha256(tmp_path
         paths.append(path)
     config = PrepConfig(window_s=1.28, val_fraction=0.2)
     p = prepare([read_recording(q) for q in paths], config)
-    project = Project.create(str(tmp_path / "proj"), {"prep": config.to_json(), "data": p.describe()})
+    project = Project.create(str(tmp_path / "proj"), record_for(p))
     q = prepare_from_project(project)
     np.testing.assert_array_equal(q.val.starts, p.val.starts)
     np.testing.assert_array_equal(q.train.data, p.train.data)
@@ -199,8 +200,8 @@ def test_a_flat_stretch_is_kept_out_of_training_and_held_out_windows():
     kept = prepare([rec], PrepConfig(window_s=1.28, stride_s=0.32, val_fraction=0.2))
     assert p.excluded_flat == {"train": len(kept.train) - len(p.train), "val": len(kept.val) - len(p.val)}
     assert p.excluded_flat["train"] >= 9 and p.excluded_flat["val"] == 1
-    left_out = p.describe()["split"]["flat_windows_left_out"]
-    assert left_out == {"train": p.excluded_flat["train"], "held_out": 1}
+    split = record_for(p).data.split  # what project.json will say
+    assert (split.flat_train, split.flat_held_out) == (p.excluded_flat["train"], 1)
 
 
 def test_a_resampled_flat_stretch_is_still_found():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from tiny import record_for
 from torch import nn
 
 from vqstudio.data.prep import PrepConfig, prepare
@@ -121,10 +122,7 @@ def _toy_project(tmp_path_factory, monkeypatch_module, kind: str, steps: int):
         [_recording("slow", 1), _recording("fast", 2)], PrepConfig(window_s=2.0, labels="files")
     )
     folder = tmp_path_factory.mktemp(kind) / "project"
-    project = Project.create(
-        str(folder),
-        {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0, "name": "toy"},
-    )
+    project = Project.create(str(folder), record_for(prepared, name="toy"))
     windows = torch.from_numpy(prepared.windows("train"))
     tokenizer = PatchTokenizer(PatchConfig(prepared.n_channels, prepared.window), windows).eval()
     monkeypatch_module.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer.to(device))
@@ -165,7 +163,7 @@ def test_training_reports_and_saves(trained):
     loaded = load_prior(project.prior_path)
     assert loaded.kind == kind and loaded.step == result.step
     assert loaded.label_names == ["slow", "fast"]
-    assert project.progress("prior")["kind"] == kind
+    assert project.record.settings.prior == kind and project.record.prior_config
 
 
 def test_label_effect(trained):
@@ -262,10 +260,9 @@ def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
     tokenizer = PatchTokenizer(PatchConfig(2, prepared.window), torch.from_numpy(prepared.windows("train")))
     monkeypatch.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer)
     monkeypatch.setattr(Project, "has_tokenizer", property(lambda self: True))
-    meta = {"prep": prepared.config.to_json(), "data": prepared.describe(), "seed": 0}
-    straight = Project.create(str(tmp_path / "straight"), dict(meta))
+    straight = Project.create(str(tmp_path / "straight"), record_for(prepared))
     assert _train(straight, prepared, 24).step == 24
-    parts = Project.create(str(tmp_path / "parts"), dict(meta))
+    parts = Project.create(str(tmp_path / "parts"), record_for(prepared))
     first = _train(parts, prepared, 24, stop_after_checks=6)
     assert first.stopped and 0 < first.step < 24
     assert load_prior(parts.prior_path).step == first.step

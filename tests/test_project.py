@@ -5,37 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny import minimal_record
 
 from vqstudio.errors import ProjectError
 from vqstudio.project import FORMAT, Project
-
-
-def valid_meta(**data):
-    """The smallest project.json content that opens: one channel, its statistics, no sources."""
-    return {
-        "seed": 3,
-        "prep": {},
-        "data": {
-            "rate": 250.0,
-            "window": 1008,
-            "channels": [{"label": "II"}],
-            "normalization": {"mean": [0.0], "std": [1.0]},
-            "sources": [],
-            **data,
-        },
-    }
+from vqstudio.project.record import StageProgress
 
 
 def test_create_open_and_save(tmp_path):
     path = str(tmp_path / "proj")
-    Project.create(path, valid_meta())
+    Project.create(path, minimal_record())
     meta = json.loads((tmp_path / "proj" / "project.json").read_text())  # plain JSON, no VQ Studio
-    assert meta["format"] == FORMAT and meta["schema_version"] == 1 and meta["versions"]["python"]
+    assert meta["format"] == FORMAT and meta["schema_version"] == 2 and meta["versions"]["python"]
     q = Project.open(path)
     assert (q.rate, q.window, q.channel_labels, q.seed) == (250.0, 1008, ["II"], 3)
-    q.set_progress("tokenizer", step=10, done=False)
+    q.set_stage("tokenizer", StageProgress(step=10, done=False))
     q.save()
-    assert Project.open(path).progress("tokenizer") == {"step": 10, "done": False}
+    assert Project.open(path).stage("tokenizer") == StageProgress(step=10, done=False)
     assert q.tokenizer_path.endswith("tokenizer.safetensors") and q.state_path.endswith("state.safetensors")
     assert not q.has_tokenizer and not [
         f for f in (tmp_path / "proj").iterdir() if f.name.startswith(".vqs-")
@@ -43,14 +29,14 @@ def test_create_open_and_save(tmp_path):
 
 
 def test_create_refuses_a_started_project_and_restarts_an_unstarted_one(tmp_path):
-    first = Project.create(str(tmp_path), valid_meta())
+    first = Project.create(str(tmp_path), minimal_record())
     first.append_history({"stage": "tokenizer", "step": 1})
     # Killed or failed before its first checkpoint: the folder may be trained into again.
-    again = Project.create(str(tmp_path), valid_meta(rate=100.0))
+    again = Project.create(str(tmp_path), minimal_record(rate=100.0))
     assert again.rate == 100.0 and again.history() == []
     (tmp_path / "state.safetensors").write_bytes(b"x")  # a checkpoint exists now
     with pytest.raises(ProjectError, match="already holds a project; add --resume"):
-        Project.create(str(tmp_path), valid_meta())
+        Project.create(str(tmp_path), minimal_record())
 
 
 @pytest.mark.parametrize(
@@ -77,7 +63,7 @@ def test_open_refuses_missing_or_foreign_folders(tmp_path, setup, message):
 
 
 def test_history_appends_and_skips_a_torn_line(tmp_path):
-    p = Project.create(str(tmp_path))
+    p = Project.create(str(tmp_path), minimal_record())
     p.append_history({"stage": "tokenizer", "step": 1, "losses": {"total": 1.0}})
     p.append_history({"stage": "prior", "step": 1})
     with open(p.history_path, "a") as f:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny import minimal_record
 
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import (
@@ -21,6 +22,7 @@ from vqstudio.events import (
     run_to_end,
 )
 from vqstudio.project import Project
+from vqstudio.project.record import BudgetSplit, StageProgress
 from vqstudio.recording import Recording
 from vqstudio.training import Budget, OptimConfig, TrainSettings, lr_at, tokenizer_stage, train
 
@@ -116,9 +118,9 @@ def test_events_files_and_history(tmp_path):
     assert np.abs(preview.real).max() > 5  # physical units (uV), not normalised values
 
     project = Project.open(folder)
-    assert project.has_tokenizer and project.progress("tokenizer")["step"] == 12
-    assert project.meta["budget"]["mode"] == "steps" and project.meta["device"] == "cpu"
-    assert project.data["split"]["held_out_windows"] > 0
+    assert project.has_tokenizer and project.stage("tokenizer").step == 12
+    assert project.record.budget.mode == "steps" and project.record.device == "cpu"
+    assert project.record.data.split.held_out_windows > 0
     history = project.history("tokenizer")
     assert [r["step"] for r in history if "losses" in r] == [4, 8, 12]
     assert [r["step"] for r in history if "metrics" in r] == [6, 12]
@@ -146,7 +148,7 @@ def test_stop_then_resume_continues_exactly(tmp_path):
     for event in job:
         if isinstance(event, Progress) and event.stage == "tokenizer" and event.step >= 8:
             stop.set()  # from the consumer, as the GUI does: honoured after this step
-    assert Project.open(part).progress("tokenizer")["step"] == 8
+    assert Project.open(part).stage("tokenizer").step == 8
     events, result = collect(
         train(settings(tokenizer_steps=16), part, threading.Event(), resume=True, recordings=[rec])
     )
@@ -185,7 +187,7 @@ def test_out_of_memory_halves_the_batch_then_gives_up(tmp_path, monkeypatch):
     )
     assert sizes[:3] == [8, 4, 2] and result.tokenizer_step == 3
     assert sum("out of memory" in e.message for e in events if isinstance(e, LogLine)) == 2
-    assert Project.open(str(tmp_path / "a")).progress("tokenizer")["batch_size"] == 2
+    assert Project.open(str(tmp_path / "a")).stage("tokenizer").batch_size == 2
 
     def always(model, opt, x, clip, device, index=0):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
@@ -207,7 +209,7 @@ def test_resume_with_prior_steps_adds_the_prior_to_a_tokenizer_only_project(tmp_
     )
     project = Project.open(folder)
     assert project.has_prior and result.prior_step == 2 and result.tokenizer_step == 4
-    assert project.progress("tokenizer")["step"] == 4
+    assert project.stage("tokenizer").step == 4
     after = load_file(project.tokenizer_path)
     for k in before:  # the finished tokenizer is left as it was
         torch.testing.assert_close(after[k], before[k], rtol=0, atol=0)
@@ -222,20 +224,19 @@ def test_minutes_split_between_the_stages_and_on_resume(tmp_path):
     assert tok.seconds == pytest.approx(300 * (1 - PRIOR_SHARE)) and prior_minutes == pytest.approx(
         5 * PRIOR_SHARE
     )
-    assert split["tokenizer_fraction"] + split["prior_fraction"] == pytest.approx(1.0)
+    assert split.tokenizer_fraction + split.prior_fraction == pytest.approx(1.0)
     tok, prior_minutes, _ = stage_budgets(TrainSettings(minutes=5, prior_steps=0), with_prior=False)
     assert tok.seconds == 300 and prior_minutes == 0
     tok, prior_minutes, split = stage_budgets(
         TrainSettings(tokenizer_steps=30, prior_steps=0), with_prior=False
     )
-    assert (tok.steps, tok.seconds, prior_minutes, split["mode"]) == (30, None, None, "steps")
+    assert (tok.steps, tok.seconds, prior_minutes, split.mode) == (30, None, None, "steps")
     tok, _, _ = stage_budgets(TrainSettings(), with_prior=False)
     assert tok.seconds == DEFAULT_MINUTES * 60
 
-    project = Project.create(str(tmp_path / "p"), {"budget": {"mode": "minutes", "minutes": 5}})
-    project.set_progress(
-        "tokenizer", step=700, elapsed_s=180.0, done=True, budget={"steps": None, "seconds": 180}
-    )
+    project = Project.create(str(tmp_path / "p"), minimal_record())
+    project.update(budget=BudgetSplit("minutes", 5.0))
+    project.set_stage("tokenizer", StageProgress(step=700, elapsed_s=180.0, done=True, budget_seconds=180))
     # No budget given: continue to the stored end (the tokenizer is done).
     tok, _, _ = resume_budgets(project, TrainSettings(prior_steps=50), with_prior=True)
     assert tok.done(700, 180.0)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.signal import butter, sosfiltfilt
+from tiny import record_for
 
 from vqstudio.data import working_rate as wr
 from vqstudio.data.prep import PrepConfig, prepare
@@ -95,9 +96,11 @@ def test_resample_overrides_and_old_configs_keep_their_rate():
     rec = _recording()
     chosen = prepare([rec], PrepConfig(working_rate=True, window_s=1.0))
     assert chosen.rate == 64.0 and chosen.output_rate == 256.0
-    assert chosen.describe()["output_rate"] == 256.0 and chosen.describe()["working_rate"]["fill"]
+    data = record_for(chosen).data.to_json()  # what project.json will say
+    assert data["output_rate"] == 256.0 and data["working_rate"]["fill"]
     forced = prepare([rec], PrepConfig(working_rate=True, resample=128.0, window_s=1.0))
-    assert forced.rate == 128.0 and forced.output_rate is None and "output_rate" not in forced.describe()
+    assert forced.rate == 128.0 and forced.output_rate is None
+    assert "output_rate" not in record_for(forced).data.to_json()
     old = PrepConfig.from_json({k: v for k, v in PrepConfig().to_json().items() if k != "working_rate"})
     assert old.working_rate is False and prepare([rec], old).rate == 256.0
     assert TrainSettings().prep.working_rate is True
@@ -131,7 +134,7 @@ def project(tmp_path_factory):
 
 def test_generate_gives_seconds_times_the_output_rate(project, tmp_path):
     p = Project.open(project)
-    assert p.rate == 64.0 and p.output_rate == 256.0 and p.working["fill"]
+    assert p.rate == 64.0 and p.output_rate == 256.0 and p.fill
     s = GenerateSettings(seconds=3.5, count=2, seed=5, device="cpu", as_array=True)
     a = run_to_end(generate(project, s))
     assert a.shape == (2, 2, round(3.5 * 256))
@@ -153,11 +156,10 @@ def test_old_project_json_opens_resumes_and_generates_at_its_stored_rate(tmp_pat
         meta = json.load(f)
     assert "output_rate" not in meta["data"] and "working_rate" not in meta["data"]
     meta["prep"].pop("working_rate")
-    meta["settings"].pop("working_rate")
     with open(meta_path, "w") as f:
         json.dump(meta, f)
     p = Project.open(old)
-    assert p.output_rate == p.rate == 256.0 and p.working is None
+    assert p.output_rate == p.rate == 256.0 and p.fill is None
     a = run_to_end(generate(old, GenerateSettings(seconds=2.0, device="cpu", as_array=True)))
     assert a.shape == (1, 2, 512)
     assert prepare_from_project(old).rate == 256.0

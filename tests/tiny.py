@@ -86,3 +86,31 @@ def write_edf_plus_d(path: str) -> None:
             f.seek(header.header_bytes + k * record_bytes + col)
             tal = f"+{onset}\x14\x14\x00".encode() + (b"+0.5\x14start\x14\x00" if k == 0 else b"")
             f.write(tal.ljust(nbytes, b"\x00"))
+
+
+def record_for(prepared: Any, **fields: Any) -> Any:
+    """The record of a new project on `prepared` data (`fields`: other record fields)."""
+    from vqstudio.project.record import DataRecord, ProjectRecord
+
+    return ProjectRecord(prep=prepared.config, data=DataRecord.from_prepared(prepared), **fields)
+
+
+def minimal_record(**data: Any) -> Any:
+    """The smallest project record that opens: one channel 'II' at 250 Hz, windows of 1008
+    samples, its statistics, no sources, seed 3 (`data`: other data fields)."""
+    from vqstudio.project.record import ProjectRecord
+
+    meta = {
+        "seed": 3,
+        "prep": {},
+        "data": {
+            "rate": 250.0,
+            "window": 1008,
+            "channels": [{"label": "II"}],
+            "normalization": {"mean": [0.0], "std": [1.0]},
+            "split": {"train_windows": 0, "held_out_windows": 0},
+            "sources": [],
+            **data,
+        },
+    }
+    return ProjectRecord.from_json(meta, "a test record")

@@ -195,14 +195,9 @@ class GenerationPanel(QWidget):
             project = Project.open(project_dir)
         except VQStudioError:
             return
-        data = project.data if isinstance(project.data, dict) else {}
-        labels = data.get("labels", {})
-        for name in (labels.get("names", []) if isinstance(labels, dict) else []) or []:
-            self.label.addItem(str(name), str(name))
-        try:
-            self._project_labels = list(project.channel_labels)
-        except (KeyError, TypeError, ValueError):
-            self._project_labels = []
+        for name in project.record.data.labels.names:
+            self.label.addItem(name, name)
+        self._project_labels = list(project.channel_labels)
         self.set_real(self.real)
 
     def set_real(self, recording: Recording | None) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, Validation
 from vqstudio.project import Project
+from vqstudio.project.record import ProjectRecord
 from vqstudio.recording import Recording
 
 __all__ = [
@@ -28,8 +29,20 @@ __all__ = [
     "project_sources",
 ]
 
+
 # Settings shown in the past-runs table, in this order.
-_BRIEF_SETTINGS = ("preset", "prior", "window_s", "minutes", "labels", "device", "resample")
+def _brief_settings(record: ProjectRecord) -> list[tuple[str, Any]]:
+    """The settings a past run is known by, as the command line names them."""
+    budget = record.budget
+    return [
+        ("preset", record.settings.preset),
+        ("prior", record.settings.prior),
+        ("window_s", record.prep.window_s),
+        ("minutes", budget.minutes if budget is not None else None),
+        ("labels", record.prep.labels),
+        ("device", record.device),
+        ("resample", record.prep.resample),
+    ]
 
 
 def new_project_folder(root: str, name: str) -> str:
@@ -59,11 +72,7 @@ class ProjectSource:
 
 def project_sources(project: Project) -> list[ProjectSource]:
     """The project's source recordings in their stored order (the split depends on it)."""
-    out = []
-    for src in project.data.get("sources", []) or []:
-        rate = src.get("csv_rate")
-        out.append(ProjectSource(src.get("path"), src.get("sha256"), float(rate) if rate else None))
-    return out
+    return [ProjectSource(s.path, s.sha256, s.csv_rate) for s in project.record.data.sources]
 
 
 @dataclass(frozen=True)
@@ -124,21 +133,20 @@ def find_sources(
 
 def past_runs(project: Project) -> list[dict[str, Any]]:
     """One row per stage trained in a project: settings, steps, time and last metrics."""
-    settings = project.meta.get("settings", {}) or {}
-    brief = ", ".join(f"{k}={settings[k]}" for k in _BRIEF_SETTINGS if settings.get(k) is not None)
+    brief = ", ".join(f"{k}={v}" for k, v in _brief_settings(project.record) if v is not None)
     rows: list[dict[str, Any]] = []
     for stage in ("tokenizer", "prior"):
-        prog = project.progress(stage)
-        if not prog:
+        if stage not in project.record.progress:
             continue
-        metrics = prog.get("metrics", {}) or {}
+        prog = project.stage(stage)
+        metrics = prog.metrics
         shown = ", ".join(f"{k} {v:.3g}" for k, v in list(metrics.items())[:4] if isinstance(v, int | float))
         rows.append(
             {
                 "stage": stage,
-                "step": prog.get("step", 0),
-                "elapsed_s": prog.get("elapsed_s", 0.0),
-                "done": prog.get("done", False),
+                "step": prog.step,
+                "elapsed_s": prog.elapsed_s,
+                "done": prog.done,
                 "settings": brief,
                 "metrics": shown or "none yet (no validation ran)",
             }

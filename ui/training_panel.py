@@ -374,11 +374,11 @@ class TrainingPanel(QWidget):
     def _show_stage_progress(self, project: Project) -> None:
         """The progress bar of an idle project: where its last stage stands."""
         for stage in ("prior", "tokenizer"):
-            prog = project.progress(stage)
-            if prog:
-                state = "done" if prog.get("done") else "stopped: Resume continues it"
-                self.progress.setValue(1000 if prog.get("done") else 0)
-                self.progress.setFormat(f"{stage}: step {prog.get('step', 0)}, {state}")
+            if stage in project.record.progress:
+                prog = project.stage(stage)
+                state = "done" if prog.done else "stopped: Resume continues it"
+                self.progress.setValue(1000 if prog.done else 0)
+                self.progress.setFormat(f"{stage}: step {prog.step}, {state}")
                 return
         self.progress.setFormat("not trained yet")
 
@@ -397,10 +397,10 @@ class TrainingPanel(QWidget):
     def _show_settings(self, project: Project) -> None:
         """The form shows the project's stored settings (Resume keeps them; budget and device
         are this run's)."""
-        settings = project.meta.get("settings", {}) or {}
-        sources = [s.get("path") or "memory" for s in project.data.get("sources", []) or []]
+        record = project.record
+        sources = [s.path or "memory" for s in record.data.sources]
         names = ", ".join(os.path.basename(p) for p in sources) or "no recorded sources"
-        step = project.progress("tokenizer").get("step", 0)
+        step = project.stage("tokenizer").step
         self.project_label.setText(
             f"<b>Project {html.escape(os.path.basename(project.path))}</b>: trained on {html.escape(names)}; "
             f"tokenizer at step {step}. Resume continues it."
@@ -408,15 +408,20 @@ class TrainingPanel(QWidget):
         self.project_label.setToolTip(project.path)
         if project.channel_labels:
             self.set_channels(list(project.channel_labels))
-        self.rate.setValue(float(settings.get("resample") or 0.0))
-        self.window_s.setValue(float(settings.get("window_s") or self.window_s.value()))
-        for combo, key in ((self.preset, "preset"), (self.prior, "prior"), (self.labels, "labels")):
-            index = combo.findData(settings.get(key))
+        self.rate.setValue(float(record.prep.resample or 0.0))
+        self.window_s.setValue(float(record.prep.window_s))
+        chosen = (
+            (self.preset, record.settings.preset),
+            (self.prior, record.settings.prior),
+            (self.labels, record.prep.labels),
+        )
+        for combo, value in chosen:
+            index = combo.findData(value)
             if index >= 0:
                 combo.setCurrentIndex(index)
-        self.seed.setValue(int(settings.get("seed") or 0))
-        if settings.get("minutes"):
-            self.minutes.setValue(float(settings["minutes"]))
+        self.seed.setValue(record.seed)
+        if record.budget is not None and record.budget.minutes:
+            self.minutes.setValue(float(record.budget.minutes))
 
     def load_history(self, project_dir: str) -> int:
         """Redraws the curves from the project's history; returns the records read."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import QStandardPaths
@@ -42,8 +43,9 @@ def project(tiny_project, tmp_path):
     from vqstudio.project import Project
 
     p = Project.open(str(tmp_path / "night1 project"))
-    for src in p.meta["data"]["sources"]:  # the copy's own recording (same content, same sha256)
-        src["path"] = str(tmp_path / "night1.edf")
+    # The copy's own recording (same content, same sha256).
+    sources = tuple(replace(s, path=str(tmp_path / "night1.edf")) for s in p.record.data.sources)
+    p.update(data=replace(p.record.data, sources=sources))
     p.save()
     return str(tmp_path / "night1 project"), str(tmp_path / "night1.edf")
 

@@ -64,7 +64,7 @@ def test_train_shows_progress_then_stop_keeps_checkpoint(window, qtbot, tmp_path
     # The GUI's job uses the cores the machine has free (every core on a small idle one).
     meta = json.loads((project / "project.json").read_text())
     assert 1 <= meta["settings"]["threads"] <= gui_threads()
-    assert meta["settings"]["window_s"] == 1.0
+    assert meta["prep"]["window_s"] == 1.0  # stored once, with the preparation
 
     # Resume continues from the checkpoint (same project folder, more steps).
     panel.extra_settings["tokenizer_steps"] = result.tokenizer_step + 6

@@ -176,42 +176,6 @@ class PreparedData:
         """Normalised `(..., channels, samples)` back to physical units."""
         return denormalize(x, self.mean, self.std)
 
-    def describe(self) -> dict[str, Any]:
-        """The JSON stored in project.json as `data`."""
-        counts = Counter(int(v) for v in self.train.labels if v >= 0)
-        return {
-            "rate": self.rate,
-            "window": self.window,  # samples; the seconds asked for are `prep.window_s`
-            "channels": [asdict(c) for c in self.channels],
-            "normalization": {
-                "method": NORMALIZATION,
-                "mean": [float(v) for v in self.mean],
-                "std": [float(v) for v in self.std],
-            },
-            "labels": {
-                "mode": self.config.labels,
-                "names": list(self.label_names),
-                "train_counts": {self.label_names[k]: n for k, n in sorted(counts.items())},
-            },
-            "split": {
-                "method": "by time: the last held-out fraction of each file",
-                "val_fraction": self.config.val_fraction,
-                "train_windows": len(self.train),
-                "held_out_windows": len(self.val),
-                "train_seconds": self.train.data.shape[1] / self.rate,
-                "held_out_seconds": self.val.data.shape[1] / self.rate,
-                "flat_windows_left_out": {
-                    "train": self.excluded_flat["train"],
-                    "held_out": self.excluded_flat["val"],
-                },
-            },
-            "sources": self.sources,
-        } | (
-            {"output_rate": self.output_rate, "working_rate": self.working}
-            if self.output_rate is not None
-            else {}
-        )
-
 
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Physical `(..., channels, samples)` to normalised: `(x - mean) / std` per channel."""

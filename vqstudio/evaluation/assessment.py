@@ -145,7 +145,7 @@ def prepare_like_project(
         labels=labels,
     )
     recordings = [rec for p in paths for rec in read_recordings(p, rate=rate)]
-    return prepare(recordings, config, stats=project.data["normalization"])
+    return prepare(recordings, config, stats=project.normalization)
 
 
 def _windows_of(

@@ -90,12 +90,11 @@ def reconstruct(
 
     project = project_dir if isinstance(project_dir, Project) else Project.open(str(project_dir))
     model = project.load_tokenizer(resolve_device(device))
-    data = project.data
     config = project.prep_config
-    names = [c["label"] for c in data["channels"]]
-    rate, window = float(data["rate"]), int(data["window"])
-    mean = np.asarray(data["normalization"]["mean"], dtype=np.float32)
-    std = np.asarray(data["normalization"]["std"], dtype=np.float32)
+    names = project.channel_labels
+    rate, window = project.rate, project.window
+    mean = np.asarray(project.normalization["mean"], dtype=np.float32)
+    std = np.asarray(project.normalization["std"], dtype=np.float32)
 
     x, chans, _ = load_channels(recording, names, rate)
     if not np.isfinite(x).all():
@@ -130,8 +129,8 @@ def reconstruct(
         fake = resample(fake, rate, out_rate, padtype="line")[:, :n_out]
         if fake.shape[1] < n_out:
             fake = np.pad(fake, ((0, 0), (0, n_out - fake.shape[1])), mode="edge")
-        if fill and project.working:
-            add_fill(fake, project.working.get("fill"), out_rate, rate, seed=0)
+        if fill and project.fill:
+            add_fill(fake, project.fill, out_rate, rate, seed=0)
         rate = out_rate
 
     channels = []

@@ -145,23 +145,22 @@ def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
     the source's stated physical range (the data's when the source states none). It is kept even
     where samples go beyond it: the EDF/BDF writer then widens the range (never clips) and says
     so in a note, which it could not if the range were the data's already."""
-    infos = project.data.get("channels", [])
     rate = project.output_rate
     out = []
     for r in range(data.shape[0]):
         chans = []
-        for c, info in enumerate(infos):
-            pmin, pmax = float(info.get("physical_min", np.nan)), float(info.get("physical_max", np.nan))
+        for c, info in enumerate(project.channels):
+            pmin, pmax = info.physical_min, info.physical_max
             stated = math.isfinite(pmin) and math.isfinite(pmax) and pmin < pmax
             chans.append(
                 Channel.from_samples(
-                    info["label"],
+                    info.label,
                     data[r, c],
                     rate,
-                    unit=info.get("unit", ""),
+                    unit=info.unit,
                     physical_range=(pmin, pmax) if stated else None,
-                    transducer=info.get("transducer", ""),
-                    prefilter=info.get("prefilter", ""),
+                    transducer=info.transducer,
+                    prefilter=info.prefilter,
                 )
             )
         out.append(chans)
@@ -203,8 +202,7 @@ def generate(
     # end (the resampling filter's reach) so the resampled end is not drawn towards zero.
     n_work = n_samples if rate == out_rate else math.ceil(n_samples * rate / out_rate) + RESAMPLE_MARGIN
     length = math.ceil(n_work / tokenizer.cfg.downsample)
-    working = project.working
-    fill = working.get("fill") if working else None
+    fill = project.fill
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     rows, label_texts = _label_rows(prior, settings, generator)
     guidance = settings.guidance
@@ -227,7 +225,7 @@ def generate(
         temperature=settings.temperature,
         top_k=settings.top_k,
     )
-    norm = project.data["normalization"]
+    norm = project.normalization
     mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
     mean_t = torch.from_numpy(mean).to(device)[None, :, None]
     std_t = torch.from_numpy(std).to(device)[None, :, None]
@@ -281,7 +279,7 @@ def generate(
         step=prior.step,
         rate=out_rate,
         labels=tuple(project.channel_labels),
-        units=tuple(c.get("unit", "") for c in project.data.get("channels", [])),
+        units=tuple(c.unit for c in project.channels),
         samples=out[0, :, :window].copy(),
         label=label_texts[0],
     )

@@ -1,14 +1,15 @@
 """The project folder: `project.json` plus weights, state, history, samples and reports.
 
-`project.json` is plain, indented JSON that anyone can read without VQ Studio: every setting,
-the channel list, the rate and window, the normalisation statistics, the source files with their
-sha256, the train/held-out split, the seed, the versions and device used, and the training
-progress per stage. Weights are safetensors files beside it (see `vqstudio.project.checkpoint`).
-This module knows nothing of torch except in `load_tokenizer`, which imports it lazily.
+`project.json` is plain, indented JSON that anyone can read without VQ Studio; the engine and
+the app read and change it only through its typed record (`Project.record`, a
+`vqstudio.project.record.ProjectRecord`), which says where each fact lives. Weights are
+safetensors files beside it (see `vqstudio.project.checkpoint`). This module knows nothing of
+torch except in `load_tokenizer`, which imports it lazily.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import json
@@ -23,12 +24,12 @@ from vqstudio.errors import OutputError, ProjectError
 from vqstudio.io.atomic import atomic_path, disk_full_message, is_temp_name, write_json
 from vqstudio.io.write_guard import PROJECT_FORMAT, PROJECT_MARKER_FILE, PROJECT_OUTPUT_FOLDERS
 from vqstudio.project.lock import LOCK_FILE
+from vqstudio.project.record import SCHEMA_VERSION, ProjectRecord, StageProgress, migrate_v1
 from vqstudio.project.schema import validate_meta
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
 
 FORMAT = PROJECT_FORMAT
-SCHEMA_VERSION = 1
 META_FILE = PROJECT_MARKER_FILE
 # The files a project writes itself; none may be a link (it would lead the writes elsewhere).
 OWN_FILES = (
@@ -79,12 +80,13 @@ def _finite(value: Any) -> Any:
 class Project:
     """A project folder. Make one with `Project.create`, open one with `Project.open`.
 
-    `meta` is the content of `project.json` (a dict); change it, then call `save()`.
+    `record` is what `project.json` holds; change it with `update` (or `set_stage`), then call
+    `save()`.
     """
 
-    def __init__(self, path: str, meta: dict[str, Any]) -> None:
+    def __init__(self, path: str, record: ProjectRecord) -> None:
         self.path = os.path.abspath(path)
-        self.meta = meta
+        self.record = record
 
     def __repr__(self) -> str:
         return f"<Project {self.path}>"
@@ -135,46 +137,35 @@ class Project:
         """The project's identity, a random id written when it was made (None in projects made
         before VQ Studio 0.3): every weights file carries it, so a file copied from another
         project is named as such."""
-        value = self.meta.get("id")
-        return value if isinstance(value, str) and value else None
+        return self.record.id
 
     @classmethod
-    def create(cls, path: str, meta: dict[str, Any] | None = None) -> Project:
-        """Makes the folder (or uses an existing one) and writes `project.json`.
+    def create(cls, path: str, record: ProjectRecord) -> Project:
+        """Makes the folder (or uses an existing one) and writes `project.json` from `record`
+        (given a new id, its creation time and the running software's versions).
 
         Refuses what `check_new_folder` refuses (`ProjectError`); a project that never reached
         its first checkpoint is started again from nothing.
         """
         cls.check_new_folder(path)
         if cls.exists(path):
-            cls.open(path, validate=False)  # only our own unfinished project is started again
+            cls.check_marker(path)  # only our own unfinished project is started again
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:
             raise ProjectError(f"cannot make the project folder {path}: {e.strerror or e}") from e
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        full = {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "id": uuid.uuid4().hex,
-            "created": now,
-            "versions": _versions(),
-            **(meta or {}),
-        }
-        project = cls(path, full)
+        project = cls(path, dataclasses.replace(record, id=uuid.uuid4().hex, created=now))
         project._refuse_links()
         if os.path.exists(project.history_path):
             os.remove(project.history_path)  # the history of the run that never checkpointed
         project.save()
         return project
 
-    @classmethod
-    def open(cls, path: str, *, validate: bool = True) -> Project:
-        """Opens an existing project; `ProjectError` for a missing, unreadable, foreign or damaged one.
-
-        `validate=False` checks only that the folder is a VQ Studio project (its marker and schema
-        version), not that its content is complete.
-        """
+    @staticmethod
+    def _read(path: str) -> tuple[dict[str, Any], int, str]:
+        """project.json of the folder `path`: its content, schema version and path, after the
+        checks that it is a VQ Studio project this VQ Studio can read."""
         if not os.path.isdir(path):
             raise ProjectError(
                 f"no project folder at {path}; train one first with: vqstudio train FILE --project {path}"
@@ -199,10 +190,24 @@ class Project:
                 f"{meta_path} has schema version {version}; this VQ Studio ({__version__}) reads up to "
                 f"{SCHEMA_VERSION}: update VQ Studio"
             )
-        project = cls(path, meta)
+        return meta, version, meta_path
+
+    @staticmethod
+    def check_marker(path: str) -> None:
+        """Refuses (`ProjectError`) a folder that is not a VQ Studio project this version reads;
+        its content is not checked (see `open`)."""
+        Project._read(path)
+
+    @classmethod
+    def open(cls, path: str) -> Project:
+        """Opens an existing project; `ProjectError` for a missing, unreadable, foreign or damaged
+        one (naming the field). Files of schema version 1 (VQ Studio 0.1, 0.2) are read as 2."""
+        meta, version, meta_path = cls._read(path)
+        if version == 1:
+            meta = migrate_v1(meta)
+        validate_meta(meta, meta_path)
+        project = cls(path, ProjectRecord.from_json(meta, meta_path))
         project._refuse_links()
-        if validate:
-            validate_meta(meta, meta_path)
         return project
 
     def _refuse_links(self) -> None:
@@ -217,10 +222,19 @@ class Project:
     def save(self) -> None:
         """Writes `project.json` atomically (the versions of the running software are refreshed;
         a project made before ids existed gets one, which its new checkpoints then carry)."""
-        self.meta.setdefault("id", uuid.uuid4().hex)
-        self.meta["versions"] = _versions()
-        self.meta["saved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        write_json(self.meta_path, self.meta, owner=self.path)
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.record = dataclasses.replace(
+            self.record, id=self.record.id or uuid.uuid4().hex, versions=_versions(), saved=now
+        )
+        write_json(self.meta_path, _finite(self.record.to_json()), owner=self.path)
+
+    def update(self, **changes: Any) -> None:
+        """Replaces fields of the record (`dataclasses.replace`); `save()` writes them."""
+        self.record = dataclasses.replace(self.record, **changes)
+
+    def set_stage(self, stage: str, progress: StageProgress | None) -> None:
+        """Replaces `stage`'s progress (None: the stage starts again); `save()` writes it."""
+        self.record = self.record.with_progress(stage, progress)
 
     # ------------------------------------------------------------------ paths
 
@@ -258,60 +272,64 @@ class Project:
     # ------------------------------------------------------------------ content
 
     @property
-    def data(self) -> dict[str, Any]:
-        """The prepared-data description: channels, rate, window, normalisation, sources, split."""
-        return self.meta.get("data", {})
-
-    @property
     def rate(self) -> float:
-        return float(self.data["rate"])
+        """The model's rate (Hz): the working rate when one was chosen."""
+        return self.record.data.rate
 
     @property
     def output_rate(self) -> float:
         """The rate of generated and reconstructed recordings: the source rate when the model
-        works at a lower working rate (`data.output_rate`), else the project's rate."""
-        return float(self.data.get("output_rate") or self.data["rate"])
+        works at a lower working rate, else the project's rate."""
+        return self.record.data.output_rate or self.record.data.rate
 
     @property
-    def working(self) -> dict[str, Any] | None:
-        """The working-rate choice (`data.working_rate`: f_keep and the fill spectrum), if any."""
-        w = self.data.get("working_rate")
-        return w if isinstance(w, dict) else None
+    def fill(self) -> dict[str, Any] | None:
+        """The spectrum above the working band that generation fills in (None: none)."""
+        working = self.record.data.working
+        return working.fill if working else None
 
     @property
     def window(self) -> int:
-        return int(self.data["window"])
+        """Window length in samples at `rate`."""
+        return self.record.data.window
+
+    @property
+    def channels(self) -> tuple[Any, ...]:
+        """The project's channels (`ChannelInfo`: label, unit, source header, source rate)."""
+        return self.record.data.channels
 
     @property
     def channel_labels(self) -> list[str]:
-        return [c["label"] for c in self.data.get("channels", [])]
+        return [c.label for c in self.record.data.channels]
+
+    @property
+    def normalization(self) -> dict[str, list[float]]:
+        """`{"mean": [...], "std": [...]}` per channel, as preparation takes them."""
+        norm = self.record.data.normalization
+        return {"mean": list(norm.mean), "std": list(norm.std)}
 
     @property
     def source_paths(self) -> list[str]:
         """The recordings the project was trained on, as listed in project.json (paths only)."""
-        return [str(s["path"]) for s in self.data.get("sources", []) if isinstance(s, dict) and s.get("path")]
+        return [s.path for s in self.record.data.sources if s.path]
 
     @property
     def name(self) -> str:
         """The project's name: its stored `name`, else its folder's name."""
-        return str(self.meta.get("name") or os.path.basename(self.path.rstrip(os.sep)))
+        return self.record.name or os.path.basename(self.path.rstrip(os.sep))
 
     @property
     def prep_config(self) -> PrepConfig:
         """How the project's recordings are prepared (channels, rate, window, filters, labels)."""
-        return PrepConfig.from_json(self.meta["prep"])
+        return self.record.prep
 
     @property
     def seed(self) -> int:
-        return int(self.meta.get("seed", 0))
+        return self.record.seed
 
-    def progress(self, stage: str) -> dict[str, Any]:
-        """Training progress of `stage` ('tokenizer', 'prior'): step, done, elapsed_s, metrics."""
-        return dict(self.meta.get("progress", {}).get(stage, {}))
-
-    def set_progress(self, stage: str, **values: Any) -> None:
-        """Updates `stage`'s progress entries (call `save()` to write)."""
-        self.meta.setdefault("progress", {}).setdefault(stage, {}).update(values)
+    def stage(self, name: str) -> StageProgress:
+        """Where stage `name` ('tokenizer', 'prior') stands: step, time, budget, metrics."""
+        return self.record.stage(name)
 
     @property
     def has_tokenizer(self) -> bool:

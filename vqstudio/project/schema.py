@@ -53,8 +53,11 @@ def _scales(v: Any) -> bool:
 
 
 def _range_end(v: Any) -> bool:
-    """A stated physical minimum or maximum: NaN (none stated) or a number that fits float32."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and (math.isnan(v) or _float32(v))
+    """A stated physical minimum or maximum: null or NaN (none stated) or a number that fits
+    float32."""
+    return v is None or (
+        isinstance(v, int | float) and not isinstance(v, bool) and (math.isnan(v) or _float32(v))
+    )
 
 
 def _channel_list(v: Any) -> bool:
@@ -97,9 +100,9 @@ _OPTIONAL_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 )
 # Each channel's optional entries.
 _CHANNEL_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("physical_min", _range_end, "a number within float32's range (or NaN: none stated)"),
-    ("physical_max", _range_end, "a number within float32's range (or NaN: none stated)"),
-    ("source_rate", _rate, _RATE),
+    ("physical_min", _range_end, "a number within float32's range (or null: none stated)"),
+    ("physical_max", _range_end, "a number within float32's range (or null: none stated)"),
+    ("source_rate", lambda v: v is None or _rate(v), _RATE),
 )
 
 _MISSING = object()

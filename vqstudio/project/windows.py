@@ -25,34 +25,28 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
     """
     if isinstance(project, str | os.PathLike):
         project = Project.open(os.fspath(project))
-    data = project.data
-    config = project.prep_config
+    data = project.record.data
     recordings = []
-    for src in data.get("sources", []):
-        path = src.get("path")
-        if not path:
+    for src in data.sources:
+        if not src.path:
             raise ProjectError(
                 f"{project.path} was trained on recordings held in memory (no source files); "
                 "give the recordings again"
             )
-        if not os.path.isfile(path):
-            raise ProjectError(f"the project's source file {path} is missing; put it back or retrain")
-        rec = read_recording(path, rate=src.get("csv_rate", rate))
-        if src.get("sha256") and rec.sha256 != src["sha256"]:
+        if not os.path.isfile(src.path):
+            raise ProjectError(f"the project's source file {src.path} is missing; put it back or retrain")
+        rec = read_recording(src.path, rate=src.csv_rate if src.csv_rate is not None else rate)
+        if src.sha256 and rec.sha256 != src.sha256:
             raise ProjectError(
-                f"the project's source file {path} has changed since training (sha256 differs)"
+                f"the project's source file {src.path} has changed since training (sha256 differs)"
             )
         recordings.append(rec)
-    prepared = prepare(recordings, config, stats=data["normalization"], rate=float(data["rate"]))
-    split = data.get("split", {})
-    if split and (len(prepared.train), len(prepared.val)) != (
-        split.get("train_windows"),
-        split.get("held_out_windows"),
-    ):
+    prepared = prepare(recordings, project.prep_config, stats=project.normalization, rate=data.rate)
+    stored = (data.split.train_windows, data.split.held_out_windows)
+    if any(stored) and (len(prepared.train), len(prepared.val)) != stored:
         raise ProjectError(
             f"the source files of {project.path} no longer give the stored split "
-            f"({len(prepared.train)}/{len(prepared.val)} windows, stored "
-            f"{split.get('train_windows')}/{split.get('held_out_windows')})"
+            f"({len(prepared.train)}/{len(prepared.val)} windows, stored {stored[0]}/{stored[1]})"
         )
-    prepared.label_names = list(data.get("labels", {}).get("names", prepared.label_names))
+    prepared.label_names = list(data.labels.names) or prepared.label_names
     return prepared

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
 from vqstudio.project import Project
 from vqstudio.project.lock import LOCK_FILE, ProjectLock
+from vqstudio.project.record import BudgetSplit
 from vqstudio.recording import Recording
 from vqstudio.training.budget import Budget
 from vqstudio.training.settings import (
@@ -52,20 +52,13 @@ class TrainResult:
 
 
 def stage_optim(project: Project, stage: str) -> OptimConfig:
-    """The optimizer config `stage` trains with, as the project stored it when it was made.
-
-    project.json's `optim` holds one config per stage; a project of VQ Studio 0.1 stored the
-    tokenizer's alone there and the prior's in its progress (fields it no longer has are dropped).
-    """
+    """The optimizer config `stage` trains with, as the project stored it when it was made
+    (fields it no longer has are dropped; fields it did not have yet take today's defaults)."""
     default = TOKENIZER_OPTIM if stage == "tokenizer" else PRIOR_OPTIM
-    stored = project.meta.get("optim", {})
-    if "tokenizer" in stored or "prior" in stored:
-        return OptimConfig.from_json(stored.get(stage, {}), default)
-    legacy = stored if stage == "tokenizer" else project.progress(stage).get("optim", {})
-    return OptimConfig.from_json(legacy, default)
+    return OptimConfig.from_json(dict(project.record.optim.get(stage, {})), default)
 
 
-def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, dict[str, Any]]:
+def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, BudgetSplit]:
     """The tokenizer's budget, the prior's minutes (None: steps only) and the split, as stored.
 
     Steps given: each stage runs its steps. Minutes given (or neither: the default minutes):
@@ -74,58 +67,60 @@ def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, fl
     steps_given = settings.tokenizer_steps is not None
     minutes = settings.minutes if settings.minutes is not None else (None if steps_given else DEFAULT_MINUTES)
     if minutes is None:
-        split = {
-            "mode": "steps",
-            "tokenizer_steps": settings.tokenizer_steps,
-            "prior_steps": settings.prior_steps,
-        }
+        split = BudgetSplit("steps", None, settings.tokenizer_steps, settings.prior_steps)
         return Budget(steps=settings.tokenizer_steps), None, split
     share = PRIOR_SHARE if with_prior else 0.0
     tok_s = minutes * 60 * (1 - share)
-    split = {
-        "mode": "minutes",
-        "minutes": minutes,
-        "tokenizer_fraction": 1 - share,
-        "prior_fraction": share,
-        "tokenizer_steps_cap": settings.tokenizer_steps,
-    }
+    # In minutes, the tokenizer's steps (when given) cap its share.
+    split = BudgetSplit("minutes", minutes, settings.tokenizer_steps, None, 1 - share, share)
     return Budget(steps=settings.tokenizer_steps, seconds=tok_s), minutes * share, split
 
 
 def resume_budgets(
     project: Project, settings: TrainSettings, with_prior: bool
-) -> tuple[Budget, float | None, dict[str, Any]]:
+) -> tuple[Budget, float | None, BudgetSplit]:
     """Budgets when resuming. No budget given: the stored ones (the run continues to its end).
     `--minutes M`: M more minutes (the tokenizer's share goes to the prior when the tokenizer had
     finished and a prior follows). `--tokenizer-steps N`: the tokenizer runs up to step N in all.
     """
-    progress = project.progress("tokenizer")
-    before = float(progress.get("elapsed_s", 0.0))
-    stored = progress.get("budget") or {}
-    split = dict(project.meta.get("budget", {}))
+    progress = project.stage("tokenizer")
+    split = project.record.budget or BudgetSplit()
     if settings.minutes is None and settings.tokenizer_steps is None:
-        if stored:
-            budget = Budget(steps=stored.get("steps"), seconds=stored.get("seconds"))
+        if progress.budget_steps is not None or progress.budget_seconds is not None:
+            budget = Budget(steps=progress.budget_steps, seconds=progress.budget_seconds)
         else:
             budget = stage_budgets(settings, with_prior)[0]
         prior_minutes = None
-        if settings.prior_steps is None and split.get("mode") == "minutes":
-            prior_minutes = split.get("minutes", DEFAULT_MINUTES) * split.get("prior_fraction", PRIOR_SHARE)
+        if settings.prior_steps is None and split.mode == "minutes":
+            minutes = split.minutes if split.minutes is not None else DEFAULT_MINUTES
+            prior_minutes = minutes * (
+                split.prior_fraction if split.prior_fraction is not None else PRIOR_SHARE
+            )
         return budget, prior_minutes, split
     if settings.minutes is None:
-        split.update(mode="steps", tokenizer_steps=settings.tokenizer_steps, prior_steps=settings.prior_steps)
+        split = dataclasses.replace(
+            split, mode="steps", tokenizer_steps=settings.tokenizer_steps, prior_steps=settings.prior_steps
+        )
         return Budget(steps=settings.tokenizer_steps), None, split
     extra_s = settings.minutes * 60
-    if progress.get("done") and with_prior:
-        budget = Budget(steps=progress.get("step", 0))  # finished: all the new time goes to the prior
-        split.update(
-            mode="minutes", resumed_minutes=settings.minutes, tokenizer_fraction=0.0, prior_fraction=1.0
+    if progress.done and with_prior:
+        budget = Budget(steps=progress.step)  # finished: all the new time goes to the prior
+        split = dataclasses.replace(
+            split,
+            mode="minutes",
+            resumed_minutes=settings.minutes,
+            tokenizer_fraction=0.0,
+            prior_fraction=1.0,
         )
         return budget, settings.minutes, split
     share = PRIOR_SHARE if with_prior else 0.0
-    budget = Budget(steps=settings.tokenizer_steps, seconds=before + extra_s * (1 - share))
-    split.update(
-        mode="minutes", resumed_minutes=settings.minutes, tokenizer_fraction=1 - share, prior_fraction=share
+    budget = Budget(steps=settings.tokenizer_steps, seconds=progress.elapsed_s + extra_s * (1 - share))
+    split = dataclasses.replace(
+        split,
+        mode="minutes",
+        resumed_minutes=settings.minutes,
+        tokenizer_fraction=1 - share,
+        prior_fraction=share,
     )
     return budget, settings.minutes * share, split
 
@@ -155,7 +150,7 @@ def _open_for_resume(
 
     project = Project.open(project_dir)
     reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
-    stored = TrainSettings.from_json(project.meta.get("settings", {}), project.meta.get("prep"))
+    stored = TrainSettings.from_record(project.record)
     has_prior = resume_progress(project, "prior") is not None
     if (
         resume_progress(project, "tokenizer") is None
@@ -181,7 +176,7 @@ def _open_for_resume(
     if recordings is not None or settings.inputs:
         if recordings is None:
             recordings = _read_inputs(dataclasses.replace(settings, rate=settings.rate or stored.rate))
-        stored_sha = [s.get("sha256") for s in project.data.get("sources", [])]
+        stored_sha = [s.sha256 for s in project.record.data.sources]
         given_sha = [r.sha256 for r in recordings]
         if sorted(map(str, stored_sha)) != sorted(map(str, given_sha)):
             raise ProjectError(
@@ -194,10 +189,10 @@ def _open_for_resume(
         prepared = prepare(
             recordings,
             project.prep_config,
-            stats=project.data["normalization"],
+            stats=project.normalization,
             rate=project.rate,  # the stored (working) rate: never chosen again
         )
-        prepared.label_names = list(project.data.get("labels", {}).get("names", prepared.label_names))
+        prepared.label_names = list(project.record.data.labels.names) or prepared.label_names
     else:
         prepared = prepare_from_project(project, rate=stored.rate)
     return project, merged, prepared
@@ -223,7 +218,7 @@ def train(
     """
     _refuse_several_processes()
     if resume:
-        Project.open(project_dir, validate=False)  # a missing or foreign folder: say so, lock nothing
+        Project.check_marker(project_dir)  # a missing or foreign folder: say so, lock nothing
         made = False
     else:
         Project.check_new_folder(project_dir)
@@ -305,19 +300,8 @@ def _train_locked(
         )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate
-        project = Project.create(
-            project_dir,
-            {
-                "settings": settings.to_json(),
-                "prep": prepared.config.to_json(),
-                "optim": {
-                    "tokenizer": (optim or TOKENIZER_OPTIM).to_json(),
-                    "prior": (prior_optim or PRIOR_OPTIM).to_json(),
-                },
-                "seed": settings.seed,
-                "data": prepared.describe(),
-            },
-        )
+        record = settings.new_record(prepared, optim or TOKENIZER_OPTIM, prior_optim or PRIOR_OPTIM)
+        project = Project.create(project_dir, record)
     with_prior = settings.wants_prior
     if resume:
         tok_budget, prior_minutes, split = resume_budgets(project, settings, with_prior)
@@ -325,11 +309,11 @@ def _train_locked(
         tok_budget, prior_minutes, split = stage_budgets(settings, with_prior)
     if settings.minutes is not None and tok_budget.seconds is not None:
         # --minutes is the wall time of the whole command: preparation has spent part of it.
-        spent = (time.monotonic() - t_start) * float(split.get("tokenizer_fraction", 1.0))
+        fraction = split.tokenizer_fraction if split.tokenizer_fraction is not None else 1.0
+        spent = (time.monotonic() - t_start) * fraction
         tok_budget = dataclasses.replace(tok_budget, seconds=max(1.0, tok_budget.seconds - spent))
     deadline = t_start + settings.minutes * 60 if settings.minutes is not None else None
-    project.meta["budget"] = split
-    project.meta["device"] = str(device)
+    project.update(budget=split, device=str(device))
     project.save()
     yield LogLine(
         f"{len(prepared.train)} training and {len(prepared.val)} held-out windows of "
@@ -348,7 +332,7 @@ def _train_locked(
     context = StageContext(project, prepared, settings, device)
     tokenizer = TokenizerStage(context, stage_optim(project, "tokenizer"), resume)
     tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
-    prior_step, prior_metrics = int(project.progress("prior").get("step", 0)), {}
+    prior_step, prior_metrics = project.stage("prior").step, {}
     if not tok.stopped and not stop.is_set() and with_prior:
         if prior_minutes is not None and deadline is not None:
             # What the tokenizer's final validation and checkpoint left of the command's time.

@@ -206,10 +206,10 @@ def cpu_thread_tuner(stage: Stage, threads: int | None) -> ThreadTuner | None:
 def resume_loop_state(stage: Stage, state: Mapping[str, Any]) -> None:
     """What the loop resumes besides weights and optimizer (`state`: `load_state`'s answer): the
     batch size, the time trained and the last validation (the stage's progress in project.json)."""
-    before = stage.project.progress(stage.name)
+    before = stage.project.stage(stage.name)
     stage.batch_size = int(state["extra"].get("batch_size", stage.batch_size))
-    stage.elapsed_before = float(before.get("elapsed_s", 0.0))
-    stage.metrics = dict(before.get("metrics", {}))
+    stage.elapsed_before = before.elapsed_s
+    stage.metrics = dict(before.metrics)
     stage.messages.append(LogLine(f"resuming the {stage.name} at step {stage.start_step}"))
 
 

@@ -1,6 +1,7 @@
 """Settings of a training run: what the user chose (`TrainSettings`, mirroring the CLI and the GUI
-form) and how a stage's optimizer runs (`OptimConfig`). Both are frozen, checked when made, and
-JSON-serialisable (stored in project.json). Torch-free: the GUI builds settings before torch loads.
+form) and how a stage's optimizer runs (`OptimConfig`). Both are frozen and checked when made; a
+project stores them in its record (`vqstudio.project.record`), each choice once. Torch-free: the
+GUI builds settings before torch loads.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from vqstudio.data.prep import PrepConfig
+from vqstudio.data.prep import PreparedData, PrepConfig
 from vqstudio.priors.registry import PRIOR_NAMES
+from vqstudio.project.record import BudgetSplit, DataRecord, ProjectRecord, RunSettings
 from vqstudio.training.lr_schedule import lr_at
 
 __all__ = [
@@ -119,25 +121,48 @@ class TrainSettings:
         """Whether the prior is conditioned on labels (`--labels annotations|files`)."""
         return self.prep.labels != "none"
 
-    def to_json(self) -> dict[str, Any]:
-        """The choices as stored in project.json's `settings`: flat, as the CLI names them.
-
-        The preparation fields the user chooses appear here; how they were applied (with the
-        window multiple of the tokenizer) is project.json's `prep`.
-        """
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "prep"}
-        d.update({k: v for k, v in self.prep.to_json().items() if k not in ("multiple", "stride_s")})
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+    def new_record(
+        self, prepared: PreparedData, tokenizer_optim: OptimConfig, prior_optim: OptimConfig
+    ) -> ProjectRecord:
+        """The record of a new project trained with these settings on `prepared` (how the data
+        was applied, e.g. the window's multiple, is `prepared.config`; the budget is stored when
+        the run starts)."""
+        return ProjectRecord(
+            prep=prepared.config,
+            data=DataRecord.from_prepared(prepared),
+            settings=RunSettings(
+                preset=self.preset,
+                prior=self.prior,
+                val_every=self.val_every,
+                checkpoint_every_s=self.checkpoint_every_s,
+                batch_size=self.batch_size,
+                threads=self.threads,
+            ),
+            seed=self.seed,
+            optim={"tokenizer": tokenizer_optim.to_json(), "prior": prior_optim.to_json()},
+        )
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], prep: dict[str, Any] | None = None) -> TrainSettings:
-        """Settings from project.json's `settings` (and its `prep`, which wins where both say)."""
-        known = {f.name for f in fields(cls)} | _PREP_FIELDS
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known and k != "prep"}
-        base = PrepConfig.from_json(prep) if prep else None
-        if base is not None:
-            kw = {k: v for k, v in kw.items() if k not in _PREP_FIELDS}
-        return cls(**kw, prep=base)
+    def from_record(cls, record: ProjectRecord) -> TrainSettings:
+        """The settings a project was trained with: its sources, data choices, model choices and
+        budget as asked (device and threads are a run's own: the defaults here)."""
+        budget = record.budget or BudgetSplit()
+        minutes = budget.minutes if budget.mode == "minutes" else None
+        csv_rate = next((s.csv_rate for s in record.data.sources if s.csv_rate), None)
+        return cls(
+            tuple(s.path for s in record.data.sources if s.path),
+            record.prep,
+            rate=csv_rate,
+            preset=record.settings.preset,
+            prior=record.settings.prior,
+            minutes=minutes,
+            tokenizer_steps=budget.tokenizer_steps if minutes is None else None,
+            prior_steps=budget.prior_steps,
+            seed=record.seed,
+            val_every=record.settings.val_every,
+            checkpoint_every_s=record.settings.checkpoint_every_s,
+            batch_size=record.settings.batch_size,
+        )
 
 
 @dataclass(frozen=True)

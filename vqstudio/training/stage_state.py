@@ -12,6 +12,7 @@ from the state file's step (and whose weights file is at most one interval older
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from vqstudio.project import Project
 from vqstudio.project.checkpoint import check_weight_count, save_state, saved_stages, stored_weight_count
+from vqstudio.project.record import StageProgress
 from vqstudio.training.budget import Budget
 
 __all__ = ["check_saved_model_fits", "reconcile", "resume_progress", "save_checkpoint"]
@@ -60,8 +62,35 @@ def save_checkpoint(
         owner=project.path,
     )
     write_weights()
-    project.set_progress(stage, **fields)
+    _record_progress(project, stage, fields)
     project.save()
+
+
+def _record_progress(project: Project, stage: str, fields: Mapping[str, Any]) -> None:
+    """Puts a checkpoint's progress (as the state file keeps it) into the project's record: the
+    stage's progress, and the model's configuration less what the record says elsewhere."""
+    budget = fields.get("budget") or {}
+    project.set_stage(
+        stage,
+        StageProgress(
+            step=int(fields.get("step", 0)),
+            elapsed_s=float(fields.get("elapsed_s", 0.0)),
+            budget_steps=budget.get("steps"),
+            budget_seconds=budget.get("seconds"),
+            batch_size=fields.get("batch_size"),
+            done=bool(fields.get("done", False)),
+            metrics=dict(fields.get("metrics") or {}),
+        ),
+    )
+    config = fields.get("config")
+    if not isinstance(config, dict):
+        return
+    if stage == "tokenizer":
+        project.update(tokenizer_config={k: v for k, v in config.items() if k not in ("channels", "window")})
+    else:
+        kind = str(fields.get("kind") or config.get("kind") or project.record.settings.prior)
+        settings = dataclasses.replace(project.record.settings, prior=kind)
+        project.update(prior_config={k: v for k, v in config.items() if k != "kind"}, settings=settings)
 
 
 def resume_progress(project: Project, stage: str) -> dict[str, Any] | None:
@@ -92,9 +121,9 @@ def reconcile(project: Project, stages: tuple[str, ...] = ("tokenizer", "prior")
     for stage in stages:
         progress = resume_progress(project, stage)
         if progress is None:
-            project.meta.get("progress", {}).pop(stage, None)
+            project.set_stage(stage, None)
             project.truncate_history(stage, 0)
         else:
-            project.meta.setdefault("progress", {})[stage] = progress
+            _record_progress(project, stage, progress)
             project.truncate_history(stage, int(progress.get("step", 0)))
     project.save()
