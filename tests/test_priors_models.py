@@ -222,3 +222,17 @@ def test_autoregressive_sampling_in_bfloat16():
     codes = sample_codes(model, 20, torch.tensor([0, 1]), 1.0, None, torch.Generator().manual_seed(0))
     assert codes.shape == (2, 2, 20)
     assert model.rotary.inv_freq.dtype == torch.float64
+
+
+def test_continuation_knows_no_prior_class():
+    """Any-length sampling goes through the prior's own methods (`config.PriorModel`):
+    `continuation` imports no prior's module, so a new prior needs nothing there."""
+    import ast
+
+    import vqstudio.priors.continuation as continuation
+
+    with open(continuation.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("vqstudio")} == {"vqstudio.priors.config"}

@@ -1,11 +1,13 @@
 """Stage 2: the prior over the tokenizer's codes as a `Stage` of the training loop.
 
 The training windows are encoded once (tokenizer frozen, eval mode) into code indices that stay
-on the device; each step draws a batch of them and asks the prior for its `training_loss` (every
-prior in `priors.registry` has the same one). Windows overlap (the preparation's stride), so the
-prior sees many crops of the signal; every other step is a crop that starts mid-stream, which is
-what continuing a long recording asks of a prior. Optimizer and random state resume from
-`state.safetensors` under the stage "prior"; weights go to `prior.safetensors`.
+on the device; each step draws a batch of them and asks the prior for its `training_loss`. The
+stage knows no kind of prior: it asks the registry for a new one's config and the prior for what
+differs (`priors.config.PriorModel`: loss, its figures, preparation, previews). Windows overlap
+(the preparation's stride), so the prior sees many crops of the signal; every other step is a
+crop that starts mid-stream, which is what continuing a long recording asks of a prior. Optimizer
+and random state resume from `state.safetensors` under the stage "prior"; weights go to
+`prior.safetensors`.
 """
 
 from __future__ import annotations
