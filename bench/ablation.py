@@ -1,7 +1,7 @@
 """Tokenizer ablation: which defaults reconstruct real recordings best for a fixed step budget.
 
     python bench/ablation.py [--data FILE ...] [--steps N] [--batch B] [--variants a,b,...]
-                             [--device cpu|cuda] [--save-prepared DIR | --prepared DIR]
+                             [--device cpu|cuda] [--save-prepared DIR | --prepared DIR] [--smoke]
 
 Each variant is the "small" preset with a few settings changed (STFT loss on/off, x8 vs x16
 downsampling, plain vs residual VQ, L1 vs L1+L2 time loss). For every recording (prepared
@@ -15,7 +15,8 @@ figures of `vqstudio.training.validation.validate`: PRD (%), SNR (dB), log-spect
 `--save-prepared DIR` writes the prepared (normalised, split) windows of each recording to
 DIR/<name>.npz and stops; `--prepared DIR` trains from those files instead of reading
 recordings (for a GPU machine that lacks the EDF readers; DIR is a scratch folder, never
-part of the repository).
+part of the repository). `--smoke`: two steps of one variant on two tiny recordings it writes,
+prepared, saved with `--save-prepared` and read back as `--prepared` does.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
+import smoke
 
 from vqstudio.data.prep import ChannelInfo, PreparedData, PrepConfig, Split, prepare
 from vqstudio.models.tokenizer import Tokenizer, preset_config
@@ -102,6 +105,17 @@ def load_prepared(path: str) -> PreparedData:
     )
 
 
+def save_all_prepared(paths: list[str], folder: str, window_s: float) -> None:
+    """`--save-prepared`: each recording prepared as `vqstudio train` prepares it, to FOLDER/<name>.npz."""
+    from vqstudio.io import read_recording
+
+    os.makedirs(folder, exist_ok=True)
+    for path in paths:
+        prepared = prepare([read_recording(path)], PrepConfig(window_s=window_s, val_fraction=0.2))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        save_prepared(prepared, os.path.join(folder, stem + ".npz"))
+
+
 def _as_train(prepared: PreparedData) -> PreparedData:
     """The same data with nothing held out, so `validation_index` spreads over training windows."""
     empty = Split(
@@ -166,15 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--save-prepared", default="")
     parser.add_argument("--prepared", default="")
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        folder = smoke.scratch_folder()
+        data = args.data if args.data != DEFAULT_FILES else smoke.write_recordings(folder)
+        smoke.apply_smoke(
+            parser, args, data=data, steps=2, batch=4, window_s=2.0, variants="default", threads=1
+        )
+        if not args.prepared:  # the smoke run goes through both halves: --save-prepared, then --prepared
+            args.prepared = os.path.join(folder, "prepared")
+            save_all_prepared(args.data, args.prepared, args.window_s)
     if args.save_prepared:
-        from vqstudio.io import read_recording
-
-        os.makedirs(args.save_prepared, exist_ok=True)
-        for path in args.data:
-            prepared = prepare([read_recording(path)], PrepConfig(window_s=args.window_s, val_fraction=0.2))
-            stem = os.path.splitext(os.path.basename(path))[0]
-            save_prepared(prepared, os.path.join(args.save_prepared, stem + ".npz"))
+        save_all_prepared(args.data, args.save_prepared, args.window_s)
         return 0
     if args.prepared:
         sources = sorted(
@@ -222,23 +240,21 @@ def main(argv: list[str] | None = None) -> int:
             for k in ("snr_db", "prd_percent", "lsd_db", "usage_fraction", "train_snr_db", "train_lsd_db")
             if all(k in r for r in rows)
         }
-    print(
-        json.dumps(
-            {
-                "bench": "tokenizer_ablation",
-                "steps": args.steps,
-                "window_s": args.window_s,
-                "batch": args.batch,
-                "device": args.device,
-                "threads": torch.get_num_threads(),
-                "load_average_1min": round(os.getloadavg()[0], 2),
-                "seconds": round(time.perf_counter() - start, 1),
-                "summary": summary,
-                "recordings": results,
-            }
-        ),
-        flush=True,
-    )
+    line = {
+        "bench": "tokenizer_ablation",
+        "steps": args.steps,
+        "window_s": args.window_s,
+        "batch": args.batch,
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "seconds": round(time.perf_counter() - start, 1),
+        "summary": summary,
+        "recordings": results,
+    }
+    if args.smoke:
+        line["smoke"] = True
+    print(json.dumps(line), flush=True)
     return 0
 
 

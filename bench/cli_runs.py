@@ -1,4 +1,5 @@
-"""What the benches that drive the `vqstudio` command share: running it, and the evaluate call.
+"""What the benches that drive the `vqstudio` command share: running it, the evaluate call, and
+what a trained project's project.json says of its run.
 
 The command runs from the repository root of this checkout (so a bench run from a git worktree
 measures that worktree's code), with its output on stderr: the benches keep stdout for their one
@@ -7,6 +8,7 @@ JSON line.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,16 +20,33 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+VQSTUDIO = (sys.executable, "-m", "vqstudio")  # the command, as this checkout's code (run from ROOT)
+
+
+def step_pair(text: str) -> tuple[int, int]:
+    """The type of a `--steps TOK,PRIOR` option: two step counts (tokenizer, prior), each at least 1."""
+    try:
+        tok, prior = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TOK,PRIOR (two whole numbers), got {text!r}") from None
+    if tok < 1 or prior < 1:
+        raise argparse.ArgumentTypeError(f"both step counts must be at least 1, got {text!r}")
+    return tok, prior
+
+
 def peak_memory(argv: Sequence[str]) -> tuple[int, float]:
-    """Peak resident memory (bytes) of a child process running `argv`, read by a grandparent that
-    runs nothing else (so the peak is the child's), and its wall time. Exits if it fails."""
+    """Peak resident memory (bytes) of a child process running `argv` (from the repository root),
+    read by a grandparent that runs nothing else (so the peak is the child's), and its wall time.
+    Exits if it fails."""
     code = (
         "import resource, subprocess, sys; "
         "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
     )
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     kb, code_ = out.stdout.split()
     if code_ != "0":
         sys.exit(f"{' '.join(argv[:2])} failed (exit {code_})")
@@ -37,9 +56,7 @@ def peak_memory(argv: Sequence[str]) -> tuple[int, float]:
 def run_vqstudio(*args: str) -> float:
     """Runs `python -m vqstudio ARGS`; its wall time in seconds. Exits with its message if it fails."""
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "vqstudio", *args], cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, check=False
-    )
+    done = subprocess.run([*VQSTUDIO, *args], cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, check=False)
     if done.returncode != 0:
         sys.exit(f"vqstudio {args[0]} failed (exit {done.returncode}); see above")
     return time.perf_counter() - start
@@ -97,3 +114,33 @@ def synthetic_metrics(
         seed=seed,
     )
     return report["metrics"]
+
+
+# project.json read as the file it is (the project has no typed accessors for these figures):
+# the one place the benches read its fields.
+
+
+def _project_json(project_dir: str) -> dict[str, Any]:
+    """project.json of `project_dir` as a dictionary ({} when it cannot be read)."""
+    try:
+        with open(os.path.join(project_dir, "project.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def training_figures(project_dir: str) -> dict[str, Any]:
+    """What project.json says about the training run: device, threads, budget and preset where
+    it records them, and per stage its step, elapsed seconds, batch size and last validation."""
+    meta = _project_json(project_dir)
+    out = {k: meta[k] for k in ("device", "threads", "budget", "preset") if k in meta}
+    for stage, p in (meta.get("progress") or {}).items():
+        if isinstance(p, dict):  # steps and figures, not the model configuration
+            out[stage] = {k: p.get(k) for k in ("step", "elapsed_s", "batch_size", "metrics")}
+    return out
+
+
+def threads_used(project_dir: str) -> int | None:
+    """The CPU threads the project's run trained on, as its settings record them."""
+    return (_project_json(project_dir).get("settings") or {}).get("threads")

@@ -5,7 +5,8 @@
 Each request runs `vqstudio generate` in a child process (`.npy` output into a temporary folder)
 and reads the child's peak resident memory; the smallest request's peak is taken as the
 baseline (Python, torch and the models), and the estimate (`vqstudio.generation.cost`) is
-compared with what each request added to it. Prints one JSON line.
+compared with what each request added to it. Prints one JSON line. `--smoke`: one small request
+to a tiny project it trains in a temporary folder (PROJECT optional).
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import resource
 import sys
 import tempfile
 
-from cli_runs import peak_memory
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
+from cli_runs import VQSTUDIO, peak_memory
 
 from vqstudio.generation.cost import generate_cost
 from vqstudio.priors.store import load_prior
@@ -40,13 +45,18 @@ def _estimate(project: Project, seconds: float, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("project")
+    parser.add_argument("project", nargs="?", help="a trained project (required)")
     parser.add_argument(
         "--requests", default="2x200,2x2000,600x1,600x8", help="SECONDSxCOUNT,... (generate requests)"
     )
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        smoke.apply_smoke(parser, args, project=args.project or smoke.tiny_project(), requests="4x2")
+    if not args.project:
+        parser.error("give PROJECT, or --smoke")
     project = Project.open(args.project)
-    command = [os.path.join(os.path.dirname(sys.executable), "vqstudio"), "generate", args.project]
+    command = [*VQSTUDIO, "generate", os.path.abspath(args.project)]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         base, _ = peak_memory([*command, "--seconds", "1", "--count", "1", "--out", f"{folder}/b.npy"])
@@ -67,17 +77,16 @@ def main() -> None:
                 }
             )
             print(rows[-1], file=sys.stderr, flush=True)
-    print(
-        json.dumps(
-            {
-                "bench": "generate_memory",
-                "project": os.path.basename(os.path.abspath(args.project)),
-                "baseline_mb": round(base / 1e6, 1),
-                "load_avg": os.getloadavg()[0],
-                "rows": rows,
-            }
-        )
-    )
+    line = {
+        "bench": "generate_memory",
+        "project": os.path.basename(os.path.abspath(args.project)),
+        "baseline_mb": round(base / 1e6, 1),
+        "load_avg": os.getloadavg()[0],
+        "rows": rows,
+    }
+    if args.smoke:
+        line["smoke"] = True
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

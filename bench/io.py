@@ -1,6 +1,6 @@
 """Reading speed of `vqstudio.io` against raw bytes, edfio and pyedflib; prints one JSON line.
 
-    python bench/io.py [PATH...] [--make-64ch] [--keep-64ch NEW_PATH] [--repeats N] [--no-compare]
+    python bench/io.py [PATH...] [--make-64ch] [--keep-64ch NEW_PATH] [--repeats N] [--no-compare] [--smoke]
 
 For each file (page cache warm: the raw read runs first):
 - raw_mb_s: reading the file's bytes into memory (the ceiling);
@@ -17,7 +17,8 @@ For each file (page cache warm: the raw read runs first):
 `--make-64ch` writes the 64-channel, 1-hour, 256 Hz EDF+ (118 MB) with annotations, with our
 writer, into a fresh temporary folder (removed afterwards) and measures it first;
 `--keep-64ch NEW_PATH` writes it to NEW_PATH instead, which must not exist (never a PATH:
-the bench only ever creates files).
+the bench only ever creates files). `--smoke`: one read of a tiny recording and of a 1-minute
+64-channel file, both written into a temporary folder.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
 
 from vqstudio.io import read_recording, write_recording
 from vqstudio.recording import Annotation, Recording
@@ -43,10 +47,10 @@ from vqstudio.recording import Annotation, Recording
 SPAN_S = 10.0
 
 
-def make_64ch(path: str) -> float:
-    """Writes the 64-channel, 1-hour, 256 Hz EDF+ benchmark file; returns seconds taken."""
+def make_64ch(path: str, seconds: int = 3600) -> float:
+    """Writes the 64-channel, 1-hour (`seconds`), 256 Hz EDF+ benchmark file; returns seconds taken."""
     rng = np.random.default_rng(0)
-    rate, seconds = 256, 3600
+    rate = 256
     data = (rng.standard_normal((64, rate * seconds), dtype=np.float32) * 40).cumsum(axis=1, dtype=np.float32)
     data -= data.mean(axis=1, keepdims=True)
     data = np.clip(data, -3000, 3000)
@@ -213,18 +217,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, help="rate of CSV files without a time column")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-compare", action="store_true", help="skip the edfio and pyedflib figures")
+    smoke.add_smoke_flag(p)
     args = p.parse_args(argv)
+    smoke.apply_smoke(p, args, repeats=1, make_64ch=True)
     paths = list(args.paths)
+    if args.smoke and not paths:
+        paths = smoke.write_recordings(smoke.scratch_folder(), count=1)
     made = None
     tmp = None
     if args.make_64ch or args.keep_64ch:
         target = args.keep_64ch
         if target and os.path.lexists(target):
             p.error(f"--keep-64ch {target}: the path exists; the bench never writes over a file")
+        seconds = 60 if args.smoke else 3600
         if not target:
             tmp = tempfile.TemporaryDirectory()
-            target = os.path.join(tmp.name, "bench_64ch_1h_256hz.edf")
-        made = {"path": target, "write_s": round(make_64ch(target), 2)}
+            target = os.path.join(
+                tmp.name, "bench_64ch_1min_256hz.edf" if args.smoke else "bench_64ch_1h_256hz.edf"
+            )
+        made = {"path": target, "write_s": round(make_64ch(target, seconds), 2)}
         paths.insert(0, target)
     if not paths:
         p.error("give at least one PATH or --make-64ch")
@@ -242,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         "made_64ch": made,
         "files": results,
     }
+    if args.smoke:
+        line["smoke"] = True
     print(json.dumps(line))
     return 0
 

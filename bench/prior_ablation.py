@@ -1,7 +1,7 @@
 """Prior ablation: which prior settings draw the most realistic recordings from one tokenizer.
 
-    python bench/prior_ablation.py PROJECT --out DIR [--variants a,b,...] [--minutes M]
-        [--seconds S] [--count N] [--threads N] [--seed N] [--beats] [--cnn]
+    python bench/prior_ablation.py PROJECT --out DIR [--variants a,b,...] [--minutes M | --steps N]
+        [--seconds S] [--count N] [--threads N] [--seed N] [--beats] [--cnn] [--smoke]
 
 PROJECT is a project with a trained tokenizer (`vqstudio train ... --prior-steps 0`, or any
 trained project: its prior is not used). For each variant (`VARIANTS`: today's defaults with a
@@ -19,6 +19,9 @@ decodes them as `generate` does, and compares them with the project's training s
 Each variant is sampled with its last weights (`live`) and with their power-function average
 (`average`, `training.weight_average`; the stage does not use it yet). Prints one JSON line;
 the first 30 s of each sample set go to `--out` as .npy. Timed figures need an idle machine.
+`--steps N` trains each prior for N steps instead of `--minutes`. `--smoke`: a few steps of three
+variants, with --beats and --cnn, on a tiny project it trains in a temporary folder (PROJECT and
+--out optional).
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
 
 # name -> (prior kind, config overrides, stage overrides). Stage overrides: "average" (False:
 # sample the live weights only), "optim" (OptimConfig fields), "batch" (windows per step),
@@ -140,6 +146,11 @@ def _reference(prepared, args) -> dict[str, Any]:
     return ref
 
 
+def _progress(step: int, elapsed_s: float, args: argparse.Namespace) -> float:
+    """How far a prior's training is through its budget (1: done): `--steps`, else `--minutes`."""
+    return step / args.steps if args.steps else elapsed_s / (args.minutes * 60)
+
+
 def run_variant(name: str, prepared, tokenizer, codes, reference, args) -> dict[str, Any]:
     import torch
 
@@ -165,11 +176,9 @@ def run_variant(name: str, prepared, tokenizer, codes, reference, args) -> dict[
     average = WeightAverage(model) if stage.get("average", True) else None
     data_gen = torch.Generator().manual_seed(args.seed + 11)
     noise_gen = torch.Generator().manual_seed(args.seed + 12)
-    budget = args.minutes * 60
     start, step = time.monotonic(), 0
     model.train()
-    while (elapsed := time.monotonic() - start) < budget:
-        progress = elapsed / budget
+    while (progress := _progress(step, time.monotonic() - start, args)) < 1:
         set_lr(
             optimizer,
             lr_at(step, progress, optim.lr, optim.warmup_steps, optim.min_lr_ratio, optim.warmup_fraction),
@@ -182,7 +191,8 @@ def run_variant(name: str, prepared, tokenizer, codes, reference, args) -> dict[
         if average is not None:
             average.update(model, step + 1)
         step += 1
-    figures: dict[str, Any] = {"steps": step, "steps_per_min": round(step / args.minutes, 1)}
+    minutes = (time.monotonic() - start) / 60 if args.steps else args.minutes
+    figures: dict[str, Any] = {"steps": step, "steps_per_min": round(step / minutes, 1)}
     length = round(args.seconds * prepared.rate / tokenizer.cfg.downsample)
     n_samples = round(args.seconds * prepared.rate)
     labels = torch.full((args.count,), model.null_label, dtype=torch.long)
@@ -213,17 +223,29 @@ def run_variant(name: str, prepared, tokenizer, codes, reference, args) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("project", help="a project folder with a trained tokenizer")
-    parser.add_argument("--out", required=True, help="folder for the first 30 s of each variant's samples")
+    parser.add_argument("project", nargs="?", help="a project folder with a trained tokenizer")
+    parser.add_argument("--out", help="folder for the first 30 s of each variant's samples (required)")
     parser.add_argument("--variants", default="diffusion,autoregressive")
     parser.add_argument("--minutes", type=float, default=3.0, help="prior training wall time per variant")
+    parser.add_argument("--steps", type=int, help="prior training steps per variant instead of --minutes")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--count", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--beats", action="store_true", help="channel 0 is an ECG lead: count its beats")
     parser.add_argument("--cnn", action="store_true", help="also the 1D CNN accuracy (slower)")
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        project = args.project or smoke.tiny_project()
+        out = args.out or os.path.join(smoke.scratch_folder(), "out")
+        variants = "diffusion,diffusion_nosnap,autoregressive"
+        small = {"variants": variants, "steps": 3, "seconds": 4.0, "count": 1, "threads": 1}
+        smoke.apply_smoke(parser, args, project=project, out=out, beats=True, cnn=True, **small)
+    if not args.project or not args.out:
+        parser.error("give PROJECT and --out DIR, or --smoke")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -246,7 +268,8 @@ def main() -> None:
     reference = _reference(prepared, args)
     result: dict[str, Any] = {
         "project": os.path.abspath(args.project),
-        "minutes": args.minutes,
+        "minutes": None if args.steps else args.minutes,
+        **({"steps": args.steps} if args.steps else {}),
         "threads": args.threads,
         "load_average": list(os.getloadavg()),
         "real": {"beats": reference["beats"]} if reference["beats"] else {},
@@ -255,6 +278,8 @@ def main() -> None:
     for name in names:
         result["variants"][name] = run_variant(name, prepared, tokenizer, codes, reference, args)
         print(json.dumps({name: result["variants"][name]}), file=sys.stderr, flush=True)
+    if args.smoke:
+        result["smoke"] = True
     print(json.dumps(result))
 
 

@@ -12,9 +12,13 @@ paths; nothing is copied. `--band LO,HI` limits the PSD log-spectral distance to
 JSON gives the band asked for (`band_hz`, null: 0.5 Hz to Nyquist) and, per prior, the one the
 report used (`psd_band_hz`).
 
-    python bench/realism.py FILE... --out DIR [--real FILE...] [--minutes M]
+    python bench/realism.py FILE... --out DIR [--real FILE...] [--minutes M | --steps TOK,PRIOR]
         [--priors diffusion,autoregressive] [--channels A,B] [--window S] [--seconds S]
-        [--count N] [--band LO,HI] [--seed N]
+        [--count N] [--band LO,HI] [--seed N] [--smoke]
+
+`--steps TOK,PRIOR` trains each stage for that many steps instead of `--minutes`. `--smoke`: the
+diffusion prior alone, a few steps, two short recordings generated, on two tiny recordings it
+writes into a temporary folder (FILE and --out optional).
 
 ECG (its own held-out split, the last 10 % of the recording):
     python bench/realism.py ../shared/data/challenge2015/a103l_ecg.csv --minutes 8 --out /tmp/ecg
@@ -42,7 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cli_runs import evaluate, generated_paths, run_vqstudio  # noqa: E402
+import smoke  # noqa: E402
+from cli_runs import evaluate, generated_paths, run_vqstudio, step_pair, training_figures  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402  (the repository root, added above)
 
@@ -66,23 +71,13 @@ def _headlines(report: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _training_figures(project_dir: str) -> dict[str, Any]:
-    """What project.json says about the training run (steps per stage, device, threads)."""
-    try:
-        with open(os.path.join(project_dir, "project.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    out = {k: meta[k] for k in ("device", "threads", "budget", "preset") if k in meta}
-    for stage, p in (meta.get("progress") or {}).items():
-        if isinstance(p, dict):  # steps and figures, not the model configuration
-            out[stage] = {k: p.get(k) for k in ("step", "elapsed_s", "batch_size", "metrics")}
-    return out
-
-
 def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
     project = os.path.join(args.out, f"project-{prior}")
-    train = ["train", *args.files, "--project", project, "--prior", prior, "--minutes", str(args.minutes)]
+    train = ["train", *args.files, "--project", project, "--prior", prior]
+    if args.steps:
+        train += ["--tokenizer-steps", str(args.steps[0]), "--prior-steps", str(args.steps[1])]
+    else:
+        train += ["--minutes", str(args.minutes)]
     train += ["--device", "cpu", "--seed", str(args.seed), "--window", str(args.window)]
     if args.channels:
         train += ["--channels", args.channels]
@@ -105,7 +100,7 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
         "generate_s": round(generate_s, 1),
         "signal_s_per_wall_s": round(args.seconds * args.count / generate_s, 2),
         "evaluate_s": round(evaluate_s, 1),
-        "training": _training_figures(project),
+        "training": training_figures(project),
     }
     for column in COLUMNS:
         figures[column] = _headlines(report if column == "synthetic" else references.get(column))
@@ -116,10 +111,16 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", help="training recordings (paths; nothing is copied)")
+    parser.add_argument("files", nargs="*", help="training recordings (paths; nothing is copied)")
     parser.add_argument("--real", nargs="+", help="real recordings left out of training to compare with")
-    parser.add_argument("--out", required=True, help="folder for projects, samples and reports")
+    parser.add_argument("--out", help="folder for projects, samples and reports (required)")
     parser.add_argument("--minutes", type=float, default=8.0, help="training budget per prior")
+    parser.add_argument(
+        "--steps",
+        type=step_pair,
+        metavar="TOK,PRIOR",
+        help="training steps of each stage instead of --minutes",
+    )
     parser.add_argument("--priors", default="diffusion,autoregressive", help="priors, separated by commas")
     parser.add_argument("--channels", help="channel labels separated by commas (default: the engine's)")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
@@ -132,7 +133,17 @@ def main() -> None:
         help="limit the PSD distance to LO-HI Hz, e.g. 0.5,45 (default: 0.5 Hz to Nyquist)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        folder = smoke.scratch_folder()
+        files = args.files or smoke.write_recordings(folder)
+        out = args.out or os.path.join(folder, "out")
+        steps = (smoke.TOKENIZER_STEPS, smoke.PRIOR_STEPS)
+        small = {"priors": "diffusion", "window": smoke.WINDOW_S, "seconds": 4.0, "count": 2}
+        smoke.apply_smoke(parser, args, files=files, out=out, steps=steps, **small)
+    if not args.files or not args.out:
+        parser.error("give the training recordings (FILE...) and --out DIR, or --smoke")
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
     unknown = [p for p in priors if p not in ("diffusion", "autoregressive")]
     if unknown or not priors:
@@ -143,13 +154,16 @@ def main() -> None:
     figures: dict[str, Any] = {
         "files": [os.path.abspath(f) for f in args.files],
         "real": [os.path.abspath(f) for f in args.real] if args.real else "held-out split",
-        "minutes": args.minutes,
+        "minutes": None if args.steps else args.minutes,
+        **({"steps": list(args.steps)} if args.steps else {}),
         "cpu_count": os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "seed": args.seed,
         "band_hz": list(args.band) if args.band else None,
         "priors": {prior: run_prior(prior, args) for prior in priors},
     }
+    if args.smoke:
+        figures["smoke"] = True
     print(json.dumps(figures, default=lambda v: None))
 
 

@@ -6,6 +6,7 @@ JSON line.
 
     python bench/reconstruct.py --hours 2 --channels 64 --rate 160
     python bench/reconstruct.py --input long.edf
+    python bench/reconstruct.py --smoke     # a minute of 2 channels at 64 Hz, in seconds
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
+from cli_runs import ROOT, run_vqstudio
 
 
 def _make(path: str, hours: float, channels: int, rate: float) -> None:
@@ -45,40 +51,38 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--rate", type=float, default=160.0)
+    smoke.add_smoke_flag(ap)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="vqs-bench-rec-")
+    smoke.apply_smoke(ap, args, hours=1 / 60, channels=smoke.CHANNELS, rate=smoke.RATE)
+    work = smoke.scratch_folder("vqs-bench-rec-")  # removed when the bench exits
     source = args.input or os.path.join(work, "long.edf")
     short = args.input or os.path.join(work, "short.edf")  # the tokenizer trains on 5 minutes
     if not args.input:
         _make(source, args.hours, args.channels, args.rate)
-        _make(short, 5 / 60, args.channels, args.rate)
+        _make(short, min(5 / 60, args.hours), args.channels, args.rate)
     project = os.path.join(work, "project")
-    subprocess.run(
-        [sys.executable, "-m", "vqstudio", "train", short, "--project", project, "--tokenizer-steps", "5",
-         "--prior-steps", "0", "--device", "cpu", "--preset", "small"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    run_vqstudio("train", short, "--project", project, "--tokenizer-steps", "5", "--prior-steps", "0",
+                 "--device", "cpu", "--preset", "small")  # fmt: skip
     out = os.path.join(work, "reconstructed.edf")
     t0 = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURED, "reconstruct", project, source, "--out", out],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     wall = time.monotonic() - t0
     peak = int(done.stderr.strip().splitlines()[-1]) * 1024
     size = os.path.getsize(source)
-    print(
-        json.dumps(
-            {
-                "bench": "reconstruct",
-                "input_bytes": size,
-                "peak_rss_bytes": peak,
-                "peak_over_input": round(peak / size, 2),
-                "wall_s": round(wall, 1),
-                "load_avg_1min": round(os.getloadavg()[0], 2),
-            }
-        )
-    )
+    line = {
+        "bench": "reconstruct",
+        "input_bytes": size,
+        "peak_rss_bytes": peak,
+        "peak_over_input": round(peak / size, 2),
+        "wall_s": round(wall, 1),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
+    if args.smoke:
+        line["smoke"] = True
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

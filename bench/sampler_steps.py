@@ -8,9 +8,11 @@ accuracy and, with `--beats`, the beats per minute and longest pause of lead 0 (
 of bench/prior_ablation.py, its threshold from the project's training recording).
 
     python bench/sampler_steps.py PROJECT --out DIR [--steps 10,20,40,80]
-        [--real FILE...] [--band LO,HI] [--seconds S] [--count N] [--beats] [--seed N]
+        [--real FILE...] [--band LO,HI] [--seconds S] [--count N] [--beats] [--seed N] [--smoke]
 
-Timed figures need an idle machine: run nothing else beside it.
+Timed figures need an idle machine: run nothing else beside it. `--smoke`: one step count, two
+short recordings each, with --beats, from a tiny project it trains in a temporary folder
+(PROJECT and --out optional).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import smoke  # noqa: E402
 from cli_runs import generated_paths, run_vqstudio, synthetic_metrics  # noqa: E402
 from prior_ablation import beat_figures, qrs_times  # noqa: E402
 
@@ -78,8 +81,8 @@ def run_steps(steps: int, args: argparse.Namespace, threshold: float | None) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("project", help="a trained project with a diffusion prior")
-    parser.add_argument("--out", required=True, help="folder for the samples and reports")
+    parser.add_argument("project", nargs="?", help="a trained project with a diffusion prior")
+    parser.add_argument("--out", help="folder for the samples and reports (required)")
     parser.add_argument("--steps", default="10,20,40,80", help="step counts, separated by commas")
     parser.add_argument("--real", nargs="+", help="real recordings to compare with (default: held-out split)")
     parser.add_argument("--band", type=frequency_band, metavar="LO,HI", help="PSD distance band (Hz)")
@@ -87,7 +90,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4)
     parser.add_argument("--beats", action="store_true", help="count the QRS complexes of lead 0 (ECG)")
     parser.add_argument("--seed", type=int, default=0)
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        project = args.project or smoke.tiny_project()
+        out = args.out or os.path.join(smoke.scratch_folder(), "out")
+        small = {"steps": "4", "seconds": 4.0, "count": 2, "beats": True}
+        smoke.apply_smoke(parser, args, project=project, out=out, **small)
+    if not args.project or not args.out:
+        parser.error("give PROJECT and --out DIR, or --smoke")
     if os.path.exists(args.out) and os.listdir(args.out):
         parser.error(f"--out {args.out} is not empty; give a new folder")
     os.makedirs(args.out, exist_ok=True)
@@ -102,6 +113,8 @@ def main() -> None:
     for steps in (int(s) for s in args.steps.split(",") if s.strip()):
         figures["steps"][steps] = run_steps(steps, args, threshold)
         print(f"{steps} steps: {json.dumps(figures['steps'][steps])}", file=sys.stderr, flush=True)
+    if args.smoke:
+        figures["smoke"] = True
     print(json.dumps(figures))
 
 

@@ -1,7 +1,7 @@
 """Tokenizer steps per minute with 1 thread, 2 threads and "auto" (timed), on the machine as it is
 and beside one busy process; prints one JSON line.
 
-    python bench/threads.py [--seconds 40] [--counts 1,2,auto] [--busy none,python]
+    python bench/threads.py [--seconds 40] [--counts 1,2,auto] [--busy none,python] [--smoke]
 
 Each run is the app's own training (`vqstudio.training.train`, tokenizer only, CPU) on the
 simulated demo recording for `--seconds` of budget; steps per minute count the stage's whole
@@ -9,6 +9,7 @@ time (validation and checkpoints too, as a user sees it). `busy=python` runs a
 `while True: pass` process beside it, started before and killed after each run. Each figure
 comes with `os.getloadavg()` taken when its run ended (other people's work on a shared machine
 shows there), and the "auto" runs with the tuner's log lines (its choice and any change).
+`--smoke`: 1 thread and "auto" beside a busy process, a second each, on a tiny recording.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import smoke
 import torch
 
 from vqstudio.data.simulate import simulate
@@ -61,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0, help="training budget of each run")
     parser.add_argument("--counts", default="1,2,auto")
     parser.add_argument("--busy", default="none,python", help="none: the machine as it is; python: a spinner")
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    smoke.apply_smoke(parser, args, seconds=1.0, counts="1,auto", busy="python")
     os.environ.pop("OMP_NUM_THREADS", None)  # auto means timed, not the environment's count
-    recording = simulate(seconds=300.0)
+    recording = smoke.recording("threads") if args.smoke else simulate(seconds=300.0)
     runs = []
     for busy in args.busy.split(","):
         for count in args.counts.split(","):
@@ -80,18 +85,16 @@ def main(argv: list[str] | None = None) -> int:
                     spinner.kill()
                     spinner.wait()
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
-    print(
-        json.dumps(
-            {
-                "bench": "threads",
-                "cores": available_cores(),
-                "seconds_per_run": args.seconds,
-                "torch": torch.__version__,
-                "runs": runs,
-            }
-        ),
-        flush=True,
-    )
+    line = {
+        "bench": "threads",
+        "cores": available_cores(),
+        "seconds_per_run": args.seconds,
+        "torch": torch.__version__,
+        "runs": runs,
+    }
+    if args.smoke:
+        line["smoke"] = True
+    print(json.dumps(line), flush=True)
     return 0
 
 

@@ -10,7 +10,11 @@ given, band-power error, correlation distance, CNN accuracy...), the held-out SN
 use of the last validation, and steps and speed. Data stays where it is.
 
     python bench/tokenizer_budget.py FILE... --out DIR [--real FILE...] [--channels A,B]
-        [--minutes M] [--band LO,HI] [--variants default,critic,...] [--seed N]
+        [--minutes M | --tokenizer-steps N] [--band LO,HI] [--variants default,critic,...]
+        [--threads N] [--seed N] [--smoke]
+
+`--smoke`: one variant, a few steps, on two tiny recordings it writes into a temporary folder
+(FILE and --out optional).
 
 EEG, the aim of the realism issue (4 minutes, 19 channels, a subject left out):
     python bench/tokenizer_budget.py ../shared/data/eegmat/Subject02_2.edf \\
@@ -36,7 +40,8 @@ sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cli_runs import evaluate  # noqa: E402
+import smoke  # noqa: E402
+from cli_runs import evaluate, training_figures  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
@@ -73,17 +78,18 @@ def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str
             channels=tuple(args.channels.split(",")) if args.channels else None,
             window_s=args.window,
             preset="small",
-            minutes=args.minutes,
+            minutes=None if args.tokenizer_steps else args.minutes,
+            tokenizer_steps=args.tokenizer_steps,
             prior_steps=0,
             device="cpu",
             seed=args.seed,
+            threads=args.threads,
         )
         result = run_job(train(settings, project), threading.Event())
     finally:
         tokenizer.PRESETS["small"] = saved
-    with open(os.path.join(project, "project.json"), encoding="utf-8") as f:
-        progress = json.load(f)["progress"]["tokenizer"]
-    metrics = progress.get("metrics", {})
+    progress = training_figures(project).get("tokenizer") or {}
+    metrics = progress.get("metrics") or {}
     keep = ("snr_db", "lsd_db", "prd_percent", "usage_fraction", "perplexity")
     return {
         "steps": result.tokenizer_step,
@@ -115,16 +121,37 @@ def reconstruction_row(project: str, out: str, args: argparse.Namespace) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", help="training recordings (paths; nothing is copied)")
+    parser.add_argument("files", nargs="*", help="training recordings (paths; nothing is copied)")
     parser.add_argument("--real", nargs="+", help="real recordings left out of training to reconstruct")
-    parser.add_argument("--out", required=True, help="folder for projects and reports")
+    parser.add_argument("--out", help="folder for projects and reports (required)")
     parser.add_argument("--minutes", type=float, default=4.0, help="tokenizer budget per variant")
+    parser.add_argument(
+        "--tokenizer-steps", type=int, help="a budget of training steps per variant instead of --minutes"
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads (default: the engine's choice)")
     parser.add_argument("--channels", help="channel labels separated by commas (default: the engine's)")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
     parser.add_argument("--band", type=frequency_band, metavar="LO,HI", help="PSD distance band (Hz)")
     parser.add_argument("--variants", default="default,critic_light", help=f"of: {', '.join(VARIANTS)}")
     parser.add_argument("--seed", type=int, default=0)
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        folder = smoke.scratch_folder()
+        files = args.files or smoke.write_recordings(folder)
+        out = args.out or os.path.join(folder, "out")
+        smoke.apply_smoke(
+            parser,
+            args,
+            files=files,
+            out=out,
+            tokenizer_steps=10,
+            window=2.0,
+            variants="critic_light",
+            threads=1,
+        )
+    if not args.files or not args.out:
+        parser.error("give the training recordings (FILE...) and --out DIR, or --smoke")
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown or not names:
@@ -136,11 +163,13 @@ def main() -> None:
         "bench": "tokenizer_budget",
         "files": [os.path.abspath(f) for f in args.files],
         "real": [os.path.abspath(f) for f in args.real] if args.real else "held-out split",
-        "minutes": args.minutes,
+        "minutes": None if args.tokenizer_steps else args.minutes,
         "band_hz": list(args.band) if args.band else None,
         "cpu_count": os.cpu_count(),
         "variants": {},
     }
+    if args.tokenizer_steps:
+        figures["tokenizer_steps"] = args.tokenizer_steps
     for name in names:
         out = os.path.join(args.out, name)
         load = os.getloadavg()[0]
@@ -152,6 +181,8 @@ def main() -> None:
         row["wall_s"] = round(time.perf_counter() - start, 1)
         figures["variants"][name] = row
         print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    if args.smoke:
+        figures["smoke"] = True
     print(json.dumps(figures, default=lambda v: None))
 
 

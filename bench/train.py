@@ -1,7 +1,7 @@
 """Tokenizer throughput: windows/s for a full training step and for encoding; prints one JSON line.
 
     python bench/train.py [--device cpu|cuda] [--preset small] [--channels 2 --window 1024]
-                          [--batch N] [--seconds S] [--data PATH ...] [--compile]
+                          [--batch N] [--seconds S] [--data PATH ...] [--compile] [--smoke]
 
 A training step is the app's own (`vqstudio.training.tokenizer_stage.tokenizer_step`: forward
 with bf16 autocast on CUDA, backward, gradient clipping, the AdamW step of the tokenizer's
@@ -13,7 +13,7 @@ synchronisation inside the timed region except the final one. With --compile the
 forward goes through `torch.compile` (inductor; on CPU it needs a C++ compiler) and
 `train_warmup_s` includes the compilation. Measured on the 2-core CPU (small preset, 19 x 496, batch
 8, torch 2.13): 86 ms a step eager, 99 ms compiled after 66 s of compiling, so the app does
-not compile.
+not compile. `--smoke`: a fraction of a second of each on windows of a tiny recording it writes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from collections import Counter
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
 
 from vqstudio.models.tokenizer import Tokenizer, preset_config
 from vqstudio.training.optim import make_optimizer
@@ -179,10 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", nargs="*", default=[])
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        data = [] if args.data else smoke.write_recordings(smoke.scratch_folder(), count=1)
+        smoke.apply_smoke(parser, args, seconds=0.3, batch=4, window=256, warmup=1, threads=1, data=data)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(json.dumps(bench(args)), flush=True)
+    result = bench(args)
+    if args.smoke:
+        result["smoke"] = True
+    print(json.dumps(result), flush=True)
     return 0
 
 

@@ -12,7 +12,9 @@ average is printed too). Every channel is on the page (`--rows 0`) unless `--row
 each page is then read with the filter margin, filtered (sosfiltfilt) and decimated.
 
     QT_QPA_PLATFORM=offscreen python bench/viewer.py [--frames 200] [--page 10] [--edf]
-        [--rows 0] [--filter 0.5,40,50]
+        [--rows 0] [--filter 0.5,40,50] [--smoke]
+
+`--smoke`: a minute of 4 channels at 128 Hz, through the EDF writer and reader, filtered, 5 frames.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smoke
 
 
 def make_recording(channels: int, seconds: float, rate: float):
@@ -62,7 +67,10 @@ def main() -> None:
     parser.add_argument(
         "--filter", default="", help="display filters HP,LP,NOTCH in Hz (0 for off), e.g. 0.5,40,50"
     )
+    smoke.add_smoke_flag(parser)
     args = parser.parse_args()
+    small = {"channels": 4, "seconds": 60.0, "rate": 128.0, "frames": 5, "filter": "0.5,20,50"}
+    smoke.apply_smoke(parser, args, edf=True, **small)
 
     from PySide6.QtWidgets import QApplication
 
@@ -112,31 +120,30 @@ def main() -> None:
         cpu.append(time.thread_time() - c)
     ms = np.array(frames) * 1000
     cpu_ms = np.array(cpu) * 1000
-    print(
-        json.dumps(
-            {
-                "bench": "viewer",
-                "source": source,
-                "channels": args.channels,
-                "seconds": args.seconds,
-                "rate": args.rate,
-                "page_s": args.page,
-                "rows": viewer.channels_per_page,
-                "filters": filters.describe(),
-                "size": [1600, 1000],
-                "paint": "widget.repaint() + processEvents per frame",
-                "open_first_draw_s": round(first, 3),
-                "frame_ms_median": round(float(np.median(ms)), 2),
-                "frame_ms_p95": round(float(np.percentile(ms, 95)), 2),
-                "frame_cpu_ms_median": round(float(np.median(cpu_ms)), 2),
-                "frame_cpu_ms_p95": round(float(np.percentile(cpu_ms, 95)), 2),
-                "load_avg_1min": round(os.getloadavg()[0], 2),
-                "frames": args.frames,
-                "qt": __import__("PySide6").__version__,
-                "pyqtgraph": __import__("pyqtgraph").__version__,
-            }
-        )
-    )
+    line = {
+        "bench": "viewer",
+        "source": source,
+        "channels": args.channels,
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "page_s": args.page,
+        "rows": viewer.channels_per_page,
+        "filters": filters.describe(),
+        "size": [1600, 1000],
+        "paint": "widget.repaint() + processEvents per frame",
+        "open_first_draw_s": round(first, 3),
+        "frame_ms_median": round(float(np.median(ms)), 2),
+        "frame_ms_p95": round(float(np.percentile(ms, 95)), 2),
+        "frame_cpu_ms_median": round(float(np.median(cpu_ms)), 2),
+        "frame_cpu_ms_p95": round(float(np.percentile(cpu_ms, 95)), 2),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "frames": args.frames,
+        "qt": __import__("PySide6").__version__,
+        "pyqtgraph": __import__("pyqtgraph").__version__,
+    }
+    if args.smoke:
+        line["smoke"] = True
+    print(json.dumps(line))
     viewer.close()
     if tmp is not None:
         tmp.cleanup()
