@@ -1,5 +1,5 @@
 """What the benches that drive the `vqstudio` command share: running it, the evaluate call, and
-what a trained project's project.json says of its run.
+what a trained project records of its run.
 
 The command runs from the repository root of this checkout (so a bench run from a git worktree
 measures that worktree's code), with its output on stderr: the benches keep stdout for their one
@@ -116,31 +116,34 @@ def synthetic_metrics(
     return report["metrics"]
 
 
-# project.json read as the file it is (the project has no typed accessors for these figures):
-# the one place the benches read its fields.
-
-
-def _project_json(project_dir: str) -> dict[str, Any]:
-    """project.json of `project_dir` as a dictionary ({} when it cannot be read)."""
-    try:
-        with open(os.path.join(project_dir, "project.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+# What a trained project records of its run, through its typed record (`vqstudio.project`).
 
 
 def training_figures(project_dir: str) -> dict[str, Any]:
-    """What project.json says about the training run: device, threads, budget and preset where
-    it records them, and per stage its step, elapsed seconds, batch size and last validation."""
-    meta = _project_json(project_dir)
-    out = {k: meta[k] for k in ("device", "threads", "budget", "preset") if k in meta}
-    for stage, p in (meta.get("progress") or {}).items():
-        if isinstance(p, dict):  # steps and figures, not the model configuration
-            out[stage] = {k: p.get(k) for k in ("step", "elapsed_s", "batch_size", "metrics")}
+    """What the project records of its training run: device, CPU threads asked for (None: timed),
+    budget and tokenizer preset, and per stage its step, elapsed seconds, batch size and last
+    validation figures."""
+    from vqstudio.project import Project
+
+    record = Project.open(project_dir).record
+    out: dict[str, Any] = {
+        "device": record.device,
+        "threads": record.settings.threads,
+        "budget": record.budget.to_json() if record.budget is not None else None,
+        "preset": record.settings.preset,
+    }
+    for stage, p in record.progress.items():
+        out[stage] = {
+            "step": p.step,
+            "elapsed_s": p.elapsed_s,
+            "batch_size": p.batch_size,
+            "metrics": dict(p.metrics),
+        }
     return out
 
 
 def threads_used(project_dir: str) -> int | None:
-    """The CPU threads the project's run trained on, as its settings record them."""
-    return (_project_json(project_dir).get("settings") or {}).get("threads")
+    """The CPU threads the project's run asked for, as its record keeps them (None: timed)."""
+    from vqstudio.project import Project
+
+    return Project.open(project_dir).record.settings.threads

@@ -9,7 +9,7 @@ time (validation and checkpoints too, as a user sees it). `busy=python` runs a
 `while True: pass` process beside it, started before and killed after each run. Each figure
 comes with `os.getloadavg()` taken when its run ended (other people's work on a shared machine
 shows there), and the "auto" runs with the tuner's log lines (its choice and any change).
-`--smoke`: 1 thread and "auto" beside a busy process, a second each, on a tiny recording.
+`--smoke`: one run, 1 thread beside a busy process, a second's budget, on a tiny recording.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy", default="none,python", help="none: the machine as it is; python: a spinner")
     smoke.add_smoke_flag(parser)
     args = parser.parse_args(argv)
-    smoke.apply_smoke(parser, args, seconds=1.0, counts="1,auto", busy="python")
+    smoke.apply_smoke(parser, args, seconds=1.0, counts="1", busy="python")
     os.environ.pop("OMP_NUM_THREADS", None)  # auto means timed, not the environment's count
     recording = smoke.recording("threads") if args.smoke else simulate(seconds=300.0)
     runs = []

@@ -41,7 +41,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import smoke  # noqa: E402
-from cli_runs import evaluate, training_figures  # noqa: E402
+from cli_runs import evaluate  # noqa: E402
 
 from vqstudio.cli.argtypes import frequency_band  # noqa: E402
 
@@ -67,6 +67,7 @@ def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str
     """Trains variant `name` as the app trains a tokenizer alone; its training figures."""
     from vqstudio.cli.progress import run_job
     from vqstudio.models import tokenizer
+    from vqstudio.project import Project
     from vqstudio.training.job import train
     from vqstudio.training.settings import TrainSettings
 
@@ -88,15 +89,14 @@ def train_variant(name: str, project: str, args: argparse.Namespace) -> dict[str
         result = run_job(train(settings, project), threading.Event())
     finally:
         tokenizer.PRESETS["small"] = saved
-    progress = training_figures(project).get("tokenizer") or {}
-    metrics = progress.get("metrics") or {}
+    stage = Project.open(project).stage("tokenizer")
     keep = ("snr_db", "lsd_db", "prd_percent", "usage_fraction", "perplexity")
     return {
         "steps": result.tokenizer_step,
-        "train_s": round(progress.get("elapsed_s", 0.0), 1),
-        "steps_per_min": round(60 * result.tokenizer_step / max(1e-9, progress.get("elapsed_s", 1.0)), 1),
-        "batch_size": progress.get("batch_size"),
-        "validation": {k: round(float(metrics[k]), 3) for k in keep if k in metrics},
+        "train_s": round(stage.elapsed_s, 1),
+        "steps_per_min": round(60 * result.tokenizer_step / max(1e-9, stage.elapsed_s), 1),
+        "batch_size": stage.batch_size,
+        "validation": {k: round(float(stage.metrics[k]), 3) for k in keep if k in stage.metrics},
     }
 
 

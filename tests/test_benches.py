@@ -63,7 +63,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "reconstruct": [("bench",), ("peak_rss_bytes",), ("peak_over_input",), ("wall_s",)],
     "generate_memory": [("bench",), ("baseline_mb",), ("rows", 0, "estimate_over_added")],
     "train_memory": [("bench",), ("bytes_per_sample",), ("estimate_bytes_per_sample",)],
-    "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 1, "threads")],
+    "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
     "gui_vs_cli": [("cli_steps_per_s",), ("gui_1t_steps_per_s",), ("gui_1t_timer_late", "p95_ms")],
 }
 # Over ~10 s each on a 2-core machine (Python, torch and Qt start in more than one child process).
