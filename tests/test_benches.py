@@ -66,18 +66,9 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
     "gui_vs_cli": [("cli_steps_per_s",), ("gui_1t_steps_per_s",), ("gui_1t_timer_late", "p95_ms")],
 }
-# Over ~10 s each on a 2-core machine (Python, torch and Qt start in more than one child process).
-SLOW = {
-    "tokenizer_budget",
-    "realism",
-    "sampler_steps",
-    "guidance",
-    "reconstruct",
-    "generate_memory",
-    "train_memory",
-    "threads",
-    "gui_vs_cli",
-}
+# Over ~10 s each on a 2-core machine: Python and torch (and Qt) start in several child processes.
+SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli"}
+QT = {"viewer", "gui_vs_cli"}  # need PySide6 (the app's extra)
 
 
 def dig(figures: Any, path: tuple[str | int, ...]) -> Any:
@@ -124,6 +115,8 @@ def run_smoke(name: str, tmp: Path) -> dict[str, Any]:
     "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(PROMISES)]
 )
 def test_bench_smoke(name: str, tmp_path: Path) -> None:
+    if name in QT:
+        pytest.importorskip("PySide6")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     figures = run_smoke(name, tmp)
