@@ -21,9 +21,12 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vqstudio.recording import Recording
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import smoke
 
 
-def simulated_recording() -> Any:
+def simulated_recording() -> Recording:
     """8 channels of a 10 Hz sine in noise, 256 Hz, 120 s."""
     from vqstudio.recording import Recording
 
@@ -44,7 +47,7 @@ def simulated_recording() -> Any:
 
 def build_project(
     folder: str,
-    recording: Any,
+    recording: Recording,
     window_s: float,
     device: str,
     prior_kind: str,

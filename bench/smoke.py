@@ -20,7 +20,10 @@ import shutil
 import sys
 import tempfile
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vqstudio.recording import Recording
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -46,7 +49,7 @@ def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def apply_smoke(parser: argparse.ArgumentParser, args: argparse.Namespace, **small: Any) -> None:
+def apply_smoke(parser: argparse.ArgumentParser, args: argparse.Namespace, **small: object) -> None:
     """With `--smoke`, each option named in `small` that the command line left at its default
     (or an empty list of paths) takes the small value; without it, nothing changes."""
     if not args.smoke:
@@ -64,7 +67,7 @@ def scratch_folder(prefix: str = "vqstudio-smoke-") -> str:
     return folder
 
 
-def recording(name: str, channels: int = CHANNELS, seconds: float = SECONDS, rate: float = RATE) -> Any:
+def recording(name: str, channels: int = CHANNELS, seconds: float = SECONDS, rate: float = RATE) -> Recording:
     """A `Recording` of sines (4, 7, 10... Hz, 20 uV) in noise; its noise depends on `name`."""
     import zlib
 
