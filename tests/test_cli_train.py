@@ -99,8 +99,9 @@ def test_train_resume_refuse_and_reconstruct(csv_file, tmp_path, capsys):
     "extra, message",
     [
         (["--channels", "NoSuch", "--tokenizer-steps", "2"], "no channel 'NoSuch'"),
-        (["--window", "100", "--tokenizer-steps", "2"], "too little data"),
-        (["--tokenizer-steps", "-3"], "must be 0 or more"),
+        (["--window", "50", "--tokenizer-steps", "2"], "too little data"),
+        (["--window", "100", "--tokenizer-steps", "2"], "must be from 0.25 to 60"),
+        (["--tokenizer-steps", "-3"], "must be from 0 to 100,000,000"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, capsys, extra, message):

@@ -281,10 +281,11 @@ def test_12_a_tokenizer_from_another_project_isrefused(made, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["generate", "{p}", "--seconds", "2", "--steps", "5000", "--out", "{t}/x.edf"], "at most 1000"),
-        (["generate", "{p}", "--seconds", "1e9", "--out", "{t}/x.edf"], "GB of memory"),
+        (["generate", "{p}", "--seconds", "2", "--steps", "5000", "--out", "{t}/x.edf"], "from 1 to 1000"),
+        (["generate", "{p}", "--seconds", "6e5", "--count", "100000", "--out", "{t}/x.edf"], "GB of memory"),
+        (["generate", "{p}", "--seconds", "1e9", "--out", "{t}/x.edf"], "at most 604,800"),
         (["train", "{s}", "--project", "{t}/q", "--resample", "1e6"], "more than 4 times"),
-        (["train", "{s}", "--project", "{t}/q", "--resample", "2e6"], "at most 1e+06"),
+        (["train", "{s}", "--project", "{t}/q", "--resample", "2e6"], "at most 1,000,000"),
     ],
 )
 def test_13_arguments_are_bounded_by_what_the_machine_holds(made, tmp_path, capsys, argv, message):

@@ -32,6 +32,7 @@ from ui.viewer import SignalViewer
 from ui.worker import Job
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, SamplePreview
+from vqstudio.generation.settings import COUNT, GUIDANCE, SECONDS, STEPS
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from vqstudio.recording import Recording
 
@@ -62,21 +63,21 @@ class GenerationPanel(QWidget):
         self._project_labels: list[str] = []
 
         self.seconds = QDoubleSpinBox()
-        self.seconds.setRange(0.5, 7 * 24 * 3600)
-        self.seconds.setValue(60.0)
+        self.seconds.setRange(SECONDS.spin_low, SECONDS.high)
+        self.seconds.setValue(SECONDS.default)
         self.seconds.setSuffix(" s")
         self.count = QSpinBox()
-        self.count.setRange(1, 1000)
+        self.count.setRange(int(COUNT.low), int(COUNT.high))
         self.label = QComboBox()
         self.label.addItem("any (training proportions)", None)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.steps = QSpinBox()
-        self.steps.setRange(0, 1000)
+        self.steps.setRange(0, int(STEPS.high))  # 0: the default
         self.steps.setSpecialValueText("default")
         self.steps.setToolTip(f"Diffusion sampler steps per segment (default {DEFAULT_STEPS})")
         self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, 20.0)
+        self.guidance.setRange(GUIDANCE.low, GUIDANCE.high)  # 0: the default
         self.guidance.setSingleStep(0.5)
         self.guidance.setSpecialValueText("default")
         self.guidance.setToolTip(

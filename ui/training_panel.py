@@ -47,10 +47,12 @@ from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
+from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.events import Progress, ReconstructionPreview, Validation
 from vqstudio.priors.registry import PRIORS
 from vqstudio.project import Project
 from vqstudio.recording import Recording
+from vqstudio.training.settings import MINUTES
 
 __all__ = ["TrainingPanel", "format_eta"]
 
@@ -93,14 +95,14 @@ class TrainingPanel(QWidget):
         self.channel_list = QListWidget()
         self.channel_list.setMaximumHeight(170)
         self.rate = QDoubleSpinBox()
-        self.rate.setRange(0, 100000)
+        self.rate.setRange(0, RATE_HZ.high)  # 0: "as recorded" (no resampling)
         self.rate.setDecimals(1)
         self.rate.setSpecialValueText("as recorded")
         self.rate.setSuffix(" Hz")
         self.rate.setToolTip("The project's sample rate: channels are resampled to it (polyphase)")
         self.window_s = QDoubleSpinBox()
-        self.window_s.setRange(0.25, 60)
-        self.window_s.setValue(4.0)
+        self.window_s.setRange(WINDOW_S.low, WINDOW_S.high)
+        self.window_s.setValue(WINDOW_S.default)
         self.window_s.setSuffix(" s")
         self.preset = QComboBox()
         for text, value in (
@@ -124,8 +126,8 @@ class TrainingPanel(QWidget):
         self.device.addItem("auto (detecting...)", "auto")
         self.device.setToolTip("Detected after torch loads in the background")
         self.minutes = QDoubleSpinBox()
-        self.minutes.setRange(0.1, 10000)
-        self.minutes.setValue(5.0)
+        self.minutes.setRange(MINUTES.spin_low, MINUTES.high)
+        self.minutes.setValue(MINUTES.default)
         self.minutes.setSuffix(" min")
         self.minutes.setToolTip("Wall-clock budget of both stages (with Resume: more time)")
         self.seed = QSpinBox()

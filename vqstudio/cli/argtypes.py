@@ -7,7 +7,9 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["frequency_band", "number", "thread_count", "whole_number"]
+from vqstudio.ranges import Range
+
+__all__ = ["frequency_band", "in_range", "number", "thread_count", "whole_number"]
 
 
 def number(
@@ -27,6 +29,23 @@ def number(
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         if maximum is not None and value > maximum:
             raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, got {text}")
+        return value
+
+    return parse
+
+
+def in_range(bounds: Range, whole: bool = False) -> Callable[[str], float]:
+    """A number within `bounds` (the engine's `Range` of the setting), whole when `whole`; the
+    error says the range as the engine would."""
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text) if whole else float(text)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(f"'{text}' is not {kind}") from None
+        if not bounds.contains(value):
+            raise argparse.ArgumentTypeError(f"must be {bounds.describe()}, got {text}")
         return value
 
     return parse

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vqstudio.cli.argtypes import number, thread_count, whole_number
-from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from vqstudio.cli.argtypes import in_range, thread_count, whole_number
+from vqstudio.generation.settings import COUNT, GUIDANCE, SECONDS, STEPS, TEMPERATURE
 
 __all__ = ["add_parser", "run"]
-
-MAX_STEPS = 1000  # the diffusion schedule's resolution
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,28 +25,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "marked synthetic.",
     )
     p.add_argument("project", metavar="DIR", help="a trained project folder (tokenizer and prior)")
-    p.add_argument("--seconds", type=number(), required=True, metavar="S", help="length of each recording")
     p.add_argument(
-        "--count", type=whole_number(1, 100_000), default=1, metavar="N", help="recordings to generate (1)"
+        "--seconds",
+        type=in_range(SECONDS),
+        required=True,
+        metavar="S",
+        help=f"length of each recording ({SECONDS.describe()})",
+    )
+    p.add_argument(
+        "--count",
+        type=in_range(COUNT, whole=True),
+        default=COUNT.default,
+        metavar="N",
+        help=f"recordings to generate ({COUNT.default:g}; at most {COUNT.high:,.0f})",
     )
     p.add_argument("--label", metavar="TEXT", help="label to generate (a conditional prior; default: drawn)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0); same seed, same output")
     p.add_argument(
         "--steps",
-        type=whole_number(1, MAX_STEPS),
+        type=in_range(STEPS, whole=True),
         metavar="N",
-        help=f"diffusion sampler steps per segment ({DEFAULT_STEPS}; at most {MAX_STEPS})",
+        help=f"diffusion sampler steps per segment ({STEPS.default:g}; {STEPS.describe()})",
     )
     p.add_argument(
         "--guidance",
-        type=number(inclusive=True, maximum=100.0),
+        type=in_range(GUIDANCE),
         metavar="G",
-        help=f"classifier-free guidance scale ({DEFAULT_GUIDANCE:g} with labels)",
+        help=f"classifier-free guidance scale ({GUIDANCE.default:g} with labels; {GUIDANCE.describe()})",
     )
     p.add_argument(
         "--temperature",
-        type=number(maximum=100.0),
-        default=1.0,
+        type=in_range(TEMPERATURE),
+        default=TEMPERATURE.default,
         metavar="T",
         help="autoregressive sampling temperature",
     )

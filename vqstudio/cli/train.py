@@ -6,17 +6,13 @@ import argparse
 import os
 import sys
 
-from vqstudio.cli.argtypes import number, thread_count, whole_number
+from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
+from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
-from vqstudio.training.settings import TOKENIZER_PRESETS
+from vqstudio.training.settings import CHECKPOINT_MINUTES, MINUTES, STEPS, TOKENIZER_PRESETS
 
 __all__ = ["add_parser", "run"]
-
-MAX_RATE = 1e6  # Hz: above any biosignal amplifier
-MAX_WINDOW_S = 600.0
-MAX_MINUTES = 7 * 24 * 60.0
-MAX_STEPS = 100_000_000
 
 
 def _channels(text: str) -> tuple[str, ...]:
@@ -35,40 +31,47 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="FILE", help="EDF, EDF+, BDF or CSV recordings")
     p.add_argument("--project", required=True, metavar="DIR", help="project folder to create (or resume)")
     p.add_argument(
-        "--rate", type=number(maximum=MAX_RATE), metavar="HZ", help="sample rate of CSV files without time"
+        "--rate", type=in_range(RATE_HZ), metavar="HZ", help="sample rate of CSV files without time"
     )
     p.add_argument("--channels", type=_channels, metavar="A,B,...", help="channel labels to train on")
     p.add_argument(
         "--resample",
-        type=number(maximum=MAX_RATE),
+        type=in_range(RATE_HZ),
         metavar="HZ",
         help="the project's rate (default: a working rate from the spectrum; output keeps the source rate)",
     )
     p.add_argument(
         "--window",
-        type=number(maximum=MAX_WINDOW_S),
-        default=4.0,
+        type=in_range(WINDOW_S),
+        default=WINDOW_S.default,
         metavar="SECONDS",
-        help=f"window length (4; at most {MAX_WINDOW_S:g})",
+        help=f"window length ({WINDOW_S.default:g}; {WINDOW_S.describe()})",
     )
     p.add_argument("--preset", choices=TOKENIZER_PRESETS, help="tokenizer size (default: from data)")
     p.add_argument("--prior", choices=PRIOR_NAMES, default=PRIOR_NAMES[0], help="stage-2 model")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
-        "--minutes", type=number(maximum=MAX_MINUTES), metavar="M", help="wall-clock budget, both stages"
+        "--minutes",
+        type=in_range(MINUTES),
+        metavar="M",
+        help=f"wall-clock budget, both stages ({MINUTES.default:g} when no steps are given)",
     )
     budget.add_argument(
-        "--tokenizer-steps", type=whole_number(0, MAX_STEPS), metavar="N", help="tokenizer optimizer steps"
+        "--tokenizer-steps", type=in_range(STEPS, whole=True), metavar="N", help="tokenizer optimizer steps"
     )
     p.add_argument(
-        "--prior-steps", type=whole_number(0, MAX_STEPS), metavar="N", help="prior steps (0: tokenizer alone)"
+        "--prior-steps",
+        type=in_range(STEPS, whole=True),
+        metavar="N",
+        help="prior steps (0: tokenizer alone)",
     )
     p.add_argument(
         "--checkpoint-minutes",
-        type=number(maximum=MAX_MINUTES),
-        default=2.0,
+        type=in_range(CHECKPOINT_MINUTES),
+        default=CHECKPOINT_MINUTES.default,
         metavar="M",
-        help="write a checkpoint at least this often (2); a kill loses at most this much",
+        help=f"write a checkpoint at least this often ({CHECKPOINT_MINUTES.default:g}); "
+        "a kill loses at most this much",
     )
     p.add_argument("--labels", choices=("annotations", "files"), help="condition the prior on labels")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")

@@ -23,6 +23,7 @@ import numpy as np
 
 from vqstudio.data.flat import flat_mask
 from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError
+from vqstudio.ranges import Range
 from vqstudio.recording import Channel, Recording, clean_label
 from vqstudio.resources import check_memory
 
@@ -45,6 +46,13 @@ LABEL_MODES = ("none", "annotations", "files")
 NORMALIZATION = "median; std of values clipped to the 0.1..99.9 percentiles (training part only)"
 
 
+# The window a new project may ask for, in seconds: shorter holds too little of a slow rhythm,
+# longer makes batches the CPU cannot hold (a stored project keeps whatever it was given).
+WINDOW_S = Range(0.25, 60.0, 4.0)
+# A rate to resample to, in Hz: above any biosignal amplifier.
+RATE_HZ = Range(0.0, 1e6, open_low=True)
+
+
 @dataclass(frozen=True)
 class PrepConfig:
     """How recordings become training windows (stored in project.json as `prep`)."""
@@ -53,7 +61,7 @@ class PrepConfig:
     resample: float | None = None  # the project's rate; None: the chosen channels' rate
     bandpass: tuple[float, float] | None = None  # Hz; either bound may be 0 / None-like (<= 0: off)
     notch: float | None = None  # Hz (mains: 50 or 60)
-    window_s: float = 4.0
+    window_s: float = WINDOW_S.default  # type: ignore[assignment]
     stride_s: float | None = None  # None: a quarter of the window (training); held-out uses the window
     val_fraction: float = 0.1
     labels: str = "none"  # "none" | "annotations" | "files"

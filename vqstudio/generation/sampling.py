@@ -19,7 +19,6 @@ import os
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,47 +27,11 @@ from vqstudio import __version__
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
 from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest
-from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES, SampleOptions
+from vqstudio.generation.settings import GenerateSettings
+from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SampleOptions
 from vqstudio.recording import Annotation, Channel, Recording
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
-
-
-@dataclass(frozen=True)
-class GenerateSettings:
-    """What `vqstudio generate` asks for; `None` means the engine's default."""
-
-    seconds: float
-    count: int = 1
-    label: str | None = None
-    seed: int = 0
-    steps: int | None = None  # diffusion: sampler steps per segment (default DEFAULT_STEPS)
-    guidance: float | None = None  # None: the prior's default when conditional (diffusion 2), else 1
-    temperature: float = 1.0  # autoregressive only
-    top_k: int | None = None  # autoregressive only
-    device: str = "auto"
-    sampler: str = SAMPLER_NAMES[0]
-    threads: int | None = None
-    as_array: bool = False  # return one (count, channels, samples) float32 array, not recordings
-    batch: int | None = None  # recordings sampled together (None: as many as `cost` allows)
-
-    def __post_init__(self) -> None:
-        if not (self.seconds > 0 and math.isfinite(self.seconds)):
-            raise ValueError(f"--seconds must be a positive number, got {self.seconds}")
-        if self.count < 1:
-            raise ValueError(f"--count must be at least 1, got {self.count}")
-        if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise ValueError(f"--steps must be between 1 and 1000, got {self.steps}")
-        if self.guidance is not None and not (self.guidance >= 0 and math.isfinite(self.guidance)):
-            raise ValueError(f"--guidance must be 0 or more, got {self.guidance}")
-        if not self.temperature > 0:
-            raise ValueError(f"--temperature must be positive, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.sampler not in SAMPLER_NAMES:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")
-        if self.batch is not None and self.batch < 1:
-            raise ValueError(f"batch must be at least 1, got {self.batch}")
 
 
 def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple[Any, list[str | None]]:

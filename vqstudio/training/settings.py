@@ -7,19 +7,22 @@ GUI builds settings before torch loads.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from vqstudio.data.prep import PreparedData, PrepConfig
+from vqstudio.data.prep import RATE_HZ, WINDOW_S, PreparedData, PrepConfig
 from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.project.record import BudgetSplit, DataRecord, ProjectRecord, RunSettings
+from vqstudio.ranges import Range
 from vqstudio.training.lr_schedule import lr_at
 
 __all__ = [
+    "CHECKPOINT_MINUTES",
     "DEFAULT_MINUTES",
+    "MINUTES",
     "PRIOR_OPTIM",
     "PRIOR_SHARE",
+    "STEPS",
     "TOKENIZER_OPTIM",
     "TOKENIZER_PRESETS",
     "OptimConfig",
@@ -27,6 +30,10 @@ __all__ = [
 ]
 
 DEFAULT_MINUTES = 10.0  # budget when neither --minutes nor steps are given
+# The budget and checkpoint interval a run may ask for (a week at most), and the steps.
+MINUTES = Range(0.0, 7 * 24 * 60.0, DEFAULT_MINUTES, open_low=True)
+CHECKPOINT_MINUTES = Range(0.0, 7 * 24 * 60.0, 2.0, open_low=True)
+STEPS = Range(0, 100_000_000)
 PRIOR_SHARE = 0.4  # share of a --minutes budget the prior gets when it is trained too
 TOKENIZER_PRESETS = ("small", "medium", "large")  # vqstudio.models.tokenizer.PRESETS, torch-free
 _PREP_FIELDS = frozenset(f.name for f in fields(PrepConfig))
@@ -53,7 +60,7 @@ class TrainSettings:
     seed: int = 0
     threads: int | None = None  # None: OMP_NUM_THREADS, else chosen by timing (vqstudio.threads)
     val_every: int = 200
-    checkpoint_every_s: float = 120.0
+    checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60  # type: ignore[operator]
     batch_size: int | None = None  # None: the stage's default for the device
 
     def __init__(
@@ -71,13 +78,18 @@ class TrainSettings:
         seed: int = 0,
         threads: int | None = None,
         val_every: int = 200,
-        checkpoint_every_s: float = 120.0,
+        checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60,  # type: ignore[operator]
         batch_size: int | None = None,
         **prep_fields: Any,
     ) -> None:
         unknown = set(prep_fields) - _PREP_FIELDS
         if unknown:
             raise TypeError(f"TrainSettings got unknown settings: {', '.join(sorted(unknown))}")
+        # Ranges bound what a run asks for now; a stored project's `prep` keeps what it was given.
+        if "window_s" in prep_fields:
+            WINDOW_S.check(prep_fields["window_s"], "--window (seconds)")
+        if prep_fields.get("resample") is not None:
+            RATE_HZ.check(prep_fields["resample"], "--resample (Hz)")
         # A new run trains at a working rate chosen from the spectrum unless --resample is given;
         # a stored project's `prep` (given here) keeps what it was trained with.
         base = prep or PrepConfig(working_rate=True, skip_flat=True)
@@ -94,18 +106,17 @@ class TrainSettings:
             raise ValueError(f"--prior must be one of {', '.join(PRIOR_NAMES)}, got '{self.prior}'")
         if self.preset is not None and self.preset not in TOKENIZER_PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(TOKENIZER_PRESETS)}, got '{self.preset}'")
-        if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
-            raise ValueError(f"--rate must be a positive rate, got {self.rate}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"--minutes must be positive, got {self.minutes}")
+        if self.rate is not None:
+            RATE_HZ.check(self.rate, "--rate (Hz)")
+        if self.minutes is not None:
+            MINUTES.check(self.minutes, "--minutes")
         for name in ("tokenizer_steps", "prior_steps"):
             v = getattr(self, name)
-            if v is not None and v < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {v}")
+            if v is not None:
+                STEPS.check(v, f"--{name.replace('_', '-')}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be at least 1, got {self.val_every}")
-        if not self.checkpoint_every_s > 0:
-            raise ValueError(f"the checkpoint interval must be positive, got {self.checkpoint_every_s} s")
+        CHECKPOINT_MINUTES.check(self.checkpoint_every_s / 60, "--checkpoint-minutes")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.threads is not None and self.threads < 1:
