@@ -66,7 +66,7 @@ def welch_psd(x: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """One-sided Welch PSD `(freqs, (channels, freqs))` of `(channels, samples)` physical data.
 
     Segments of `SEGMENT_S` seconds (a power of two, at most the data's length), Hann window,
-    half overlap, each segment's mean removed (`vqstudio.evaluation.reconstruction_metrics`)."""
+    half overlap, each segment's mean removed (`vqstudio.spectra`)."""
     from vqstudio.spectra import default_nperseg
     from vqstudio.spectra import welch_psd as _welch
 
