@@ -65,6 +65,13 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "train_memory": [("bench",), ("bytes_per_sample",), ("estimate_bytes_per_sample",)],
     "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
     "gui_vs_cli": [("cli_steps_per_s",), ("gui_1t_steps_per_s",), ("gui_1t_timer_late", "p95_ms")],
+    "tells": [
+        ("cnn", "full", "accuracy"),
+        ("cnn", "spectrum_only", "ci95"),
+        ("features", "line_length", "ks"),
+        ("tells",),
+        ("ecg", "synthetic", "beats_per_min"),
+    ],
 }
 # Over ~10 s each on a 2-core machine: Python and torch (and Qt) start in several child processes.
 SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli"}
