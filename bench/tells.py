@@ -167,6 +167,8 @@ def beat_tells(signals: list[np.ndarray], rate: float, threshold: float | None) 
 
 def _ecg_channel(labels: list[str], asked: str | None) -> int | None:
     if asked is not None:
+        if asked not in labels:
+            raise SystemExit(f"--ecg {asked}: the project has no such channel; it has {', '.join(labels)}")
         return labels.index(asked)
     found = [i for i, name in enumerate(labels) if "ECG" in name.upper() or "EKG" in name.upper()]
     return found[0] if found else None
