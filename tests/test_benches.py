@@ -6,7 +6,7 @@ bench/smoke.py) and runs the bench's whole code path in seconds. Each test runs 
 a user would, in a child process: it must exit 0, print as its last line a JSON object holding
 the figures that bench promises (and `"smoke": true`), and leave nothing in the temporary folder.
 The child gets one compute thread (OMP_NUM_THREADS=1: on a 2-core machine more threads fight)
-and an offscreen Qt platform (bench/viewer.py, bench/gui_vs_cli.py).
+and an offscreen Qt platform (bench/viewer.py, bench/gui_vs_cli.py, bench/startup.py).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "train_memory": [("bench",), ("bytes_per_sample",), ("estimate_bytes_per_sample",)],
     "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
     "gui_vs_cli": [("cli_steps_per_s",), ("gui_1t_steps_per_s",), ("gui_1t_timer_late", "p95_ms")],
+    "startup": [("bench",), ("app_shown_s",), ("bare_shown_s",), ("ratio",), ("load_average_before",)],
     "tells": [
         ("cnn", "full", "accuracy"),
         ("cnn", "spectrum_only", "ci95"),
@@ -75,7 +76,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
 }
 # Over ~10 s each on a 2-core machine: Python and torch (and Qt) start in several child processes.
 SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli"}
-QT = {"viewer", "gui_vs_cli"}  # need PySide6 (the app's extra)
+QT = {"viewer", "gui_vs_cli", "startup"}  # need PySide6 (the app's extra)
 
 
 def dig(figures: Any, path: tuple[str | int, ...]) -> Any:
