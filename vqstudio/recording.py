@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -307,6 +307,31 @@ class Recording:
             )
         n = min(c.n_samples for c in chans)
         return np.stack([c.read(0, n) for c in chans])
+
+    # Annotation edits change this recording in place: everyone holding it (the viewer, training,
+    # an export) sees the same list.
+    def add_annotations(self, items: Iterable[Annotation]) -> int:
+        """Adds the `items` not already here (same onset, duration and text), keeping the list in
+        time order; returns how many were added."""
+        present = set(self.annotations)
+        new = [a for a in dict.fromkeys(items) if a not in present]
+        if new:
+            self.annotations[:] = sorted([*self.annotations, *new], key=lambda a: (a.onset, a.text))
+        return len(new)
+
+    def remove_annotation(self, annotation: Annotation) -> bool:
+        """Removes one annotation equal to `annotation`; False when there is none."""
+        try:
+            self.annotations.remove(annotation)
+        except ValueError:
+            return False
+        return True
+
+    def replace_annotation(self, old: Annotation, new: Annotation) -> None:
+        """Puts `new` in place of `old` (kept in time order); `KeyError` when `old` is not here."""
+        if not self.remove_annotation(old):
+            raise KeyError(f"no annotation {old.text!r} at {old.onset:g} s")
+        self.add_annotations([new])
 
     def load(self) -> Recording:
         """Reads every channel into memory (so the source file may change or go) and returns self."""

@@ -2,7 +2,9 @@
 
 Human output: one block per file (format, duration, start, annotations, then a table of
 channels). `--json`: one JSON object for one file, a JSON list of objects for several
-(`vqstudio.io.summary`; a `.npy` batch adds `items`, its count). Every file is read before
+(`vqstudio.io.summary`; a `.npy` batch adds `items`, its count). An EDF+ file of annotations
+only (a Sleep-EDF hypnogram) is described by its annotations: `annotations_only` is true, its
+channel list empty, and `annotations` lists each (onset, duration, text). Every file is read before
 anything is printed, so a bad file gives
 exit 2 with one line on stderr and no partial output.
 """
@@ -21,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="show channels, rates, ranges, annotations and start time of recordings",
         description=(
             "Show what is in EDF, EDF+, BDF, CSV/TSV/TXT or .npy recordings: channels (label, unit, "
-            "rate, physical range, samples, duration), annotation count, start time. With --json, "
+            "rate, physical range, samples, duration), annotation count, start time; for an EDF+ file "
+            "of annotations only (a hypnogram), its annotations. With --json, "
             "one JSON object for one file, or a JSON list of objects for several files."
         ),
     )
@@ -33,6 +36,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _fmt(x: float | None) -> str:
     return "?" if x is None else f"{x:.6g}"
+
+
+SHOWN_ANNOTATIONS = 20  # lines of an annotation-only file's listing; the rest are counted
+
+
+def _annotation_lines(s: dict[str, Any]) -> list[str]:
+    """The listing of an annotation-only file: onset, duration and text, one a line."""
+    rows = s["annotations"]
+    lines = [f"  {'onset s':>10}  {'duration s':>10}  text"]
+    for a in rows[:SHOWN_ANNOTATIONS]:
+        lines.append(f"  {a['onset_s']:>10.6g}  {a['duration_s']:>10.6g}  {a['text']}")
+    if len(rows) > SHOWN_ANNOTATIONS:
+        lines.append(f"  ... {len(rows) - SHOWN_ANNOTATIONS} more")
+    return lines
 
 
 def render(s: dict[str, Any]) -> str:
@@ -48,6 +65,12 @@ def render(s: dict[str, Any]) -> str:
         lines.append(f"  annotations: {shown}")
     if s["gaps"]:
         lines.append(f"  {len(s['gaps'])} gap(s) in the data (EDF+D)")
+    if s.get("annotations_only"):
+        lines[1] = (
+            f"  format {s['format']}, annotations only (no signal), start {start}, "
+            f"{s['annotation_count']} annotations over {s['duration_s']:.6g} s"
+        )
+        return "\n".join([*lines, *_annotation_lines(s), *(f"  note: {n}" for n in s["notes"])])
     rows = [("label", "unit", "rate Hz", "physical min", "physical max", "samples", "duration s")]
     for c in s["channels"]:
         rows.append(
@@ -74,10 +97,30 @@ def render(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _describe_annotations(path: str) -> dict[str, Any]:
+    """The summary of an annotation-only EDF+ file: the keys of any file's, no channels, a
+    duration to the end of its last annotation, and the annotations themselves."""
+    from vqstudio.io import read_annotations, summary
+    from vqstudio.recording import Recording, Source
+
+    found = read_annotations(path)
+    rec = Recording([], list(found.annotations), found.start, Source(path, found.format))
+    s = summary(rec)
+    s["duration_s"] = found.end
+    s["notes"] = list(found.notes)
+    s["annotations_only"] = True
+    s["annotations"] = [
+        {"onset_s": a.onset, "duration_s": a.duration, "text": a.text} for a in found.annotations
+    ]
+    return s
+
+
 def _describe(path: str, rate: float | None) -> dict[str, Any]:
     """The summary of one file; a `.npy` batch is described by its first item and its count."""
-    from vqstudio.io import read_recordings, summary
+    from vqstudio.io import annotations_only, read_recordings, summary
 
+    if annotations_only(path):
+        return _describe_annotations(path)
     recs = read_recordings(path, rate=rate)
     s = summary(recs[0])
     if len(recs) > 1:

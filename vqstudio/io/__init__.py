@@ -1,7 +1,9 @@
 """Recordings in and out: EDF/EDF+/BDF/BDF+, CSV/TSV/TXT and .npy (+ JSON sidecar).
 
 `read_recording(path)` picks the reader by extension and checks the content; EDF/BDF files
-are read lazily (header and annotations now, samples when asked for). `write_recording(rec,
+are read lazily (header and annotations now, samples when asked for). `read_annotations(path)`
+reads the annotations of an EDF+/BDF+ file, one that holds annotations only (a Sleep-EDF
+hypnogram) included, with the file's start time to line them up with a recording. `write_recording(rec,
 path)` picks the writer by extension; every write is atomic, never overwrites the input, and
 returns a `WriteReport` whose notes say what had to change (padding, widened ranges, cut text).
 """
@@ -9,17 +11,24 @@ returns a `WriteReport` whose notes say what had to change (padding, widened ran
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from vqstudio.errors import FormatError, OutputError
 from vqstudio.io._common import WriteReport, check_input
 from vqstudio.io.summary import summary
 from vqstudio.recording import Recording
 
+if TYPE_CHECKING:
+    from vqstudio.io.edf_read import EdfAnnotations
+
 __all__ = [
+    "ANNOTATION_FILE_FILTER",
     "FILE_FILTER",
     "READABLE_EXTENSIONS",
     "WRITABLE_EXTENSIONS",
     "WriteReport",
+    "annotations_only",
+    "read_annotations",
     "read_recording",
     "read_recordings",
     "summary",
@@ -35,6 +44,8 @@ FILE_FILTER = (
     + " ".join(f"*{e} *{e.upper()}" for e in READABLE_EXTENSIONS)
     + ");;EDF/BDF (*.edf *.EDF *.bdf *.BDF);;CSV (*.csv *.CSV *.tsv *.TSV *.txt *.TXT);;All files (*)"
 )
+
+ANNOTATION_FILE_FILTER = "EDF+/BDF+ with annotations (*.edf *.EDF *.bdf *.BDF);;All files (*)"
 
 
 def _extension(path: str) -> str:
@@ -80,6 +91,33 @@ def read_recording(path: str, *, rate: float | None = None) -> Recording:
     from vqstudio.io.csv_read import read_csv
 
     return read_csv(path, rate=rate)
+
+
+def annotations_only(path: str) -> bool:
+    """Whether `path` is an EDF+/BDF+ file of annotations only (a hypnogram); reads its header alone."""
+    if _extension(path) not in (".edf", ".bdf"):
+        return False
+    from vqstudio.io.edf_read import annotations_only as _only
+
+    return _only(os.fspath(path))
+
+
+def read_annotations(path: str) -> EdfAnnotations:
+    """The annotations of the EDF+/BDF+ file `path` (annotation-only or not) and its start time.
+
+    Other kinds of file raise `FormatError`: annotations are read from EDF+ and BDF+ files.
+    """
+    path = os.fspath(path)
+    ext = _extension(path)
+    if ext not in (".edf", ".bdf"):
+        check_input(path)
+        raise FormatError(
+            f"{os.path.basename(path)}: annotations are read from EDF+ or BDF+ files (.edf, .bdf), "
+            f"not '{ext or 'no extension'}'"
+        )
+    from vqstudio.io.edf_read import read_edf_annotations
+
+    return read_edf_annotations(path, expect_bdf=ext == ".bdf")
 
 
 def write_recording(rec: Recording, path: str, *, anonymize: bool = True, fit: str = "pad") -> WriteReport:

@@ -36,7 +36,15 @@ from vqstudio.errors import FormatError
 from vqstudio.io._common import check_input
 from vqstudio.recording import Annotation, Channel, Gap, Recording, Source
 
-__all__ = ["EdfHeader", "RecordSamples", "SignalHeader", "read_edf"]
+__all__ = [
+    "EdfAnnotations",
+    "EdfHeader",
+    "RecordSamples",
+    "SignalHeader",
+    "annotations_only",
+    "read_edf",
+    "read_edf_annotations",
+]
 
 EDF_MAGIC = b"0       "
 BDF_MAGIC = b"\xffBIOSEMI"
@@ -473,16 +481,13 @@ def _unknown_date_note(header: EdfHeader) -> str | None:
     )
 
 
-def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
-    """A lazy `Recording` of an EDF/EDF+/BDF/BDF+ file: header and annotations now, samples when read."""
-    header = EdfHeader.parse(path, expect_bdf)
-    name = os.path.basename(path)
-    notes: list[str] = []
-    if header.trailing_bytes:
-        notes.append(f"ignored {header.trailing_bytes} bytes after the last whole data record")
+def _metadata(header: EdfHeader, notes: list[str]) -> tuple[dt.datetime | None, list[Annotation]]:
+    """Start time and annotations (sorted) through pyedflib, else edfio, else the header alone
+    (a plain EDF without annotation signals); reader fallbacks are added to `notes`."""
+    name = os.path.basename(header.path)
     has_annotation_signal = any(s.is_annotation for s in header.signals)
     try:
-        start, annotations = _meta_pyedflib(path)
+        start, annotations = _meta_pyedflib(header.path)
     except Exception as first:
         try:
             start, annotations = _meta_edfio(header)
@@ -494,6 +499,22 @@ def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
                 ) from None
             start, annotations = header.start_from_fields(), []
             notes.append(f"pyedflib ({_reason(first)}) and edfio refused the file; read from its header")
+    return start, sorted(annotations, key=lambda a: (a.onset, a.text))
+
+
+def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
+    """A lazy `Recording` of an EDF/EDF+/BDF/BDF+ file: header and annotations now, samples when read."""
+    header = EdfHeader.parse(path, expect_bdf)
+    name = os.path.basename(path)
+    if not any(not s.is_annotation for s in header.signals):
+        raise FormatError(
+            f"{name}: the file holds annotations only (no signal to show or train on); add its "
+            "annotations to the recording they belong to"
+        )
+    notes: list[str] = []
+    if header.trailing_bytes:
+        notes.append(f"ignored {header.trailing_bytes} bytes after the last whole data record")
+    start, annotations = _metadata(header, notes)
     unknown_date = _unknown_date_note(header)
     if unknown_date:
         notes.append(unknown_date)
@@ -521,11 +542,9 @@ def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
                 prefilter=s.prefilter,
             )
         )
-    if not channels:
-        raise FormatError(f"{name}: the file holds annotations only, no signal to read")
     rec = Recording(
         channels=channels,
-        annotations=sorted(annotations, key=lambda a: (a.onset, a.text)),
+        annotations=annotations,
         start=start,
         source=Source(path, header.format),
         gaps=gaps,
@@ -534,6 +553,60 @@ def read_edf(path: str, *, expect_bdf: bool | None = None) -> Recording:
         notes=notes,
     )
     return rec
+
+
+@dataclass(frozen=True)
+class EdfAnnotations:
+    """The annotations of an EDF+/BDF+ file and its start time, which lines them up with the
+    recording they belong to (a Sleep-EDF hypnogram starts when its PSG does)."""
+
+    path: str
+    format: str
+    start: dt.datetime | None
+    annotations: tuple[Annotation, ...]
+    signals: int  # ordinary signals in the file; 0 for an annotation-only file such as a hypnogram
+    notes: tuple[str, ...] = ()
+
+    @property
+    def end(self) -> float:
+        """Seconds from the file's start to the end of its last annotation."""
+        return max((a.end for a in self.annotations), default=0.0)
+
+
+def annotations_only(path: str) -> bool:
+    """Whether `path` is an EDF+/BDF+ file holding annotation signals only (a hypnogram); False
+    for any other file, readable or not. Reads the header alone."""
+    try:
+        header = EdfHeader.parse(path)
+    except (OSError, ValueError):
+        return False
+    return all(s.is_annotation for s in header.signals)
+
+
+def read_edf_annotations(path: str, *, expect_bdf: bool | None = None) -> EdfAnnotations:
+    """The annotations of any EDF+/BDF+ file (annotation-only or not), without reading samples.
+
+    A plain EDF/BDF (no annotation signal) is refused: it holds none to add.
+    """
+    header = EdfHeader.parse(path, expect_bdf)
+    if not any(s.is_annotation for s in header.signals):
+        raise FormatError(
+            f"{os.path.basename(path)}: a plain {header.format} file holds no annotations "
+            "(EDF+ and BDF+ files keep them in an 'EDF Annotations' signal)"
+        )
+    notes: list[str] = []
+    start, annotations = _metadata(header, notes)
+    unknown_date = _unknown_date_note(header)
+    if unknown_date:
+        notes.append(unknown_date)
+    return EdfAnnotations(
+        path=path,
+        format=header.format,
+        start=start,
+        annotations=tuple(annotations),
+        signals=sum(not s.is_annotation for s in header.signals),
+        notes=tuple(notes),
+    )
 
 
 def _reason(error: BaseException) -> str:
