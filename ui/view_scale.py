@@ -8,7 +8,7 @@ import numpy as np
 
 from vqstudio.recording import Recording
 
-__all__ = ["initial_scales", "nice_scale", "robust_scale"]
+__all__ = ["initial_scales", "nice_scale", "robust_scale", "step_scale"]
 
 
 def robust_scale(samples: np.ndarray) -> float:
@@ -26,6 +26,24 @@ def nice_scale(value: float) -> float:
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
     return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= value * (1 - 1e-9))
+
+
+def step_scale(value: float, factor: float) -> float:
+    """The scale one amplitude step from `value`: the next 1-2-5 value below it when `factor` is
+    below 1 (larger traces), above it when `factor` is above 1.
+
+    500 uV steps to 200, 100, 50... and back up through 1000, 2000; a value between steps (an
+    old setting, 256) lands on the next step in the direction asked (200 or 500).
+    """
+    if not (value > 0 and math.isfinite(value)) or factor == 1:
+        return value
+    power = 10.0 ** math.floor(math.log10(value))
+    # Rounded so repeated steps never drift off the ladder (0.2 * 1000 is 200.00000000000003).
+    steps = [float(f"{m * power:.12g}") for m in (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)]
+    eps = 1e-9
+    if factor < 1:
+        return max(s for s in steps if s < value * (1 - eps))
+    return min(s for s in steps if s > value * (1 + eps))
 
 
 def initial_scales(rec: Recording) -> dict[str, float]:

@@ -33,7 +33,7 @@ from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
 from ui.view_page import RowSpan, read_page
 from ui.view_reference import Reference, unit_kind
-from ui.view_scale import initial_scales, nice_scale, robust_scale
+from ui.view_scale import initial_scales, nice_scale, robust_scale, step_scale
 from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
@@ -338,11 +338,13 @@ class SignalViewer(QWidget):
         self.redraw()
 
     def scale_by(self, factor: float, unit: str | None = None) -> None:
-        """Multiplies the scale of `unit` (default: the unit chosen in the bar, or all units);
-        below 1 draws larger traces."""
+        """Steps the scale of `unit` (default: the unit chosen in the bar, or all units) through
+        1-2-5 values towards `scale * factor`; below 1 draws larger traces (`step_scale`)."""
         if unit is None and self.unit_box.count():
             unit = self.unit_box.currentData()
-        self._scales = {u: s * factor if unit is None or u == unit else s for u, s in self._scales.items()}
+        self._scales = {
+            u: step_scale(s, factor) if unit is None or u == unit else s for u, s in self._scales.items()
+        }
         self.redraw()
 
     def set_scale(self, unit: str, per_row: float) -> None:

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import make_recording
+from ui.view_scale import step_scale
 from ui.viewer import PAGE_LENGTHS
 from ui.viewer_items import peak_decimate
 from vqstudio.recording import Channel, Recording
@@ -60,7 +61,7 @@ def test_paging_keys_and_scaling(viewer, qtbot):
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)
     after = viewer.scales
     assert set(before) == {"uV", "mV"}
-    assert all(after[u] == pytest.approx(before[u] * 0.8) for u in before)
+    assert all(after[u] == pytest.approx(step_scale(before[u], 0.8)) for u in before)
     qtbot.keyClick(viewer, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)  # longer pages
     assert viewer.page_length == PAGE_LENGTHS[PAGE_LENGTHS.index(10.0) + 1]
     assert viewer.page_box.currentData() == viewer.page_length
@@ -93,7 +94,7 @@ def test_mouse_wheel_pages_and_ctrl_wheel_scales(viewer, qtbot):
     assert viewer.page_start == 2.5
     before = viewer.scales["uV"]
     wheel(120, Qt.KeyboardModifier.ControlModifier)
-    assert viewer.scales["uV"] == pytest.approx(before * 0.8) and viewer.page_start == 2.5
+    assert viewer.scales["uV"] == pytest.approx(step_scale(before, 0.8)) and viewer.page_start == 2.5
 
 
 def test_units_get_their_own_scale(viewer):
@@ -104,7 +105,7 @@ def test_units_get_their_own_scale(viewer):
     before = viewer.scales
     viewer.unit_box.setCurrentIndex(viewer.unit_box.findData("mV"))
     viewer.scale_by(0.5)
-    assert viewer.scales == {"uV": before["uV"], "mV": before["mV"] * 0.5}
+    assert viewer.scales == {"uV": before["uV"], "mV": step_scale(before["mV"], 0.5)}
     ys = [viewer.traces._polys[i] for i in range(3)]
     for row, poly in enumerate(ys):
         pts = np.array([[poly.at(k).x(), poly.at(k).y()] for k in range(0, poly.size(), 7)])

@@ -9,6 +9,7 @@ from tests.ui.conftest import make_recording
 from ui.settings import MAX_FILE_VIEWS, Settings
 from ui.view_filters import ViewFilters
 from ui.view_reference import Reference
+from ui.view_scale import step_scale
 
 io = pytest.importorskip("vqstudio.io")
 
@@ -87,7 +88,7 @@ def test_filters_rows_page_length_and_scales_come_back_in_a_new_window(window, n
     assert v.page_length == 20.0 and v.page_box.currentData() == 20.0
     again.open_recording(make_recording(channels=6, seconds=30.0), "another recording")
     assert v.channels_per_page == 4 and v.filters == ViewFilters(0.5, 40.0, 50.0)
-    assert v.scales["uV"] == pytest.approx(auto["uV"] * 0.5)
+    assert v.scales["uV"] == pytest.approx(step_scale(auto["uV"], 0.5))
     assert v.scales["mV"] == pytest.approx(auto["mV"])
 
 
