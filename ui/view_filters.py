@@ -106,11 +106,14 @@ def design(filters: ViewFilters, rate: float) -> np.ndarray | None:
     return np.concatenate(parts, axis=0)
 
 
-def apply_filters(block: np.ndarray, rate: float, filters: ViewFilters) -> np.ndarray:
+def apply_filters(block: np.ndarray, rate: float, filters: ViewFilters, at_edge: bool = False) -> np.ndarray:
     """`block` (channels, samples) filtered forward and backward along its last axis.
 
     Returns `block` itself when no filter applies (off, or every corner above Nyquist).
-    Blocks too short for the default padding are padded as far as they allow.
+    `at_edge`: the block meets the recording's start or end, where no margin of real data lets
+    the filter settle; it is then padded by a margin's length of its own odd reflection (which
+    continues a drift, as an OpenBCI offset settling, instead of stepping into it: a high-pass
+    shows no start-up transient). Blocks too short are padded as far as they allow.
     """
     sos = design(filters, float(rate)) if filters.active else None
     if sos is None or block.shape[-1] < 2:
@@ -118,5 +121,7 @@ def apply_filters(block: np.ndarray, rate: float, filters: ViewFilters) -> np.nd
     from scipy import signal
 
     # sosfiltfilt's default pad length: 3 * (2 * sections + 1) samples.
-    padlen = min(3 * (2 * len(sos) + 1), block.shape[-1] - 1)
-    return signal.sosfiltfilt(sos, block, axis=-1, padlen=padlen)
+    padlen = 3 * (2 * len(sos) + 1)
+    if at_edge:
+        padlen = max(padlen, math.ceil(margin_seconds(filters) * rate))
+    return signal.sosfiltfilt(sos, block, axis=-1, padlen=min(padlen, block.shape[-1] - 1))

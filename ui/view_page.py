@@ -129,7 +129,9 @@ def read_page(
         block = np.stack([read(indices[p], r0, r1) for p in positions])
         if reference.kind != "none":
             block = _rereference(block, [indices[p] for p in positions], rec, r0, r1, reference, bad, read)
-        block = apply_filters(block, rate, filters)[:, s0 - r0 : s1 - r0]
+        # A margin cut short by the recording's start or end: the filter pads there itself.
+        at_edge = r0 > s0 - math.ceil(margin * rate) or r1 < s1 + math.ceil(margin * rate)
+        block = apply_filters(block, rate, filters, at_edge)[:, s0 - r0 : s1 - r0]
         x, drawn = peak_decimate_rows(s0 / rate, rate, block, bins)
         for k, p in enumerate(positions):
             out[p] = RowSpan(indices[p], s0 / rate, rate, block[k], x, drawn[k])

@@ -8,15 +8,16 @@ per unit (uV, mV...), so EEG and ECG rows both fill their row, and a scale bar g
 of one row (a division) per unit. Bad channels are drawn grey.
 
 Keys: Left/Right a quarter page, PgUp/PgDn a page, Home/End, Up/Down one channel,
-Shift+Up/Down a page of channels, Ctrl+Up/Down page length, +/- amplitude. Wheel: time;
+Shift+Up/Down a page of channels, Ctrl+Up/Down page length, +/- amplitude (1-2-5 steps), D
+DC-offset removal on/off. Wheel: time;
 Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, reference, hide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QContextMenuEvent, QKeyEvent, QWheelEvent
@@ -34,6 +35,7 @@ from ui.view_filters import ViewFilters
 from ui.view_page import RowSpan, read_page
 from ui.view_reference import Reference, unit_kind
 from ui.view_scale import initial_scales, nice_scale, robust_scale, step_scale
+from ui.view_traces import TraceOptions, place_row
 from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
@@ -42,7 +44,6 @@ __all__ = ["DEFAULT_ROWS", "PAGE_LENGTHS", "ChannelDialog", "SignalViewer", "nic
 
 PAGE_LENGTHS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TICK = 0.01  # seconds per scroll-bar step
-ROW_CLIP = 3.0  # a trace may spill into its neighbours' rows, not across the whole page
 DEFAULT_ROWS = 20  # channels per page at first (MNE's browser shows 20 too)
 BAD_COLOR = "#a0a0a0"
 
@@ -72,11 +73,13 @@ class SignalViewer(QWidget):
         self._filters = ViewFilters()
         self._filters_on = True
         self._reference = Reference()
+        self._trace_options = TraceOptions()
         self._bad: set[str] = set()
         self._page: list[RowSpan] = []
         self._theme = "light"
         self._bins = 0
         self._ticks: list[tuple[int, str]] = []
+        self._mouse: QPointF | None = None  # the last mouse position over the plot (scene)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.time_axis = ClockAxis("bottom")
@@ -124,6 +127,7 @@ class SignalViewer(QWidget):
         self.display.rows_changed.connect(self.set_channels_per_page)
         self.display.filters_changed.connect(self.set_filters)
         self.display.reference_changed.connect(self.set_reference)
+        self.display.options_changed.connect(self.set_trace_options)
 
         self.controls = QWidget()
         column = QVBoxLayout(self.controls)
@@ -199,6 +203,11 @@ class SignalViewer(QWidget):
         return self._reference
 
     @property
+    def trace_options(self) -> TraceOptions:
+        """DC-offset removal and clipping of the traces."""
+        return self._trace_options
+
+    @property
     def bad_channels(self) -> set[str]:
         return set(self._bad)
 
@@ -218,6 +227,7 @@ class SignalViewer(QWidget):
         if recording is None:
             self._shown = []
             self._page = []
+            self.display.readout.setText("")
             self.traces.set_traces([], [], [])
             self.annotations.set_annotations([], 0, 1)
             self.scale_bars.set_bars([], 0, 1, 0, 1)
@@ -299,6 +309,16 @@ class SignalViewer(QWidget):
         self._reference = reference
         self.display.show_reference(reference)
         self.redraw()
+
+    def set_trace_options(self, options: TraceOptions) -> None:
+        """DC-offset removal and clipping to rows, for every trace."""
+        self._trace_options = options
+        self.display.show_options(options)
+        self.redraw()
+
+    def toggle_dc_removal(self) -> None:
+        """DC-offset removal off, or back on (MNE's browser: the D key)."""
+        self.set_trace_options(replace(self._trace_options, remove_dc=not self._trace_options.remove_dc))
 
     def set_page_length(self, seconds: float) -> None:
         self._page_s = float(seconds)
@@ -469,13 +489,9 @@ class SignalViewer(QWidget):
         self._page = read_page(rec, indices, t0, t1, bins, self.filters, self._reference, self._bad)
         xs, ys = [], []
         for row, span in enumerate(self._page):
-            inv = 1.0 / (self._scales.get(rec.channels[span.index].unit, 1.0) or 1.0)
-            # Centre each trace on its page mean (files often carry DC offsets); scale by unit.
-            y = row - (span.y - span.y.mean()) * inv if span.y.size else span.y
-            if span.y.size:
-                np.clip(y, row - ROW_CLIP, row + ROW_CLIP, out=y)
+            per_row = self._scales.get(rec.channels[span.index].unit, 1.0)
             xs.append(span.x)
-            ys.append(y)
+            ys.append(place_row(span.y, row, per_row, self._trace_options))
         colors = _UNIT_COLORS[self._theme]
         pens = [
             QColor(BAD_COLOR if c.name in self._bad else colors.get(unit_kind(c.unit), colors[""]))
@@ -496,6 +512,7 @@ class SignalViewer(QWidget):
         self.channel_axis.set_greyed(self._bad)
         self.view.setRange(xRange=(t0, t1), yRange=(-0.5, n - 0.5), padding=0.0, update=False)
         self.position.setText(self._position_text(t0, t1))
+        self._refresh_readout()
 
     def _scale_bar_rows(self, indices: list[int]) -> list[tuple[float, str]]:
         # One bar per unit, beside the first row of that unit on the page.
@@ -527,7 +544,14 @@ class SignalViewer(QWidget):
         return f"{t:.3f} s   {ch.name}: {shown}"
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
-        if not self.view.sceneBoundingRect().contains(pos):
+        self._mouse = QPointF(pos)
+        self._refresh_readout()
+
+    def _refresh_readout(self) -> None:
+        # Also after every redraw: another file, page or channel under a mouse that has not
+        # moved must not keep the old read-out.
+        pos = self._mouse
+        if pos is None or not self.view.sceneBoundingRect().contains(pos):
             self.display.readout.setText("")
             return
         point = self.view.mapSceneToView(pos)
@@ -566,6 +590,8 @@ class SignalViewer(QWidget):
             self.scale_by(0.8)
         elif key == k.Key_Minus:
             self.scale_by(1.25)
+        elif key == k.Key_D and not ctrl:
+            self.toggle_dc_removal()
         elif key in (k.Key_Up, k.Key_Down) and ctrl:
             i = PAGE_LENGTHS.index(self._page_s) if self._page_s in PAGE_LENGTHS else 3
             i = min(len(PAGE_LENGTHS) - 1, i + 1) if key == k.Key_Up else max(0, i - 1)
@@ -577,6 +603,9 @@ class SignalViewer(QWidget):
             super().keyPressEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:  # no mouse over the plot: no read-out
+            self._mouse = None
+            self._refresh_readout()
         if event.type() == QEvent.Type.Wheel:
             self.wheelEvent(event)
             return True

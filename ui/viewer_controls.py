@@ -1,5 +1,6 @@
 """The viewer's bars and menus: page length and amplitude (`PageBar`); channels per page,
-display filters, reference and the cursor read-out (`DisplayBar`); a channel's menu.
+display filters, reference, trace options and the cursor read-out (`DisplayBar`); a channel's
+menu.
 
 They only show and report choices (signals carrying plain values); the viewer applies them.
 """
@@ -10,10 +11,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
 
 from ui.view_filters import HIGHPASS_CHOICES, LOWPASS_CHOICES, NOTCH_CHOICES, ViewFilters
 from ui.view_reference import Reference
+from ui.view_traces import TraceOptions
 
 if TYPE_CHECKING:
     from ui.viewer import SignalViewer
@@ -124,9 +127,24 @@ class DisplayBar(QWidget):
     rows_changed = Signal(int)  # channels per page, 0 for all
     filters_changed = Signal(object)  # ViewFilters
     reference_changed = Signal(object)  # Reference
+    options_changed = Signal(object)  # TraceOptions
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.dc_action = QAction("Remove &DC offset", self, checkable=True, checked=True)
+        self.dc_action.setToolTip("Centre each trace on its own mean over the page (D)")
+        self.clip_action = QAction("Clip traces to their &rows", self, checkable=True)
+        self.clip_action.setToolTip("Keep each trace inside its own row")
+        for action in (self.dc_action, self.clip_action):
+            action.toggled.connect(lambda _: self.options_changed.emit(self.options()))
+        self.options_button = QToolButton()
+        self.options_button.setText("Traces")
+        self.options_button.setToolTip("DC-offset removal and clipping of the traces")
+        self.options_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.options_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        options_menu = QMenu(self.options_button)
+        options_menu.addActions([self.dc_action, self.clip_action])
+        self.options_button.setMenu(options_menu)
         self.rows_box = _combo(
             "Channels per page (Shift+Up/Down scrolls a page of channels, Up/Down one)",
             [("all channels" if n == 0 else f"{n} channels", n) for n in ROWS_CHOICES],
@@ -167,6 +185,7 @@ class DisplayBar(QWidget):
         row.setContentsMargins(4, 0, 4, 2)
         for box in (self.rows_box, self.highpass_box, self.lowpass_box, self.notch_box, self.reference_box):
             row.addWidget(box)
+        row.addWidget(self.options_button)
         row.addWidget(self.readout, 1)
 
     def filters(self) -> ViewFilters:
@@ -177,6 +196,16 @@ class DisplayBar(QWidget):
             self.lowpass_box.currentData() or None,
             self.notch_box.currentData() or None,
         )
+
+    def options(self) -> TraceOptions:
+        """The trace options ticked in the Traces menu."""
+        return TraceOptions(self.dc_action.isChecked(), self.clip_action.isChecked())
+
+    def show_options(self, options: TraceOptions) -> None:
+        for action, on in ((self.dc_action, options.remove_dc), (self.clip_action, options.clip_to_row)):
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
 
     def reference(self) -> Reference:
         """The reference chosen in the box."""
