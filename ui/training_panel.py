@@ -47,7 +47,9 @@ from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
-from vqstudio.data.prep import RATE_HZ, WINDOW_S
+from vqstudio.data.defaults import default_choice
+from vqstudio.data.prep import RATE_HZ, WINDOW_S, PrepConfig
+from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, ReconstructionPreview, Validation
 from vqstudio.priors.registry import PRIORS
 from vqstudio.project import Project
@@ -60,6 +62,34 @@ NOT_LOSSES = ("lr",)  # reported beside the losses, not a loss: shown in the pro
 MAX_CURVE_POINTS = 4000  # per loss curve; older points are thinned, never the latest
 RUN_STAGES = ("tokenizer", "prior")  # a run has started once one of these reports
 NO_PROJECT = "No project yet: open a recording to train one, or File > Open project"
+
+
+def _trained_on(project: Project, recording: Recording) -> bool:
+    """Whether `recording` is one of `project`'s sources, as far as can be told without reading
+    it (the GUI thread must not hash a large file): the same file, or the same sha256 when it is
+    known. A recording held in memory can only match a project trained on one."""
+    sources = project.record.data.sources
+    path = recording.source.path if recording.source is not None else ""
+    if not path:
+        return any(not s.path for s in sources)
+    sha = recording.known_sha256
+    for s in sources:
+        if sha is not None and s.sha256 == sha:
+            return True
+        if s.path and _same_file(s.path, path):
+            return True
+    return False
+
+
+def _same_folder(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and os.path.abspath(a) == os.path.abspath(b)  # type: ignore[arg-type]
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -84,7 +114,13 @@ class TrainingPanel(QWidget):
         self._project: str | None = None
         self._projects_root = ""
         self._folder_chosen = False  # the user typed or browsed a folder: keep it
+        self._window_chosen = False  # the user set the window: keep it
         self._recording: Recording | None = None
+        # The current recording is not one the open project was trained on: the form offers a
+        # new project for it (the open project stays open: Resume continues it).
+        self._offering_new = False
+        self._run_folder: str | None = None  # the folder the attached run trains
+        self._preview_folder: str | None = None  # the project the preview shows a window of
         self.run_started = False  # the attached run has reached its first training step
         self._clear_on_start = False
         self._before_run: tuple[int, str, str] = (0, "idle", "")
@@ -94,6 +130,7 @@ class TrainingPanel(QWidget):
         # --- settings form
         self.channel_list = QListWidget()
         self.channel_list.setMaximumHeight(170)
+        self.channel_list.itemChanged.connect(lambda _item: self._fit_window())
         self.rate = QDoubleSpinBox()
         self.rate.setRange(0, RATE_HZ.high)  # 0: "as recorded" (no resampling)
         self.rate.setDecimals(1)
@@ -104,6 +141,11 @@ class TrainingPanel(QWidget):
         self.window_s.setRange(WINDOW_S.low, WINDOW_S.high)
         self.window_s.setValue(WINDOW_S.default)
         self.window_s.setSuffix(" s")
+        self.window_s.setToolTip(
+            "Seconds of signal the model sees at once: 4 s by default, longer for slow channels, "
+            "shorter for short recordings"
+        )
+        self.window_s.valueChanged.connect(self._window_edited)
         self.preset = QComboBox()
         for text, value in (
             ("auto (from the data and device)", None),
@@ -238,26 +280,77 @@ class TrainingPanel(QWidget):
 
     # --- inputs ------------------------------------------------------------------------------
     def set_recording(self, recording: Recording | None, bad: Collection[str] = ()) -> None:
-        """Offers the recording's channels; the most common rate's channels are checked, except
-        the `bad` ones (names the user marked bad in the viewer)."""
+        """Offers the recording's channels, ticking the engine's default choice
+        (`vqstudio.data.defaults`: the rate that carries the signal, housekeeping left out) less
+        the `bad` ones (names the user marked bad in the viewer), and its window."""
         self._recording = recording
+        project = self._open_project()
+        offer_new = project is not None and recording is not None and not _trained_on(project, recording)
+        back_to_project = False
+        if offer_new != self._offering_new:
+            self._offering_new = offer_new
+            back_to_project = not offer_new
+            if offer_new:  # the form leaves the project: a new one's defaults, folder and window
+                self._folder_chosen = self._window_chosen = False
+                self.project_label.setToolTip("")
         self._suggest_folder()
+        self.channel_list.blockSignals(True)
         self.channel_list.clear()
         if recording is None:
+            self.channel_list.blockSignals(False)
             return
-        rates = [c.rate for c in recording.channels]
-        common = max(set(rates), key=rates.count) if rates else 0
+        chosen = set(self._default_channels(recording))
         for c in recording.channels:
             item = QListWidgetItem(f"{c.name}   ({c.unit or '-'}, {c.rate:g} Hz)")
             item.setData(Qt.ItemDataRole.UserRole, c.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            default = c.rate == common and c.name not in bad
+            default = c.name in chosen and c.name not in bad
             item.setCheckState(Qt.CheckState.Checked if default else Qt.CheckState.Unchecked)
             self.channel_list.addItem(item)
-        if self._project:  # the open project's own channels, not this recording's defaults
+        self.channel_list.blockSignals(False)
+        if back_to_project and project is not None:  # the project's own recording again
+            self.folder.setText(project.path)
+            self._show_settings(project)
+        if self._showing_project():  # the open project's own channels, not this recording's defaults
             project_channels = self._project_channels()
             if project_channels and all(self._has_channel(c) for c in project_channels):
                 self.set_channels(project_channels)
+        self._fit_window()
+
+    @staticmethod
+    def _default_channels(recording: Recording) -> tuple[str, ...]:
+        try:
+            return default_choice([recording], PrepConfig().multiple).channels
+        except VQStudioError:  # no window fits them: ticked still; Train then says what to change
+            from vqstudio.data.defaults import default_channels
+
+            return tuple(default_channels(recording))
+
+    def _window_edited(self, _value: float) -> None:
+        if not self._setting_window:
+            self._window_chosen = True
+
+    _setting_window = False
+
+    def _set_window(self, seconds: float) -> None:
+        """Shows a window the user did not choose (the engine's default, a project's own)."""
+        self._setting_window = True
+        try:
+            self.window_s.setValue(seconds)
+        finally:
+            self._setting_window = False
+
+    def _fit_window(self) -> None:
+        """The engine's window for the ticked channels, until the user sets one (a new project
+        only: an open project shows its own)."""
+        if self._window_chosen or self._recording is None or self._showing_project():
+            return
+        names = self.checked_channels()
+        try:
+            window = default_choice([self._recording], PrepConfig().multiple, names or None).window_s
+        except (VQStudioError, KeyError):  # nothing fits: Train says what to change
+            return
+        self._set_window(min(max(window, WINDOW_S.low), WINDOW_S.high))
 
     def _has_channel(self, name: str) -> bool:
         return any(
@@ -273,10 +366,14 @@ class TrainingPanel(QWidget):
     def _folder_edited(self, _text: str) -> None:
         self._folder_chosen = True
 
+    def _showing_project(self) -> bool:
+        """Whether the form shows the open project (rather than offering a new one)."""
+        return bool(self._project) and not self._offering_new
+
     def _suggest_folder(self) -> None:
         """A new project's folder: in the projects folder, named after the current recording.
         Follows the recording until the user picks a folder; an open project shows its own."""
-        if self._project:
+        if self._showing_project():
             return
         rec = self._recording
         if rec is None:
@@ -285,9 +382,15 @@ class TrainingPanel(QWidget):
                 self.folder.clear()
             return
         name = rec.source.path if rec.source is not None and rec.source.path else "recording"
-        self.project_label.setText(f"<b>New project</b> from {html.escape(os.path.basename(name))}")
+        text = f"<b>New project</b> from {html.escape(os.path.basename(name))}"
+        if self._project:
+            kept = html.escape(os.path.basename(self._project.rstrip(os.sep)))
+            text += f" (project {kept} stays open: Resume continues it)"
+        self.project_label.setText(text)
         if self._projects_root and not self._folder_chosen:
             self.folder.setText(new_project_folder(self._projects_root, name))
+        elif not self._folder_chosen:
+            self.folder.clear()
 
     def set_channels(self, names: list[str]) -> None:
         for i in range(self.channel_list.count()):
@@ -356,6 +459,7 @@ class TrainingPanel(QWidget):
         curves from its history; the preview waits for the project's own channels."""
         changed = project_dir != self._project
         self._project = project_dir
+        self._offering_new = False  # opening a project shows it, whatever recording is current
         project = self._open_project()
         if project is None:
             self._project = None
@@ -369,7 +473,9 @@ class TrainingPanel(QWidget):
         if self.job is None:
             self._show_stage_progress(project)
             self.load_history(project.path)
-            if changed:  # another project: the last preview showed another recording's channels
+            if changed and not _same_folder(self._preview_folder, project.path):
+                # Another project: the last preview showed another recording's channels. The
+                # project a run just trained keeps its last preview.
                 self.preview.show_preview(None)
         self.refresh_runs()
 
@@ -411,7 +517,7 @@ class TrainingPanel(QWidget):
         if project.channel_labels:
             self.set_channels(list(project.channel_labels))
         self.rate.setValue(float(record.prep.resample or 0.0))
-        self.window_s.setValue(float(record.prep.window_s))
+        self._set_window(float(record.prep.window_s or WINDOW_S.default))
         chosen = (
             (self.preset, record.settings.preset),
             (self.prior, record.settings.prior),
@@ -475,6 +581,9 @@ class TrainingPanel(QWidget):
         self.job = job
         self.run_started = False
         self._clear_on_start = not resume
+        # The folder the run trains (what Train and Resume took from this form): its previews
+        # stay when it ends and the app opens it as the project.
+        self._run_folder = (self._project if resume else self.folder.text().strip()) or None
         self._before_run = (self.progress.value(), self.progress.format(), self.eta.text())
         self.log(("resuming " if resume else "training ") + "...")
         self.progress.setValue(0)
@@ -533,6 +642,8 @@ class TrainingPanel(QWidget):
                 changed.add(key)
         for key in changed:
             xs, ys = self._points[key]
+            if not any(y > 0 for y in ys):
+                continue  # nothing a log axis can show yet (pyqtgraph warns on an all-NaN curve)
             if len(xs) > MAX_CURVE_POINTS:  # thin the old half: the curve keeps its shape, memory stays flat
                 half = len(xs) // 2
                 xs[:half], ys[:half] = xs[:half:2], ys[:half:2]
@@ -569,6 +680,7 @@ class TrainingPanel(QWidget):
     def on_reconstruction(self, r: ReconstructionPreview) -> None:
         """Keeps the latest preview and draws the channels chosen for it."""
         self._started("tokenizer")
+        self._preview_folder = self._run_folder
         self.preview.show_preview(r)
 
     def _on_finished(self, result: Any) -> None:

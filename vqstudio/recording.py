@@ -263,6 +263,12 @@ class Recording:
             self._sha256 = file_sha256(self.source.path)
         return self._sha256
 
+    @property
+    def known_sha256(self) -> str | None:
+        """sha256 of the source file when already computed (None otherwise): never reads the file,
+        for callers on a thread that must not wait for a large file."""
+        return self._sha256
+
     def channel_index(self, name: str) -> int:
         """Index of the channel whose label matches `name` after stripping padding.
 

@@ -43,9 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--window",
         type=in_range(WINDOW_S),
-        default=WINDOW_S.default,
+        default=None,
         metavar="SECONDS",
-        help=f"window length ({WINDOW_S.default:g}; {WINDOW_S.describe()})",
+        help=f"window length ({WINDOW_S.describe()}; default {WINDOW_S.default:g}, longer for channels "
+        "under 8 Hz, shorter for recordings under 15 s)",
     )
     p.add_argument("--preset", choices=TOKENIZER_PRESETS, help="tokenizer size (default: from data)")
     p.add_argument("--prior", choices=PRIOR_NAMES, default=PRIOR_NAMES[0], help="stage-2 model")

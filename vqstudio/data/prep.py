@@ -15,12 +15,13 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from vqstudio.data.defaults import default_channels, fit_window
 from vqstudio.data.flat import flat_mask
 from vqstudio.errors import ChannelError, FormatError, InputFileError, LimitError
 from vqstudio.ranges import Range
@@ -47,8 +48,11 @@ NORMALIZATION = "median; std of values clipped to the 0.1..99.9 percentiles (tra
 
 
 # The window a new project may ask for, in seconds: shorter holds too little of a slow rhythm,
-# longer makes batches the CPU cannot hold (a stored project keeps whatever it was given).
+# longer makes batches the CPU cannot hold (a stored project keeps whatever it was given). Its
+# default, 4 s, is adapted to slow channels and short recordings (`vqstudio.data.defaults`).
 WINDOW_S = Range(0.25, 60.0, 4.0)
+# The window of projects stored without one (the default before windows were fitted).
+STORED_WINDOW_S = 4.0
 # A rate to resample to, in Hz: above any biosignal amplifier.
 RATE_HZ = Range(0.0, 1e6, open_low=True)
 
@@ -57,11 +61,13 @@ RATE_HZ = Range(0.0, 1e6, open_low=True)
 class PrepConfig:
     """How recordings become training windows (stored in project.json as `prep`)."""
 
-    channels: tuple[str, ...] | None = None  # None: all signal channels sharing the most common rate
+    channels: tuple[str, ...] | None = None  # None: `defaults.default_channels` of the first recording
     resample: float | None = None  # the project's rate; None: the chosen channels' rate
     bandpass: tuple[float, float] | None = None  # Hz; either bound may be 0 / None-like (<= 0: off)
     notch: float | None = None  # Hz (mains: 50 or 60)
-    window_s: float = WINDOW_S.default  # type: ignore[assignment]
+    # Seconds; None: fitted to the rate and length (`defaults.fit_window`) when prepared, and
+    # stored as the number it came to (`PreparedData.config`).
+    window_s: float | None = None
     stride_s: float | None = None  # None: a quarter of the window (training); held-out uses the window
     val_fraction: float = 0.1
     labels: str = "none"  # "none" | "annotations" | "files"
@@ -82,7 +88,7 @@ class PrepConfig:
             object.__setattr__(self, "channels", tuple(self.channels))
         if self.bandpass is not None:
             object.__setattr__(self, "bandpass", tuple(float(b) for b in self.bandpass))
-        if self.window_s <= 0:
+        if self.window_s is not None and self.window_s <= 0:
             raise ValueError(f"window must be positive, got {self.window_s} s")
         if self.stride_s is not None and self.stride_s <= 0:
             raise ValueError(f"stride must be positive, got {self.stride_s} s")
@@ -106,6 +112,7 @@ class PrepConfig:
             d["channels"] = tuple(d["channels"])
         if d.get("bandpass") is not None:
             d["bandpass"] = tuple(d["bandpass"])
+        d.setdefault("window_s", STORED_WINDOW_S)  # stored before windows were fitted
         return cls(**d)
 
 
@@ -211,22 +218,17 @@ def _name(rec: Recording) -> str:
     return rec.source.name if rec.source else "the recording"
 
 
-def _signal_channels(rec: Recording) -> list[Channel]:
-    # Readers already leave out EDF annotation signals; skip anything empty just in case.
-    return [c for c in rec.channels if c.n_samples > 0 and c.rate > 0 and "annotation" not in c.name.lower()]
-
-
 def choose_channels(recordings: Sequence[Recording], wanted: Sequence[str] | None) -> list[str]:
-    """Names (cleaned labels) of the channels to train on, checked against every file."""
+    """Names (cleaned labels) of the channels to train on, checked against every file: `wanted`,
+    or the defaults of the first recording (`defaults.default_channels`: the rate that carries
+    the signal, housekeeping channels left out)."""
     first = recordings[0]
     if wanted is None:
-        chans = _signal_channels(first)
-        if not chans:
+        names = default_channels(first)
+        if not names:
             if first.channels and all(c.n_samples == 0 for c in first.channels):
                 raise ChannelError(f"{_name(first)} holds no samples (0 data records): the file is empty")
             raise ChannelError(f"{_name(first)} has no signal channels")
-        rate = Counter(c.rate for c in chans).most_common(1)[0][0]
-        names = [c.name for c in chans if c.rate == rate]
     else:
         names = [clean_label(w) for w in wanted if w.strip()]
         if not names:
@@ -431,13 +433,19 @@ def prepare(
     config: PrepConfig = PrepConfig(),
     stats: dict | None = None,
     rate: float | None = None,
+    *,
+    new: bool = False,
 ) -> PreparedData:
     """Turns recordings into normalised, split windows (see the module docstring).
 
     `stats` (`{"mean": [...], "std": [...]}`) reuses stored statistics instead of computing them;
     `rate`, a project's stored rate, is used instead of choosing a working rate again (with
     `config.working_rate`; a stored project keeps its rate whatever the rule would say today).
-    Raises `ChannelError`/`FormatError` with one clear line for unusable input.
+    `new`: the data of a new project, whose window must hold the model's minimum of samples
+    (`defaults.min_window_samples`; a stored project keeps what it was given). A `window_s` of
+    None is fitted to the rate and length (`defaults.fit_window`); `PreparedData.config` holds
+    the seconds it came to. Raises `ChannelError`/`FormatError`/`LimitError` with one clear line
+    for unusable input.
     """
     if not recordings:
         raise InputFileError("no input recordings given")
@@ -454,6 +462,8 @@ def prepare(
     else:
         rate = source_rate
     _check_size(recordings, names, rate)
+    config = _with_window(config, recordings, names, rate, new)
+    assert config.window_s is not None
     window = window_samples(config.window_s, rate, config.multiple)
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
 
@@ -588,6 +598,25 @@ def prepare(
         working,
         excluded_flat=excluded,
     )
+
+
+def _with_window(
+    config: PrepConfig, recordings: Sequence[Recording], names: Sequence[str], rate: float, new: bool
+) -> PrepConfig:
+    """`config` with its window in seconds: the one asked for (checked against the model's
+    minimum for a `new` project), or one fitted to the rate and the shortest training part."""
+    if config.window_s is not None and not new:
+        return config
+    seconds = min(max(rec.channel(n).duration for n in names) for rec in recordings)
+    window_s = fit_window(
+        rate,
+        seconds * (1 - config.val_fraction),
+        config.multiple,
+        config.window_s,
+        limits=WINDOW_S,
+        what=_name(recordings[0]) if len(recordings) == 1 else "the shortest recording",
+    )
+    return replace(config, window_s=window_s)
 
 
 def _choose_working_rate(

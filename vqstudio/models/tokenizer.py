@@ -544,18 +544,20 @@ class Tokenizer(nn.Module):
         q = self.quantizer(z)
         x_hat = self.decoder(q.z_q)
         l_time = time_loss(x, x_hat, cfg.time_loss)
-        if cfg.stft_weight > 0:
+        # The STFT term exists when it is weighted and one FFT size fits the window: a window
+        # shorter than every size has no spectrum to compare, and a loss that is not computed
+        # is not reported (a curve of zeros drew "All-NaN slice" warnings on a log axis).
+        has_stft = cfg.stft_weight > 0 and min(cfg.stft_ffts) <= x.shape[-1]
+        if has_stft:
             sc, logmag = stft_loss(x, x_hat, cfg.stft_ffts, cfg.stft_floor)
             l_stft = sc + logmag
         else:
             l_stft = l_time.new_zeros(())
         total = cfg.time_weight * l_time + cfg.stft_weight * l_stft + cfg.commitment_weight * q.commit
-        losses = {
-            "time": l_time.detach(),
-            "stft": l_stft.detach(),
-            "commit": q.commit.detach(),
-            "total": total.detach(),
-        }
+        losses = {"time": l_time.detach()}
+        if has_stft:
+            losses["stft"] = l_stft.detach()
+        losses.update(commit=q.commit.detach(), total=total.detach())
         return TokenizerOutput(x_hat, q.indices, total, losses, z, q.encodings)
 
     @torch.no_grad()

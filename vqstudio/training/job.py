@@ -296,7 +296,7 @@ def _train_locked(
         recs = list(recordings) if recordings is not None else _read_inputs(settings)
         # Window lengths are a multiple of the chosen tokenizer's downsampling.
         prepared = prepare(
-            recs, dataclasses.replace(settings.prep, multiple=window_multiple(settings.preset))
+            recs, dataclasses.replace(settings.prep, multiple=window_multiple(settings.preset)), new=True
         )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate

@@ -86,7 +86,7 @@ class TrainSettings:
         if unknown:
             raise TypeError(f"TrainSettings got unknown settings: {', '.join(sorted(unknown))}")
         # Ranges bound what a run asks for now; a stored project's `prep` keeps what it was given.
-        if "window_s" in prep_fields:
+        if prep_fields.get("window_s") is not None:
             WINDOW_S.check(prep_fields["window_s"], "--window (seconds)")
         if prep_fields.get("resample") is not None:
             RATE_HZ.check(prep_fields["resample"], "--resample (Hz)")
