@@ -85,6 +85,7 @@ class FileView:
         return {
             "bad": self.bad,
             "reference": [ref.kind, ref.channel],
+            "montage": {"name": ref.name, "pairs": [list(p) for p in ref.pairs]},
             "hidden": self.hidden,
             "filters": [f.highpass, f.lowpass, f.notch],
             "filters_on": self.filters_on,
@@ -95,8 +96,11 @@ class FileView:
         """The state in `data`; a field that does not read is left at its default."""
         try:
             kind, channel = data.get("reference") or ("none", "")
-            reference = Reference(str(kind), str(channel))
-        except (TypeError, ValueError):
+            montage = data.get("montage") if kind == "bipolar" else None
+            pairs = tuple((str(a), str(b)) for a, b in montage["pairs"]) if montage else ()
+            name = str(montage.get("name", "")) if montage else ""
+            reference = Reference(str(kind), str(channel), pairs, name)
+        except (TypeError, ValueError, KeyError, AttributeError):
             reference = Reference()
         filters = _filters(data.get("filters"))
         on = data.get("filters_on") is not False

@@ -1,4 +1,5 @@
-"""Re-referencing for the view: average reference, or one channel as the reference.
+"""Re-referencing for the view: average reference, one channel as the reference, or a bipolar
+montage (rows of differences A - B, made in `ui.view_montage`).
 
 A reference is subtracted only within a group of comparable channels: the same kind of unit
 (uV with uV, mV with mV) and the same sample rate, so an ECG lead is never referenced to the
@@ -20,21 +21,31 @@ def unit_kind(unit: str) -> str:
     return unit.strip().lower().replace("µ", "u").replace("μ", "u")
 
 
+KINDS = ("none", "average", "channel", "bipolar")
+
+
 @dataclass(frozen=True)
 class Reference:
-    """'none' (as recorded), 'average' (of the good channels of each group) or 'channel'."""
+    """'none' (as recorded), 'average' (of the good channels of each group), 'channel', or
+    'bipolar' (a montage: one row A - B per pair)."""
 
     kind: str = "none"
     channel: str = ""  # the reference channel's name (label without padding), for 'channel'
+    pairs: tuple[tuple[str, str], ...] = ()  # for 'bipolar': (A, B) per row
+    name: str = ""  # for 'bipolar': the montage's name ('double banana', 'custom')
 
     def __post_init__(self) -> None:
-        if self.kind not in ("none", "average", "channel"):
-            raise ValueError(f"reference must be 'none', 'average' or 'channel', got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"reference must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.kind == "channel" and not self.channel:
             raise ValueError("a channel reference needs the channel's name")
+        if self.kind == "bipolar" and not self.pairs:
+            raise ValueError("a bipolar montage needs at least one pair of channels")
 
     def describe(self) -> str:
-        """A short text: 'as recorded', 'average reference', 'reference Cz'."""
+        """A short text: 'as recorded', 'average reference', 'reference Cz', 'double banana'."""
+        if self.kind == "bipolar":
+            return self.name or f"bipolar montage of {len(self.pairs)} pairs"
         return {"none": "as recorded", "average": "average reference"}.get(
             self.kind, f"reference {self.channel}"
         )
@@ -53,7 +64,7 @@ def reference_members(
     average of one channel is that channel). Channel: the named channel when it is in the same
     group; the reference channel itself stays as recorded rather than becoming a flat line.
     """
-    if reference.kind == "none":
+    if reference.kind in ("none", "bipolar"):  # a montage's rows are differences already
         return ()
     group = _group(channels[index])
     if reference.kind == "average":

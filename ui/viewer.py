@@ -32,11 +32,12 @@ from PySide6.QtWidgets import (
 
 from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
+from ui.view_montage import Montage, bipolar_channels
 from ui.view_page import RowSpan, read_page
 from ui.view_reference import Reference, unit_kind
 from ui.view_scale import initial_scales, nice_scale, robust_scale, step_scale
 from ui.view_traces import TraceOptions, place_row
-from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu
+from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu, montage_row_menu
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
@@ -66,7 +67,10 @@ class SignalViewer(QWidget):
         self.recording: Recording | None = None
         self._t0 = 0.0
         self._page_s = 10.0
-        self._shown: list[int] = []
+        self._shown: list[int] = []  # the recording's channels shown (the Channels dialog)
+        self._montage: Montage | None = None  # the rows of a bipolar montage, when one is chosen
+        self._drawn: Recording | None = None  # what the rows are channels of: recording or montage
+        self._rows_list: list[int] = []  # channels of `_drawn` in rows, top to bottom (all pages)
         self._first = 0  # first shown channel on the page (vertical scroll position)
         self._rows = DEFAULT_ROWS if controls else 0  # channels per page; 0: all
         self._scales: dict[str, float] = {}
@@ -127,6 +131,7 @@ class SignalViewer(QWidget):
         self.display.rows_changed.connect(self.set_channels_per_page)
         self.display.filters_changed.connect(self.set_filters)
         self.display.reference_changed.connect(self.set_reference)
+        self.display.montage_requested.connect(self.choose_montage)
         self.display.options_changed.connect(self.set_trace_options)
 
         self.controls = QWidget()
@@ -165,8 +170,14 @@ class SignalViewer(QWidget):
 
     @property
     def page_channels(self) -> list[str]:
-        """Names of the channels on the current page of rows, top to bottom."""
-        return self._names(self._page_indices())
+        """Names of the rows on the current page, top to bottom (a montage's 'Fp1-F7')."""
+        drawn = self._drawn
+        return [drawn.channels[i].name for i in self._page_indices()] if drawn else []
+
+    @property
+    def montage(self) -> Montage | None:
+        """The rows of the bipolar montage shown, or None."""
+        return self._montage
 
     def _names(self, indices: Iterable[int]) -> list[str]:
         if self.recording is None:
@@ -220,12 +231,16 @@ class SignalViewer(QWidget):
         if recording is not None and recording is self.recording:
             return
         self.recording = recording
+        self._drawn = recording
+        self._montage = None
+        self.display.note.setText("")
         self._t0 = 0.0
         self._first = 0
         self._reference = Reference()
         self._bad = set()
         if recording is None:
             self._shown = []
+            self._rows_list = []
             self._page = []
             self.display.readout.setText("")
             self.traces.set_traces([], [], [])
@@ -305,10 +320,50 @@ class SignalViewer(QWidget):
         self.set_reference(Reference() if self._reference.kind == "average" else Reference("average"))
 
     def set_reference(self, reference: Reference) -> None:
-        """Re-references the view (average, or one channel); the recording is not changed."""
+        """Re-references the view (average, one channel, or a bipolar montage); the recording is
+        not changed. A montage none of whose pairs the recording has is refused (the note says
+        why) and the reference stays as it was."""
+        montage = None
+        if reference.kind == "bipolar" and self.recording is not None:
+            montage = bipolar_channels(self.recording, reference.pairs)
+            if not montage.channels:
+                self.display.note.setText(f"No pair of {reference.describe()} found in this recording")
+                self.display.note.setToolTip(montage.describe_missing())
+                self.display.show_reference(self._reference)
+                return
         self._reference = reference
+        self._set_montage(montage)
         self.display.show_reference(reference)
+        self._update_rows()
         self.redraw()
+
+    def _set_montage(self, montage: Montage | None) -> None:
+        rec = self.recording
+        self._montage = montage
+        self._drawn = rec
+        self.display.note.setText("")
+        self.display.note.setToolTip("")
+        if montage is None or rec is None:
+            return
+        # The montage's rows with the recording's own annotation list: edits show at once.
+        self._drawn = Recording(montage.channels, rec.annotations, rec.start, rec.source)
+        if montage.missing:
+            self.display.note.setText(f"{len(montage.missing)} pair(s) left out")
+            self.display.note.setToolTip(montage.describe_missing())
+
+    def choose_montage(self) -> None:
+        """The pairs dialog ("montage: my pairs..."): a bipolar montage of the user's pairs."""
+        from ui.montage_dialog import MontageDialog
+
+        if self.recording is None:
+            self.display.show_reference(self._reference)
+            return
+        current = self._reference.pairs if self._reference.kind == "bipolar" else ()
+        dialog = MontageDialog(self.recording, current, self)
+        if dialog.exec():
+            self.set_reference(Reference("bipolar", pairs=tuple(dialog.pairs()), name="my pairs"))
+        else:
+            self.display.show_reference(self._reference)
 
     def set_trace_options(self, options: TraceOptions) -> None:
         """DC-offset removal and clipping to rows, for every trace."""
@@ -414,7 +469,7 @@ class SignalViewer(QWidget):
     @property
     def channels_per_page(self) -> int:
         """Rows on a page: the setting, or every shown channel when fewer (or 'all')."""
-        n = len(self._shown)
+        n = len(self._rows_list)
         return n if self._rows <= 0 else min(self._rows, n)
 
     @property
@@ -431,7 +486,7 @@ class SignalViewer(QWidget):
 
     def set_first_row(self, row: int) -> None:
         """Scrolls the channels so shown channel `row` is the top row (clamped)."""
-        first = min(max(0, int(row)), max(0, len(self._shown) - self.channels_per_page))
+        first = min(max(0, int(row)), max(0, len(self._rows_list) - self.channels_per_page))
         if first != self._first:
             self._first = first
             self._update_rows()
@@ -443,7 +498,7 @@ class SignalViewer(QWidget):
         current = self.channels_per_page
         if steps > 0:
             bigger = [n for n in choices if n > current]
-            self.set_channels_per_page(bigger[0] if bigger and bigger[0] < len(self._shown) else 0)
+            self.set_channels_per_page(bigger[0] if bigger and bigger[0] < len(self._rows_list) else 0)
         else:
             smaller = [n for n in choices if n < current]
             self.set_channels_per_page(smaller[-1] if smaller else choices[0])
@@ -457,17 +512,30 @@ class SignalViewer(QWidget):
         self.set_first_row(self._first + pages * max(1, self.channels_per_page))
 
     def _update_rows(self) -> None:
+        if self._montage is None:
+            self._rows_list = list(self._shown)
+        else:  # a montage row shows while both its channels are shown
+            shown = set(self._shown)
+            members = self._montage.members
+            self._rows_list = [k for k, (a, b) in enumerate(members) if a in shown and b in shown]
+        n = len(self._rows_list)
         per = self.channels_per_page
-        self._first = min(self._first, max(0, len(self._shown) - per))
+        self._first = min(self._first, max(0, n - per))
         self.vscroll.blockSignals(True)
-        self.vscroll.setRange(0, max(0, len(self._shown) - per))
+        self.vscroll.setRange(0, max(0, n - per))
         self.vscroll.setPageStep(max(1, per))
         self.vscroll.setValue(self._first)
         self.vscroll.blockSignals(False)
-        self.vscroll.setVisible(len(self._shown) > per)
+        self.vscroll.setVisible(n > per)
 
     def _page_indices(self) -> list[int]:
-        return self._shown[self._first : self._first + self.channels_per_page]
+        return self._rows_list[self._first : self._first + self.channels_per_page]
+
+    def _row_members(self, index: int) -> list[str]:
+        """The recording's channels drawn in row channel `index` (two for a montage row)."""
+        assert self.recording is not None
+        pair = self._montage.members[index] if self._montage is not None else (index,)
+        return [self.recording.channels[i].name for i in pair]
 
     def _on_resized(self) -> None:
         if self._pixel_bins() != self._bins:
@@ -480,13 +548,14 @@ class SignalViewer(QWidget):
     # --- drawing -----------------------------------------------------------------------------
     def redraw(self) -> None:
         """Reads the visible span of the page's channels, references, filters and draws it."""
-        rec = self.recording
+        rec = self._drawn
         if rec is None:
             return
         t0, t1 = self._t0, self._t0 + self._page_s
         self._bins = bins = self._pixel_bins()
         indices = self._page_indices()
         self._page = read_page(rec, indices, t0, t1, bins, self.filters, self._reference, self._bad)
+        greyed = {rec.channels[i].name for i in indices if self._bad.intersection(self._row_members(i))}
         xs, ys = [], []
         for row, span in enumerate(self._page):
             per_row = self._scales.get(rec.channels[span.index].unit, 1.0)
@@ -494,7 +563,7 @@ class SignalViewer(QWidget):
             ys.append(place_row(span.y, row, per_row, self._trace_options))
         colors = _UNIT_COLORS[self._theme]
         pens = [
-            QColor(BAD_COLOR if c.name in self._bad else colors.get(unit_kind(c.unit), colors[""]))
+            QColor(BAD_COLOR if c.name in greyed else colors.get(unit_kind(c.unit), colors[""]))
             for c in (rec.channels[i] for i in indices)
         ]
         self.traces.set_traces(xs, ys, pens)
@@ -509,7 +578,7 @@ class SignalViewer(QWidget):
         if ticks != self._ticks:  # new ticks repaint the axis: only when the rows change
             self._ticks = ticks
             self.channel_axis.setTicks([ticks, []])
-        self.channel_axis.set_greyed(self._bad)
+        self.channel_axis.set_greyed(greyed)
         self.view.setRange(xRange=(t0, t1), yRange=(-0.5, n - 0.5), padding=0.0, update=False)
         self.position.setText(self._position_text(t0, t1))
         self._refresh_readout()
@@ -518,7 +587,7 @@ class SignalViewer(QWidget):
         # One bar per unit, beside the first row of that unit on the page.
         bars: dict[str, tuple[float, str]] = {}
         for row, i in enumerate(indices):
-            unit = self.recording.channels[i].unit if self.recording else ""
+            unit = self._drawn.channels[i].unit if self._drawn else ""
             if unit not in bars:
                 bars[unit] = (float(row), f"{self._scales.get(unit, 1.0):.3g} {unit}".strip())
         return list(bars.values())
@@ -526,19 +595,19 @@ class SignalViewer(QWidget):
     def _position_text(self, t0: float, t1: float) -> str:
         dur = self.recording.duration if self.recording else 0.0
         text = f"{t0:.1f}-{min(t1, dur):.1f} s of {dur:.1f} s"
-        if len(self._shown) > self.channels_per_page:
+        if len(self._rows_list) > self.channels_per_page:
             last = self._first + self.channels_per_page
-            text += f", channels {self._first + 1}-{last} of {len(self._shown)}"
+            text += f", channels {self._first + 1}-{last} of {len(self._rows_list)}"
         return text
 
     # --- cursor read-out and the channel menu --------------------------------------------------
     def readout_text(self, t: float, y: float) -> str:
         """'12.345 s  Fc5: -23.4 uV' for time `t` and view row `y` (empty outside the rows)."""
         row = round(y)
-        if self.recording is None or not 0 <= row < len(self._page):
+        if self._drawn is None or not 0 <= row < len(self._page):
             return ""
         span = self._page[row]
-        ch = self.recording.channels[span.index]
+        ch = self._drawn.channels[span.index]
         value = span.value_at(t)
         shown = f"{value:.4g} {ch.unit}".strip() if value is not None else "-"
         return f"{t:.3f} s   {ch.name}: {shown}"
@@ -564,9 +633,13 @@ class SignalViewer(QWidget):
         return row if 0 <= row < len(self._page) else None
 
     def channel_menu(self, row: int) -> QMenu:
-        """The menu of the channel in page row `row`: bad/good, reference, hide."""
-        assert self.recording is not None
-        return channel_menu(self, self.recording.channels[self._page[row].index].name)
+        """The menu of the channel in page row `row`: bad/good, reference, hide (a montage
+        row: either of its channels bad, or back to the signals as recorded)."""
+        assert self._drawn is not None
+        index = self._page[row].index
+        if self._montage is not None:
+            return montage_row_menu(self, self._drawn.channels[index].name, self._row_members(index))
+        return channel_menu(self, self._drawn.channels[index].name)
 
     # --- input -------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -15,15 +15,31 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
 
 from ui.view_filters import HIGHPASS_CHOICES, LOWPASS_CHOICES, NOTCH_CHOICES, ViewFilters
+from ui.view_montage import DOUBLE_BANANA
 from ui.view_reference import Reference
 from ui.view_traces import TraceOptions
 
 if TYPE_CHECKING:
     from ui.viewer import SignalViewer
 
-__all__ = ["ROWS_CHOICES", "DisplayBar", "PageBar", "channel_menu"]
+__all__ = [
+    "DOUBLE_BANANA_REFERENCE",
+    "ROWS_CHOICES",
+    "DisplayBar",
+    "PageBar",
+    "channel_menu",
+    "montage_row_menu",
+]
 
 ROWS_CHOICES = (4, 8, 10, 16, 20, 32, 64, 0)  # channels per page; 0: all
+DOUBLE_BANANA_REFERENCE = Reference("bipolar", pairs=DOUBLE_BANANA, name="double banana")
+# The reference box's first entries; one entry per channel follows.
+FIXED_REFERENCES = (
+    ("ref: as recorded", "none"),
+    ("ref: average", "average"),
+    ("montage: double banana", "bipolar:banana"),
+    ("montage: my pairs...", "bipolar:custom"),
+)
 
 
 def _combo(tooltip: str, items: Sequence[tuple[str, object]]) -> QComboBox:
@@ -121,12 +137,26 @@ def channel_menu(viewer: SignalViewer, name: str) -> QMenu:
     return menu
 
 
+def montage_row_menu(viewer: SignalViewer, row_name: str, members: Sequence[str]) -> QMenu:
+    """The right-click menu of a montage row: mark either of its channels bad (or good), or
+    go back to the signals as recorded."""
+    menu = QMenu(viewer)
+    for name in members:
+        text = f"Mark {name} good" if name in viewer.bad_channels else f"Mark {name} bad"
+        menu.addAction(text).triggered.connect(lambda _=False, n=name: viewer.toggle_bad(n))
+    menu.addSeparator()
+    menu.addAction("Signals as recorded").triggered.connect(lambda: viewer.set_reference(Reference()))
+    menu.setToolTip(row_name)
+    return menu
+
+
 class DisplayBar(QWidget):
     """Channels per page, high-pass, low-pass, notch and reference choices; the read-out."""
 
     rows_changed = Signal(int)  # channels per page, 0 for all
     filters_changed = Signal(object)  # ViewFilters
     reference_changed = Signal(object)  # Reference
+    montage_requested = Signal()  # "montage: my pairs..." chosen: the viewer asks for the pairs
     options_changed = Signal(object)  # TraceOptions
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -163,9 +193,14 @@ class DisplayBar(QWidget):
         )
         self.reference_box = _combo(
             "Reference for the view: as recorded, the average of the good channels of the same "
-            "unit and rate, or one channel",
-            [("ref: as recorded", "none"), ("ref: average", "average")],
+            "unit and rate, a bipolar montage (the double banana, or pairs of your own), or one "
+            "channel",
+            FIXED_REFERENCES,
         )
+        self.reference_box.setMinimumContentsLength(18)  # "montage: double banana" reads whole
+        self._custom: Reference | None = None  # the pairs of "montage: my pairs", once chosen
+        self.note = QLabel()  # what a montage left out
+        self.note.setWordWrap(False)
         self.readout = QLabel()
         self.readout.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.readout.setToolTip("Time and value under the mouse")
@@ -175,9 +210,7 @@ class DisplayBar(QWidget):
         )
         for box in (self.highpass_box, self.lowpass_box, self.notch_box):
             box.currentIndexChanged.connect(lambda _: self.filters_changed.emit(self.filters()))
-        self.reference_box.currentIndexChanged.connect(
-            lambda _: self.reference_changed.emit(self.reference())
-        )
+        self.reference_box.currentIndexChanged.connect(self._on_reference_chosen)
 
         # Each entry names its setting ("HP 0.5 Hz"), so the bar needs no labels and fits a
         # narrow window.
@@ -186,6 +219,7 @@ class DisplayBar(QWidget):
         for box in (self.rows_box, self.highpass_box, self.lowpass_box, self.notch_box, self.reference_box):
             row.addWidget(box)
         row.addWidget(self.options_button)
+        row.addWidget(self.note)
         row.addWidget(self.readout, 1)
 
     def filters(self) -> ViewFilters:
@@ -207,18 +241,28 @@ class DisplayBar(QWidget):
             action.setChecked(on)
             action.blockSignals(False)
 
+    def _on_reference_chosen(self, _: int) -> None:
+        if self.reference_box.currentData() == "bipolar:custom":
+            self.montage_requested.emit()
+        else:
+            self.reference_changed.emit(self.reference())
+
     def reference(self) -> Reference:
-        """The reference chosen in the box."""
+        """The reference chosen in the box (for "my pairs": the pairs last chosen, if any)."""
         data = self.reference_box.currentData()
         if data in ("none", "average"):
             return Reference(data)
+        if data == "bipolar:banana":
+            return DOUBLE_BANANA_REFERENCE
+        if data == "bipolar:custom":
+            return self._custom or DOUBLE_BANANA_REFERENCE
         return Reference("channel", data.removeprefix("channel:"))
 
     def set_channels(self, names: Sequence[str]) -> None:
-        """Offers these channels as references (after 'as recorded' and 'average')."""
+        """Offers these channels as references (after 'as recorded', 'average' and the montages)."""
         self.reference_box.blockSignals(True)
-        while self.reference_box.count() > 2:
-            self.reference_box.removeItem(2)
+        while self.reference_box.count() > len(FIXED_REFERENCES):
+            self.reference_box.removeItem(len(FIXED_REFERENCES))
         for name in names:
             self.reference_box.addItem(f"ref: {name}", f"channel:{name}")
         self.reference_box.setCurrentIndex(0)
@@ -237,6 +281,12 @@ class DisplayBar(QWidget):
             _select(box, value or 0.0, f"{prefix} {value:g} Hz" if value else "")
 
     def show_reference(self, reference: Reference) -> None:
+        if reference.kind == "bipolar":
+            banana = reference.pairs == DOUBLE_BANANA
+            if not banana:
+                self._custom = reference
+            _select(self.reference_box, "bipolar:banana" if banana else "bipolar:custom")
+            return
         _select(
             self.reference_box,
             reference.kind if reference.kind != "channel" else f"channel:{reference.channel}",
