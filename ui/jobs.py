@@ -35,6 +35,7 @@ __all__ = [
     "gui_threads",
     "job_threads",
     "training_job",
+    "warm_up_job",
 ]
 
 JobFunction = Callable[[threading.Event], Generator[Any, None, Any]]
@@ -113,6 +114,33 @@ def devices_job(stop: threading.Event) -> Generator[Any, None, list[tuple[str, s
     import vqstudio.training  # noqa: F401 (imported here so the GUI thread never waits on it)
 
     return [("auto", f"auto ({choices[0][0]}: {auto})"), *choices]
+
+
+# Engine modules the Train, Generate and Report tabs import when first built, and how a
+# recording is read; scipy.stats (through the evaluation) alone takes about a second.
+WARM_UP_MODULES = (
+    "vqstudio.io",
+    "vqstudio.project",
+    "vqstudio.data.prep",
+    "vqstudio.priors.registry",
+    "vqstudio.generation.settings",
+    "vqstudio.evaluation.table",
+)
+
+
+def warm_up_job(stop: threading.Event) -> Generator[Any, None, list[str]]:
+    """Imports `WARM_UP_MODULES` in the worker thread after the window has shown, so neither
+    start-up nor the first click on a tab waits on them; returns the modules imported."""
+    import importlib
+
+    done = []
+    for name in WARM_UP_MODULES:
+        if stop.is_set():
+            break
+        yield LogLine(f"importing {name}")
+        importlib.import_module(name)
+        done.append(name)
+    return done
 
 
 def training_job(

@@ -61,6 +61,7 @@ class Session:
         self.current = -1
         self.project_dir: str | None = None
         self.synthetic: list[Recording] = []
+        self.synthetic_paths: list[str] = []  # where the generated recordings are saved (Evaluate reads them)
         self.report: object | None = None
         self.job: str | None = None  # "train", "generate", "evaluate", or None
         self._listeners: list[Callable[[str], None]] = []
@@ -137,11 +138,17 @@ class Session:
 
     # Project, generated recordings, report, job.
     def set_project(self, project_dir: str | None) -> None:
+        """The open project; another project's report is forgotten (its panel shows the new
+        project's saved one)."""
+        if project_dir != self.project_dir:
+            self.report = None
         self.project_dir = project_dir
         self._changed("project")
 
-    def set_synthetic(self, recordings: list[Recording]) -> None:
+    def set_synthetic(self, recordings: list[Recording], paths: Iterable[str] = ()) -> None:
+        """The generated recordings shown, and the files they are saved in (none: unsaved)."""
         self.synthetic = list(recordings)
+        self.synthetic_paths = list(paths)
         self._changed("synthetic")
 
     def set_report(self, report: object | None) -> None:

@@ -71,6 +71,9 @@ class Settings:
     def add_recent_project(self, path: str) -> list[str]:
         return self._push("recent/projects", path)
 
+    def remove_recent_project(self, path: str) -> None:
+        self._q.setValue("recent/projects", [p for p in self.recent_projects() if p != path])
+
     # Window layout.
     def geometry(self) -> QByteArray | None:
         value = self._q.value("window/geometry")

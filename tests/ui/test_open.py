@@ -76,7 +76,7 @@ def test_bad_file_shows_reason_and_app_lives_on(window, tmp_path, edf_path, warn
 def test_missing_file_is_dropped_from_recent(window, tmp_path, warnings):
     gone = str(tmp_path / "gone.edf")
     window.settings.add_recent_file(gone)
-    window._update_recent()
+    window.recent.refresh()
     assert window.load_path(gone) is False
     assert gone not in window.settings.recent_files()
     assert warnings

@@ -146,9 +146,9 @@ def test_a_folder_holding_a_project_offers_resume(window, qtbot, project, dialog
     assert "train" not in window.jobs
     title, text = dialogs[-1][1], dialogs[-1][2]
     assert title == "Folder already holds a project" and "Resume" in text and "--" not in text
-    import ui.mainwindow
+    import ui.project_opening
 
-    monkeypatch.setattr(ui.mainwindow, "ask_action", lambda *a, **k: "Resume")
+    monkeypatch.setattr(ui.project_opening, "ask_action", lambda *a, **k: "Resume")
     window.training.extra_settings = {"tokenizer_steps": 5}
     window.actions["train"].trigger()
     with qtbot.waitSignal(window.jobs["train"].finished, timeout=120_000) as done:
