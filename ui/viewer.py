@@ -10,7 +10,8 @@ of one row (a division) per unit. Bad channels are drawn grey.
 Keys: Left/Right a quarter page, PgUp/PgDn a page, Home/End, Up/Down one channel,
 Shift+Up/Down a page of channels, Ctrl+Up/Down page length, +/- amplitude (1-2-5 steps), D
 DC-offset removal on/off. Wheel: time;
-Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, reference, hide.
+Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, reference, hide, and
+annotations at that time; left-drag: mark a span as an annotation (`ui.annotation_edit`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.annotation_edit import AnnotationEditor
 from ui.channel_dialog import ChannelDialog
 from ui.view_filters import ViewFilters
 from ui.view_montage import Montage, bipolar_channels
@@ -110,6 +112,9 @@ class SignalViewer(QWidget):
         # The plot's view would swallow the wheel (its mouse interaction is off) and the
         # right-click: handle both here.
         self.plot.viewport().installEventFilter(self)
+        self.annotation_editor = AnnotationEditor(self)  # adds, edits, deletes; takes dropped files
+        for target in (self, self.plot.viewport()):
+            self.annotation_editor.watch_drops(target)
         # The channel-name axis changes only with the rows: paint it from a cached pixmap.
         self.channel_axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
@@ -641,6 +646,15 @@ class SignalViewer(QWidget):
             return montage_row_menu(self, self._drawn.channels[index].name, self._row_members(index))
         return channel_menu(self, self._drawn.channels[index].name)
 
+    def context_menu(self, pos: QPoint) -> QMenu:
+        """The right-click menu at viewport position `pos`: the channel's entries over a row,
+        then the annotation entries for that time (add, and edit or delete those there)."""
+        row = self.row_at(pos)
+        menu = self.channel_menu(row) if row is not None else QMenu(self)
+        t = self.view.mapSceneToView(self.plot.mapToScene(pos)).x()
+        self.annotation_editor.extend_menu(menu, float(t))
+        return menu
+
     # --- input -------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, mods = event.key(), event.modifiers()
@@ -683,9 +697,9 @@ class SignalViewer(QWidget):
             self.wheelEvent(event)
             return True
         if event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent):
-            row = self.row_at(event.pos())
-            if row is not None:
-                self.channel_menu(row).exec(event.globalPos())
+            menu = self.context_menu(event.pos())
+            if not menu.isEmpty():
+                menu.exec(event.globalPos())
             return True
         return super().eventFilter(watched, event)
 
