@@ -65,7 +65,14 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "train_memory": [("bench",), ("bytes_per_sample",), ("estimate_bytes_per_sample",)],
     "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
     "gui_vs_cli": [("cli_steps_per_s",), ("gui_1t_steps_per_s",), ("gui_1t_timer_late", "p95_ms")],
-    "startup": [("bench",), ("app_shown_s",), ("bare_shown_s",), ("ratio",), ("load_average_before",)],
+    "startup": [
+        ("bench",),
+        ("app_shown_s",),
+        ("bare_shown_s",),
+        ("ratio",),
+        ("app_with_file_opened_s",),
+        ("load_average_before",),
+    ],
     "tells": [
         ("cnn", "full", "accuracy"),
         ("cnn", "spectrum_only", "ci95"),

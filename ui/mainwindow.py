@@ -21,6 +21,7 @@ from PySide6.QtCore import QEvent, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFileDialog,
     QInputDialog,
     QLabel,
@@ -42,27 +43,30 @@ from ui.jobs import (
     training_job,
     warm_up_job,
 )
-from ui.menus import TABS, VIEWER_ACTIONS, build_menus, create_actions
+from ui.menus import TABS, VIEWER_ACTIONS, add_viewer_keys, build_menus, create_actions
 from ui.recent import RecentLists
 from ui.session import Session
 from ui.settings import Settings
 from ui.signals_page import SignalsPage
-from ui.view_memory import ViewMemory
 from ui.worker import Job
 from vqstudio.errors import RateNeededError, VQStudioError, user_error
 from vqstudio.events import LongRun
 from vqstudio.recording import Recording
 
 if TYPE_CHECKING:
+    from ui.annotation_dock import AnnotationDock
     from ui.generation_panel import GenerationPanel
     from ui.report_panel import ReportPanel
     from ui.training_panel import TrainingPanel
+    from ui.view_memory import ViewMemory
+    from ui.viewer import SignalViewer
 
 __all__ = ["MainWindow", "gui_threads"]
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 # Jobs the app may quit without waiting for: they write nothing a user would lose.
 DETACHABLE_JOBS = ("devices", "warm_up", "demo")
+VIEWER_AFTER_SHOW_MS = 50  # the welcome page is drawn first
 
 
 class MainWindow(QMainWindow):
@@ -85,9 +89,9 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(icon))
         self.setAcceptDrops(True)
 
+        self.view_memory: ViewMemory | None = None  # with the viewer, when it is built
         self.actions = create_actions(self)
         self._build_central()
-        self.view_memory = ViewMemory(self.viewer, self.settings)  # restores the display choices
         self.recent_menu, self.recent_projects_menu = build_menus(self)
         self.recent = RecentLists(
             self.settings,
@@ -117,10 +121,8 @@ class MainWindow(QMainWindow):
 
     def _build_central(self) -> None:
         """The Signals tab now; the Train, Generate and Report tabs when first needed."""
-        self.signals = SignalsPage(self.actions)
-        self.signals.connect_session(self.session)
-        self.welcome, self.viewer = self.signals.welcome, self.signals.viewer
-        self.file_box, self.annotation_dock = self.signals.file_box, self.signals.annotation_dock
+        self.signals = SignalsPage(self.actions, self._on_viewer_built)
+        self.welcome = self.signals.welcome
         self.signals_stack = self.signals  # the welcome page (0) or the viewer (1)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -130,7 +132,28 @@ class MainWindow(QMainWindow):
             self.panels.add(name, title, lambda name=name: panels.build_panel(name, self.actions))
         self.setCentralWidget(self.tabs)
 
-    # --- the panels, built when first asked for ----------------------------------------------
+    # --- the viewer and the panels, built when first asked for -------------------------------
+    @property
+    def viewer(self) -> SignalViewer:
+        return self.signals.viewer
+
+    @property
+    def file_box(self) -> QComboBox:
+        return self.signals.file_box
+
+    @property
+    def annotation_dock(self) -> AnnotationDock:
+        return self.signals.annotation_dock
+
+    def _on_viewer_built(self, signals: SignalsPage) -> None:
+        """Connects the viewer built just now: session, keys, theme, and what it remembers."""
+        from ui.view_memory import ViewMemory  # imports the viewer's modules: not at start-up
+
+        signals.connect_session(self.session)
+        add_viewer_keys(self.actions, signals.viewer)
+        signals.viewer.set_theme(self.theme_applied)
+        self.view_memory = ViewMemory(signals.viewer, self.settings)  # restores the display choices
+
     @property
     def training(self) -> TrainingPanel:
         return cast("TrainingPanel", self.panels.page("train"))
@@ -173,9 +196,11 @@ class MainWindow(QMainWindow):
     def _on_session_changed(self, topic: str) -> None:
         s = self.session
         if topic == "files":
-            self.signals.show_file_list(s)
             current = s.current_file
-            self.view_memory.show(current)  # saves the file left, restores this file's view
+            if current is not None or self.signals.viewer_built:
+                self.signals.show_file_list(s)  # builds the viewer, and its memory, if not yet
+                if self.view_memory is not None:
+                    self.view_memory.show(current)  # saves the file left, restores this file's view
             self.signals.show_current(current)
             self.setWindowTitle(f"{current.title} - VQ Studio" if current else "VQ Studio")
             if current:
@@ -301,7 +326,10 @@ class MainWindow(QMainWindow):
 
     def start_background(self) -> None:
         """Start-up work after the window is shown, in worker threads one after the other: load
-        torch and list devices, then import what the other tabs will need (`warm_up_job`)."""
+        torch and list devices, then import what the other tabs will need (`warm_up_job`). In
+        this thread, once the first frame is drawn, the viewer is built behind the welcome page
+        (pyqtgraph is a Qt module: imported here, not in a worker), so the first file opens at once."""
+        QTimer.singleShot(VIEWER_AFTER_SHOW_MS, lambda: self.signals.viewer)
         job = Job("devices", devices_job, self)
         job.finished.connect(self._on_devices)
         job.failed.connect(lambda error, _tb: self.device_label.setText(f"Device: unavailable ({error})"))
@@ -435,7 +463,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         self.theme_applied = theme.apply_theme(app, choice) if app is not None else "light"
         self.actions[f"theme_{choice}"].setChecked(True)
-        self.viewer.set_theme(self.theme_applied)
+        if self.signals.viewer_built:
+            self.viewer.set_theme(self.theme_applied)
         self.panels_changed(panels.THEME)
 
     def about(self) -> None:
@@ -475,7 +504,8 @@ class MainWindow(QMainWindow):
             else:
                 job.stop_and_wait()  # finishes the step and writes the checkpoint, then joins
         self.jobs.clear()
-        self.view_memory.save()
+        if self.view_memory is not None:
+            self.view_memory.save()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         super().closeEvent(event)

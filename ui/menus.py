@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QWidget
 
 from ui import export_dialog, project_opening
 
 if TYPE_CHECKING:
     from ui.mainwindow import MainWindow
 
-__all__ = ["DISPLAY_ACTIONS", "TABS", "VIEWER_ACTIONS", "build_menus", "create_actions"]
+__all__ = ["DISPLAY_ACTIONS", "TABS", "VIEWER_ACTIONS", "add_viewer_keys", "build_menus", "create_actions"]
 
 TABS = ("Signals", "Train", "Generate", "Report")
 # Display actions of the viewer (the View menu's second group).
@@ -160,7 +160,11 @@ def build_menus(w: MainWindow) -> tuple[QMenu, QMenu]:
     run = bar.addMenu("&Run")
     run.addActions([a["train"], a["resume"], a["stop"], a["generate"], a["evaluate"]])
     bar.addMenu("&Help").addAction(a["about"])
-    for name in VIEWER_KEYS:
-        a[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        w.viewer.addAction(a[name])
     return recent_files, recent_projects
+
+
+def add_viewer_keys(actions: dict[str, QAction], viewer: QWidget) -> None:
+    """Paging and amplitude keys act on the viewer only (`VIEWER_KEYS`), once it is built."""
+    for name in VIEWER_KEYS:
+        actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        viewer.addAction(actions[name])
