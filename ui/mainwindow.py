@@ -1,15 +1,18 @@
 """The main window: tabs (Signals, Train, Generate, Report), the session's changes, and jobs.
 
 Its parts live in modules of their own, by role: the actions and menus (`ui.menus`), the
-Signals tab (`ui.signals_page`), the Train, Generate and Report tabs, built when first needed
-(`ui.panels`, `ui.deferred_tabs`), opening projects and what they bring back
+Signals tab (`ui.signals_page`), the Train, Generate and Report tabs (`ui.panels`), opening
+recordings (`ui.file_opening`), opening projects and what they bring back
 (`ui.project_opening`), recent files and projects (`ui.recent`), Export synthetic
 (`ui.export_dialog`). Whether an action is enabled comes from the session's table
 (`Session.blocked`), and its tooltip says why not. Slots hand what the user chose to `ui.jobs`,
-the one place engine calls are made (a job runs in a `Job`, its own thread). Nothing imported
-before the window shows loads torch, scipy or the engine's evaluation: the start-up test
-checks it. Every message shown goes through `ui.errors.app_message`, so none speaks in
-command-line flags.
+the one place engine calls are made (a job runs in a `Job`, its own thread).
+
+Start-up shows the welcome page and builds nothing else the user cannot see yet: the viewer is
+built behind it once the window is up, the three other tabs when first shown or asked for
+(`ui.deferred_tabs`), and nothing imported before the window shows loads pyqtgraph, scipy, the
+engine's projects or evaluation, or torch (tests/ui/test_startup_lazy.py). Every message shown
+goes through `ui.errors.app_message`, so none speaks in command-line flags.
 """
 
 from __future__ import annotations
@@ -17,39 +20,21 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QEvent, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon
-from PySide6.QtWidgets import (
-    QApplication,
-    QComboBox,
-    QFileDialog,
-    QInputDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QTabWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from ui import panels, project_opening, theme
+from ui import file_opening, panels, project_opening, theme
 from ui.deferred_tabs import DeferredTabs
-from ui.errors import app_message, ask_action, show_error, show_exception
-from ui.jobs import (
-    demo_job,
-    devices_job,
-    evaluation_job,
-    generation_job,
-    gui_threads,
-    training_job,
-    warm_up_job,
-)
+from ui.errors import app_message, ask_action, show_error
+from ui.jobs import devices_job, evaluation_job, generation_job, gui_threads, training_job, warm_up_job
 from ui.menus import TABS, VIEWER_ACTIONS, add_viewer_keys, build_menus, create_actions
 from ui.recent import RecentLists
 from ui.session import Session
 from ui.settings import Settings
 from ui.signals_page import SignalsPage
 from ui.worker import Job
-from vqstudio.errors import RateNeededError, VQStudioError, user_error
+from vqstudio.errors import user_error
 from vqstudio.events import LongRun
 from vqstudio.recording import Recording
 
@@ -224,61 +209,17 @@ class MainWindow(QMainWindow):
         """The status line, in the app's words."""
         self.status.setText(app_message(text))
 
-    # --- files -------------------------------------------------------------------------------
-    def open_file(self) -> None:
-        from vqstudio.io import FILE_FILTER
-
-        path, _ = QFileDialog.getOpenFileName(self, "Open recording", self.settings.last_dir(), FILE_FILTER)
-        if path:
-            self.load_path(path)
-
+    # --- files (ui.file_opening) --------------------------------------------------------------
     def load_path(self, path: str, rate: float | None = None) -> bool:
         """Opens the recording in `path`; a bad file shows its reason and changes nothing."""
-        from vqstudio.io import read_recording
-
-        try:
-            recording = read_recording(path, rate=rate)
-        except RateNeededError as error:  # a CSV without a time column: ask, then read again
-            if rate is not None:
-                show_exception(self, "Cannot open recording", error)
-                return False
-            rate, ok = QInputDialog.getDouble(
-                self,
-                "Sample rate",
-                f"{os.path.basename(path)} has no time column.\nIts sample rate in Hz:",
-                256.0,
-                0.001,
-                1e6,
-                3,
-            )
-            return self.load_path(path, rate) if ok else False
-        except VQStudioError as error:
-            show_exception(self, "Cannot open recording", error)
-            if not os.path.exists(path):
-                self.recent.forget_file(path)
-            return False
-        self.session.add_recording(recording, path=path)
-        self.recent.add_file(path)
-        self.settings.set_last_dir(os.path.dirname(os.path.abspath(path)))
-        self.set_status(f"Opened {os.path.basename(path)}")
-        return True
+        return file_opening.load_path(self, path, rate)
 
     def open_recording(self, recording: Recording, title: str = "") -> None:
         """Shows a recording already in memory (the demo, a test's)."""
         self.session.add_recording(recording, title=title)
 
     def open_demo(self) -> None:
-        if "demo" in self.jobs:
-            return
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-        job = Job("demo", demo_job(folder), self)
-        job.finished.connect(
-            lambda result: self.session.add_recording(result[0], "Demo recording (simulated)", result[1])
-        )
-        job.finished.connect(lambda _: self.set_status("Opened the demo recording (simulated)"))
-        job.failed.connect(lambda error, _tb: show_exception(self, "Cannot make the demo recording", error))
-        self._start_job(job, track_in_session=False)
-        self.set_status("Simulating the demo recording...")
+        file_opening.open_demo(self)
 
     def close_recording(self) -> None:
         self.session.close_current()
@@ -288,13 +229,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                path = url.toLocalFile()
-                if os.path.isdir(path):
-                    self.open_project(path)
-                else:
-                    self.load_path(path)
+        file_opening.open_dropped(self, event.mimeData().urls())
         event.acceptProposedAction()
 
     # --- projects ----------------------------------------------------------------------------
@@ -308,7 +243,7 @@ class MainWindow(QMainWindow):
         return self.session.synthetic_paths
 
     # --- jobs --------------------------------------------------------------------------------
-    def _start_job(self, job: Job, track_in_session: bool = True) -> None:
+    def start_job(self, job: Job, track_in_session: bool = True) -> None:
         """Runs `job`, tracked in `self.jobs` (and in the session, for the actions' states)."""
         self.jobs[job.name] = job
 
@@ -334,9 +269,9 @@ class MainWindow(QMainWindow):
         job.finished.connect(self._on_devices)
         job.failed.connect(lambda error, _tb: self.device_label.setText(f"Device: unavailable ({error})"))
         job.finished.connect(
-            lambda _: self._start_job(Job("warm_up", warm_up_job, self), track_in_session=False)
+            lambda _: self.start_job(Job("warm_up", warm_up_job, self), track_in_session=False)
         )
-        self._start_job(job, track_in_session=False)
+        self.start_job(job, track_in_session=False)
 
     def _on_devices(self, choices: list[tuple[str, str]]) -> None:
         self.devices = choices
@@ -375,7 +310,7 @@ class MainWindow(QMainWindow):
         self.training.attach(job, resume)
         job.finished.connect(lambda result: self._on_trained(project_dir, result))
         job.failed.connect(self._on_training_failed)
-        self._start_job(job)
+        self.start_job(job)
         self.panels.show("train")
 
     def _on_trained(self, project_dir: str, result: Any) -> None:
@@ -408,7 +343,7 @@ class MainWindow(QMainWindow):
         job.long_run.connect(lambda event: self._ask_long_run(job, event))
         job.finished.connect(self._on_generated)
         job.failed.connect(lambda error, tb: self._on_job_failed("Generation failed", error, tb))
-        self._start_job(job)
+        self.start_job(job)
         self.panels.show("generate")
 
     def _ask_long_run(self, job: Job, event: LongRun) -> None:
@@ -438,7 +373,7 @@ class MainWindow(QMainWindow):
         self.report.attach(job)
         job.finished.connect(self.session.set_report)
         job.failed.connect(lambda error, tb: self._on_job_failed("Evaluation failed", error, tb))
-        self._start_job(job)
+        self.start_job(job)
         self.panels.show("report")
 
     def stop_jobs(self) -> None:

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from ui import export_dialog, project_opening
+from ui import export_dialog, file_opening, project_opening
 
 if TYPE_CHECKING:
     from ui.mainwindow import MainWindow
@@ -46,7 +46,7 @@ Row = tuple[str, str, str | None, Callable[[], Any]]  # name, text, shortcut, sl
 
 def _file_rows(w: MainWindow) -> list[Row]:
     return [
-        ("open", "&Open recording...", "Ctrl+O", w.open_file),
+        ("open", "&Open recording...", "Ctrl+O", lambda: file_opening.choose_and_open(w)),
         ("open_demo", "Open the &demo recording", "Ctrl+Shift+D", w.open_demo),
         ("close", "&Close recording", "Ctrl+W", w.close_recording),
         ("open_project", "Open &project...", "Ctrl+Shift+O", lambda: project_opening.choose_and_open(w)),
