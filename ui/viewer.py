@@ -40,6 +40,7 @@ from ui.view_reference import Reference, unit_kind
 from ui.view_scale import initial_scales, nice_scale, robust_scale, step_scale
 from ui.view_traces import TraceOptions, place_row
 from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu, montage_row_menu
+from ui.viewer_docks import ViewerDocks
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
@@ -63,6 +64,7 @@ class SignalViewer(QWidget):
     page_changed = Signal(float)  # start of the page in seconds
     recording_changed = Signal()  # a different recording (or none) is shown
     bad_channels_changed = Signal(object)  # the set of bad channel names, after a user's change
+    redrawn = Signal()  # a page was drawn (another page, rows, filters, reference...)
 
     def __init__(self, parent: QWidget | None = None, controls: bool = True) -> None:
         super().__init__(parent)
@@ -73,6 +75,7 @@ class SignalViewer(QWidget):
         self._montage: Montage | None = None  # the rows of a bipolar montage, when one is chosen
         self._drawn: Recording | None = None  # what the rows are channels of: recording or montage
         self._rows_list: list[int] = []  # channels of `_drawn` in rows, top to bottom (all pages)
+        self._greyed: set[str] = set()  # rows on the page drawn grey (bad channels in them)
         self._first = 0  # first shown channel on the page (vertical scroll position)
         self._rows = DEFAULT_ROWS if controls else 0  # channels per page; 0: all
         self._scales: dict[str, float] = {}
@@ -112,6 +115,7 @@ class SignalViewer(QWidget):
         # The plot's view would swallow the wheel (its mouse interaction is off) and the
         # right-click: handle both here.
         self.plot.viewport().installEventFilter(self)
+        self.docks = ViewerDocks(self)  # the spectrum and the scalp map, made when first shown
         self.annotation_editor = AnnotationEditor(self)  # adds, edits, deletes; takes dropped files
         for target in (self, self.plot.viewport()):
             self.annotation_editor.watch_drops(target)
@@ -178,6 +182,16 @@ class SignalViewer(QWidget):
         """Names of the rows on the current page, top to bottom (a montage's 'Fp1-F7')."""
         drawn = self._drawn
         return [drawn.channels[i].name for i in self._page_indices()] if drawn else []
+
+    @property
+    def drawn_recording(self) -> Recording | None:
+        """What the rows are channels of: the recording, or its montage's rows."""
+        return self._drawn
+
+    @property
+    def greyed_rows(self) -> set[str]:
+        """Names of the page's rows drawn grey (a bad channel, or one in a montage pair)."""
+        return set(self._greyed)
 
     @property
     def montage(self) -> Montage | None:
@@ -560,7 +574,9 @@ class SignalViewer(QWidget):
         self._bins = bins = self._pixel_bins()
         indices = self._page_indices()
         self._page = read_page(rec, indices, t0, t1, bins, self.filters, self._reference, self._bad)
-        greyed = {rec.channels[i].name for i in indices if self._bad.intersection(self._row_members(i))}
+        self._greyed = greyed = {
+            rec.channels[i].name for i in indices if self._bad.intersection(self._row_members(i))
+        }
         xs, ys = [], []
         for row, span in enumerate(self._page):
             per_row = self._scales.get(rec.channels[span.index].unit, 1.0)
@@ -587,6 +603,7 @@ class SignalViewer(QWidget):
         self.view.setRange(xRange=(t0, t1), yRange=(-0.5, n - 0.5), padding=0.0, update=False)
         self.position.setText(self._position_text(t0, t1))
         self._refresh_readout()
+        self.redrawn.emit()
 
     def _scale_bar_rows(self, indices: list[int]) -> list[tuple[float, str]]:
         # One bar per unit, beside the first row of that unit on the page.
@@ -645,6 +662,18 @@ class SignalViewer(QWidget):
         if self._montage is not None:
             return montage_row_menu(self, self._drawn.channels[index].name, self._row_members(index))
         return channel_menu(self, self._drawn.channels[index].name)
+
+    def toggle_spectrum(self) -> None:
+        """The spectrum dock (Welch PSD of the page's channels), shown or hidden."""
+        self.docks.toggle("spectrum")
+
+    def toggle_scalp_map(self) -> None:
+        """The scalp-map dock (band power at 10-20 positions), shown or hidden."""
+        self.docks.toggle("scalp_map")
+
+    def choose_annotation_file(self) -> None:
+        """Adds the annotations of an EDF+ file (a hypnogram) to the recording shown."""
+        self.annotation_editor.choose_file()
 
     def context_menu(self, pos: QPoint) -> QMenu:
         """The right-click menu at viewport position `pos`: the channel's entries over a row,
