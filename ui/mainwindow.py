@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         add_viewer_keys(self.actions, signals.viewer)
         signals.viewer.set_theme(self.theme_applied)
         self.view_memory = ViewMemory(signals.viewer, self.settings)  # restores the display choices
+        signals.viewer.annotation_editor.watch_drops(self)  # a hypnogram dropped anywhere: added
 
     @property
     def training(self) -> TrainingPanel:

@@ -26,7 +26,7 @@ TABS = ("Signals", "Train", "Generate", "Report")
 # Display actions of the viewer (the View menu's second group).
 DISPLAY_ACTIONS = (
     "channels_up", "channels_down", "more_channels", "fewer_channels", "display_filters",
-    "average_reference", "annotations",
+    "average_reference", "annotations", "spectrum", "scalp_map",
 )  # fmt: skip
 # Actions on the viewer: enabled while a recording is open.
 VIEWER_ACTIONS = (
@@ -36,6 +36,7 @@ VIEWER_ACTIONS = (
     "smaller",
     "channels",
     "clock_time",
+    "add_annotations",
     *DISPLAY_ACTIONS,
 )
 # Keys that act on the viewer only (a spin box elsewhere keeps its own PgUp/PgDn, +, -).
@@ -96,6 +97,9 @@ def _view_rows(w: MainWindow) -> list[Row]:
             "Ctrl+Shift+A",
             lambda: w.annotation_dock.setHidden(not w.annotation_dock.isHidden()),
         ),
+        ("spectrum", "S&pectrum", "Ctrl+Shift+P", _on_viewer(w, "toggle_spectrum")),
+        ("scalp_map", "Scalp &map", "Ctrl+Shift+T", _on_viewer(w, "toggle_scalp_map")),
+        ("add_annotations", "Add &annotations from file...", None, _on_viewer(w, "choose_annotation_file")),
     ]
 
 
@@ -141,7 +145,7 @@ def build_menus(w: MainWindow) -> tuple[QMenu, QMenu]:
     file = bar.addMenu("&File")
     file.addActions([a["open"], a["open_demo"]])
     recent_files = file.addMenu("Recent &files")
-    file.addActions([a["close"]])
+    file.addActions([a["close"], a["add_annotations"]])
     file.addSeparator()
     file.addAction(a["open_project"])
     recent_projects = file.addMenu("Recent pro&jects")

@@ -108,7 +108,8 @@ class SignalViewer(QWidget):
         self.annotations = AnnotationItem()
         self.grid = GridItem()
         self.scale_bars = ScaleBarItem()
-        for graphic in (self.grid, self.annotations, self.traces, self.scale_bars):
+        # Annotations over the traces: a label stays readable on a busy page (a light tint only).
+        for graphic in (self.grid, self.traces, self.annotations, self.scale_bars):
             self.plot.addItem(graphic)
         self.view.sigResized.connect(self._on_resized)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)

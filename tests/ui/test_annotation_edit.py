@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.sleep_edf import PSG_START, STAGES, write_hypnogram, write_psg
-from tests.ui.conftest import make_recording
+from tests.ui.conftest import make_recording, save_screenshot
 from ui.annotation_dialog import AnnotationDialog
 from ui.annotation_dock import with_annotation_dock
 from ui.view_annotations import place_annotations
@@ -233,3 +233,29 @@ def test_edits_reach_a_written_copy_and_training_labels(viewer_and_dock, sleep_f
     prepared = prepare([viewer.recording], config)
     assert {"Sleep stage W", "Sleep stage 2", "Sleep stage 3"} <= set(prepared.label_names)
     assert viewer.recording.start == PSG_START
+
+
+def test_the_file_menu_adds_a_hypnogram_and_drops_on_the_window_do_too(window, sleep_files, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    psg, hypnogram = sleep_files
+    action = window.actions["add_annotations"]
+    assert not action.isEnabled()  # nothing to add them to yet
+    assert window.load_path(psg)
+    assert action.isEnabled() and action in window.menuBar().actions()[0].menu().actions()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (hypnogram, ""))
+    action.trigger()
+    assert len(window.viewer.recording.annotations) == 7
+    window.viewer.recording.annotations.clear()
+    assert drop(window, [hypnogram])  # dropped on the window, not on the traces
+    assert len(window.session.recording.annotations) == 7
+    assert window.session.recording is window.viewer.recording  # training takes this recording
+
+
+def test_screenshot_of_a_hypnogram_on_its_psg(window, sleep_files):
+    psg, hypnogram = sleep_files
+    assert window.load_path(psg)
+    window.viewer.annotation_editor.import_file(hypnogram)
+    window.viewer.set_page_length(30.0)  # a scoring epoch
+    window.annotation_dock.activate_row(3)  # Sleep stage 3 at 180 s, stage 2 before it
+    save_screenshot(window, "viewer_hypnogram_on_psg")

@@ -73,3 +73,16 @@ def test_screenshot_of_the_spectrum(window, qtbot):
     window.annotation_dock.hide()
     qtbot.waitUntil(lambda: bool(dock.spectra), timeout=3000)
     save_screenshot(window, "viewer_spectrum")
+
+
+def test_the_view_menu_shows_the_spectrum_and_the_scalp_map(window):
+    view_menu = window.menuBar().actions()[1].menu()
+    for name in ("spectrum", "scalp_map"):
+        assert window.actions[name] in view_menu.actions() and not window.actions[name].isEnabled()
+    window.open_recording(make_1020(seconds=20.0), "10-20 EEG (simulated)")
+    window.actions["spectrum"].trigger()
+    window.actions["scalp_map"].trigger()
+    docks = window.viewer.docks
+    assert docks.dock("spectrum").isVisible() and docks.dock("scalp_map").isVisible()
+    window.actions["spectrum"].trigger()
+    assert not docks.dock("spectrum").isVisible()
