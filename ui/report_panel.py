@@ -11,6 +11,7 @@ the user chose for it (`evaluation_options`) and shows what it returns.
 from __future__ import annotations
 
 import glob
+import html
 import json
 import os
 from typing import Any
@@ -34,11 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.errors import app_message
 from ui.worker import Job
+from vqstudio.errors import user_error
 from vqstudio.evaluation.table import Row, comparison_rows
 from vqstudio.events import Progress
 
-__all__ = ["ReportPanel", "SavedReport"]
+__all__ = ["NO_REPORT", "READY", "ReportPanel", "SavedReport"]
+
+NO_REPORT = "No report yet: generate recordings, then Evaluate."
+READY = "No report yet: generated recordings are ready; Evaluate compares them with real data."
 
 
 class SavedReport:
@@ -68,8 +74,14 @@ class ReportPanel(QWidget):
         self.plot_paths: list[str] = []
         self.rows: list[Row] = []
         self.real_paths: list[str] = []
-        self.title = QLabel("No report yet: generate recordings, then Evaluate.")
+        self.title = QLabel(NO_REPORT)
         self.title.setWordWrap(True)
+        # What the last evaluation said when it failed, whole (a progress bar cut it to a few words).
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setVisible(False)
+        self._evaluate = actions["evaluate"]
+        self._evaluate.changed.connect(self._offer_evaluation)
         self.add_real = QPushButton("Add reference recordings...")
         self.add_real.setToolTip(
             "Real recordings to compare with instead of the project's held-out split (the project's "
@@ -148,6 +160,7 @@ class ReportPanel(QWidget):
         band.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.status)
         layout.addLayout(refs)
         layout.addLayout(band)
         layout.addWidget(split, 1)
@@ -204,9 +217,24 @@ class ReportPanel(QWidget):
     def attach(self, job: Job) -> None:
         self.progress.setValue(0)
         self.progress.setFormat("evaluating...")
+        self.status.setVisible(False)
         job.progress.connect(self._on_progress)
         job.finished.connect(lambda _: self.progress.setFormat("done"))
-        job.failed.connect(lambda error, _tb: self.progress.setFormat(f"failed: {error}"))
+        job.failed.connect(lambda error, _tb: self._on_failed(error))
+
+    def _on_failed(self, error: BaseException) -> None:
+        """The bar says "failed"; the reason shows whole, wrapped, below the heading."""
+        self.progress.setFormat("failed")
+        said = user_error(error)
+        reason = str(said) if said is not None else f"internal error: {type(error).__name__}: {error}"
+        self.status.setText(f"<b>Evaluation failed:</b> {html.escape(app_message(reason))}")
+        self.status.setVisible(True)
+
+    def _offer_evaluation(self) -> None:
+        """Once generated recordings make Evaluate possible, the heading says so (it kept saying
+        "No report yet: generate recordings" after they were generated)."""
+        if self.report is None and self.title.text() in (NO_REPORT, READY):
+            self.title.setText(READY if self._evaluate.isEnabled() else NO_REPORT)
 
     def _on_progress(self, p: Progress) -> None:
         self.progress.setValue(round(1000 * min(1.0, max(0.0, p.fraction))))
@@ -226,7 +254,9 @@ class ReportPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.set_plots(plot_paths)
         if report is not None:
+            self.status.setVisible(False)
             self.title.setText(self._headline(data))
+            self._show_compared(data)
 
     def _fill_row(self, r: int, row: Row) -> None:
         name = QTableWidgetItem(row.title)
@@ -242,6 +272,18 @@ class ReportPanel(QWidget):
         how.setToolTip(row.tooltip)
         self.table.setItem(r, 5, how)
 
+    def _show_compared(self, data: dict[str, Any]) -> None:
+        """What the report compared with, where the engine left out a reference recording that
+        is one of the training recordings."""
+        left_out = [os.path.basename(p) for p in data.get("references_left_out") or {}]
+        if not left_out:
+            return
+        used = [os.path.basename(p) for p in (data.get("sources") or {}).get("real", []) if os.path.isabs(p)]
+        shown = ", ".join(used) or "the project's held-out split"
+        self.real_label.setText(
+            f"compared with: {shown} ({', '.join(left_out)} left out: one of the training recordings)"
+        )
+
     @staticmethod
     def _headline(data: dict[str, Any]) -> str:
         windows = data.get("windows", {})
@@ -251,10 +293,17 @@ class ReportPanel(QWidget):
             "yes": "WARNING: the generated windows look copied from the training data",
             "no": "no sign of copying the training data",
         }.get(verdict, f"memorization: {verdict}")
+        held_out = ((data.get("references") or {}).get("held_out_half") or {}).get("memorization_verdict")
+        if held_out == "yes":  # the real data the check is calibrated on looks copied itself
+            text = "memorization check unreliable: the held-out real data itself looks copied from training"
         excluded = data.get("excluded_flat") or {}
         flat = excluded.get("real", 0) + excluded.get("synthetic", 0)
         left_out = f"; {flat} window(s) with flat or saturated stretches left out" if flat else ""
-        return f"Evaluation: {counts}; {text}{left_out}."
+        references = "".join(
+            f" {os.path.basename(path)} was not used as real data: it is one of the training recordings."
+            for path in data.get("references_left_out") or {}
+        )
+        return f"Evaluation: {counts}; {text}{left_out}.{references}"
 
     def set_plots(self, paths: list[str]) -> None:
         while self.plots_layout.count():

@@ -167,6 +167,8 @@ class PreparedData:
     working: dict[str, Any] | None = None
     # Windows left out for a flat or saturated stretch (`PrepConfig.skip_flat`), per split.
     excluded_flat: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
+    # Where those windows start, per split: (index of the source file, recording time in s).
+    flat_places: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {"train": [], "val": []})
 
     @property
     def labels(self) -> list[str]:
@@ -527,6 +529,7 @@ def prepare(
         return index_of[text]
 
     excluded = {"train": 0, "val": 0}
+    places: dict[str, list[tuple[int, float]]] = {"train": [], "val": []}
 
     def build(parts: list[_Part], step: int, split: str) -> Split:
         datas, starts, labels, files = [], [], [], []
@@ -536,6 +539,7 @@ def prepare(
             if flat is not None and s.size:
                 keep = _clean_starts(flat, s, window)
                 excluded[split] += int(s.size - keep.size)
+                places[split] += [(fi, t0 + int(a) / rate) for a in np.setdiff1d(s, keep)]
                 s = keep
             if s.size:
                 datas.append(x)
@@ -597,6 +601,7 @@ def prepare(
         output_rate,
         working,
         excluded_flat=excluded,
+        flat_places=places,
     )
 
 

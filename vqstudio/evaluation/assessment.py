@@ -25,6 +25,17 @@ from typing import Any
 import numpy as np
 
 from vqstudio.errors import FormatError, VQStudioError
+from vqstudio.evaluation.places import (
+    HOP,
+    MIN_REAL_WINDOWS,
+    Stretch,
+    describe_places,
+    flat_places,
+    overlapping_starts,
+    place,
+    stretches,
+)
+from vqstudio.evaluation.verdicts import judge_cnn
 from vqstudio.events import Job, LogLine, StopRequest
 
 __all__ = ["Assessment", "assess", "check_band", "prepare_like_project"]
@@ -33,7 +44,6 @@ __all__ = ["Assessment", "assess", "check_band", "prepare_like_project"]
 # evaluation to seconds on a laptop while leaving hundreds of windows per set.
 MAX_TRAIN_WINDOWS = 2000
 MAX_WINDOWS = 1000
-HOP = 0.5  # real and synthetic windows start every half window
 
 
 @dataclass
@@ -47,6 +57,8 @@ class Assessment:
     json_path: str | None = None
     sources: dict[str, list[str]] = field(default_factory=dict)
     hop_s: float | None = None
+    # Reference recordings not used as real data (path -> why: one of the training recordings).
+    references_left_out: dict[str, str] = field(default_factory=dict)
 
     @property
     def psd_band_hz(self) -> list[float] | None:
@@ -57,6 +69,7 @@ class Assessment:
     def to_dict(self) -> dict[str, Any]:
         d = self.report.to_dict()
         d["sources"] = self.sources
+        d["references_left_out"] = dict(self.references_left_out)
         d["window_hop_s"] = self.hop_s
         d["psd_band_hz"] = self.psd_band_hz
         if self.references:
@@ -69,56 +82,96 @@ class Assessment:
 @dataclass
 class _Windows:
     """Windows cut from contiguous normalised signal: `data` `(channels, samples)`, `pieces`
-    (start, stop) of each contiguous stretch in it, window `starts` and their labels."""
+    (start, stop) of each contiguous stretch in it, window `starts` and their labels; `parts`
+    says which file and time each stretch is (None: unknown), and `left_out` where the windows
+    the preparation left out for a flat or saturated stretch were."""
 
     data: np.ndarray
     pieces: list[tuple[int, int]]
     starts: np.ndarray
     labels: np.ndarray | None
     excluded_flat: int = 0  # windows the preparation left out for a flat or saturated stretch
+    parts: list[Stretch] | None = None
+    left_out: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def keep(self, index: np.ndarray) -> _Windows:
+        """The windows at `index` (positions or a mask), in order."""
+        labels = self.labels[index] if self.labels is not None else None
+        return replace(self, starts=self.starts[index], labels=labels)
 
     def subsample(self, cap: int, rng: np.random.Generator) -> _Windows:
         if len(self.starts) <= cap:
             return self
-        keep = np.sort(rng.choice(len(self.starts), cap, replace=False))
-        labels = self.labels[keep] if self.labels is not None else None
-        return _Windows(self.data, self.pieces, self.starts[keep], labels, self.excluded_flat)
+        return self.keep(np.sort(rng.choice(len(self.starts), cap, replace=False)))
 
     def cut(self, signal: np.ndarray, window: int) -> np.ndarray:
         """`(n, channels, window)` windows of `signal` (the data or its reconstruction)."""
         idx = self.starts[:, None] + np.arange(window)[None, :]
         return np.ascontiguousarray(signal[:, idx].transpose(1, 0, 2))
 
+    def places(self, index: np.ndarray, window: int, rate: float) -> list[tuple[str, float, float] | None]:
+        """(file, start s, end s) of the windows at `index`."""
+        if self.parts is None:
+            return []
+        return [place(self.parts, int(s), window, rate) for s in self.starts[index]]
 
-def _pieces(prepared: Any, split: Any, key: str) -> list[tuple[int, int]] | None:
-    """(start, stop) of each contiguous stretch inside `split.data`, from the time ranges that
-    `prepare` lists per source (`train_s` / `held_out_s`): stretches shorter than a window are
-    not in the data. None when they do not add up to the data (then windows are not re-cut)."""
-    pieces, offset = [], 0
-    for src in prepared.sources:
-        for a, b in src.get(key, []):
-            n = round((b - a) * prepared.rate)
-            if n >= prepared.window:
-                pieces.append((offset, offset + n))
-                offset += n
-    return pieces if offset == split.data.shape[1] else None
+
+def _stretch_windows(prepared: Any, split: Any, key: str, labels: np.ndarray | None, flat: str) -> _Windows:
+    """A split's own windows, with the file and time of its stretches (`places.stretches`) and of
+    the windows the preparation left out of it (`flat`: "train" or "val")."""
+    parts = stretches(prepared, split, key)
+    pieces = [(p.offset, p.stop) for p in parts] if parts else [(0, split.data.shape[1])]
+    left_out = flat_places(prepared, flat)
+    return _Windows(split.data, pieces, split.starts.copy(), labels, len(left_out), parts, left_out)
 
 
 def _overlapping(prepared: Any, split: Any, key: str, hop: int, labels: np.ndarray | None) -> _Windows:
     """Windows every `hop` samples inside each contiguous stretch of a split; a new window takes
     the label of the split's own window that covers its midpoint."""
-    window = prepared.window
-    pieces = _pieces(prepared, split, key)
-    if pieces is None:  # cannot tell where stretches join: keep the split's own windows
-        return _Windows(split.data, [(0, split.data.shape[1])], split.starts.copy(), labels)
-    starts = np.concatenate(
-        [np.arange(a, b - window + 1, hop, dtype=np.int64) for a, b in pieces] or [np.zeros(0, np.int64)]
-    )
+    own = _stretch_windows(prepared, split, key, labels, "val")
+    if own.parts is None:  # cannot tell where stretches join: keep the split's own windows
+        return own
+    starts = overlapping_starts(own.parts, prepared.window, hop)
     new_labels = None
     if labels is not None and len(split.starts):
-        j = np.clip(np.searchsorted(split.starts, starts + window // 2, side="right") - 1, 0, None)
+        j = np.clip(np.searchsorted(split.starts, starts + prepared.window // 2, side="right") - 1, 0, None)
         new_labels = labels[j]
-    return _Windows(split.data, pieces, starts, new_labels)
+    # The preparation's own count of flat windows does not carry over: these windows are cut
+    # again, and those holding a flat stretch are found among them (`_without_flat`).
+    return replace(own, starts=starts, labels=new_labels, excluded_flat=0, left_out=[])
+
+
+def _without_flat(w: _Windows, x: np.ndarray, rate: float, window: int) -> tuple[_Windows, np.ndarray]:
+    """The windows (and their physical signal `x`) less those holding a flat or saturated
+    stretch (`flat.flat_windows`), which are counted and placed in `excluded_flat`/`left_out`."""
+    from vqstudio.data.flat import flat_windows
+
+    bad = flat_windows(x, rate) if len(x) else np.zeros(0, bool)
+    if not bad.any():
+        return w, x
+    found = [p for p in w.places(np.flatnonzero(bad), window, rate) if p is not None]
+    kept = w.keep(~bad)
+    return replace(kept, excluded_flat=w.excluded_flat + int(bad.sum()), left_out=w.left_out + found), x[~bad]
+
+
+def _refuse_too_few(w: _Windows, role: str, seconds: float) -> None:
+    """`FormatError` when fewer than `MIN_REAL_WINDOWS` windows are left, naming where the flat
+    or saturated ones left out were."""
+    n = len(w.starts)
+    if n >= MIN_REAL_WINDOWS:
+        return
+    flat = ""
+    if w.excluded_flat:
+        where = describe_places(w.left_out)
+        flat = f", and {w.excluded_flat} more left out for a flat or saturated stretch" + (
+            f" ({where})" if where else ""
+        )
+    advice = "give longer recordings" + (
+        "" if role == "synthetic" else ", or other real recordings to compare with (--real)"
+    )
+    raise FormatError(
+        f"evaluate: need at least {MIN_REAL_WINDOWS} {role} windows of {seconds:g} s, got {n}{flat}; {advice}"
+    )
 
 
 def prepare_like_project(
@@ -164,9 +217,7 @@ def _windows_of(
     y = None
     if labels != "none":
         y = np.array([names[i] if i >= 0 else "" for i in prepared.train.labels], dtype=object)
-    split = prepared.train
-    pieces = _pieces(prepared, split, "train_s") or [(0, split.data.shape[1])]
-    return _Windows(split.data, pieces, split.starts.copy(), y, prepared.excluded_flat["train"])
+    return _stretch_windows(prepared, prepared.train, "train_s", y, "train")
 
 
 def _flat_shares(rec: Any, project: Any, hop: int) -> list[tuple[str, float]] | None:
@@ -237,6 +288,30 @@ def _merge(shares: list[tuple[str, float]]) -> list[tuple[str, float]]:
     for name, share in shares:
         best[name] = max(share, best.get(name, 0.0))
     return list(best.items())
+
+
+def _held_out_references(paths: Sequence[str], project: Any) -> tuple[list[str], dict[str, str]]:
+    """The reference recordings that are not among the project's training recordings (compared
+    by sha256), and for each that is, why it is left out. None left: the held-out split is used."""
+    from vqstudio.recording import file_sha256
+
+    trained = {s.sha256 for s in project.record.data.sources if s.sha256}
+    kept, training = [], []
+    for path in paths:
+        try:
+            is_training = file_sha256(path) in trained
+        except OSError:
+            is_training = False  # the reader says what is wrong with it
+        (training if is_training else kept).append(path)
+    instead = "the other reference recordings are" if kept else "the project's held-out split is"
+    left_out = {
+        os.path.abspath(path): (
+            f"{os.path.basename(path)} is one of the project's training recordings (same sha256), not "
+            f"held-out data: it is left out of the comparison, and {instead} used instead"
+        )
+        for path in training
+    }
+    return kept, left_out
 
 
 def _split_labels(prepared: Any, split: str) -> np.ndarray | None:
@@ -328,6 +403,11 @@ def assess(
     train, train_y = prepared.physical(train_w.cut(train_w.data, window)), train_w.labels
     # The memorization check searches the whole training signal at every shift, not windows.
     train_signal = prepared.physical(prepared.train.data)
+    # A reference that is one of the training recordings is not held-out data: it would make
+    # the held-out column (and the memorization check it calibrates) report copying.
+    real_paths, training_files = _held_out_references(real_paths or [], project)
+    for path in training_files:
+        yield LogLine(training_files[path], "warning")
     if real_paths:
         # Other real files carry labels only as annotations: their stems are not training labels.
         real_mode = "annotations" if label_mode == "annotations" else "none"
@@ -336,24 +416,28 @@ def assess(
     else:
         real_w = _overlapping(prepared, prepared.val, "held_out_s", hop, _split_labels(prepared, "val"))
         real_source = ["held-out split of the project"]
-    if len(real_w.starts) < 2:
-        raise FormatError(
-            f"only {len(real_w.starts)} held-out real window(s) of {window / prepared.rate:g} s to "
-            "compare with; give more real data with --real"
-        )
+    seconds = window / prepared.rate
     real_w = real_w.subsample(MAX_WINDOWS, rng)
-    real, real_y = prepared.physical(real_w.cut(real_w.data, window)), real_w.labels
+    real_w, real = _without_flat(
+        real_w, prepared.physical(real_w.cut(real_w.data, window)), prepared.rate, window
+    )
+    _refuse_too_few(real_w, "real", seconds)
+    real_y = real_w.labels
     # Synthetic files carry their label as an annotation, whatever the project's label mode.
     syn_w = _windows_of(
         synthetic_paths, project, rate, "annotations" if label_mode != "none" else "none", hop, "synthetic"
     )
+    syn_w = syn_w.subsample(MAX_WINDOWS, rng)
+    syn_w, synthetic = _without_flat(
+        syn_w, prepared.physical(syn_w.cut(syn_w.data, window)), prepared.rate, window
+    )
     if syn_w.excluded_flat:
         yield LogLine(
             f"left out {syn_w.excluded_flat} synthetic window(s) holding a flat (constant) or "
-            "saturated stretch"
+            f"saturated stretch ({describe_places(syn_w.left_out)})"
         )
-    syn_w = syn_w.subsample(MAX_WINDOWS, rng)
-    synthetic, syn_y = prepared.physical(syn_w.cut(syn_w.data, window)), syn_w.labels
+    _refuse_too_few(syn_w, "synthetic", seconds)
+    syn_y = syn_w.labels
     yield LogLine(
         f"comparing {len(synthetic)} synthetic windows with {len(real)} real and {len(train)} training "
         f"windows of {window / prepared.rate:g} s (hop {hop / prepared.rate:g} s)"
@@ -387,6 +471,7 @@ def assess(
         report,
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
         hop_s=hop / prepared.rate,
+        references_left_out=training_files,
     )
     if not references:
         note = "references were not asked for"
@@ -395,6 +480,7 @@ def assess(
         yield from _references(
             result, job, project, prepared, real_w, real, real_y, train, len(synthetic), rng
         )
+    judge_cnn(report, result.references, result.reference_notes, references)
     if plots_dir:
         result.plots = save_plots(report, real, synthetic, plots_dir, units=prepared.units)
     if json_path:

@@ -30,6 +30,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 class Cell:
     text: str  # what the cell shows
     note: str = ""  # why it is n/a, or what stands behind the number (an interval, a reason)
+    footnote: bool = False  # the note says why the cell holds no number (printed below a table)
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,24 @@ def _number(value: float, unit: str) -> str:
 
 def _metric_cell(report: dict[str, Any] | None, key: str, missing: str) -> Cell:
     if report is None:
-        return Cell("n/a", missing)
+        return Cell("n/a", missing, footnote=True)
     m = (report.get("metrics") or {}).get(key)
     if not isinstance(m, dict):
-        return Cell("n/a", "not computed (the evaluation was stopped before this metric)")
+        return Cell("n/a", "not computed (the evaluation was stopped before this metric)", footnote=True)
     details = m.get("details") or {}
     value = m.get("value")
     if value is None:
-        return Cell("n/a", str(details.get("skipped") or details.get("reason") or "could not be computed"))
+        why = str(details.get("skipped") or details.get("reason") or "could not be computed")
+        return Cell("n/a", why, footnote=True)
     unit = m.get("unit") or ""
     ci = details.get("accuracy_ci95")
     if m.get("better") == "chance" and ci:
         lo, hi = 100 * ci[0], 100 * ci[1]
-        return Cell(f"{value:.1f} % [{lo:.0f}-{hi:.0f}]", f"95 % interval {lo:.1f}-{hi:.1f} %")
+        figure = f"{value:.1f} % [{lo:.0f}-{hi:.0f}]"
+        if details.get("judged") is False:  # no verdict its data supports (`verdicts.judge_cnn`)
+            note = f"{figure} is no verdict: {details.get('not_judged', '')}"
+            return Cell(str(details.get("verdict") or "not enough data to judge"), note, footnote=True)
+        return Cell(figure, f"95 % interval {lo:.1f}-{hi:.1f} %")
     return Cell(_number(float(value), unit))
 
 
@@ -141,17 +147,19 @@ def comparison_rows(assessment: dict[str, Any]) -> tuple[list[str], list[Row]]:
 
 def format_table(columns: list[str], rows: list[Row]) -> str:
     """A plain-text table: metric, one column per set, then unit and how to read it; an "n/a"
-    cell carries a footnote number, and the notes below say why."""
+    cell, or one that holds no verdict ("not enough data to judge"), carries a footnote number,
+    and the notes below say why."""
     notes: list[str] = []
     texts: list[list[str]] = []
     for r in rows:
         line = []
         for cell in r.cells:
             text = cell.text
-            if text == "n/a" and cell.note:
-                if cell.note not in notes:
-                    notes.append(cell.note)
-                text = f"n/a[{notes.index(cell.note) + 1}]"
+            if (text == "n/a" or cell.footnote) and cell.note:
+                said = f"n/a: {cell.note}" if text == "n/a" else cell.note
+                if said not in notes:
+                    notes.append(said)
+                text = f"{text}[{notes.index(said) + 1}]"
             line.append(text)
         texts.append(line)
     width = max([len("metric")] + [len(r.title) for r in rows])
@@ -162,5 +170,5 @@ def format_table(columns: list[str], rows: list[Row]) -> str:
         body = "  ".join(f"{t:>{w}}" for t, w in zip(line, cols, strict=True))
         how = "; ".join(p for p in (r.unit, r.direction) if p)
         lines.append(f"{r.title:<{width}}  {body}  {how}")
-    lines += [f"[{i}] n/a: {note}" for i, note in enumerate(notes, 1)]
+    lines += [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines)

@@ -279,6 +279,7 @@ def _train_locked(
     import torch
 
     from vqstudio.device import describe_device, resolve_device, set_threads
+    from vqstudio.evaluation.places import describe_places, flat_places, held_out_warning
     from vqstudio.training.loop import StageContext, train_stage
     from vqstudio.training.prior_stage import train_prior
     from vqstudio.training.tokenizer_stage import TokenizerStage, window_multiple
@@ -322,10 +323,13 @@ def _train_locked(
     )
     flat = prepared.excluded_flat
     if flat["train"] or flat["val"]:
+        where = describe_places(flat_places(prepared, "train") + flat_places(prepared, "val"))
         yield LogLine(
             f"left out {flat['train']} training and {flat['val']} held-out windows that hold a flat "
-            "(constant) or saturated stretch"
+            f"(constant) or saturated stretch ({where})"
         )
+    if not resume and (warning := held_out_warning(prepared)):
+        yield LogLine(warning, "warning")
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
 
     _seed_everything(settings.seed)
