@@ -88,6 +88,10 @@ def test_another_recording_gets_a_new_project(window, qtbot, tmp_path):
     with qtbot.waitSignal(job.finished, timeout=180_000):
         pass
     assert "Project X" in panel.project_label.text()
+    # Issue 21, item 2: a 62 s recording's held-out part is too small to evaluate, and the log says so.
+    log = panel.log_pane.toPlainText()
+    assert "warning: only 1 held-out window of 4 s to evaluate with" in log
+    assert "X.edf 57.8-61.8 s" in log and "(reference recordings)" in log and "--" not in log
     window.load_path(kinds.psg(str(tmp_path)))
     text = panel.project_label.text()
     assert "New project" in text and "psg.edf" in text and "Resume continues it" in text
