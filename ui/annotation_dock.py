@@ -2,8 +2,10 @@
 
 A click on a row (or moving to it with the arrow keys) shows that event in the viewer, as in
 EDFbrowser; a double-click or Edit... changes it, Delete (the button or the key) removes it,
-Add... marks a new one at the page shown, and From file... adds the annotations of a Sleep-EDF
-hypnogram or any EDF+ file of annotations (dropping the file on the list does too). Every edit
+Add... marks a new one at the page shown, From file... adds the annotations of a Sleep-EDF
+hypnogram or any EDF+ file of annotations (dropping the file on the list does too), and Save
+copy... writes the recording with its annotations as a new EDF+ file (the title says "edited"
+until then: edits live in memory). Every edit
 goes through the viewer's `AnnotationEditor`, which changes the open recording itself. A new
 recording in the viewer refills the list. `with_annotation_dock` puts the dock beside the
 viewer's page, so the list belongs to the Signals tab rather than to every tab of the window.
@@ -79,29 +81,40 @@ class AnnotationDock(QDockWidget):
         self.table.doubleClicked.connect(lambda index: self.edit_row(index.row()))
         self.table.setToolTip("Click: show the event; double-click: edit it; Delete: remove it")
         self.buttons = {}
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
         add_tip = "Add an annotation at the page shown (or drag across the traces)"
         import_tip = "Add the annotations of an EDF+ file (a hypnogram)"
+        save_tip = "Write the recording with these annotations as a new EDF+ file"
         edit_current = lambda: self.edit_row(self.table.currentRow())  # noqa: E731
-        for name, text, tip, slot in (
-            ("add", "Add...", add_tip, self.add_here),
-            ("edit", "Edit...", "Change the selected annotation (or double-click it)", edit_current),
-            ("delete", "Delete", "Remove the selected annotation (Delete)", self.delete_selected),
-            ("import", "From file...", import_tip, self.editor.choose_file),
-        ):
-            button = QPushButton(text)
-            button.setToolTip(tip)
-            button.clicked.connect(lambda _=False, slot=slot: slot())
-            bar.addWidget(button)
-            self.buttons[name] = button
-        bar.addStretch(1)
+        rows = (  # edits above, files below: the dock stays narrow
+            (
+                ("add", "Add...", add_tip, self.add_here),
+                ("edit", "Edit...", "Change the selected annotation (or double-click it)", edit_current),
+                ("delete", "Delete", "Remove the selected annotation (Delete)", self.delete_selected),
+            ),
+            (
+                ("import", "From file...", import_tip, self.editor.choose_file),
+                ("save", "Save copy...", save_tip, self.editor.save_copy),
+            ),
+        )
+        bars = []
+        for row in rows:
+            bar = QHBoxLayout()
+            bar.setContentsMargins(0, 0, 0, 0)
+            for name, text, tip, slot in row:
+                button = QPushButton(text)
+                button.setToolTip(tip)
+                button.clicked.connect(lambda _=False, slot=slot: slot())
+                bar.addWidget(button)
+                self.buttons[name] = button
+            bar.addStretch(1)
+            bars.append(bar)
         self.status = QLabel()
         self.status.setWordWrap(True)
         holder = QWidget()
         column = QVBoxLayout(holder)
         column.setContentsMargins(2, 2, 2, 2)
-        column.addLayout(bar)
+        for bar in bars:
+            column.addLayout(bar)
         column.addWidget(self.table, 1)
         column.addWidget(self.status)
         self.setWidget(holder)
@@ -140,7 +153,9 @@ class AnnotationDock(QDockWidget):
         self._filling = False
         for button in self.buttons.values():
             button.setEnabled(rec is not None)
-        self.setWindowTitle(f"Annotations ({len(annotations)})" if rec is not None else "Annotations")
+        edited = ", edited" if self.editor.is_edited else ""
+        self.setWindowTitle(f"Annotations ({len(annotations)}{edited})" if rec is not None else "Annotations")
+        self.buttons["save"].setEnabled(rec is not None and rec.channels != [])
 
     def selected(self) -> Annotation | None:
         """The annotation of the selected row, or None."""

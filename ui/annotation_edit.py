@@ -3,7 +3,9 @@
 `AnnotationEditor` is the one place annotations change: the annotation list, the traces and a
 dropped file all go through it. Edits change the open recording itself (`Recording.add_annotations`
 and its kin), so training with labels from annotations and a recording written out carry them;
-each edit redraws the viewer and emits `changed`.
+each edit redraws the viewer and emits `changed`. Edits live in memory until `save_copy` writes
+the recording with them as a new EDF+/BDF+ file (EDFbrowser's "save as"), which MNE and
+EDFbrowser read back.
 
 On the traces: drag across the page with the left button to mark a span (a dialog asks its
 text), or right-click for "Add annotation at 12.3 s...", "Edit 'blink'..." and "Delete
@@ -14,6 +16,7 @@ or the window adds its annotations, lined up by the files' start times (`ui.view
 from __future__ import annotations
 
 import os
+import weakref
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AnnotationEditor"]
 
+SAVE_FILTER = "EDF+ (*.edf);;BDF+ (*.bdf)"
 DRAG_PIXELS = 5  # a drag shorter than this is a click, not a span
 CLICK_PIXELS = 4  # an instant annotation is "under" the mouse within this many pixels
 
@@ -52,6 +56,9 @@ class AnnotationEditor(QObject):
         self._region: pg.LinearRegionItem | None = None
         self._dragged: tuple[list[str], list[str]] = ([], [])  # paths dragged, those of annotations
         self.last_message = ""
+        # Recordings (by id) whose annotations changed since opened or last saved: the list says
+        # so, since edits live in memory until a copy is written.
+        self._edited: dict[int, weakref.ref[Recording]] = {}
         viewer.plot.viewport().installEventFilter(self)
 
     @property
@@ -70,8 +77,19 @@ class AnnotationEditor(QObject):
 
     # --- edits ---------------------------------------------------------------------------------
     def _done(self) -> None:
+        rec = self.recording
+        if rec is not None:
+            self._edited = {k: r for k, r in self._edited.items() if r() is not None}
+            self._edited[id(rec)] = weakref.ref(rec)
         self.viewer.redraw()
         self.changed.emit()
+
+    @property
+    def is_edited(self) -> bool:
+        """Whether the recording shown has annotation edits not yet saved in a copy."""
+        rec = self.recording
+        kept = self._edited.get(id(rec)) if rec is not None else None
+        return kept is not None and kept() is rec
 
     def add(self, annotation: Annotation) -> bool:
         """Adds `annotation` (False when the recording already has it, or none is shown)."""
@@ -158,6 +176,37 @@ class AnnotationEditor(QObject):
         self.message.emit(self.last_message)
         if added:
             self._done()
+        return True
+
+    def save_copy(self, path: str | None = None) -> bool:
+        """Writes the recording shown, with its annotations, as a new EDF+/BDF+ file (asked for
+        when `path` is None); never over the file it was read from (the writer refuses)."""
+        from ui.errors import show_exception
+        from vqstudio.io import write_recording
+
+        rec = self.recording
+        if rec is None:
+            return False
+        if path is None:
+            stem = os.path.splitext(rec.source.path)[0] if rec.source and rec.source.path else "recording"
+            path, _ = QFileDialog.getSaveFileName(
+                self.viewer, "Save a copy with the annotations", stem + "_annotated.edf", SAVE_FILTER
+            )
+            if not path:
+                return False
+            if os.path.splitext(path)[1].lower() not in (".edf", ".bdf"):
+                path += ".edf"
+        try:
+            report = write_recording(rec, path)
+        except (VQStudioError, OSError) as error:
+            show_exception(self.viewer, "Cannot save the copy", error)
+            return False
+        self._edited.pop(id(rec), None)
+        notes = "; ".join(str(n) for n in report.notes)
+        said = f"Saved {os.path.basename(path)} with {len(rec.annotations)} annotation(s)"
+        self.last_message = said + (f" ({notes})" if notes else "")
+        self.message.emit(self.last_message)
+        self.changed.emit()
         return True
 
     def annotation_files(self, paths: list[str]) -> list[str]:

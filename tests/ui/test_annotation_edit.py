@@ -84,7 +84,7 @@ def test_a_hypnogram_is_added_to_its_psg(viewer_and_dock, sleep_files):
     assert viewer.annotation_editor.import_file(hypnogram)
     rec = viewer.recording
     assert [(a.onset, a.duration, a.text) for a in rec.annotations] == list(STAGES)
-    assert dock.table.rowCount() == 7 and dock.windowTitle() == "Annotations (7)"
+    assert dock.table.rowCount() == 7 and dock.windowTitle() == "Annotations (7, edited)"
     assert dock.status.text() == "Added 7 annotation(s) from SC4001EC-Hypnogram.edf"
     assert [t for _, _, t in viewer.annotations._items] == ["Sleep stage W"]  # drawn on the page
     assert viewer.annotation_editor.import_file(hypnogram)  # again: nothing doubled
@@ -259,3 +259,24 @@ def test_screenshot_of_a_hypnogram_on_its_psg(window, sleep_files):
     window.viewer.set_page_length(30.0)  # a scoring epoch
     window.annotation_dock.activate_row(3)  # Sleep stage 3 at 180 s, stage 2 before it
     save_screenshot(window, "viewer_hypnogram_on_psg")
+
+
+def test_a_copy_with_the_annotations_is_saved_never_over_the_file(
+    viewer_and_dock, sleep_files, tmp_path, monkeypatch, dialogs
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    viewer, dock = viewer_and_dock
+    psg, hypnogram = sleep_files
+    viewer.set_recording(io.read_recording(psg))
+    viewer.annotation_editor.import_file(hypnogram)
+    assert dock.windowTitle() == "Annotations (7, edited)"  # edits live in memory until saved
+    out = str(tmp_path / "scored")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (out, ""))
+    dock.buttons["save"].click()
+    written = io.read_recording(out + ".edf")
+    assert [(a.onset, a.duration, a.text) for a in written.annotations] == list(STAGES)
+    assert dock.windowTitle() == "Annotations (7)"
+    assert dock.status.text().startswith("Saved scored.edf with 7 annotation(s)")
+    assert not viewer.annotation_editor.save_copy(psg)  # the file it was read from: refused
+    assert dialogs[-1][1] == "Cannot save the copy"
