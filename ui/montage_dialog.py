@@ -9,6 +9,7 @@ OK needs at least one row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -23,9 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from ui.view_montage import DOUBLE_BANANA, bipolar_channels, format_pairs, parse_pairs
+from ui.view_reference import Reference
 from vqstudio.recording import Recording
 
-__all__ = ["MontageDialog"]
+if TYPE_CHECKING:
+    from ui.viewer import SignalViewer
+
+__all__ = ["MontageDialog", "ask_montage"]
 
 
 class MontageDialog(QDialog):
@@ -102,3 +107,17 @@ class MontageDialog(QDialog):
             text += "; " + montage.describe_missing()
         self.status.setText(text)
         ok.setEnabled(made > 0)
+
+
+def ask_montage(viewer: SignalViewer) -> None:
+    """Asks the pairs of a bipolar montage on `viewer`'s recording (the pairs shown now, if a
+    montage is), and shows it; a cancel leaves the viewer's reference as it was."""
+    current = viewer.reference
+    if viewer.recording is None:
+        viewer.display.show_reference(current)
+        return
+    dialog = MontageDialog(viewer.recording, current.pairs if current.kind == "bipolar" else (), viewer)
+    if dialog.exec():
+        viewer.set_reference(Reference("bipolar", pairs=tuple(dialog.pairs()), name="my pairs"))
+    else:
+        viewer.display.show_reference(current)

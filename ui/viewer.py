@@ -5,13 +5,12 @@ just that span), re-references and filters it for the view (`ui.view_page`), red
 channel to min/max pairs at the plot's pixel width (peaks survive), and hands the result to one
 `TraceItem`. Rows are channels (top to bottom), a page of them at a time; amplitudes are scaled
 per unit (uV, mV...), so EEG and ECG rows both fill their row, and a scale bar gives the value
-of one row (a division) per unit. Bad channels are drawn grey.
+of one row (a division) per unit. Bad channels are drawn grey. The reference box also offers
+bipolar montages (`ui.view_montage`): the rows are then differences of channel pairs.
 
-Keys: Left/Right a quarter page, PgUp/PgDn a page, Home/End, Up/Down one channel,
-Shift+Up/Down a page of channels, Ctrl+Up/Down page length, +/- amplitude (1-2-5 steps), D
-DC-offset removal on/off. Wheel: time;
-Shift+wheel: channels; Ctrl+wheel: amplitude. Right-click a channel: bad, reference, hide, and
-annotations at that time; left-drag: mark a span as an annotation (`ui.annotation_edit`).
+Keys and wheel as EDFbrowser binds them (`ui.viewer_input`). Right-click a channel: bad,
+reference, hide, and annotations at that time; left-drag: mark a span as an annotation
+(`ui.annotation_edit`). The spectrum and scalp-map docks follow the page (`ui.viewer_docks`).
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from ui.view_scale import initial_scales, nice_scale, robust_scale, step_scale
 from ui.view_traces import TraceOptions, place_row
 from ui.viewer_controls import ROWS_CHOICES, DisplayBar, PageBar, channel_menu, montage_row_menu
 from ui.viewer_docks import ViewerDocks
+from ui.viewer_input import handle_key, handle_wheel
 from ui.viewer_items import AnnotationItem, ChannelAxis, ClockAxis, GridItem, ScaleBarItem, TraceItem
 from vqstudio.recording import Recording
 
@@ -373,17 +373,9 @@ class SignalViewer(QWidget):
 
     def choose_montage(self) -> None:
         """The pairs dialog ("montage: my pairs..."): a bipolar montage of the user's pairs."""
-        from ui.montage_dialog import MontageDialog
+        from ui.montage_dialog import ask_montage
 
-        if self.recording is None:
-            self.display.show_reference(self._reference)
-            return
-        current = self._reference.pairs if self._reference.kind == "bipolar" else ()
-        dialog = MontageDialog(self.recording, current, self)
-        if dialog.exec():
-            self.set_reference(Reference("bipolar", pairs=tuple(dialog.pairs()), name="my pairs"))
-        else:
-            self.display.show_reference(self._reference)
+        ask_montage(self)
 
     def set_trace_options(self, options: TraceOptions) -> None:
         """DC-offset removal and clipping to rows, for every trace."""
@@ -687,36 +679,7 @@ class SignalViewer(QWidget):
 
     # --- input -------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, mods = event.key(), event.modifiers()
-        k = Qt.Key
-        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
-        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
-        if key == k.Key_Right:
-            self.step(0.25)
-        elif key == k.Key_Left:
-            self.step(-0.25)
-        elif key == k.Key_PageDown:
-            self.next_page()
-        elif key == k.Key_PageUp:
-            self.previous_page()
-        elif key == k.Key_Home:
-            self.set_page(0.0)
-        elif key == k.Key_End:
-            self.set_page(self.max_start())
-        elif key in (k.Key_Plus, k.Key_Equal):
-            self.scale_by(0.8)
-        elif key == k.Key_Minus:
-            self.scale_by(1.25)
-        elif key == k.Key_D and not ctrl:
-            self.toggle_dc_removal()
-        elif key in (k.Key_Up, k.Key_Down) and ctrl:
-            i = PAGE_LENGTHS.index(self._page_s) if self._page_s in PAGE_LENGTHS else 3
-            i = min(len(PAGE_LENGTHS) - 1, i + 1) if key == k.Key_Up else max(0, i - 1)
-            self.set_page_length(PAGE_LENGTHS[i])
-        elif key in (k.Key_Up, k.Key_Down):
-            sign = -1 if key == k.Key_Up else 1
-            self.scroll_row_pages(sign) if shift else self.scroll_rows(sign)
-        else:
+        if not handle_key(self, event, PAGE_LENGTHS):  # ui.viewer_input: the keys' table
             super().keyPressEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -734,13 +697,4 @@ class SignalViewer(QWidget):
         return super().eventFilter(watched, event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        delta = event.angleDelta()
-        steps = (delta.y() or delta.x()) / 120.0  # some systems turn Shift+wheel sideways
-        mods = event.modifiers()
-        if mods & Qt.KeyboardModifier.ControlModifier:
-            self.scale_by(0.8 if steps > 0 else 1.25)
-        elif mods & Qt.KeyboardModifier.ShiftModifier:
-            self.scroll_rows(-round(3 * steps) or (-1 if steps > 0 else 1))
-        else:
-            self.step(-0.25 * steps)
-        event.accept()
+        handle_wheel(self, event)
