@@ -16,7 +16,7 @@ from vqstudio.recording import Annotation, Channel, Recording
 
 @pytest.fixture
 def hypnogram(tmp_path) -> str:
-    path = str(tmp_path / "SC4001EC-Hypnogram.edf")
+    path = str(tmp_path / "night1-Hypnogram.edf")
     write_hypnogram(path)
     return path
 

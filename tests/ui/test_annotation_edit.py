@@ -24,7 +24,7 @@ io = pytest.importorskip("vqstudio.io")
 
 @pytest.fixture
 def sleep_files(tmp_path):
-    psg, hypnogram = str(tmp_path / "SC4001E0-PSG.edf"), str(tmp_path / "SC4001EC-Hypnogram.edf")
+    psg, hypnogram = str(tmp_path / "night1-PSG.edf"), str(tmp_path / "night1-Hypnogram.edf")
     write_psg(psg)
     write_hypnogram(hypnogram)
     return psg, hypnogram
@@ -85,7 +85,7 @@ def test_a_hypnogram_is_added_to_its_psg(viewer_and_dock, sleep_files):
     rec = viewer.recording
     assert [(a.onset, a.duration, a.text) for a in rec.annotations] == list(STAGES)
     assert dock.table.rowCount() == 7 and dock.windowTitle() == "Annotations (7, edited)"
-    assert dock.status.text() == "Added 7 annotation(s) from SC4001EC-Hypnogram.edf"
+    assert dock.status.text() == "Added 7 annotation(s) from night1-Hypnogram.edf"
     assert [t for _, _, t in viewer.annotations._items] == ["Sleep stage W"]  # drawn on the page
     assert viewer.annotation_editor.import_file(hypnogram)  # again: nothing doubled
     assert len(rec.annotations) == 7 and "7 already there" in dock.status.text()
