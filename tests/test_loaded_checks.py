@@ -85,7 +85,20 @@ def _refused(capsys, argv) -> str:
 
 
 def _generate(project: str, tmp_path) -> list[str]:
-    return ["generate", project, "--seconds", "2", "--seed", "1", "--out", str(tmp_path / "g.edf")]
+    # The latest weights, the files these tests damage (generate samples with the best by default;
+    # both are loaded by the same checks).
+    return [
+        "generate",
+        project,
+        "--seconds",
+        "2",
+        "--seed",
+        "1",
+        "--weights",
+        "latest",
+        "--out",
+        str(tmp_path / "g.edf"),
+    ]
 
 
 def _resume(project: str) -> list[str]:

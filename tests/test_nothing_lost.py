@@ -271,6 +271,8 @@ def test_12_a_tokenizer_from_another_project_isrefused(made, tmp_path, capsys):
     project = tmp_path / "mixed"
     shutil.copytree(made["project"], project)
     shutil.copy(os.path.join(three, "tokenizer.safetensors"), project / "tokenizer.safetensors")
+    # Generate and reconstruct use the best tokenizer by default: the copied one stands in for it too.
+    shutil.copy(os.path.join(three, "tokenizer.safetensors"), project / "tokenizer.best.safetensors")
     for argv in (
         ["generate", str(project), "--seconds", "2", "--out", str(tmp_path / "x.edf")],
         ["reconstruct", str(project), made["other"], "--out", str(tmp_path / "r.edf")],

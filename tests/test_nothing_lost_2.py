@@ -317,13 +317,32 @@ def test_6d_running_out_of_memory_on_a_cpu_is_one_line(made, tmp_path, capsys, m
 # ------------------------------------------------------------------- 7: identity
 
 
-@pytest.mark.parametrize("name", ["tokenizer.safetensors", "prior.safetensors", "state.safetensors"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tokenizer.safetensors",
+        "prior.safetensors",
+        "tokenizer.best.safetensors",
+        "prior.best.safetensors",
+        "state.safetensors",
+    ],
+)
 def test_7_a_checkpoint_copied_from_a_project_of_the_same_shape_is_named(made, project, capsys, name):
     shutil.copy(os.path.join(made["twin"], name), os.path.join(project, name))
+    # Generate samples with the best checkpoints by default; the latest when asked.
+    weights = ["--weights", "best" if ".best." in name else "latest"]
     argv = (
         ["train", "--project", project, "--resume", "--tokenizer-steps", "6"]
         if name == "state.safetensors"
-        else ["generate", project, "--seconds", "2", "--out", os.path.join(project, "samples", "g.edf")]
+        else [
+            "generate",
+            project,
+            "--seconds",
+            "2",
+            *weights,
+            "--out",
+            os.path.join(project, "samples", "g.edf"),
+        ]
     )
     assert f"{name} belongs to another project" in refused(capsys, argv)
 

@@ -125,7 +125,9 @@ def _toy_project(tmp_path_factory, monkeypatch_module, kind: str, steps: int):
     project = Project.create(str(folder), record_for(prepared, name="toy"))
     windows = torch.from_numpy(prepared.windows("train"))
     tokenizer = PatchTokenizer(PatchConfig(prepared.n_channels, prepared.window), windows).eval()
-    monkeypatch_module.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer.to(device))
+    monkeypatch_module.setattr(
+        Project, "load_tokenizer", lambda self, device="cpu", weights="best": tokenizer.to(device)
+    )
     monkeypatch_module.setattr(Project, "has_tokenizer", property(lambda self: True))
     settings = TrainSettings(
         prior=kind, prior_steps=steps, labels="files", device="cpu", seed=0, val_every=100, batch_size=32
@@ -258,7 +260,7 @@ def test_stop_and_resume_continue_exactly(tmp_path, monkeypatch, one_thread):
     recordings = [_recording("slow", 1, seconds=30), _recording("fast", 2, seconds=30)]
     prepared = prepare(recordings, PrepConfig(window_s=2.0, labels="files"))
     tokenizer = PatchTokenizer(PatchConfig(2, prepared.window), torch.from_numpy(prepared.windows("train")))
-    monkeypatch.setattr(Project, "load_tokenizer", lambda self, device="cpu": tokenizer)
+    monkeypatch.setattr(Project, "load_tokenizer", lambda self, device="cpu", weights="best": tokenizer)
     monkeypatch.setattr(Project, "has_tokenizer", property(lambda self: True))
     straight = Project.create(str(tmp_path / "straight"), record_for(prepared))
     assert _train(straight, prepared, 24).step == 24

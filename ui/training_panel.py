@@ -62,6 +62,13 @@ NOT_LOSSES = ("lr",)  # reported beside the losses, not a loss: shown in the pro
 MAX_CURVE_POINTS = 4000  # per loss curve; older points are thinned, never the latest
 RUN_STAGES = ("tokenizer", "prior")  # a run has started once one of these reports
 NO_PROJECT = "No project yet: open a recording to train one, or File > Open project"
+# The Resume choices (text, `TrainSettings.resume_stage`).
+RESUME_CHOICES = (
+    ("the run as planned", "auto"),
+    ("the tokenizer", "tokenizer"),
+    ("the prior", "prior"),
+    ("both: tokenizer, then prior", "both"),
+)
 
 
 def _trained_on(project: Project, recording: Recording) -> bool:
@@ -174,6 +181,17 @@ class TrainingPanel(QWidget):
         self.minutes.setToolTip("Wall-clock budget of both stages (with Resume: more time)")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        # What Resume continues (`vqstudio.training.plan`): the tokenizer too, not only the prior.
+        self.resume_stage = QComboBox()
+        for text, value in RESUME_CHOICES:
+            self.resume_stage.addItem(text, value)
+        self.resume_stage.setToolTip(
+            "What Resume trains, for the time budget: the run as planned (the tokenizer while its "
+            "budget lasts, then the prior), the tokenizer alone, the prior alone, or both (the "
+            "tokenizer, then the prior, sharing the time as a new run does). Each stage keeps its "
+            "best checkpoint by held-out loss; generation uses the best."
+        )
+        self.resume_stage.setEnabled(False)
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("project folder (new, or the one to resume)")
         self.folder.textEdited.connect(self._folder_edited)
@@ -197,6 +215,7 @@ class TrainingPanel(QWidget):
         form.addRow("Device", self.device)
         form.addRow("Time budget", self.minutes)
         form.addRow("Seed", self.seed)
+        form.addRow("Resume continues", self.resume_stage)
         form.addRow("Project", folder_row)
         buttons = QHBoxLayout()
         for name in ("train", "resume", "stop"):
@@ -370,6 +389,10 @@ class TrainingPanel(QWidget):
         """Whether the form shows the open project (rather than offering a new one)."""
         return bool(self._project) and not self._offering_new
 
+    def _show_resume_choice(self) -> None:
+        """The Resume choice applies to an open project; it starts "as planned" for each project."""
+        self.resume_stage.setEnabled(bool(self._project))
+
     def _suggest_folder(self) -> None:
         """A new project's folder: in the projects folder, named after the current recording.
         Follows the recording until the user picks a folder; an open project shows its own."""
@@ -452,6 +475,7 @@ class TrainingPanel(QWidget):
             "device": self.device.currentData() or "auto",
             "minutes": float(self.minutes.value()),
             "seed": int(self.seed.value()),
+            "resume_stage": self.resume_stage.currentData() or "auto",
         }
 
     def set_project(self, project_dir: str | None) -> None:
@@ -460,9 +484,13 @@ class TrainingPanel(QWidget):
         changed = project_dir != self._project
         self._project = project_dir
         self._offering_new = False  # opening a project shows it, whatever recording is current
+        if changed:
+            self.resume_stage.setCurrentIndex(0)
+        self._show_resume_choice()
         project = self._open_project()
         if project is None:
             self._project = None
+            self._show_resume_choice()
             self.project_label.setText(NO_PROJECT)
             self._folder_chosen = False
             self._suggest_folder()

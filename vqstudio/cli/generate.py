@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from vqstudio.cli.argtypes import in_range, thread_count, whole_number
-from vqstudio.generation.settings import COUNT, GUIDANCE, SECONDS, STEPS, TEMPERATURE
+from vqstudio.generation.settings import COUNT, GUIDANCE, SECONDS, STEPS, TEMPERATURE, WEIGHTS
 
 __all__ = ["add_parser", "run"]
 
@@ -66,6 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help="autoregressive: sample among the K likeliest codes",
     )
+    p.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default=WEIGHTS[0],
+        help="the checkpoints that sample: each stage's best by held-out loss (default), or its latest",
+    )
     p.add_argument("--out", required=True, metavar="PATH", help="output file: .edf, .bdf, .csv or .npy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument(
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             device=args.device,
             threads=args.threads,
+            weights=args.weights,
         )
         stop = threading.Event()
 

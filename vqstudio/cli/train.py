@@ -10,7 +10,7 @@ from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
-from vqstudio.training.settings import CHECKPOINT_MINUTES, MINUTES, STEPS, TOKENIZER_PRESETS
+from vqstudio.training.settings import CHECKPOINT_MINUTES, MINUTES, RESUME_STAGES, STEPS, TOKENIZER_PRESETS
 
 __all__ = ["add_parser", "run"]
 
@@ -85,6 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
     )
     p.add_argument("--resume", action="store_true", help="continue the project in --project")
+    p.add_argument(
+        "--stage",
+        choices=RESUME_STAGES[1:],
+        help="with --resume: the stage to continue (tokenizer, prior, or both: the tokenizer, then the "
+        "prior); --minutes M gives it M more minutes (shared as a new run shares them, for both), "
+        "--tokenizer-steps/--prior-steps N its total of steps, neither as much again as before "
+        "(default: the run goes on as planned)",
+    )
     p.set_defaults(run=run)
 
 
@@ -98,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.resume:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
+    if args.stage and not args.resume:
+        raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
     try:
         settings = TrainSettings(
             inputs=tuple(args.inputs),
@@ -115,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
             checkpoint_every_s=args.checkpoint_minutes * 60,
+            resume_stage=args.stage or "auto",
         )
     except ValueError as e:
         raise InputFileError(str(e)) from e

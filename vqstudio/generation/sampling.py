@@ -156,9 +156,10 @@ def generate(
     set_threads(settings.threads)
     device = resolve_device(settings.device)
     t0 = time.monotonic()
-    tokenizer = project.load_tokenizer(device)
-    prior = load_prior(project.prior_path, device)
-    check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(project.prior_path))
+    tokenizer = project.load_tokenizer(device, weights=settings.weights)
+    prior_path = project.weights_path("prior", settings.weights)
+    prior = load_prior(prior_path, device)
+    check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(prior_path))
     rate, out_rate = project.rate, project.output_rate
     n_samples = max(1, round(settings.seconds * out_rate))  # what the caller gets, at out_rate
     # The model works at `rate`; a working rate below the output rate decodes a little past the

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SAMPLER_NAMES
 from vqstudio.ranges import Range
 
-__all__ = ["COUNT", "GUIDANCE", "SECONDS", "STEPS", "TEMPERATURE", "GenerateSettings"]
+__all__ = ["COUNT", "GUIDANCE", "SECONDS", "STEPS", "TEMPERATURE", "WEIGHTS", "GenerateSettings"]
+
+WEIGHTS = ("best", "latest")  # vqstudio.project.folder.WEIGHTS, without importing the project layer
 
 # What a generate request may ask for (defaults where the engine has one): a week of signal a
 # recording, 100,000 recordings, and the sampler's settings.
@@ -37,6 +39,9 @@ class GenerateSettings:
     threads: int | None = None
     as_array: bool = False  # return one (count, channels, samples) float32 array, not recordings
     batch: int | None = None  # recordings sampled together (None: as many as `cost` allows)
+    # Which checkpoints sample: each stage's best by held-out loss, or its latest
+    # (`vqstudio.project.folder.WEIGHTS`; a project without best checkpoints has only its latest).
+    weights: str = "best"
 
     def __post_init__(self) -> None:
         SECONDS.check(self.seconds, "--seconds")
@@ -52,3 +57,5 @@ class GenerateSettings:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")
         if self.batch is not None and self.batch < 1:
             raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"--weights must be one of {', '.join(WEIGHTS)}, got {self.weights!r}")

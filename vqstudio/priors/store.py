@@ -62,11 +62,16 @@ def save_prior(
     label_counts: list[int],
     *,
     owner: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Writes the prior's weights with its config, step and label table (atomic; `owner`: the
-    project folder it belongs to)."""
+    project folder it belongs to; `extra`: more metadata, such as a best checkpoint's loss)."""
     config: PriorConfig = model.config  # type: ignore[assignment]
-    extra = {"label_names": list(label_names), "label_counts": [int(c) for c in label_counts]}
+    extra = {
+        **(extra or {}),
+        "label_names": list(label_names),
+        "label_counts": [int(c) for c in label_counts],
+    }
     save_weights(path, model.state_dict(), KIND, to_dict(config), step, extra, owner=owner)
 
 

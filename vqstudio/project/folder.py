@@ -27,7 +27,11 @@ from vqstudio.project.lock import LOCK_FILE
 from vqstudio.project.record import SCHEMA_VERSION, ProjectRecord, StageProgress, migrate_v1
 from vqstudio.project.schema import validate_meta
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "Project"]
+__all__ = ["FORMAT", "SCHEMA_VERSION", "WEIGHTS", "Project"]
+
+# Which weights a project's user takes: each stage's checkpoint of lowest held-out loss, or its
+# latest (what a resume continues from).
+WEIGHTS = ("best", "latest")
 
 FORMAT = PROJECT_FORMAT
 META_FILE = PROJECT_MARKER_FILE
@@ -36,6 +40,8 @@ OWN_FILES = (
     META_FILE,
     "tokenizer.safetensors",
     "prior.safetensors",
+    "tokenizer.best.safetensors",
+    "prior.best.safetensors",
     "state.safetensors",
     "history.jsonl",
     LOCK_FILE,
@@ -254,6 +260,39 @@ class Project:
         return self.file("prior.safetensors")
 
     @property
+    def tokenizer_best_path(self) -> str:
+        """The tokenizer of lowest held-out loss so far (written when a validation beats it)."""
+        return self.file("tokenizer.best.safetensors")
+
+    @property
+    def prior_best_path(self) -> str:
+        """The prior of lowest held-out loss so far."""
+        return self.file("prior.best.safetensors")
+
+    def weights_path(self, stage: str, which: str = "best") -> str:
+        """The weights file of `stage` ('tokenizer', 'prior') that `which` names (`WEIGHTS`): the
+        best when asked and written, else the latest (projects trained before best checkpoints
+        existed have only the latest)."""
+        if which not in WEIGHTS:
+            raise ProjectError(f"weights must be one of {', '.join(WEIGHTS)}, got '{which}'")
+        latest = self.tokenizer_path if stage == "tokenizer" else self.prior_path
+        best = self.tokenizer_best_path if stage == "tokenizer" else self.prior_best_path
+        return best if which == "best" and os.path.isfile(best) else latest
+
+    def best_held_out_loss(self, stage: str) -> float | None:
+        """The held-out loss of `stage`'s best checkpoint (None when it has none)."""
+        from vqstudio.project.checkpoint import read_metadata
+
+        path = self.tokenizer_best_path if stage == "tokenizer" else self.prior_best_path
+        if not os.path.isfile(path):
+            return None
+        try:
+            value = json.loads(read_metadata(path).get("extra", "{}")).get("held_out_loss")
+        except ValueError:
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
     def state_path(self) -> str:
         return self.file("state.safetensors")
 
@@ -421,16 +460,18 @@ class Project:
                     out.append(rec)
         return out
 
-    def load_tokenizer(self, device: Any = "cpu") -> Any:
-        """The trained tokenizer in eval mode on `device` (torch imported here, lazily)."""
+    def load_tokenizer(self, device: Any = "cpu", weights: str = "best") -> Any:
+        """The trained tokenizer in eval mode on `device` (torch imported here, lazily): its best
+        checkpoint by held-out loss, or its latest (`weights`; see `weights_path`)."""
         from vqstudio.errors import CheckpointError
         from vqstudio.models.tokenizer import Tokenizer, TokenizerConfig, without_critic
         from vqstudio.project.checkpoint import check_weight_count, load_weights
 
         if not self.has_tokenizer:
             raise ProjectError(f"{self.path} has no trained tokenizer yet; run vqstudio train first")
-        tensors, info = load_weights(self.tokenizer_path, kind="tokenizer")
-        name = os.path.basename(self.tokenizer_path)
+        path = self.weights_path("tokenizer", weights)
+        tensors, info = load_weights(path, kind="tokenizer")
+        name = os.path.basename(path)
         try:
             cfg = TokenizerConfig(**info["config"])
         except (TypeError, ValueError) as e:
@@ -441,7 +482,7 @@ class Project:
                 f"{name} was trained on {cfg.channels} channels x {cfg.window} samples, but this project has "
                 f"{len(self.channel_labels)} x {self.window}; it belongs to another project"
             )
-        check_weight_count(self.tokenizer_path, cfg.weight_count())  # before building it
+        check_weight_count(path, cfg.weight_count())  # before building it
         model = Tokenizer(cfg, with_critic=False)
         # Weights written before the critic was left out of them still hold it: generating ignores it.
         tensors = without_critic(tensors)

@@ -23,19 +23,12 @@ from vqstudio.errors import InputFileError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
 from vqstudio.project import Project
 from vqstudio.project.lock import LOCK_FILE, ProjectLock
-from vqstudio.project.record import BudgetSplit
 from vqstudio.recording import Recording
 from vqstudio.training.budget import Budget
-from vqstudio.training.settings import (
-    DEFAULT_MINUTES,
-    PRIOR_OPTIM,
-    PRIOR_SHARE,
-    TOKENIZER_OPTIM,
-    OptimConfig,
-    TrainSettings,
-)
+from vqstudio.training.plan import ResumePlan, resume_budgets, resume_plan, stage_budgets
+from vqstudio.training.settings import PRIOR_OPTIM, TOKENIZER_OPTIM, OptimConfig, TrainSettings
 
-__all__ = ["TrainResult", "stage_budgets", "stage_optim", "train"]
+__all__ = ["TrainResult", "resume_budgets", "stage_budgets", "stage_optim", "train"]
 
 
 @dataclass(frozen=True)
@@ -56,73 +49,6 @@ def stage_optim(project: Project, stage: str) -> OptimConfig:
     (fields it no longer has are dropped; fields it did not have yet take today's defaults)."""
     default = TOKENIZER_OPTIM if stage == "tokenizer" else PRIOR_OPTIM
     return OptimConfig.from_json(dict(project.record.optim.get(stage, {})), default)
-
-
-def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, BudgetSplit]:
-    """The tokenizer's budget, the prior's minutes (None: steps only) and the split, as stored.
-
-    Steps given: each stage runs its steps. Minutes given (or neither: the default minutes):
-    the tokenizer gets (1 - PRIOR_SHARE) of the time when a prior follows, else all of it.
-    """
-    steps_given = settings.tokenizer_steps is not None
-    minutes = settings.minutes if settings.minutes is not None else (None if steps_given else DEFAULT_MINUTES)
-    if minutes is None:
-        split = BudgetSplit("steps", None, settings.tokenizer_steps, settings.prior_steps)
-        return Budget(steps=settings.tokenizer_steps), None, split
-    share = PRIOR_SHARE if with_prior else 0.0
-    tok_s = minutes * 60 * (1 - share)
-    # In minutes, the tokenizer's steps (when given) cap its share.
-    split = BudgetSplit("minutes", minutes, settings.tokenizer_steps, None, 1 - share, share)
-    return Budget(steps=settings.tokenizer_steps, seconds=tok_s), minutes * share, split
-
-
-def resume_budgets(
-    project: Project, settings: TrainSettings, with_prior: bool
-) -> tuple[Budget, float | None, BudgetSplit]:
-    """Budgets when resuming. No budget given: the stored ones (the run continues to its end).
-    `--minutes M`: M more minutes (the tokenizer's share goes to the prior when the tokenizer had
-    finished and a prior follows). `--tokenizer-steps N`: the tokenizer runs up to step N in all.
-    """
-    progress = project.stage("tokenizer")
-    split = project.record.budget or BudgetSplit()
-    if settings.minutes is None and settings.tokenizer_steps is None:
-        if progress.budget_steps is not None or progress.budget_seconds is not None:
-            budget = Budget(steps=progress.budget_steps, seconds=progress.budget_seconds)
-        else:
-            budget = stage_budgets(settings, with_prior)[0]
-        prior_minutes = None
-        if settings.prior_steps is None and split.mode == "minutes":
-            minutes = split.minutes if split.minutes is not None else DEFAULT_MINUTES
-            prior_minutes = minutes * (
-                split.prior_fraction if split.prior_fraction is not None else PRIOR_SHARE
-            )
-        return budget, prior_minutes, split
-    if settings.minutes is None:
-        split = dataclasses.replace(
-            split, mode="steps", tokenizer_steps=settings.tokenizer_steps, prior_steps=settings.prior_steps
-        )
-        return Budget(steps=settings.tokenizer_steps), None, split
-    extra_s = settings.minutes * 60
-    if progress.done and with_prior:
-        budget = Budget(steps=progress.step)  # finished: all the new time goes to the prior
-        split = dataclasses.replace(
-            split,
-            mode="minutes",
-            resumed_minutes=settings.minutes,
-            tokenizer_fraction=0.0,
-            prior_fraction=1.0,
-        )
-        return budget, settings.minutes, split
-    share = PRIOR_SHARE if with_prior else 0.0
-    budget = Budget(steps=settings.tokenizer_steps, seconds=progress.elapsed_s + extra_s * (1 - share))
-    split = dataclasses.replace(
-        split,
-        mode="minutes",
-        resumed_minutes=settings.minutes,
-        tokenizer_fraction=1 - share,
-        prior_fraction=share,
-    )
-    return budget, settings.minutes * share, split
 
 
 def _read_inputs(settings: TrainSettings) -> list:
@@ -167,11 +93,15 @@ def _open_for_resume(
         stored,
         minutes=settings.minutes,
         tokenizer_steps=settings.tokenizer_steps,
-        prior_steps=settings.prior_steps if settings.prior_steps is not None else stored.prior_steps,
+        # A chosen stage runs this run's budget only; going on as planned keeps the stored steps.
+        prior_steps=settings.prior_steps
+        if settings.prior_steps is not None or settings.resume_stage != "auto"
+        else stored.prior_steps,
         device=settings.device,
         threads=settings.threads,
         checkpoint_every_s=settings.checkpoint_every_s,
         prior=stored.prior if has_prior else settings.prior,
+        resume_stage=settings.resume_stage,
     )
     if recordings is not None or settings.inputs:
         if recordings is None:
@@ -235,6 +165,25 @@ def train(
         lock.release()
 
 
+def _within(budget: Budget | None, elapsed_s: float, deadline: float | None) -> Budget | None:
+    """A resumed prior's budget, its time cut to what is left of the command's (`deadline`)."""
+    if budget is None or budget.seconds is None or deadline is None:
+        return budget
+    left = max(1.0, deadline - time.monotonic())
+    return dataclasses.replace(budget, seconds=min(budget.seconds, elapsed_s + left))
+
+
+def _resume_line(project: Project, plan: ResumePlan) -> str:
+    """What a resume with a chosen stage continues, and from where."""
+    parts = []
+    if plan.tokenizer is not None:
+        parts.append(f"the tokenizer from step {project.stage('tokenizer').step}")
+    if plan.prior:
+        step = project.stage("prior").step
+        parts.append(f"the prior from step {step}" if step else "a new prior")
+    return "resuming " + " then ".join(parts)
+
+
 def _refuse_several_processes() -> None:
     """`ProjectError` when started as one of several processes (torchrun): each would train its
     own copy into the same folder."""
@@ -280,7 +229,7 @@ def _train_locked(
 
     from vqstudio.device import describe_device, resolve_device, set_threads
     from vqstudio.evaluation.places import describe_places, flat_places, held_out_warning
-    from vqstudio.training.loop import StageContext, train_stage
+    from vqstudio.training.loop import StageContext, StageResult, train_stage
     from vqstudio.training.prior_stage import train_prior
     from vqstudio.training.tokenizer_stage import TokenizerStage, window_multiple
 
@@ -305,16 +254,18 @@ def _train_locked(
         project = Project.create(project_dir, record)
     with_prior = settings.wants_prior
     if resume:
-        tok_budget, prior_minutes, split = resume_budgets(project, settings, with_prior)
+        plan = resume_plan(project, settings, with_prior)
     else:
         tok_budget, prior_minutes, split = stage_budgets(settings, with_prior)
-    if settings.minutes is not None and tok_budget.seconds is not None:
+        plan = ResumePlan(tok_budget, with_prior, None, prior_minutes, split)
+    tok_budget = plan.tokenizer
+    if settings.minutes is not None and tok_budget is not None and tok_budget.seconds is not None:
         # --minutes is the wall time of the whole command: preparation has spent part of it.
-        fraction = split.tokenizer_fraction if split.tokenizer_fraction is not None else 1.0
+        fraction = plan.split.tokenizer_fraction if plan.split.tokenizer_fraction is not None else 1.0
         spent = (time.monotonic() - t_start) * fraction
         tok_budget = dataclasses.replace(tok_budget, seconds=max(1.0, tok_budget.seconds - spent))
     deadline = t_start + settings.minutes * 60 if settings.minutes is not None else None
-    project.update(budget=split, device=str(device))
+    project.update(budget=plan.split, device=str(device))
     project.save()
     yield LogLine(
         f"{len(prepared.train)} training and {len(prepared.val)} held-out windows of "
@@ -330,22 +281,37 @@ def _train_locked(
         )
     if not resume and (warning := held_out_warning(prepared)):
         yield LogLine(warning, "warning")
+    if resume and settings.resume_stage != "auto":
+        yield LogLine(_resume_line(project, plan))
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
 
     _seed_everything(settings.seed)
-    context = StageContext(project, prepared, settings, device)
-    tokenizer = TokenizerStage(context, stage_optim(project, "tokenizer"), resume)
-    tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
+    if tok_budget is not None:
+        context = StageContext(project, prepared, settings, device)
+        tokenizer = TokenizerStage(context, stage_optim(project, "tokenizer"), resume)
+        tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
+    else:  # the prior alone continues: the tokenizer stays as it is
+        progress = project.stage("tokenizer")
+        tok = StageResult(progress.step, progress.elapsed_s, dict(progress.metrics))
     prior_step, prior_metrics = project.stage("prior").step, {}
-    if not tok.stopped and not stop.is_set() and with_prior:
+    if not tok.stopped and not stop.is_set() and plan.prior:
+        prior_minutes = plan.prior_minutes
         if prior_minutes is not None and deadline is not None:
             # What the tokenizer's final validation and checkpoint left of the command's time.
             prior_minutes = max(1 / 60, (deadline - time.monotonic()) / 60)
         prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
+        prior_budget = _within(plan.prior_budget, project.stage("prior").elapsed_s, deadline)
+        optim = stage_optim(project, "prior")
         prior = yield from train_prior(
-            project, prepared, prior_settings, stop, device, stage_optim(project, "prior")
+            project, prepared, prior_settings, stop, device, optim, budget=prior_budget
         )
         prior_step, prior_metrics = prior.step, dict(prior.metrics)
+    elif resume and settings.resume_stage == "tokenizer" and project.has_prior:
+        yield LogLine(
+            "the prior was trained on the codes of the tokenizer as it was; continue it on the new ones "
+            "(--stage prior) before generating",
+            "warning",
+        )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return TrainResult(

@@ -3,7 +3,8 @@
 `run_stage` trains a `Stage` (the tokenizer, the prior) until its budget is spent or a stop is
 requested: it sets the learning rate, takes a step (halving the batch when the device runs out
 of memory), reads the losses every few steps (the only host sync), validates, previews and writes
-checkpoints as the pacer says, and ends with a validation, a checkpoint and a preview. What a
+checkpoints as the pacer says (and the best checkpoint by held-out loss when a validation beats
+it), and ends with a validation, a checkpoint and a preview. What a
 stage learns, and how, is the stage's; when and what is reported is this loop's.
 
 On the CPU, unless the user fixed the thread count, the loop times its own steps to choose it
@@ -13,6 +14,7 @@ On the CPU, unless the user fixed the thread count, the loop times its own steps
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +95,12 @@ class Stage(Protocol):
 
     def write_weights(self, step: int) -> None: ...
 
+    def held_out_loss(self, metrics: Mapping[str, float]) -> float | None:
+        """The held-out loss of a validation's figures (what the best checkpoint is chosen by)."""
+
+    def write_best(self, step: int, loss: float) -> None:
+        """Writes the weights as the stage's best checkpoint (of held-out loss `loss`)."""
+
     def progress_fields(self) -> dict[str, Any]:
         """What the checkpoint's progress records besides the loop's (the model's config...)."""
 
@@ -110,6 +118,7 @@ def run_stage(
     """
     yield from stage.messages
     step, metrics, batch_size = stage.start_step, dict(stage.metrics), stage.batch_size
+    best = _best_before(stage)
     if budget.done(step, pacer.elapsed()):
         return StageResult(step, pacer.elapsed(), metrics)
     sums: dict[str, torch.Tensor] = {}  # losses summed on the device since the last read-out
@@ -162,6 +171,7 @@ def run_stage(
             yield dataclasses.replace(progress, **readout)
         if pacer.validation_due(step):
             metrics = yield from _validate(stage, step, pacer.elapsed())
+            best = _keep_best(stage, step, metrics, best)
             last_val_step = step
         if pacer.preview_due():
             yield stage.preview(step)
@@ -171,6 +181,7 @@ def run_stage(
 
     if last_val_step != step or not metrics:
         metrics = yield from _validate(stage, step, pacer.elapsed())
+        best = _keep_best(stage, step, metrics, best)
     yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
     if not stopped:  # a stop asks for speed: the checkpoint is written, the preview can wait
         yield stage.preview(step)
@@ -224,6 +235,26 @@ def _halve(stage: Stage, batch_size: int) -> int:
             f"batch; {stage.oom_advice}"
         )
     return batch_size // 2
+
+
+def _best_before(stage: Stage) -> float:
+    """The held-out loss a resumed stage's best checkpoint reached (inf for a new stage: any
+    best file there is of an earlier run that started again)."""
+    if stage.start_step == 0:
+        return math.inf
+    loss = stage.project.best_held_out_loss(stage.name)
+    return math.inf if loss is None else loss
+
+
+def _keep_best(stage: Stage, step: int, metrics: Mapping[str, float], best: float) -> float:
+    """Writes the stage's best checkpoint when this validation's held-out loss beats `best`;
+    returns the best loss so far. The latest weights are written with every checkpoint; the
+    best only when they improve, so an overfitting stage keeps its best beside its latest."""
+    loss = stage.held_out_loss(metrics)
+    if loss is None or not math.isfinite(loss) or loss >= best:
+        return best
+    stage.write_best(step, loss)
+    return loss
 
 
 def _validate(stage: Stage, step: int, elapsed_s: float) -> Generator[Event, None, dict[str, float]]:

@@ -12,8 +12,9 @@ and random state resume from `state.safetensors` under the stage "prior"; weight
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import numpy as np
@@ -91,13 +92,24 @@ def train_prior(
     device: torch.device,
     optim: OptimConfig = PRIOR_OPTIM,
     size: str | None = None,
+    budget: Budget | None = None,
 ) -> Generator[Event, None, StageResult]:
     """Trains (or continues) the prior of `project` (see `PriorStage`); returns its `StageResult`.
-    A time budget counts the encoding of the windows too."""
+    `budget` (absolute: totals, counting the time before a resume) is a resumed prior's; without
+    it the settings' minutes and steps apply (`prior_budget`), the minutes counting the encoding
+    of the windows too."""
     t_setup = time.monotonic()
     stage = PriorStage(StageContext(project, prepared, settings, device), optim, size)
-    budget = prior_budget(settings, 0.0 if stage.resumed else time.monotonic() - t_setup)
+    if budget is None:
+        budget = prior_budget(settings, 0.0 if stage.resumed else time.monotonic() - t_setup)
     return (yield from train_stage(stage, budget, stop, settings))
+
+
+def _weights_step(path: str) -> int | None:
+    """The step a weights file was saved at (None when there is no file)."""
+    from vqstudio.project.checkpoint import read_metadata
+
+    return int(read_metadata(path).get("step", "0")) if os.path.isfile(path) else None
 
 
 def _label_tensor(labels: np.ndarray, n_labels: int, device: torch.device) -> torch.Tensor:
@@ -124,7 +136,10 @@ class PriorStage:
             raise ProjectError(f"{project.path} has no trained tokenizer; the prior trains on its codes")
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
         self.messages: list[LogLine] = []
-        self.tokenizer = project.load_tokenizer(device)
+        # The codes of the tokenizer generation decodes with by default: its best checkpoint.
+        self.tokenizer = project.load_tokenizer(device, weights="best")
+        self.tokenizer_step = _weights_step(project.weights_path("tokenizer", "best"))
+        self._held_out_loss: float | None = None
         for p in self.tokenizer.parameters():
             p.requires_grad_(False)
         self.label_names = list(prepared.label_names) if settings.labelled else []
@@ -250,7 +265,25 @@ class PriorStage:
                 loss = self.model.training_loss(codes, labels, gen, tokenizer=self.tokenizer)
                 total += float(loss) * codes.shape[0]
                 n += codes.shape[0]
-        return self.model.loss_metrics(total / max(n, 1))
+        self._held_out_loss = total / max(n, 1)
+        return self.model.loss_metrics(self._held_out_loss)
+
+    def held_out_loss(self, metrics: Mapping[str, float]) -> float | None:
+        """The mean held-out training loss of the last validation (each prior names its figures
+        differently: `val_mse`, `val_nll`...)."""
+        return self._held_out_loss
+
+    def write_best(self, step: int, loss: float) -> None:
+        """`prior.best.safetensors`, with the tokenizer step whose codes it learned."""
+        save_prior(
+            self.project.prior_best_path,
+            self.model,
+            step,
+            self.label_names,
+            self.label_counts.tolist(),
+            owner=self.project.path,
+            extra={"held_out_loss": float(loss), "tokenizer_step": self.tokenizer_step},
+        )
 
     @torch.no_grad()
     def preview(self, step: int) -> SamplePreview:

@@ -22,6 +22,7 @@ __all__ = [
     "MINUTES",
     "PRIOR_OPTIM",
     "PRIOR_SHARE",
+    "RESUME_STAGES",
     "STEPS",
     "TOKENIZER_OPTIM",
     "TOKENIZER_PRESETS",
@@ -35,6 +36,9 @@ MINUTES = Range(0.0, 7 * 24 * 60.0, DEFAULT_MINUTES, open_low=True)
 CHECKPOINT_MINUTES = Range(0.0, 7 * 24 * 60.0, 2.0, open_low=True)
 STEPS = Range(0, 100_000_000)
 PRIOR_SHARE = 0.4  # share of a --minutes budget the prior gets when it is trained too
+# What a resume continues (`vqstudio.training.plan`): "auto" goes on as planned; the others are
+# the stage the user chose.
+RESUME_STAGES = ("auto", "tokenizer", "prior", "both")
 TOKENIZER_PRESETS = ("small", "medium", "large")  # vqstudio.models.tokenizer.PRESETS, torch-free
 _PREP_FIELDS = frozenset(f.name for f in fields(PrepConfig))
 
@@ -62,6 +66,7 @@ class TrainSettings:
     val_every: int = 200
     checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60  # type: ignore[operator]
     batch_size: int | None = None  # None: the stage's default for the device
+    resume_stage: str = "auto"  # what a resume continues (RESUME_STAGES); a run's choice, not stored
 
     def __init__(
         self,
@@ -80,6 +85,7 @@ class TrainSettings:
         val_every: int = 200,
         checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60,  # type: ignore[operator]
         batch_size: int | None = None,
+        resume_stage: str = "auto",
         **prep_fields: Any,
     ) -> None:
         unknown = set(prep_fields) - _PREP_FIELDS
@@ -121,6 +127,10 @@ class TrainSettings:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.resume_stage not in RESUME_STAGES:
+            raise ValueError(
+                f"--stage must be one of {', '.join(RESUME_STAGES[1:])}, got '{self.resume_stage}'"
+            )
 
     @property
     def wants_prior(self) -> bool:

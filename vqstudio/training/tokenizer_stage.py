@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -286,6 +287,21 @@ class TokenizerStage:
             STAGE,
             dataclasses.asdict(self.cfg),
             step,
+            owner=self.project.path,
+        )
+
+    def held_out_loss(self, metrics: Mapping[str, float]) -> float | None:
+        return metrics.get("val_loss")
+
+    def write_best(self, step: int, loss: float) -> None:
+        """`tokenizer.best.safetensors`: what generation and the prior use by default."""
+        save_weights(
+            self.project.tokenizer_best_path,
+            self.model.published_state(),
+            STAGE,
+            dataclasses.asdict(self.cfg),
+            step,
+            {"held_out_loss": float(loss)},
             owner=self.project.path,
         )
 
