@@ -62,6 +62,11 @@ def plural(n: int) -> str:
     return f"{n} thread" if n == 1 else f"{n} threads"
 
 
+def _step_time(seconds: float) -> str:
+    """A step's duration as people read it: '52 ms', '1.3 s'."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.2g} s"
+
+
 @dataclass(frozen=True)
 class ThreadPolicy:
     """The knobs of `ThreadTuner`, in steps and seconds of stepping."""
@@ -119,6 +124,7 @@ class ThreadTuner:
         the slowest count first."""
         self._before = self.threads
         self._results: dict[int, float] = {}
+        self._dropped: set[int] = set()  # counts given up after one slow step (not timed further)
         self._times: list[float] = []
         self._settle = settle
         self._probing = True
@@ -155,6 +161,7 @@ class ThreadTuner:
         if best is not None and seconds > p.give_up_factor * best:
             # Clearly slower than a count already timed: one step says enough, settled or not.
             self._results[self.threads] = 1.0 / seconds
+            self._dropped.add(self.threads)
             return self._next_count()
         if self._settle > 0:
             self._settle -= 1
@@ -184,7 +191,7 @@ class ThreadTuner:
             runner_up = max(others, key=lambda n: results[n])
             return (
                 f"{self._label}{plural(best)} of {self.counts[-1]} cores, chosen by timing "
-                f"({results[best] / results[runner_up]:.1f}x faster than {plural(runner_up)})"
+                f"({self._compared(best, runner_up)})"
             )
         if best == before:
             self._recheck_s = min(self.policy.recheck_max_s, 2 * self._recheck_s)  # quiet: check less
@@ -194,6 +201,19 @@ class ThreadTuner:
             f"{self._label}{plural(before)} -> {plural(best)}: "
             f"{results[best] / results[before]:.1f}x faster now"
         )
+
+    def _compared(self, best: int, other: int) -> str:
+        """How the chosen count compared with the next best, in step times. A count dropped after
+        one slow step was not timed: its one step (often the start-up of a thread pool, or a
+        moment another process took the cores) is no speed to quote as "49.9x"."""
+        mine, theirs = 1.0 / self._results[best], 1.0 / self._results[other]
+        if other in self._dropped:
+            return (
+                f"{_step_time(mine)} a step; {plural(other)} took {_step_time(theirs)} on a step, "
+                f"over {self.policy.give_up_factor:g}x longer, and {'was' if other == 1 else 'were'} "
+                "not timed further"
+            )
+        return f"{_step_time(mine)} a step against {_step_time(theirs)} with {plural(other)}"
 
     def _steady(self, seconds: float) -> str | None:
         """Between probes: re-times when it is time, or when the rate drifted from the chosen one."""

@@ -17,7 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 from vqstudio.events import CheckpointWritten, Event, LogLine, LongRun, Progress, Validation
 
-__all__ = ["ProgressPrinter", "format_duration", "run_job", "sigint_sets"]
+__all__ = ["ProgressPrinter", "format_duration", "format_rate", "run_job", "sigint_sets"]
 
 R = TypeVar("R")
 
@@ -34,6 +34,11 @@ def format_duration(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
+
+
+def format_rate(value: float) -> str:
+    """A rate or count as people read it: '1234', '12.5', '0.42' (never '0' for 0.4)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 @contextlib.contextmanager
@@ -83,14 +88,19 @@ class ProgressPrinter:
     def bar(self, p: Progress) -> str:
         filled = round(self.width * max(0.0, min(1.0, p.fraction)))
         bar = "#" * filled + "-" * (self.width - filled)
-        steps = f"{p.step}/{p.total}" if p.total else f"{p.step}"
-        shown = [k for k in SHOWN_LOSSES if k in p.losses] or [k for k in p.losses if k != "lr"][:3]
-        losses = " ".join(f"{k} {p.losses[k]:.4g}" for k in shown)
-        rate = f" {p.rate:.0f}/s" if p.rate else ""
-        return (
-            f"{p.stage:<9} [{bar}] {100 * p.fraction:3.0f}% step {steps} {losses}{rate} "
-            f"ETA {format_duration(p.eta_s)}"
-        )
+        if p.stage == "generate":  # recordings, and seconds of signal made per second
+            done = p.fraction * p.total if p.total else float(p.step)
+            of = f"/{p.total}" if p.total else ""
+            rate = f", {format_rate(p.rate)} s of signal/s" if p.rate else ""
+            what = f"{format_rate(done)}{of} recordings{rate}"
+        else:
+            steps = f"{p.step}/{p.total}" if p.total else f"{p.step}"
+            shown = [k for k in SHOWN_LOSSES if k in p.losses] or [k for k in p.losses if k != "lr"][:3]
+            losses = " ".join(f"{k} {p.losses[k]:.4g}" for k in shown)
+            unit = " windows/s" if p.stage in ("tokenizer", "prior") else "/s"
+            rate = f" {format_rate(p.rate)}{unit}" if p.rate else ""
+            what = f"step {steps} {losses}{rate}"
+        return f"{p.stage:<9} [{bar}] {100 * p.fraction:3.0f}% {what} ETA {format_duration(p.eta_s)}"
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):

@@ -121,6 +121,12 @@ def psd_distance(
     )
 
 
+# A band scores a channel only when it holds at least this share of the channel's real power:
+# below it the relative error divides by almost nothing (a respiration trace's power above 4 Hz,
+# an ECG low-passed at 40 Hz in the gamma band) and one such band made a CSV's error read 4836 %.
+MIN_BAND_SHARE = 0.01
+
+
 def band_power_errors(
     freqs: np.ndarray, psd_real: np.ndarray, psd_syn: np.ndarray, rate: float, names: Sequence[str]
 ) -> MetricResult:
@@ -129,14 +135,19 @@ def band_power_errors(
     Band power P_b = sum of the window-averaged Welch PSD over bins f with lo <= f < hi, times
     the bin width, for delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-80 Hz; a band
     reaching past Nyquist is cut at Nyquist, a band starting at or above it is skipped. Error
-    = 100 * (P_b,syn - P_b,real) / P_b,real (signed: positive = too much power). Headline: mean
-    of |error| over channels and bands. Lower is better; 0 % is perfect. The bands are EEG
+    = 100 * (P_b,syn - P_b,real) / P_b,real (signed: positive = too much power), for the bands
+    that hold at least `MIN_BAND_SHARE` (1 %) of the channel's real power; the others are not
+    scored (None, and listed in `details["not_scored"]`): a relative error of almost no power says
+    nothing about the signal. Headline: mean of |error| over the scored channels and bands
+    (None when no band is scored). Lower is better; 0 % is perfect. The bands are EEG
     conventions; for ECG or other channels read them as plain frequency bands.
     """
     nyquist = rate / 2
     df = float(freqs[1] - freqs[0])
     bands = [(name, lo, min(hi, nyquist)) for name, lo, hi in EEG_BANDS if lo < nyquist]
-    per: dict[str, dict[str, float]] = {n: {} for n in names}
+    total = psd_real.sum(axis=1) * df  # each channel's real power, every frequency
+    per: dict[str, dict[str, float | None]] = {n: {} for n in names}
+    not_scored: dict[str, list[str]] = {}
     errors = []
     for name, lo, hi in bands:
         inside = (freqs >= lo) & ((freqs < hi) if hi < nyquist else (freqs <= hi))
@@ -144,14 +155,31 @@ def band_power_errors(
             continue
         p_real = psd_real[:, inside].sum(axis=1) * df
         p_syn = psd_syn[:, inside].sum(axis=1) * df
+        scored = p_real >= MIN_BAND_SHARE * total
         with np.errstate(divide="ignore", invalid="ignore"):
-            err = 100.0 * (p_syn - p_real) / p_real
-        for ch, e in zip(names, err, strict=True):
-            per[ch][name] = float(e)
+            err = np.where(scored, 100.0 * (p_syn - p_real) / p_real, np.nan)
+        for ch, e, ok in zip(names, err, scored, strict=True):
+            per[ch][name] = float(e) if ok else None
+            if not ok:
+                not_scored.setdefault(ch, []).append(name)
         errors.append(err)
     table = np.array(errors)
     finite = np.isfinite(table)
     value = float(np.abs(table[finite]).mean()) if finite.any() else None
+    details: dict[str, Any] = {
+        "bands_hz": {name: [lo, hi] for name, lo, hi in bands},
+        "min_band_share": MIN_BAND_SHARE,
+        "not_scored": not_scored,
+        "mean_abs_error_per_band": {
+            name: float(np.abs(row[np.isfinite(row)]).mean()) if np.isfinite(row).any() else None
+            for (name, _, _), row in zip(bands, table, strict=False)
+        },
+    }
+    if value is None:
+        details["skipped"] = (
+            f"no band holds {MIN_BAND_SHARE * 100:g} % of a channel's real power "
+            "(the EEG bands miss the signal)"
+        )
     return MetricResult(
         key="band_power",
         title="Band-power relative error",
@@ -160,17 +188,12 @@ def band_power_errors(
         better="lower",
         definition=(
             "Per channel and band (delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-80 Hz, cut at "
-            "Nyquist), 100*(P_syn - P_real)/P_real of the band power of the window-averaged Welch PSD; "
-            "headline = mean |error| over channels and bands."
+            "Nyquist), 100*(P_syn - P_real)/P_real of the band power of the window-averaged Welch PSD, for "
+            f"the bands holding at least {MIN_BAND_SHARE * 100:g} % of the channel's real power (a relative "
+            "error of almost no power says nothing); headline = mean |error| over those channels and bands."
         ),
         per_channel=per,
-        details={
-            "bands_hz": {name: [lo, hi] for name, lo, hi in bands},
-            "mean_abs_error_per_band": {
-                name: float(np.abs(row[np.isfinite(row)]).mean()) if np.isfinite(row).any() else None
-                for (name, _, _), row in zip(bands, table, strict=False)
-            },
-        },
+        details=details,
     )
 
 
