@@ -196,3 +196,18 @@ def test_a_loss_that_is_not_computed_is_not_reported():
     assert set(short(torch.randn(3, 2, 8)).losses) == {"time", "commit", "total"}
     long = Tokenizer(preset_config("small", channels=2, window=64))
     assert set(long(torch.randn(3, 2, 64)).losses) == {"time", "stft", "commit", "total"}
+
+
+def test_models_that_cannot_be_built_are_refused_before_the_project_is_made(tmp_path):
+    """Both models' configs are checked before the tokenizer trains (the prior used to fail after)."""
+    import torch
+
+    from vqstudio.training.job import _check_models_fit
+
+    rec = read_recording(kinds.psg(str(tmp_path)))
+    config = PrepConfig(channels=tuple(PSG_SLOW[:2]), window_s=4.0, multiple=8)
+    prepared = prepare([rec], config)  # a stored project's way: no minimum, 8 samples
+    assert prepared.window == 8
+    with pytest.raises(LimitError, match="cannot be built for windows of 8 samples x 2 channels"):
+        _check_models_fit(prepared, TrainSettings(preset="small"), torch.device("cpu"))
+    _check_models_fit(prepared, TrainSettings(preset="small", prior_steps=0), torch.device("cpu"))

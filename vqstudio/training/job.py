@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vqstudio.data.prep import PreparedData, prepare
-from vqstudio.errors import InputFileError, ProjectError
+from vqstudio.errors import InputFileError, LimitError, ProjectError
 from vqstudio.events import Event, LogLine, Progress, StopRequest
 from vqstudio.project import Project
 from vqstudio.project.lock import LOCK_FILE, ProjectLock
@@ -165,6 +165,30 @@ def train(
         lock.release()
 
 
+def _check_models_fit(prepared: PreparedData, settings: TrainSettings, device: object) -> None:
+    """Refuses (`LimitError`), before the project is made, data the two models cannot be built
+    for: both configs are checked here, not after the tokenizer has trained (a prior over one
+    latent step once failed there, leaving a half-built project)."""
+    from vqstudio.models.tokenizer import choose_preset, preset_config
+    from vqstudio.priors.config import preset
+    from vqstudio.priors.registry import prior_kind
+
+    size = settings.preset or choose_preset(len(prepared.train), str(device))
+    try:
+        tokenizer = preset_config(size, channels=prepared.n_channels, window=prepared.window)
+        if settings.wants_prior:
+            prior_size = settings.preset or ("small" if str(device).startswith("cpu") else "medium")
+            labels = len(prepared.label_names) if settings.labelled else 0
+            prior_kind(settings.prior).config.for_tokenizer(
+                tokenizer, labels, preset(prior_size, settings.prior)
+            )
+    except ValueError as e:
+        raise LimitError(
+            f"the models cannot be built for windows of {prepared.window} samples x {prepared.n_channels} "
+            f"channels ({e}); choose a longer --window or channels of a higher rate"
+        ) from e
+
+
 def _within(budget: Budget | None, elapsed_s: float, deadline: float | None) -> Budget | None:
     """A resumed prior's budget, its time cut to what is left of the command's (`deadline`)."""
     if budget is None or budget.seconds is None or deadline is None:
@@ -250,6 +274,7 @@ def _train_locked(
         )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate
+        _check_models_fit(prepared, settings, device)
         record = settings.new_record(prepared, optim or TOKENIZER_OPTIM, prior_optim or PRIOR_OPTIM)
         project = Project.create(project_dir, record)
     with_prior = settings.wants_prior
