@@ -47,7 +47,7 @@ from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
-from vqstudio.data.defaults import default_choice
+from vqstudio.data.defaults import default_channels, default_choice
 from vqstudio.data.prep import RATE_HZ, WINDOW_S, PrepConfig
 from vqstudio.errors import VQStudioError
 from vqstudio.events import Progress, ReconstructionPreview, Validation
@@ -122,6 +122,7 @@ class TrainingPanel(QWidget):
         self._projects_root = ""
         self._folder_chosen = False  # the user typed or browsed a folder: keep it
         self._window_chosen = False  # the user set the window: keep it
+        self._setting_window = False  # the window is being set for the user (not by them)
         self._recording: Recording | None = None
         # The current recording is not one the open project was trained on: the form offers a
         # new project for it (the open project stays open: Resume continues it).
@@ -318,7 +319,8 @@ class TrainingPanel(QWidget):
         if recording is None:
             self.channel_list.blockSignals(False)
             return
-        chosen = set(self._default_channels(recording))
+        # The engine's own choice, so the app ticks what `vqstudio train` would train on.
+        chosen = set(default_channels(recording))
         for c in recording.channels:
             item = QListWidgetItem(f"{c.name}   ({c.unit or '-'}, {c.rate:g} Hz)")
             item.setData(Qt.ItemDataRole.UserRole, c.name)
@@ -336,20 +338,9 @@ class TrainingPanel(QWidget):
                 self.set_channels(project_channels)
         self._fit_window()
 
-    @staticmethod
-    def _default_channels(recording: Recording) -> tuple[str, ...]:
-        try:
-            return default_choice([recording], PrepConfig().multiple).channels
-        except VQStudioError:  # no window fits them: ticked still; Train then says what to change
-            from vqstudio.data.defaults import default_channels
-
-            return tuple(default_channels(recording))
-
     def _window_edited(self, _value: float) -> None:
         if not self._setting_window:
             self._window_chosen = True
-
-    _setting_window = False
 
     def _set_window(self, seconds: float) -> None:
         """Shows a window the user did not choose (the engine's default, a project's own)."""
