@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton, QWidget
 
+from ui.flow_layout import FlowLayout, group
 from ui.view_filters import HIGHPASS_CHOICES, LOWPASS_CHOICES, NOTCH_CHOICES, ViewFilters
 from ui.view_montage import DOUBLE_BANANA
 from ui.view_reference import Reference
@@ -105,19 +106,17 @@ class PageBar(QWidget):
         for b in (smaller, larger):
             b.setFixedWidth(30)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        bar = QHBoxLayout(self)
+        self.title.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar = FlowLayout(self)
         bar.setContentsMargins(4, 2, 4, 2)
-        bar.addWidget(self.title, 1)
-        bar.addWidget(self.position)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Page"))
-        bar.addWidget(self.page_box)
-        bar.addWidget(self.time_box)
-        bar.addWidget(self.channels_button)
-        bar.addWidget(QLabel("Amplitude"))
-        bar.addWidget(self.unit_box)
-        bar.addWidget(smaller)
-        bar.addWidget(larger)
+        for item in (
+            self.title,
+            self.position,
+            group("Page", self.page_box, self.time_box),
+            self.channels_button,
+            group("Amplitude", self.unit_box, smaller, larger),
+        ):
+            bar.addWidget(item)
 
 
 def channel_menu(viewer: SignalViewer, name: str) -> QMenu:
@@ -214,13 +213,13 @@ class DisplayBar(QWidget):
 
         # Each entry names its setting ("HP 0.5 Hz"), so the bar needs no labels and fits a
         # narrow window.
-        row = QHBoxLayout(self)
+        self.readout.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        row = FlowLayout(self)
         row.setContentsMargins(4, 0, 4, 2)
         for box in (self.rows_box, self.highpass_box, self.lowpass_box, self.notch_box, self.reference_box):
             row.addWidget(box)
-        row.addWidget(self.options_button)
-        row.addWidget(self.note)
-        row.addWidget(self.readout, 1)
+        for item in (self.options_button, self.note, self.readout):
+            row.addWidget(item)
 
     def filters(self) -> ViewFilters:
         """The filters chosen in the boxes."""

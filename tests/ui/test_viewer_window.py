@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QWidget
 
 from tests.ui.conftest import make_recording
 from ui.viewer import BAD_COLOR
@@ -79,3 +80,22 @@ def test_view_actions_are_in_the_view_menu_and_act_on_the_viewer(window):
     assert viewer.reference.kind == "average"
     window.actions["display_filters"].trigger()
     assert not viewer._filters_on
+
+
+def test_a_window_with_a_recording_open_fits_a_small_screen(window, qtbot):
+    """The viewer's control bars wrap onto more rows instead of holding the window wide: with a
+    recording and its annotation list open, the window narrows to 760 px and every control
+    stays inside it."""
+    window.open_recording(make_recording(channels=20), "twenty channels")
+    qtbot.waitUntil(lambda: window.viewer is not None and window.viewer.isVisible())
+    assert window.minimumSizeHint().width() <= 760
+    one_row = window.viewer.display.height()
+    window.resize(760, 560)
+    qtbot.waitUntil(lambda: window.width() == 760)
+    qtbot.wait(50)
+    assert window.viewer.display.height() > one_row  # the bar wrapped
+    for bar in (window.viewer.page_bar, window.viewer.display):
+        for child in bar.findChildren(QWidget):
+            if child.isVisibleTo(bar) and child.parentWidget() is bar:
+                right = child.mapTo(window, child.rect().topRight()).x()
+                assert right <= window.width(), f"{type(child).__name__} is cut off at {right} px"
