@@ -297,8 +297,12 @@ class ReportPanel(QWidget):
         if held_out == "yes":  # the real data the check is calibrated on looks copied itself
             text = "memorization check unreliable: the held-out real data itself looks copied from training"
         excluded = data.get("excluded_flat") or {}
-        flat = excluded.get("real", 0) + excluded.get("synthetic", 0)
-        left_out = f"; {flat} window(s) with flat or saturated stretches left out" if flat else ""
+        real, generated = excluded.get("real", 0), excluded.get("synthetic", 0)
+        left_out = (
+            f"; left out for flat or saturated stretches: {real} real and {generated} generated window(s)"
+            if real or generated
+            else ""
+        )
         references = "".join(
             f" {os.path.basename(path)} was not used as real data: it is one of the training recordings."
             for path in data.get("references_left_out") or {}

@@ -86,6 +86,11 @@ def test_report_on_a_62_s_recording(window, qtbot, short, dialogs):
         assert cell.text == "not enough data to judge" and "is no verdict" in cell.note
     else:
         assert cell.text.endswith("]")
+    # The heading and the table count the same left-out windows.
+    excluded = report.report.excluded_flat
+    flat_cell = next(r for r in report.rows if r.key == "excluded_flat").cells[0].text
+    if excluded.get("real"):
+        assert f"{excluded['real']} real and" in heading and flat_cell.endswith(f"(+{excluded['real']} real)")
     memorization = next(r for r in report.rows if r.key == "memorization_verdict").cells[0].text
     assert memorization in ("no", "YES", "not enough held-out data")
     window.tabs.setCurrentWidget(report)

@@ -95,7 +95,10 @@ def _extra_cells(report: dict[str, Any] | None, which: str, missing: str) -> Cel
         verdict = report.get("memorization_verdict") or details.get("verdict")
         return Cell(verdict_text(verdict), str(details.get("reason", "")))
     counts = report.get("excluded_flat") or {}
-    return Cell(str(int(counts.get("synthetic", 0))), f"real windows left out: {int(counts.get('real', 0))}")
+    compared, real = int(counts.get("synthetic", 0)), int(counts.get("real", 0))
+    # The real windows left out are the same for every column; said in each, so that a heading
+    # counting them never contradicts a row of zeros.
+    return Cell(f"{compared} (+{real} real)" if real else str(compared), f"real windows left out: {real}")
 
 
 def comparison_rows(assessment: dict[str, Any]) -> tuple[list[str], list[Row]]:
@@ -138,7 +141,7 @@ def comparison_rows(assessment: dict[str, Any]) -> tuple[list[str], list[Row]]:
     cells = tuple(_extra_cells(r, "flat", why) for r, why in zip(reports, missing, strict=True))
     definition = (
         "Windows left out of the evaluation because a channel holds a flat (constant), or saturated "
-        "(pinned at its extreme) stretch; the tooltip gives the count of real windows left out."
+        "(pinned at its extreme) stretch: this column's windows, and (+N real) the real windows left out."
     )
     title = "Windows left out: flat or saturated"
     rows.append(Row("excluded_flat", title, "windows", "fewer is better", definition, cells))
