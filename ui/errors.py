@@ -41,6 +41,11 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\(--synthetic FILE\.\.\.\)", "(generate some first)"),
     (r"leave out --label \(or train with --labels annotations\|files\)", "choose any label"),
     (r"--labels annotations\|files", "labels from annotations or files"),
+    (r"--stage (tokenizer|prior|both)", r"Resume continues: \1"),
+    (
+        r"add its annotations to the recording they belong to",
+        "open the recording they belong to, then this file",
+    ),
 )
 _FLAGS = {
     "resume": "Resume",
@@ -62,6 +67,8 @@ _FLAGS = {
     "tokenizer-steps": "tokenizer steps",
     "prior-steps": "prior steps",
     "out": "the output file",
+    "stage": "Resume continues",
+    "weights": "the weights",
 }
 _FLAG = re.compile(r"--([a-z][a-z-]*)( HZ| DIR| FILE(?:\.\.\.)?| PATH)?")
 

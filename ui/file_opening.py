@@ -37,9 +37,12 @@ def choose_and_open(window: MainWindow) -> None:
 
 
 def load_path(window: MainWindow, path: str, rate: float | None = None) -> bool:
-    """Opens the recording in `path` (asking the sample rate of a CSV without a time column)."""
-    from vqstudio.io import read_recording
+    """Opens the recording in `path` (asking the sample rate of a CSV without a time column).
+    A file of annotations only (a Sleep-EDF hypnogram) is added to the recording shown."""
+    from vqstudio.io import annotations_only, read_recording
 
+    if _shown_recording(window) is not None and annotations_only(path):
+        return window.viewer.annotation_editor.import_file(path)
     try:
         recording = read_recording(path, rate=rate)
     except RateNeededError as error:  # a CSV without a time column: ask, then read again
@@ -59,6 +62,11 @@ def load_path(window: MainWindow, path: str, rate: float | None = None) -> bool:
     window.settings.set_last_dir(os.path.dirname(os.path.abspath(path)))
     window.set_status(f"Opened {os.path.basename(path)}")
     return True
+
+
+def _shown_recording(window: MainWindow) -> object | None:
+    """The recording in the viewer, without building the viewer when none was ever shown."""
+    return window.viewer.annotation_editor.recording if window.signals.viewer_built else None
 
 
 def open_dropped(window: MainWindow, urls: Iterable[QUrl]) -> None:

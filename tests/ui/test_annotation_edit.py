@@ -252,6 +252,18 @@ def test_the_file_menu_adds_a_hypnogram_and_drops_on_the_window_do_too(window, s
     assert window.session.recording is window.viewer.recording  # training takes this recording
 
 
+def test_file_open_of_a_hypnogram_adds_it_to_the_recording_shown(window, sleep_files, dialogs):
+    """File > Open (or a recent file) of annotations only: with its PSG shown they are added to
+    it; with nothing open the reason says what to do, and nothing is opened."""
+    psg, hypnogram = sleep_files
+    assert not window.load_path(hypnogram)
+    assert "annotations only" in dialogs[-1][2] and window.session.recording is None
+    assert window.load_path(psg)
+    assert window.load_path(hypnogram)
+    assert len(window.viewer.recording.annotations) == 7
+    assert len(window.session.files) == 1  # added to the PSG, not opened beside it
+
+
 def test_screenshot_of_a_hypnogram_on_its_psg(window, sleep_files):
     psg, hypnogram = sleep_files
     assert window.load_path(psg)

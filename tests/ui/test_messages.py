@@ -86,6 +86,16 @@ def _flag_keys() -> set[str]:
             "no project folder at /x; train one first with: vqstudio train FILE --project /x",
             "train a project",
         ),
+        (
+            "--stage prior continues the prior, but --prior-steps 0 leaves it out; give --prior-steps N "
+            "or choose --stage tokenizer",
+            "Resume continues: tokenizer",
+        ),
+        (
+            "night1-Hypnogram.edf: the file holds annotations only (no signal to show or train on); add "
+            "its annotations to the recording they belong to",
+            "open the recording they belong to, then this file",
+        ),
     ],
 )
 def test_known_messages_read_as_the_app_speaks(engine, words):
