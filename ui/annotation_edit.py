@@ -178,13 +178,18 @@ class AnnotationEditor(QObject):
             self._done()
         return True
 
-    def save_copy(self, path: str | None = None) -> bool:
-        """Writes the recording shown, with its annotations, as a new EDF+/BDF+ file (asked for
-        when `path` is None); never over the file it was read from (the writer refuses)."""
+    def unsaved(self) -> list[Recording]:
+        """The open recordings whose annotation edits no copy holds yet."""
+        return [r for r in (ref() for ref in self._edited.values()) if r is not None]
+
+    def save_copy(self, path: str | None = None, recording: Recording | None = None) -> bool:
+        """Writes `recording` (by default the one shown), with its annotations, as a new EDF+/BDF+
+        file (asked for when `path` is None); never over the file it was read from (the writer
+        refuses)."""
         from ui.errors import show_exception
         from vqstudio.io import write_recording
 
-        rec = self.recording
+        rec = recording or self.recording
         if rec is None:
             return False
         if path is None:

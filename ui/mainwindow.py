@@ -420,7 +420,32 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.shown.emit)
         return super().event(e)
 
+    def _annotations_kept(self) -> bool:
+        """Asks what to do with annotation edits no copy holds yet (they live in memory only):
+        save copies, discard them, or stay. False when the user stays (or a save failed)."""
+        editor = self.viewer.annotation_editor if self.signals.viewer_built else None
+        unsaved = editor.unsaved() if editor is not None else []
+        if not unsaved:
+            return True
+        names = ", ".join(rec.source.name if rec.source else "a recording" for rec in unsaved)
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Quit VQ Studio",
+            f"The annotations of {names} were edited and not saved. Save a copy with them first?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        if answer == buttons.Discard:
+            return True
+        if answer != buttons.Save:
+            return False
+        return all(editor.save_copy(recording=rec) for rec in unsaved)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._annotations_kept():
+            event.ignore()
+            return
         running = [j for j in self.jobs.values() if j.running]
         if any(j.name in ("train", "generate", "evaluate") for j in running):
             answer = QMessageBox.question(

@@ -292,3 +292,23 @@ def test_a_copy_with_the_annotations_is_saved_never_over_the_file(
     assert dock.status.text().startswith("Saved scored.edf with 7 annotation(s)")
     assert not viewer.annotation_editor.save_copy(psg)  # the file it was read from: refused
     assert dialogs[-1][1] == "Cannot save the copy"
+
+
+def test_quitting_with_unsaved_annotation_edits_asks_first(window, sleep_files, dialogs, monkeypatch, tmp_path):
+    """Edits live in memory until a copy holds them: closing asks, Cancel stays, Save writes a
+    copy (never over the file) and quits, Discard quits."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    psg, hypnogram = sleep_files
+    assert window.load_path(psg)
+    window.viewer.annotation_editor.add(Annotation(5.0, 1.0, "arousal"))
+    answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    copy = str(tmp_path / "scored.edf")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (copy, ""))
+    assert not window.close()  # Cancel: still open, edits kept
+    assert window.isVisible() and window.viewer.annotation_editor.unsaved()
+    assert window.close()  # Save: the copy is written, then the window closes
+    from vqstudio.io import read_recording
+
+    assert any(a.text == "arousal" for a in read_recording(copy).annotations)
