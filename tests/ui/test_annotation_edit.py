@@ -294,12 +294,12 @@ def test_a_copy_with_the_annotations_is_saved_never_over_the_file(
     assert dialogs[-1][1] == "Cannot save the copy"
 
 
-def test_quitting_with_unsaved_annotation_edits_asks_first(window, sleep_files, dialogs, monkeypatch, tmp_path):
+def test_quitting_with_unsaved_annotation_edits_asks_first(window, sleep_files, monkeypatch, tmp_path):
     """Edits live in memory until a copy holds them: closing asks, Cancel stays, Save writes a
     copy (never over the file) and quits, Discard quits."""
     from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-    psg, hypnogram = sleep_files
+    psg, _ = sleep_files
     assert window.load_path(psg)
     window.viewer.annotation_editor.add(Annotation(5.0, 1.0, "arousal"))
     answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save])
