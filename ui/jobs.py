@@ -170,7 +170,7 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
     (recordings, paths)."""
 
     def job(stop: threading.Event) -> Generator[Any, None, tuple[list[Recording], list[str]]]:
-        from vqstudio.generation.export import write_generated
+        from vqstudio.generation.export import unused_output, write_generated
         from vqstudio.generation.sampling import GenerateSettings, generate
         from vqstudio.io.write_guard import protecting
         from vqstudio.project import Project
@@ -186,7 +186,8 @@ def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:
             if recs:
                 project = Project.open(project_dir)
                 folder = project.output_dir("samples")
-                out = os.path.join(folder, f"gui_{time.strftime('%Y%m%d-%H%M%S')}.edf")
+                named = os.path.join(folder, f"gui_{time.strftime('%Y%m%d-%H%M%S')}.edf")
+                out = unused_output(named, len(recs))
                 with protecting(project.source_paths, "a recording this project was trained on"):
                     paths = [report.path for report in write_generated(recs, out)]
                 yield LogLine(f"saved {len(paths)} recording(s) in {folder}")

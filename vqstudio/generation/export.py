@@ -17,7 +17,7 @@ from vqstudio.io.npy import check_npy_output
 from vqstudio.io.write_guard import check_target
 from vqstudio.recording import Recording
 
-__all__ = ["check_outputs", "output_paths", "write_generated"]
+__all__ = ["check_outputs", "output_paths", "unused_output", "write_generated"]
 
 
 def output_paths(out: str, count: int) -> list[str]:
@@ -26,6 +26,18 @@ def output_paths(out: str, count: int) -> list[str]:
     if ext.lower() == ".npy" or count == 1:
         return [out]
     return [f"{stem}_{i}{ext}" for i in range(1, count + 1)]
+
+
+def unused_output(out: str, count: int) -> str:
+    """`out`, or `out` with -2, -3... added to its stem, so that none of the files it names for
+    `count` recordings exists yet: the app names its files by the second, and two runs within
+    one second must not write over the first run's recordings."""
+    stem, ext = os.path.splitext(out)
+    candidate, n = out, 1
+    while any(os.path.lexists(p) for p in output_paths(candidate, count)):
+        n += 1
+        candidate = f"{stem}-{n}{ext}"
+    return candidate
 
 
 def check_outputs(out: str, count: int) -> list[str]:
