@@ -15,10 +15,12 @@ def test_a_taken_name_gets_a_number(tmp_path):
     out = str(tmp_path / "gui_20261207-201500.edf")
     for path in output_paths(out, 2):  # the first run wrote _1 and _2
         open(path, "w").close()
-    second = unused_output(out, 1)
+    second = unused_output(out, 2)
     assert second == str(tmp_path / "gui_20261207-201500-2.edf")
-    open(second, "w").close()
-    assert unused_output(out, 1) == str(tmp_path / "gui_20261207-201500-3.edf")
-    # A later run of 3 files is clear of every name taken so far.
-    third = unused_output(out, 3)
-    assert not any((tmp_path / p).exists() for p in output_paths(third, 3))
+    for path in output_paths(second, 2):
+        open(path, "w").close()
+    assert unused_output(out, 3) == str(tmp_path / "gui_20261207-201500-3.edf")
+    # One file of the same name as the batch's stem writes over none of them.
+    assert unused_output(out, 1) == out
+    open(out, "w").close()
+    assert unused_output(out, 1) == str(tmp_path / "gui_20261207-201500-2.edf")
