@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vqstudio.priors.limits import code_levels, latent_rows
+
 __all__ = [
     "LONG_REQUEST_S",
     "SAMPLE_BATCH_BYTES",
@@ -38,7 +40,8 @@ EDF_WRITE_COPIES = 5
 
 def _widest_per_sample(tokenizer_cfg: Any) -> float:
     """The decoder's widest activation in floats per output sample: its stages' widths over
-    their downsampling (a tokenizer that states no stages: its output channels)."""
+    their downsampling, times the channels for a per-channel codec (each channel is decoded as
+    its own sequence); a tokenizer that states no stages: its output channels."""
     widths, strides = getattr(tokenizer_cfg, "widths", None), getattr(tokenizer_cfg, "strides", None)
     if widths is None or strides is None:
         return float(tokenizer_cfg.channels)
@@ -46,7 +49,7 @@ def _widest_per_sample(tokenizer_cfg: Any) -> float:
     for width, stride in zip(widths, (*strides, 1), strict=True):
         widest = max(widest, width / factor)
         factor *= stride
-    return widest
+    return widest * (tokenizer_cfg.channels if getattr(tokenizer_cfg, "per_channel", False) else 1)
 
 
 def _decoder_bytes(tokenizer_cfg: Any, latent_length: int) -> float:
@@ -69,8 +72,8 @@ def sampling_bytes_per_item(
     """Memory one recording of the batch takes while it is sampled and decoded: the prior's
     working memory, its latents at full length (sampled, denormalised, snapped, joined), the
     decoder's activations on one chunk, and its samples at full length (`OUTPUT_COPIES`)."""
-    latents = 4 * tokenizer_cfg.latent_dim * latent_length * FLOAT
-    codes = tokenizer_cfg.n_quantizers * latent_length * 8  # int64 indices
+    latents = 4 * latent_rows(tokenizer_cfg) * latent_length * FLOAT
+    codes = code_levels(tokenizer_cfg) * latent_length * 8  # int64 indices
     samples = OUTPUT_COPIES * tokenizer_cfg.channels * max(work_samples, out_samples) * FLOAT
     return (
         _prior_bytes(prior_cfg, guided)

@@ -144,6 +144,7 @@ def generate(
 
     from vqstudio.device import is_out_of_memory, resolve_device, set_threads
     from vqstudio.generation.cost import LONG_REQUEST_S, generate_cost
+    from vqstudio.models.tokenizer import noise_seed
     from vqstudio.priors.continuation import decode_latents, iter_sample
     from vqstudio.priors.store import check_prior_fits, load_prior
     from vqstudio.project import Project
@@ -217,7 +218,11 @@ def generate(
                     said_long = True
                     yield _long_run(progress.eta_s, settings)
             with torch.no_grad():
-                x = decode_latents(tokenizer, result.float(), n_work)
+                # A decoder that draws texture from noise draws it from (seed, batch): the
+                # prior's generator is left alone, so its draws are what they always were.
+                x = decode_latents(
+                    tokenizer, result.float(), n_work, noise_seed=noise_seed(settings.seed, b0)
+                )
                 x = x * std_t + mean_t  # back to physical units on the device: one copy to the host
                 if not bool(torch.isfinite(x).all()):
                     raise RuntimeError("the prior produced non-finite values; the project may be damaged")

@@ -6,6 +6,19 @@ convolutional with zero padding and no normalisation across time, so it also run
 inputs longer than the training window, and segments decoded with `decoder_context`
 latent steps of margin on each side join exactly.
 
+Two ways to treat channels (`TokenizerConfig.per_channel`):
+- shared (the default, and every project before the setting): the C channels are the input
+  channels of the first convolution, so the weights are made for one montage;
+- per channel (a codec, EnCodec/DAC style): every channel is encoded and decoded by the same
+  single-channel network, channels folded into the batch ((B, C, T) -> (B*C, 1, T)). The
+  weights do not depend on C, so one set serves any montage and channel count and can be
+  trained once on a corpus and shipped. Outside the model the latents are (B, C*D, L) and the
+  codes (B, C*Q, L), channel-major, so a prior sees a window as it always has, through
+  `prior_latent_dim` and `prior_levels`.
+
+`decoder_noise` adds StyleGAN-style noise injection to the decoder (`NoiseInjection`): what
+the codes cannot carry (texture) is drawn from noise rather than averaged away.
+
 Sizes are named presets (data, in `PRESETS`); `choose_preset` picks one from the amount of
 data and the device.
 """
@@ -25,16 +38,23 @@ from vqstudio.models.losses import TIME_LOSSES, stft_loss, time_loss
 from vqstudio.models.quantizer import ResidualQuantizer
 
 __all__ = [
+    "CODEC_FOR_SIZE",
     "LIMITS",
     "MAX_WEIGHTS",
+    "NOISE_BLOCK",
     "PRESETS",
+    "SIZE_PRESETS",
     "Decoder",
+    "DecoderNoise",
     "Encoder",
+    "NoiseInjection",
     "Tokenizer",
     "TokenizerConfig",
     "TokenizerOutput",
     "choose_preset",
+    "noise_seed",
     "preset_config",
+    "tokenizer_preset",
     "without_critic",
 ]
 
@@ -69,6 +89,7 @@ TUPLE_LIMITS: dict[str, tuple[int, int, int]] = {
     "critic_periods": (1, 2**20, 64),
     "critic_ffts": (2, 2**20, 64),
 }
+BOOL_SETTINGS = ("per_channel", "decoder_noise")
 REAL_SETTINGS = (
     "quantizer_dropout",
     "commitment_weight",
@@ -133,6 +154,10 @@ class TokenizerConfig:
     critic_start: optimizer steps of plain training before the critic joins in.
     critic_periods, critic_ffts, critic_width: its period and spectrogram discriminators and
         their width.
+    per_channel: every channel through the same single-channel network (see the module's
+        docstring); `channels` then only sets the prior's sizes, never a weight's shape.
+    decoder_noise: noise injected at each decoder stage, scaled by learned per-feature gains.
+    Projects from before these two settings existed have neither.
     """
 
     channels: int
@@ -162,6 +187,8 @@ class TokenizerConfig:
     critic_periods: tuple[int, ...] = field(default=(2, 3, 5, 7, 11))
     critic_ffts: tuple[int, ...] = field(default=(32, 64, 128))
     critic_width: int = 16
+    per_channel: bool = False
+    decoder_noise: bool = False
 
     def __post_init__(self) -> None:
         """Refuses (`ValueError` naming the setting) a setting of the wrong type or beyond `LIMITS`,
@@ -171,6 +198,11 @@ class TokenizerConfig:
             object.__setattr__(self, name, _whole_tuple(name, getattr(self, name)))
         for name, (low, high) in LIMITS.items():
             _check_whole(name, getattr(self, name), low, high)
+        for name in BOOL_SETTINGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"tokenizer setting {name} must be true or false, got {getattr(self, name)!r}"
+                )
         for name in REAL_SETTINGS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -220,7 +252,7 @@ class TokenizerConfig:
     def weight_count(self, with_critic: bool = False) -> int:
         """The number of values in `Tokenizer(self, with_critic=...).state_dict()` (weights and
         buffers), computed without building it, so a config is measured before it allocates."""
-        w, d, c = self.widths, self.latent_dim, self.channels
+        w, d, c = self.widths, self.latent_dim, self.io_channels
         res = [self.res_units * (_conv(v, v, self.kernel) + _conv(v, v, 1)) for v in w]
         up = [2 * s + 1 if self.upsample == "linear" else 2 * s for s in self.strides]
         encoder = _conv(c, w[0], 7) + res[-1] + _conv(w[-1], d, 3)
@@ -231,12 +263,13 @@ class TokenizerConfig:
         k, q, e = self.codebook_size, self.n_quantizers, self.code_dim
         # per level: projections in and out, then codebook, ema_sum (K x code_dim), ema_size, ema_usage
         quantizer = q * (_conv(d, e, 1) + _conv(e, d, 1) + 2 * k * e + 2 * k)
-        total = encoder + quantizer + decoder
+        noise = sum(w) if self.decoder_noise else 0  # one gain per feature at each decoder stage
+        total = encoder + quantizer + decoder + noise
         return total + (self._critic_weight_count() if with_critic and self.has_critic else 0)
 
     def _critic_weight_count(self) -> int:
         """Values of the critic's state dict (`vqstudio.models.critic.Critic`)."""
-        c, v = self.channels, self.critic_width
+        c, v = self.io_channels, self.critic_width
         period = _conv(c, v, 5) + _conv(v, 2 * v, 5) + _conv(2 * v, 4 * v, 5) + _conv(4 * v, 1, 3)
         spectrogram = _conv(2 * c, v, 27) + 2 * _conv(v, v, 27) + _conv(v, v, 9) + _conv(v, 1, 9)
         return len(self.critic_periods) * period + len(self.critic_ffts) * spectrogram
@@ -245,6 +278,22 @@ class TokenizerConfig:
     def has_critic(self) -> bool:
         """Whether the decoder trains against a critic (either of its losses has a weight)."""
         return self.critic_weight > 0 or self.feature_weight > 0
+
+    @property
+    def io_channels(self) -> int:
+        """Input channels of the encoder, output channels of the decoder and of the critic's
+        input: 1 per channel (the weights know no montage), else the recording's C."""
+        return 1 if self.per_channel else self.channels
+
+    @property
+    def prior_latent_dim(self) -> int:
+        """Rows of a window's latents as a prior sees them: C x latent_dim per channel, else D."""
+        return self.channels * self.latent_dim if self.per_channel else self.latent_dim
+
+    @property
+    def prior_levels(self) -> int:
+        """Rows of a window's codes as a prior sees them: C x n_quantizers per channel, else Q."""
+        return self.channels * self.n_quantizers if self.per_channel else self.n_quantizers
 
     @property
     def downsample(self) -> int:
@@ -304,7 +353,41 @@ PRESETS: dict[str, dict[str, Any]] = {
         "codebook_size": 1024,
         "upsample": "linear",
     },
+    # Per-channel codecs (`per_channel`): one single-channel network for every channel, a small
+    # latent per channel (a window of C channels gives the prior C x latent_dim rows) and residual
+    # VQ deep enough for a near-transparent reconstruction (4 levels x 8 bits per 8 samples: 4
+    # bits per sample). Their weights are the same for any montage, so they can be trained once
+    # on a corpus and shipped: "codec" holds 0.48 M values (1.9 MB of float32), "codec-large"
+    # 1.2 M (4.8 MB), both well under the 20 MB a shipped codec may take. Each channel is its own
+    # sequence, so a step costs about C times a one-channel model: "codec" is the CPU's size.
+    "codec": {
+        "per_channel": True,
+        "hidden": 16,
+        "max_width": 128,
+        "strides": (2, 2, 2),
+        "res_units": 2,
+        "latent_dim": 8,
+        "code_dim": 8,
+        "codebook_size": 256,
+        "n_quantizers": 4,
+        "upsample": "linear",
+    },
+    "codec-large": {
+        "per_channel": True,
+        "hidden": 32,
+        "max_width": 160,
+        "strides": (2, 2, 2),
+        "res_units": 2,
+        "latent_dim": 16,
+        "code_dim": 8,
+        "codebook_size": 1024,
+        "n_quantizers": 8,
+        "upsample": "linear",
+    },
 }
+# The size presets a user names (--preset), and the per-channel preset each maps to.
+SIZE_PRESETS = ("small", "medium", "large")
+CODEC_FOR_SIZE = {"small": "codec", "medium": "codec-large", "large": "codec-large"}
 
 
 def preset_config(name: str, channels: int, window: int, **overrides: Any) -> TokenizerConfig:
@@ -317,6 +400,14 @@ def preset_config(name: str, channels: int, window: int, **overrides: Any) -> To
     if unknown:
         raise ValueError(f"unknown tokenizer settings: {', '.join(unknown)}")
     return TokenizerConfig(channels=channels, window=window, **settings)
+
+
+def tokenizer_preset(size: str, per_channel: bool) -> str:
+    """The name in `PRESETS` of a tokenizer of `size` ("small", "medium", "large"): that size
+    itself for a shared tokenizer, its per-channel codec ("codec", "codec-large") otherwise."""
+    if size not in CODEC_FOR_SIZE:
+        raise ValueError(f"tokenizer size {size!r} is not one of {', '.join(SIZE_PRESETS)}")
+    return CODEC_FOR_SIZE[size] if per_channel else size
 
 
 def choose_preset(n_windows: int, device: str) -> str:
@@ -371,12 +462,13 @@ def _res_stack(width: int, cfg: TokenizerConfig) -> list[nn.Module]:
 
 
 class Encoder(nn.Module):
-    """(B, C, T) -> (B, latent_dim, T / downsample): residual units, then a strided conv, per stage."""
+    """(B, io_channels, T) -> (B, latent_dim, T / downsample): residual units, then a strided
+    conv, per stage."""
 
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         w = cfg.widths
-        layers: list[nn.Module] = [nn.Conv1d(cfg.channels, w[0], 7, padding=3)]
+        layers: list[nn.Module] = [nn.Conv1d(cfg.io_channels, w[0], 7, padding=3)]
         for i, s in enumerate(cfg.strides):
             layers += _res_stack(w[i], cfg)
             # kernel 2s, stride s, padding s/2: exactly T/s outputs for T divisible by s.
@@ -398,19 +490,90 @@ def _upsampler(cfg: TokenizerConfig, width_in: int, width_out: int, s: int) -> l
     return [nn.ConvTranspose1d(width_in, width_out, 2 * s, stride=s, padding=s // 2)]
 
 
+# Latent steps per block of seeded decoder noise: the noise of a block is drawn from a generator
+# seeded by (seed, stage, block), so any stretch of a long sequence is drawn alike whichever
+# pieces it is decoded in, with memory bounded by the piece (never the whole length).
+NOISE_BLOCK = 64
+_MASK64 = (1 << 64) - 1
+
+
+def noise_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from whole numbers (splitmix64 over each): a decoder-noise seed for,
+    say, a generation seed and a batch, that leaves every other random stream untouched."""
+    h = 0x9E3779B97F4A7C15
+    for part in parts:
+        h = (h ^ (int(part) & _MASK64)) * 0xBF58476D1CE4E5B9 & _MASK64
+        h = (h ^ (h >> 31)) * 0x94D049BB133111EB & _MASK64
+        h ^= h >> 29
+    return h >> 1
+
+
+@dataclass(frozen=True)
+class DecoderNoise:
+    """Where a decode's injected noise comes from.
+
+    seed None: fresh draws from torch's global generator (training: new texture every step).
+    seed given: the noise of every latent position is fixed by (seed, stage, position), drawn in
+    blocks of `NOISE_BLOCK` latent steps on the device's generator, so decoding in pieces
+    (`decoder_context` margins) gives what one whole decode gives: no seam, noise or not.
+    offset: the latent step of the decoded latents' first step in the whole sequence.
+    """
+
+    seed: int | None = None
+    offset: int = 0
+
+    def draw(self, stage: int, rows: int, per_step: int, steps: int, like: torch.Tensor) -> torch.Tensor:
+        """(rows, 1, steps * per_step) standard normal noise for decoder stage `stage`, whose
+        activations have `per_step` positions per latent step, in `like`'s device and dtype."""
+        if self.seed is None:
+            return torch.randn(rows, 1, steps * per_step, device=like.device, dtype=like.dtype)
+        first, last = self.offset // NOISE_BLOCK, (self.offset + steps - 1) // NOISE_BLOCK
+        blocks = []
+        for j in range(first, last + 1):
+            gen = torch.Generator(device=like.device).manual_seed(noise_seed(self.seed, stage, j))
+            blocks.append(torch.randn(rows, 1, NOISE_BLOCK * per_step, generator=gen, device=like.device))
+        start = (self.offset - first * NOISE_BLOCK) * per_step
+        return torch.cat(blocks, dim=2)[:, :, start : start + steps * per_step].to(like.dtype)
+
+
+class NoiseInjection(nn.Module):
+    """h + gain * noise (StyleGAN): one noise channel per position, scaled per feature by a
+    learned gain that starts at 0, so the decoder begins as the plain one and learns how much
+    texture to draw from noise at this resolution (`per_step` positions per latent step)."""
+
+    def __init__(self, width: int, stage: int, per_step: int) -> None:
+        super().__init__()
+        self.stage, self.per_step = stage, per_step
+        self.gain = nn.Parameter(torch.zeros(1, width, 1))
+
+    def forward(self, h: torch.Tensor, noise: DecoderNoise | None) -> torch.Tensor:
+        if noise is None:
+            return h
+        steps = h.shape[-1] // self.per_step
+        return h + self.gain.to(h.dtype) * noise.draw(self.stage, h.shape[0], self.per_step, steps, h)
+
+
 class Decoder(nn.Module):
-    """(B, latent_dim, L) -> (B, C, L * downsample): the encoder's mirror, going up by transposed
-    convs or by linear interpolation and a conv (`TokenizerConfig.upsample`)."""
+    """(B, latent_dim, L) -> (B, io_channels, L * downsample): the encoder's mirror, going up by
+    transposed convs or by linear interpolation and a conv (`TokenizerConfig.upsample`); with
+    `decoder_noise`, noise joins each resolution before its residual units shape it."""
 
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         w = cfg.widths
-        layers: list[nn.Module] = [nn.Conv1d(cfg.latent_dim, w[-1], 7, padding=3), *_res_stack(w[-1], cfg)]
-        for i in reversed(range(len(cfg.strides))):
+        layers: list[nn.Module] = [nn.Conv1d(cfg.latent_dim, w[-1], 7, padding=3)]
+        if cfg.decoder_noise:
+            layers.append(NoiseInjection(w[-1], 0, 1))
+        layers += _res_stack(w[-1], cfg)
+        per_step = 1
+        for stage, i in enumerate(reversed(range(len(cfg.strides))), start=1):
             s = cfg.strides[i]
+            per_step *= s
             layers += [nn.SiLU(), *_upsampler(cfg, w[i + 1], w[i], s)]
+            if cfg.decoder_noise:
+                layers.append(NoiseInjection(w[i], stage, per_step))
             layers += _res_stack(w[i], cfg)
-        layers += [nn.SiLU(), nn.Conv1d(w[0], cfg.channels, 7, padding=3)]
+        layers += [nn.SiLU(), nn.Conv1d(w[0], cfg.io_channels, 7, padding=3)]
         self.net = nn.Sequential(*layers)
         self.context = self._context(cfg.downsample)
 
@@ -438,15 +601,20 @@ class Decoder(nn.Module):
                 lo, hi = lo - p, hi - p + d * (k - 1)
         return max(a - lo, hi - a)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor, noise: DecoderNoise | None = None) -> torch.Tensor:
+        """The signal of latents z; `noise` feeds the noise injections (None: none injected)."""
+        h = z
+        for layer in self.net:
+            h = layer(h, noise) if isinstance(layer, NoiseInjection) else layer(h)
+        return h
 
 
 @dataclass
 class TokenizerOutput:
-    """One forward pass: reconstruction (B, C, T), indices (B, Q, L) int64, loss (scalar to
-    backprop), losses (scalar components: time, stft, commit, total), z (B, D, L) before
-    quantization, encodings (Q, B*L, code_dim) for `Tokenizer.update_codebook`."""
+    """One forward pass: reconstruction (B, C, T), indices (B, prior_levels, L) int64, loss
+    (scalar to backprop), losses (scalar components: time, stft, commit, total), z
+    (B, prior_latent_dim, L) before quantization, encodings (Q, B*L, code_dim) for
+    `Tokenizer.update_codebook` (B*C*L rows per channel)."""
 
     reconstruction: torch.Tensor
     indices: torch.Tensor
@@ -463,7 +631,12 @@ def without_critic(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 class Tokenizer(nn.Module):
     """Encoder + residual quantizer + decoder, with the losses of its training (and the critic of
-    its decoder when the config has one)."""
+    its decoder when the config has one).
+
+    Per channel (`cfg.per_channel`), the public methods take and give the outside shapes
+    ((B, C, T) signals, (B, C*D, L) latents, (B, C*Q, L) codes, channel-major) and fold the
+    channels into the batch inside; such a tokenizer takes any number of channels C, the
+    config's `channels` being only what the project's prior was sized for."""
 
     def __init__(self, cfg: TokenizerConfig, *, with_critic: bool = True) -> None:
         """`with_critic=False` builds what encoding and decoding need, without the critic that
@@ -484,9 +657,9 @@ class Tokenizer(nn.Module):
         self.encoder.apply(_init_conv)
         self.decoder.apply(_init_conv)
         # The critic is part of the model so that a checkpoint resumes it with the rest; it
-        # only trains (generating never runs it).
+        # only trains (generating never runs it). Per channel it judges one channel at a time.
         self.critic = (
-            Critic(cfg.channels, cfg.critic_periods, cfg.critic_ffts, cfg.critic_width)
+            Critic(cfg.io_channels, cfg.critic_periods, cfg.critic_ffts, cfg.critic_width)
             if cfg.has_critic and with_critic
             else None
         )
@@ -500,11 +673,32 @@ class Tokenizer(nn.Module):
     def decoder_context(self) -> int:
         """Latent steps of context the decoder needs on each side of a segment: decoding
         z[..., a - m : b + m] with m = decoder_context gives exactly the samples of
-        a..b that decoding all of z gives."""
+        a..b that decoding all of z gives (with decoder noise: given a seed and the offset)."""
         return self.decoder.context
 
+    # --- channels in and out of the batch (per channel) ------------------------------------
+
+    def fold_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B*C, 1, T) per channel (what the networks, the losses and the critic
+        see); unchanged for a shared tokenizer."""
+        return x.reshape(-1, 1, x.shape[-1]) if self.cfg.per_channel else x
+
+    def _inside(self, t: torch.Tensor, rows: int, what: str) -> torch.Tensor:
+        """(B, C*rows, L) channel-major -> (B*C, rows, L) per channel; unchanged otherwise."""
+        if t.dim() != 3 or (t.shape[1] % rows if self.cfg.per_channel else t.shape[1] != rows):
+            many = "a multiple of " if self.cfg.per_channel else ""
+            raise ValueError(f"{what} must be (batch, {many}{rows}, steps), got {tuple(t.shape)}")
+        return t.reshape(-1, rows, t.shape[-1]) if self.cfg.per_channel else t
+
+    def _outside(self, t: torch.Tensor, batch: int) -> torch.Tensor:
+        """(B*C, rows, L) -> (B, C*rows, L) channel-major per channel; unchanged otherwise."""
+        return t.reshape(batch, -1, t.shape[-1]) if self.cfg.per_channel else t
+
     def _check(self, x: torch.Tensor) -> None:
-        if x.dim() != 3 or x.shape[1] != self.cfg.channels:
+        if self.cfg.per_channel:
+            if x.dim() != 3 or x.shape[1] < 1:
+                raise ValueError(f"tokenizer input must be (batch, channels, samples), got {tuple(x.shape)}")
+        elif x.dim() != 3 or x.shape[1] != self.cfg.channels:
             raise ValueError(
                 f"tokenizer input must be (batch, {self.cfg.channels} channels, samples), "
                 f"got {tuple(x.shape)}"
@@ -514,35 +708,58 @@ class Tokenizer(nn.Module):
                 f"input of {x.shape[-1]} samples is not a multiple of the downsampling x{self.cfg.downsample}"
             )
 
+    def _noise(self, seed: int | None, offset: int) -> DecoderNoise | None:
+        """The decoder's noise: none without `decoder_noise`; fresh draws in training unless a
+        seed is given; in eval mode seed 0 unless one is given, so decoding is repeatable."""
+        if not self.cfg.decoder_noise:
+            return None
+        if seed is None and not self.training:
+            seed = 0
+        return DecoderNoise(seed, offset)
+
+    # --- the public path ---------------------------------------------------------------------
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) -> (B, latent_dim, T / downsample), continuous, before quantization."""
+        """(B, C, T) -> (B, prior_latent_dim, T / downsample), continuous, before quantization."""
         self._check(x)
-        return self.encoder(x)
+        return self._outside(self.encoder(self.fold_channels(x)), x.shape[0])
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, D, L) -> (z_q (B, D, L) float32, indices (B, Q, L)); pure, no state change."""
-        result = self.quantizer(z)
-        return result.z_q, result.indices
+        """(B, prior_latent_dim, L) -> (z_q (B, prior_latent_dim, L) float32, indices
+        (B, prior_levels, L)); pure, no state change."""
+        result = self.quantizer(self._inside(z, self.cfg.latent_dim, "latents"))
+        return self._outside(result.z_q, z.shape[0]), self._outside(result.indices, z.shape[0])
 
-    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
-        """(B, D, L) quantized latent -> (B, C, L * downsample) signal."""
-        return self.decoder(z_q)
+    def decode(self, z_q: torch.Tensor, *, noise_seed: int | None = None, offset: int = 0) -> torch.Tensor:
+        """(B, prior_latent_dim, L) quantized latent -> (B, C, L * downsample) signal.
+
+        With `decoder_noise`, `noise_seed` fixes the noise (eval mode: 0 when not given) and
+        `offset` says at which latent step of the whole sequence z_q starts, so pieces decoded
+        apart draw the noise one whole decode would; both are ignored otherwise."""
+        inside = self._inside(z_q, self.cfg.latent_dim, "latents")
+        x = self.decoder(inside, self._noise(noise_seed, offset))
+        return x.reshape(z_q.shape[0], -1, x.shape[-1]) if self.cfg.per_channel else x
 
     def codes_to_latents(self, indices: torch.Tensor) -> torch.Tensor:
-        """(B, Q, L) indices -> (B, D, L) quantized latent."""
-        return self.quantizer.codes_to_latents(indices)
+        """(B, prior_levels, L) indices -> (B, prior_latent_dim, L) quantized latent."""
+        inside = self._inside(indices, self.cfg.n_quantizers, "codes")
+        return self._outside(self.quantizer.codes_to_latents(inside), indices.shape[0])
 
     def latents_to_codes(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D, L) latent -> (B, Q, L) indices of the nearest codes (exact inverse for Q = 1)."""
-        return self.quantizer.latents_to_codes(z)
+        """(B, prior_latent_dim, L) latent -> (B, prior_levels, L) indices of the nearest codes
+        (exact inverse for Q = 1)."""
+        inside = self._inside(z, self.cfg.latent_dim, "latents")
+        return self._outside(self.quantizer.latents_to_codes(inside), z.shape[0])
 
     def forward(self, x: torch.Tensor) -> TokenizerOutput:
-        """Encode, quantize, decode and compute the loss; changes no state."""
+        """Encode, quantize, decode and compute the loss; changes no state. Per channel the
+        losses see (B*C, 1, T): each channel is one signal, as the critic sees it too."""
         self._check(x)
-        cfg = self.cfg
+        cfg, batch = self.cfg, x.shape[0]
+        x = self.fold_channels(x)
         z = self.encoder(x)
         q = self.quantizer(z)
-        x_hat = self.decoder(q.z_q)
+        x_hat = self.decoder(q.z_q, self._noise(None, 0))
         l_time = time_loss(x, x_hat, cfg.time_loss)
         # The STFT term exists when it is weighted and one FFT size fits the window: a window
         # shorter than every size has no spectrum to compare, and a loss that is not computed
@@ -558,17 +775,26 @@ class Tokenizer(nn.Module):
         if has_stft:
             losses["stft"] = l_stft.detach()
         losses.update(commit=q.commit.detach(), total=total.detach())
-        return TokenizerOutput(x_hat, q.indices, total, losses, z, q.encodings)
+        reconstruction = x_hat.reshape(batch, -1, x_hat.shape[-1]) if cfg.per_channel else x_hat
+        return TokenizerOutput(
+            reconstruction,
+            self._outside(q.indices, batch),
+            total,
+            losses,
+            self._outside(z, batch),
+            q.encodings,
+        )
 
     @torch.no_grad()
     def init_codebook(self, z_batches: torch.Tensor) -> None:
-        """k-means initialisation of the codebooks from encoder outputs (N, D, L) of the first batches."""
-        self.quantizer.init_codebook(z_batches)
+        """k-means initialisation of the codebooks from encoder outputs (N, prior_latent_dim, L)
+        of the first batches (`encode`'s shape)."""
+        self.quantizer.init_codebook(self._inside(z_batches, self.cfg.latent_dim, "latents"))
 
     @torch.no_grad()
     def update_codebook(self, out: TokenizerOutput) -> None:
         """EMA codebook update and dead-code restart from a forward pass; call after the optimizer step."""
-        self.quantizer.update(out.encodings, out.indices)
+        self.quantizer.update(out.encodings, self._inside(out.indices, self.cfg.n_quantizers, "codes"))
 
     def codebook_usage(self) -> dict[str, float]:
         """perplexity, used_fraction, dead_codes from the EMA cluster sizes (ResidualQuantizer.usage)."""

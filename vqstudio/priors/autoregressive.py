@@ -23,7 +23,14 @@ from torch import nn
 from vqstudio.events import run_to_end
 from vqstudio.priors.config import SampleOptions, Steps
 from vqstudio.priors.layers import MLP, Rotary
-from vqstudio.priors.limits import BLOCK_LIVE, block_weights, check_size, check_transformer, linear_weights
+from vqstudio.priors.limits import (
+    BLOCK_LIVE,
+    block_weights,
+    check_size,
+    check_transformer,
+    code_levels,
+    linear_weights,
+)
 
 __all__ = ["AutoregressiveConfig", "AutoregressivePrior", "KVCache", "iter_codes", "sample_codes"]
 
@@ -70,10 +77,11 @@ class AutoregressiveConfig:
 
     @classmethod
     def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> AutoregressiveConfig:
-        """A transformer over the tokenizer's codes, attending to one window of latent steps."""
+        """A transformer over the tokenizer's codes (every channel's levels of a per-channel
+        codec: `code_levels`), attending to one window of latent steps."""
         return cls(
             codebook_size=tokenizer_cfg.codebook_size,
-            n_quantizers=tokenizer_cfg.n_quantizers,
+            n_quantizers=code_levels(tokenizer_cfg),
             context=tokenizer_cfg.latent_length,
             n_labels=n_labels,
             **dims,
@@ -82,7 +90,7 @@ class AutoregressiveConfig:
     def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
         """(this prior's, the tokenizer's) codebook shape when they differ, else None."""
         have = (self.codebook_size, self.n_quantizers)
-        want = (tokenizer_cfg.codebook_size, tokenizer_cfg.n_quantizers)
+        want = (tokenizer_cfg.codebook_size, code_levels(tokenizer_cfg))
         return None if have == want else (have, want)
 
 

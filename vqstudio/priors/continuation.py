@@ -89,22 +89,29 @@ def decode_latents(
     n_samples: int,
     chunk: int = 512,
     margin: int | None = None,
+    noise_seed: int | None = None,
 ) -> torch.Tensor:
     """Signal `(B, C, n_samples)` from quantized latents `(B, D, L)`, decoded in chunks with margins.
 
     Each chunk of `chunk` latent steps is decoded with `margin` extra steps each side (the
     decoder's context), which are cut off; memory stays bounded for any length and chunks join
-    exactly where the decoder's receptive field fits in the margin.
+    exactly where the decoder's receptive field fits in the margin. A decoder that injects noise
+    (`decoder_noise`) is told each chunk's offset and `noise_seed` (None: its eval default):
+    its noise is fixed by the seed and the position in the whole sequence, so it joins too.
     """
     ds = int(tokenizer.cfg.downsample)
     if margin is None:
         margin = int(getattr(tokenizer, "decoder_context", 16))
+    noisy = bool(getattr(tokenizer.cfg, "decoder_noise", False))
     length = latents.shape[2]
     pieces = []
     for c in range(0, length, chunk):
         lo, hi = max(0, c - margin), min(length, c + chunk + margin)
         with sampling_autocast(latents.device):
-            x = tokenizer.decode(latents[:, :, lo:hi])
+            if noisy:
+                x = tokenizer.decode(latents[:, :, lo:hi], noise_seed=noise_seed, offset=lo)
+            else:
+                x = tokenizer.decode(latents[:, :, lo:hi])
         a = (c - lo) * ds
         pieces.append(x[:, :, a : a + (min(length, c + chunk) - c) * ds].float())
     return torch.cat(pieces, dim=2)[:, :, :n_samples]

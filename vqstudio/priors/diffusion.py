@@ -38,6 +38,7 @@ from vqstudio.priors.limits import (
     check_real,
     check_size,
     check_transformer,
+    latent_rows,
     linear_weights,
 )
 from vqstudio.priors.noise_schedule import CosineSchedule
@@ -116,12 +117,13 @@ class DiffusionConfig:
 
     @classmethod
     def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
-        """A denoiser over one window of the tokenizer's latents; tokens of 2 latent steps
-        when the window is long enough to halve; today's noise-schedule shift."""
+        """A denoiser over one window of the tokenizer's latents (all channels' rows of a
+        per-channel codec: `latent_rows`); tokens of 2 latent steps when the window is long
+        enough to halve; today's noise-schedule shift."""
         length = tokenizer_cfg.latent_length
         patch = 2 if length % 2 == 0 and length >= 16 else 1
         return cls(
-            latent_dim=tokenizer_cfg.latent_dim,
+            latent_dim=latent_rows(tokenizer_cfg),
             seg_len=length,
             n_labels=n_labels,
             patch=patch,
@@ -131,7 +133,7 @@ class DiffusionConfig:
 
     def mismatch(self, tokenizer_cfg: Any) -> tuple[Any, Any] | None:
         """(this prior's, the tokenizer's) latent size when they differ, else None."""
-        have, want = self.latent_dim, tokenizer_cfg.latent_dim
+        have, want = self.latent_dim, latent_rows(tokenizer_cfg)
         return None if have == want else (have, want)
 
 

@@ -22,19 +22,23 @@ __all__ = [
     "check_size",
     "check_transformer",
     "check_whole",
+    "code_levels",
+    "latent_rows",
     "linear_weights",
 ]
 
 # Bounds (lowest, highest) of the whole-number settings of a prior. The highest lie far above every
-# preset (large: width 384, depth 8, heads 8) and every tokenizer (the same bounds as
-# `vqstudio.models.tokenizer.LIMITS`: latent_dim 8,192, 2**20 codes, 256 levels, windows of 2**30
-# samples), and low enough that a damaged or hand-edited config is refused, naming the setting,
-# before a module is built.
+# preset (large: width 384, depth 8, heads 8) and every tokenizer (`vqstudio.models.tokenizer.LIMITS`:
+# 2**20 codes, windows of 2**30 samples; latent_dim 8,192 and 256 levels per channel, and a
+# per-channel tokenizer gives the prior C times as many rows: 64 EEG channels of the codec preset
+# are 512 latent rows and 256 levels, 65,536 channels of it 2**19), and low enough that a damaged
+# or hand-edited config is refused, naming the setting, before a module is built (the weight
+# count bounds the rest).
 LIMITS: dict[str, tuple[int, int]] = {
-    "latent_dim": (1, 8192),
+    "latent_dim": (1, 2**19),
     "seg_len": (2, 2**30),
     "codebook_size": (2, 2**20),
-    "n_quantizers": (1, 256),
+    "n_quantizers": (1, 2**19),
     "context": (2, 2**30),
     "width": (1, 8192),
     "depth": (1, 256),
@@ -106,3 +110,16 @@ def block_weights(config: Any, per_block_extra: int) -> int:
         + per_block_extra
     )
     return config.depth * block
+
+
+def latent_rows(tokenizer_cfg: Any) -> int:
+    """Rows of a window's latents as a prior sees them: the tokenizer's `prior_latent_dim` (C x
+    latent_dim for a per-channel codec), or `latent_dim` for a tokenizer config that states no
+    per-channel sizes (a stand-in of a test's)."""
+    return int(getattr(tokenizer_cfg, "prior_latent_dim", tokenizer_cfg.latent_dim))
+
+
+def code_levels(tokenizer_cfg: Any) -> int:
+    """Code rows of a window as a prior sees them: the tokenizer's `prior_levels` (C x
+    n_quantizers for a per-channel codec), or `n_quantizers` where it states no per-channel sizes."""
+    return int(getattr(tokenizer_cfg, "prior_levels", tokenizer_cfg.n_quantizers))

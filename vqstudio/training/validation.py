@@ -74,12 +74,11 @@ def validate(model: torch.nn.Module, prepared: PreparedData, x: np.ndarray, code
     fake = prepared.physical(rec.cpu().numpy())
     out = metrics.reconstruction_metrics(real, fake, prepared.rate)
     out["val_loss"] = float(loss)
-    counts = np.stack(
-        [
-            np.bincount(level.reshape(-1), minlength=codebook_size)
-            for level in idx.transpose(0, 1).cpu().numpy()
-        ]
-    )
+    # Codes are (N, C*Q, L) channel-major for a per-channel codec: level q of every channel
+    # counts as level q (a shared tokenizer's Q rows are its levels).
+    levels = int(getattr(getattr(model, "cfg", None), "n_quantizers", idx.shape[1]))
+    by_level = idx.reshape(idx.shape[0], -1, levels, idx.shape[-1]).transpose(0, 2).reshape(levels, -1)
+    counts = np.stack([np.bincount(level, minlength=codebook_size) for level in by_level.cpu().numpy()])
     usage = metrics.codebook_usage(counts[0])
     out.update(
         perplexity=usage["perplexity"], usage_fraction=usage["usage_fraction"], dead_codes=usage["dead_codes"]
