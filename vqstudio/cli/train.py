@@ -10,7 +10,14 @@ from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
-from vqstudio.training.settings import CHECKPOINT_MINUTES, MINUTES, RESUME_STAGES, STEPS, TOKENIZER_PRESETS
+from vqstudio.training.settings import (
+    CHECKPOINT_MINUTES,
+    CODECS,
+    MINUTES,
+    RESUME_STAGES,
+    STEPS,
+    TOKENIZER_PRESETS,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -49,6 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "under 8 Hz, shorter for recordings under 15 s)",
     )
     p.add_argument("--preset", choices=TOKENIZER_PRESETS, help="tokenizer size (default: from data)")
+    p.add_argument(
+        "--codec",
+        choices=CODECS,
+        default=CODECS[0],
+        help="shared: one tokenizer over the channels together (default); per-channel: the same "
+        "network encodes each channel, so its weights fit any montage and channel count",
+    )
     p.add_argument("--prior", choices=PRIOR_NAMES, default=PRIOR_NAMES[0], help="stage-2 model")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
@@ -116,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             resample=args.resample,
             window_s=args.window,
             preset=args.preset,
+            per_channel=args.codec == "per-channel",
             prior=args.prior,
             minutes=args.minutes,
             tokenizer_steps=args.tokenizer_steps,

@@ -370,10 +370,11 @@ def _data_from_json(d: dict[str, Any], where: str) -> DataRecord:
 @dataclass(frozen=True)
 class RunSettings:
     """The model and run choices of the project (the data choices are `prep`, the budget
-    `budget`): the tokenizer preset (None: chosen from the data), the prior kind, and how the
-    stages validate, checkpoint and batch."""
+    `budget`): the tokenizer preset (None: chosen from the data) and whether it is per channel,
+    the prior kind, and how the stages validate, checkpoint and batch."""
 
     preset: str | None = None
+    per_channel: bool = False  # a per-channel codec (`--codec per-channel`); absent before it existed
     prior: str = "diffusion"
     val_every: int = 200
     checkpoint_every_s: float = 120.0
@@ -388,6 +389,7 @@ class RunSettings:
         r = _Reader(d, "settings", where)
         return cls(
             preset=r.get("preset", _maybe_text, "a preset name", None),
+            per_channel=r.get("per_channel", lambda v: isinstance(v, bool), "true or false", False),
             prior=r.get("prior", _text, "a prior kind", "diffusion"),
             val_every=int(r.get("val_every", _whole, "a whole number of steps", 200)),
             checkpoint_every_s=float(r.get("checkpoint_every_s", _number, "seconds", 120.0)),

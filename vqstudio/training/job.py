@@ -169,13 +169,14 @@ def _check_models_fit(prepared: PreparedData, settings: TrainSettings, device: o
     """Refuses (`LimitError`), before the project is made, data the two models cannot be built
     for: both configs are checked here, not after the tokenizer has trained (a prior over one
     latent step once failed there, leaving a half-built project)."""
-    from vqstudio.models.tokenizer import choose_preset, preset_config
     from vqstudio.priors.config import preset
     from vqstudio.priors.registry import prior_kind
+    from vqstudio.training.tokenizer_stage import new_tokenizer_config
 
-    size = settings.preset or choose_preset(len(prepared.train), str(device))
     try:
-        tokenizer = preset_config(size, channels=prepared.n_channels, window=prepared.window)
+        tokenizer = new_tokenizer_config(
+            settings, len(prepared.train), prepared.n_channels, prepared.window, str(device)
+        )
         if settings.wants_prior:
             prior_size = settings.preset or ("small" if str(device).startswith("cpu") else "medium")
             labels = len(prepared.label_names) if settings.labelled else 0
@@ -270,7 +271,11 @@ def _train_locked(
         recs = list(recordings) if recordings is not None else _read_inputs(settings)
         # Window lengths are a multiple of the chosen tokenizer's downsampling.
         prepared = prepare(
-            recs, dataclasses.replace(settings.prep, multiple=window_multiple(settings.preset)), new=True
+            recs,
+            dataclasses.replace(
+                settings.prep, multiple=window_multiple(settings.preset, settings.per_channel)
+            ),
+            new=True,
         )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate

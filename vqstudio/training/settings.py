@@ -18,6 +18,7 @@ from vqstudio.training.lr_schedule import lr_at
 
 __all__ = [
     "CHECKPOINT_MINUTES",
+    "CODECS",
     "DEFAULT_MINUTES",
     "MINUTES",
     "PRIOR_OPTIM",
@@ -39,7 +40,10 @@ PRIOR_SHARE = 0.4  # share of a --minutes budget the prior gets when it is train
 # What a resume continues (`vqstudio.training.plan`): "auto" goes on as planned; the others are
 # the stage the user chose.
 RESUME_STAGES = ("auto", "tokenizer", "prior", "both")
-TOKENIZER_PRESETS = ("small", "medium", "large")  # vqstudio.models.tokenizer.PRESETS, torch-free
+TOKENIZER_PRESETS = ("small", "medium", "large")  # vqstudio.models.tokenizer.SIZE_PRESETS, torch-free
+# --codec: one network over the channels together (shared: `per_channel` False, the default until
+# the team has measured), or the same network for every channel (per-channel: True).
+CODECS = ("shared", "per-channel")
 _PREP_FIELDS = frozenset(f.name for f in fields(PrepConfig))
 
 
@@ -56,6 +60,9 @@ class TrainSettings:
     prep: PrepConfig = field(default_factory=PrepConfig)  # channels, rate, window, filters, split, labels
     rate: float | None = None  # sample rate of CSV inputs without a time column
     preset: str | None = None  # tokenizer size; None: chosen from the data size and device
+    # One network for every channel (a codec whose weights know no montage: `--codec per-channel`),
+    # or the channels as the input channels of one network (`shared`, the default for now).
+    per_channel: bool = False
     prior: str = PRIOR_NAMES[0]
     minutes: float | None = None
     tokenizer_steps: int | None = None
@@ -75,6 +82,7 @@ class TrainSettings:
         *,
         rate: float | None = None,
         preset: str | None = None,
+        per_channel: bool = False,
         prior: str = PRIOR_NAMES[0],
         minutes: float | None = None,
         tokenizer_steps: int | None = None,
@@ -112,6 +120,8 @@ class TrainSettings:
             raise ValueError(f"--prior must be one of {', '.join(PRIOR_NAMES)}, got '{self.prior}'")
         if self.preset is not None and self.preset not in TOKENIZER_PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(TOKENIZER_PRESETS)}, got '{self.preset}'")
+        if not isinstance(self.per_channel, bool):
+            raise ValueError(f"per_channel must be true or false, got {self.per_channel!r}")
         if self.rate is not None:
             RATE_HZ.check(self.rate, "--rate (Hz)")
         if self.minutes is not None:
@@ -153,6 +163,7 @@ class TrainSettings:
             data=DataRecord.from_prepared(prepared),
             settings=RunSettings(
                 preset=self.preset,
+                per_channel=self.per_channel,
                 prior=self.prior,
                 val_every=self.val_every,
                 checkpoint_every_s=self.checkpoint_every_s,
@@ -175,6 +186,7 @@ class TrainSettings:
             record.prep,
             rate=csv_rate,
             preset=record.settings.preset,
+            per_channel=record.settings.per_channel,
             prior=record.settings.prior,
             minutes=minutes,
             tokenizer_steps=budget.tokenizer_steps if minutes is None else None,

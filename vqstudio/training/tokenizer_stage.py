@@ -21,7 +21,15 @@ from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
 from vqstudio.models.critic import critic_loss, feature_matching, generator_loss
-from vqstudio.models.tokenizer import PRESETS, Tokenizer, TokenizerConfig, choose_preset, preset_config
+from vqstudio.models.tokenizer import (
+    PRESETS,
+    SIZE_PRESETS,
+    Tokenizer,
+    TokenizerConfig,
+    choose_preset,
+    preset_config,
+    tokenizer_preset,
+)
 from vqstudio.project import Project
 from vqstudio.project.checkpoint import load_state, load_weights, save_weights
 from vqstudio.training.batches import WindowBatches
@@ -36,6 +44,7 @@ __all__ = [
     "TokenizerStage",
     "build_tokenizer",
     "default_batch_size",
+    "new_tokenizer_config",
     "tokenizer_step",
     "window_multiple",
 ]
@@ -43,11 +52,21 @@ __all__ = [
 STAGE = "tokenizer"
 
 
-def window_multiple(preset: str | None) -> int:
+def window_multiple(preset: str | None, per_channel: bool = False) -> int:
     """What a window's length in samples must be a multiple of: the downsampling of the chosen
-    tokenizer preset (of every preset when it is chosen later, from the data)."""
-    names = [preset] if preset is not None else list(PRESETS)
+    tokenizer size (of every size when it is chosen later, from the data), shared or per channel."""
+    sizes = [preset] if preset is not None else list(SIZE_PRESETS)
+    names = [tokenizer_preset(size, per_channel) for size in sizes]
     return math.lcm(*(math.prod(PRESETS[n]["strides"]) for n in names))
+
+
+def new_tokenizer_config(
+    settings: TrainSettings, n_windows: int, channels: int, window: int, device: str
+) -> TokenizerConfig:
+    """The config of a new tokenizer for the run's settings: the size preset asked for (or chosen
+    from `n_windows` training windows and the `device` type), shared or per channel (`codec`)."""
+    size = settings.preset or choose_preset(n_windows, device)
+    return preset_config(tokenizer_preset(size, settings.per_channel), channels=channels, window=window)
 
 
 def default_batch_size(device: torch.device, channels: int = 1, window: int = 0, gpu: int = 256) -> int:
@@ -84,8 +103,9 @@ def build_tokenizer(
         if project is not None:
             check_saved_model_fits(project, STAGE, cfg.weight_count(with_critic=cfg.has_critic))
         return Tokenizer(cfg).to(device)
-    preset = settings.preset or choose_preset(len(prepared.train), device.type)
-    cfg = preset_config(preset, channels=prepared.n_channels, window=prepared.window)
+    cfg = new_tokenizer_config(
+        settings, len(prepared.train), prepared.n_channels, prepared.window, device.type
+    )
     return Tokenizer(cfg).to(device)
 
 
@@ -136,6 +156,8 @@ def _critic_turn(
     gradients for the tokenizer only). One optimizer holds both: parameters without a gradient
     are left alone by AdamW, so each step moves only its own side."""
     critic = model.critic
+    # A per-channel codec's critic judges one channel at a time, as its losses do.
+    x, x_hat = model.fold_channels(x), model.fold_channels(x_hat)
     with autocast(device):
         real = critic(x)
         judged = critic_loss(real, critic(x_hat.detach()))
@@ -203,8 +225,9 @@ class TokenizerStage:
         critic_n = sum(p.numel() for p in critic.parameters()) if critic is not None else 0
         total = sum(p.numel() for p in self.model.parameters()) - critic_n
         critic_text = f" (+ {critic_n / 1e6:.2f} M in its critic)" if critic is not None else ""
+        per = " (one network for every channel)" if cfg.per_channel else ""
         return (
-            f"tokenizer: {total / 1e6:.2f} M parameters{critic_text}, {cfg.channels} channels x "
+            f"tokenizer: {total / 1e6:.2f} M parameters{critic_text}, {cfg.channels} channels{per} x "
             f"{cfg.window} samples, x{cfg.downsample} downsampling, {cfg.n_quantizers} x "
             f"{cfg.codebook_size} codes; {len(self.batches)} training windows"
         )
@@ -252,7 +275,8 @@ class TokenizerStage:
             self.device,
             index,
         )
-        self.codes_seen[codes[:, 0].flatten()] = True  # on the device: no host sync
+        # The first level of every channel (rows c*Q of a per-channel codec's (B, C*Q, L) codes).
+        self.codes_seen[codes[:, :: self.cfg.n_quantizers].flatten()] = True  # on the device: no host sync
         return losses
 
     def readout(self) -> dict[str, torch.Tensor]:
