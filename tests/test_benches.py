@@ -29,6 +29,13 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     "io": [("bench",), ("made_64ch", "write_s"), ("files",)],
     "train": [("bench",), ("train_windows_per_s",), ("train_ms_per_step",), ("encode_windows_per_s",)],
     "ablation": [("bench",), ("summary", "default", "snr_db"), ("recordings",)],
+    "codec": [
+        ("bench",),
+        ("variants", "shared", "psd_lsd_db"),
+        ("variants", "per_channel", "snr_db"),
+        ("variants", "per_channel_noise", "weights"),
+        ("variants", "shared_noise", "noise_gain_mean"),
+    ],
     "viewer": [("bench",), ("open_first_draw_s",), ("frame_ms_median",), ("frame_cpu_ms_p95",)],
     "sample": [("diffusion_signal_s_per_s",), ("autoregressive_signal_s_per_s",), ("weights",)],
     "prior_quality": [
