@@ -137,6 +137,34 @@ def test_the_priors_take_their_sizes_from_the_codec():
     assert AutoregressiveConfig.for_tokenizer(big, 0, DIMS).n_quantizers == 256
 
 
+@pytest.mark.parametrize("kind", ["diffusion", "autoregressive"])
+def test_both_priors_train_and_sample_over_a_codecs_codes(kind):
+    """Each prior, built for a per-channel codec, takes the codec's codes (B, C*Q, L) as they
+    come, and what it samples is the codec's latents (B, C*D, L), ready to decode."""
+    from vqstudio.events import run_to_end
+    from vqstudio.priors.config import SampleOptions
+    from vqstudio.priors.continuation import iter_sample
+    from vqstudio.priors.store import build_prior
+
+    torch.manual_seed(5)
+    tokenizer = Tokenizer(codec(3, window=128)).eval()
+    config = (DiffusionConfig if kind == "diffusion" else AutoregressiveConfig).for_tokenizer(
+        tokenizer.cfg, 0, DIMS
+    )
+    prior = build_prior(config)
+    with torch.no_grad():
+        codes = tokenizer.quantize(tokenizer.encode(torch.randn(2, 3, 128)))[1]
+        prior.prepare_training(tokenizer, codes)
+    gen = torch.Generator().manual_seed(0)
+    loss = prior.training_loss(codes, None, gen, tokenizer=tokenizer)
+    assert torch.isfinite(loss)
+    labels = torch.full((1,), prior.null_label)
+    with torch.no_grad():
+        z = run_to_end(iter_sample(prior, tokenizer, 40, labels, gen, SampleOptions(steps=2)))
+        assert z.shape == (1, 12, 40)
+        assert decode_latents(tokenizer, z, 40 * 4).shape == (1, 3, 160)
+
+
 def test_codec_presets_are_small_enough_to_ship():
     """The per-channel presets: per channel, residual VQ, at most 20 MB of float32 weights (the
     published state: no critic), the same for any channel count; sizes map to them."""
@@ -292,6 +320,7 @@ def test_train_per_channel_then_generate_longer_than_a_window(tmp_path):
         borders = borders[borders < n]
         joins = np.setdiff1d(np.arange(ds, n, ds), borders)
         at_borders, elsewhere = _jumps(x, borders), _jumps(x, joins)
-        assert at_borders.mean() <= 1.5 * elsewhere.mean(), (at_borders.mean(), elsewhere.mean())
+        # 1.25 as in tests/test_priors_training.py; this project measured 0.92 and 0.90.
+        assert at_borders.mean() <= 1.25 * elsewhere.mean(), (at_borders.mean(), elsewhere.mean())
         assert at_borders.max() <= every_diff
     assert os.path.exists(out)
