@@ -309,6 +309,8 @@ def build(args: argparse.Namespace) -> dict:
     licences = json.loads(lic.stdout.strip().splitlines()[-1])
     system_notices = system_library_notices(app, app / "licenses" / "system-libraries")
     shutil.copyfile(ROOT / "LICENSE", app / "LICENSE")
+    # The shipped codec learned from public recordings whose licence (ODC-By) asks for attribution.
+    shutil.copyfile(ROOT / "corpus" / "README.md", app / "licenses" / "codec-training-data.md")
 
     log("checking the bundle")
     pyz_modules = pyz_top_level(py, work / "work" / cfg.APP_NAME / "PYZ-00.pyz")

@@ -36,6 +36,11 @@ class Codec:
     info: dict[str, Any]  # settings, figures, provenance (the corpus), version
 
     @property
+    def preset(self) -> str:
+        """The tokenizer preset it was built from ("codec", "codec-large")."""
+        return str(self.info.get("settings", {}).get("preset", "codec"))
+
+    @property
     def version(self) -> str:
         return str(self.info.get("provenance", {}).get("version", "unknown"))
 

@@ -61,7 +61,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=CODECS,
         default=CODECS[0],
         help="shared: one tokenizer over the channels together (default); per-channel: the same "
-        "network encodes each channel, so its weights fit any montage and channel count",
+        "network encodes each channel, so its weights fit any montage and channel count; it starts "
+        "from the codec shipped with VQ Studio (pretrained on public recordings) and fine-tunes it",
+    )
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="with --codec per-channel: start the codec from random weights, not the shipped ones",
     )
     p.add_argument("--prior", choices=PRIOR_NAMES, default=PRIOR_NAMES[0], help="stage-2 model")
     budget = p.add_mutually_exclusive_group()
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             window_s=args.window,
             preset=args.preset,
             per_channel=args.codec == "per-channel",
+            from_scratch=args.from_scratch,
             prior=args.prior,
             minutes=args.minutes,
             tokenizer_steps=args.tokenizer_steps,

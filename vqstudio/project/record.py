@@ -375,6 +375,7 @@ class RunSettings:
 
     preset: str | None = None
     per_channel: bool = False  # a per-channel codec (`--codec per-channel`); absent before it existed
+    from_scratch: bool = False  # the codec started from random weights, not the shipped ones
     prior: str = "diffusion"
     val_every: int = 200
     checkpoint_every_s: float = 120.0
@@ -390,6 +391,7 @@ class RunSettings:
         return cls(
             preset=r.get("preset", _maybe_text, "a preset name", None),
             per_channel=r.get("per_channel", lambda v: isinstance(v, bool), "true or false", False),
+            from_scratch=r.get("from_scratch", lambda v: isinstance(v, bool), "true or false", False),
             prior=r.get("prior", _text, "a prior kind", "diffusion"),
             val_every=int(r.get("val_every", _whole, "a whole number of steps", 200)),
             checkpoint_every_s=float(r.get("checkpoint_every_s", _number, "seconds", 120.0)),

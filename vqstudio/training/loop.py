@@ -82,6 +82,7 @@ class Stage(Protocol):
     messages: list[LogLine]  # what setting up found worth saying
     oom_advice: str  # what to do when even one window per batch does not fit
     weights_path: str
+    starts_trained: bool  # its model comes trained (a shipped codec): usable with no step of its own
 
     def step(self, index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """Optimizer step number `index` (0-based) on a batch; its losses, on the device."""
@@ -120,6 +121,10 @@ def run_stage(
     step, metrics, batch_size = stage.start_step, dict(stage.metrics), stage.batch_size
     best = _best_before(stage)
     if budget.done(step, pacer.elapsed()):
+        if step == 0 and stage.starts_trained:  # used as it is (--tokenizer-steps 0): kept as step 0
+            metrics = yield from _validate(stage, step, pacer.elapsed())
+            _keep_best(stage, step, metrics, best)
+            yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
         return StageResult(step, pacer.elapsed(), metrics)
     sums: dict[str, torch.Tensor] = {}  # losses summed on the device since the last read-out
     n_summed = 0

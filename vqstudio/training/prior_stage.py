@@ -152,6 +152,7 @@ class PriorStage:
         self.model, self.start_step = self._build(saved, settings, n_labels, size)
         self.model.train()
         self.weights_path = project.prior_path
+        self.starts_trained = False
 
         # Every training window and up to `val_windows` held-out ones, encoded once; on the device.
         t_enc = time.monotonic()

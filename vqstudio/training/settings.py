@@ -63,6 +63,8 @@ class TrainSettings:
     # One network for every channel (a codec whose weights know no montage: `--codec per-channel`),
     # or the channels as the input channels of one network (`shared`, the default for now).
     per_channel: bool = False
+    # A per-channel codec starts from the shipped, pretrained one (`vqstudio.codec`) unless this.
+    from_scratch: bool = False
     prior: str = PRIOR_NAMES[0]
     minutes: float | None = None
     tokenizer_steps: int | None = None
@@ -83,6 +85,7 @@ class TrainSettings:
         rate: float | None = None,
         preset: str | None = None,
         per_channel: bool = False,
+        from_scratch: bool = False,
         prior: str = PRIOR_NAMES[0],
         minutes: float | None = None,
         tokenizer_steps: int | None = None,
@@ -120,8 +123,9 @@ class TrainSettings:
             raise ValueError(f"--prior must be one of {', '.join(PRIOR_NAMES)}, got '{self.prior}'")
         if self.preset is not None and self.preset not in TOKENIZER_PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(TOKENIZER_PRESETS)}, got '{self.preset}'")
-        if not isinstance(self.per_channel, bool):
-            raise ValueError(f"per_channel must be true or false, got {self.per_channel!r}")
+        for name in ("per_channel", "from_scratch"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.rate is not None:
             RATE_HZ.check(self.rate, "--rate (Hz)")
         if self.minutes is not None:
@@ -164,6 +168,7 @@ class TrainSettings:
             settings=RunSettings(
                 preset=self.preset,
                 per_channel=self.per_channel,
+                from_scratch=self.from_scratch,
                 prior=self.prior,
                 val_every=self.val_every,
                 checkpoint_every_s=self.checkpoint_every_s,
@@ -187,6 +192,7 @@ class TrainSettings:
             rate=csv_rate,
             preset=record.settings.preset,
             per_channel=record.settings.per_channel,
+            from_scratch=record.settings.from_scratch,
             prior=record.settings.prior,
             minutes=minutes,
             tokenizer_steps=budget.tokenizer_steps if minutes is None else None,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vqstudio.codec import Codec, shipped_codec
 from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
 from vqstudio.events import LogLine, ReconstructionPreview
@@ -80,15 +81,29 @@ def default_batch_size(device: torch.device, channels: int = 1, window: int = 0,
     return 16 if channels * window <= 8192 else 8
 
 
+def starting_codec(settings: TrainSettings) -> Codec | None:
+    """The shipped codec a new per-channel tokenizer starts from: None for a shared tokenizer,
+    `--from-scratch`, a size other than the shipped codec's, or an installation without one."""
+    if not settings.per_channel or settings.from_scratch:
+        return None
+    codec = shipped_codec()
+    if codec is None:
+        return None
+    # An explicit size other than the shipped codec's trains that size from scratch.
+    wanted = None if settings.preset is None else tokenizer_preset(settings.preset, per_channel=True)
+    return codec if wanted in (None, codec.preset) else None
+
+
 def build_tokenizer(
     saved: dict[str, Any] | None,
     prepared: PreparedData,
     settings: TrainSettings,
     device: torch.device,
     project: Project | None = None,
+    codec: Codec | None = None,
 ) -> Tokenizer:
     """The tokenizer to train: of the last checkpoint's config (`saved`: its `resume_progress`)
-    when resuming, else a fresh preset.
+    when resuming, else the shipped `codec`'s weights when given, else a fresh preset.
 
     A resumed model's weights are put back by `load_state` (the state file carries them); its
     config is checked first, against its limits and, given the `project`, against the weights
@@ -103,6 +118,10 @@ def build_tokenizer(
         if project is not None:
             check_saved_model_fits(project, STAGE, cfg.weight_count(with_critic=cfg.has_critic))
         return Tokenizer(cfg).to(device)
+    if codec is not None:
+        model = Tokenizer(codec.config_for(prepared.n_channels, prepared.window))
+        codec.load_into(model)
+        return model.to(device)
     cfg = new_tokenizer_config(
         settings, len(prepared.train), prepared.n_channels, prepared.window, device.type
     )
@@ -172,6 +191,18 @@ def _critic_turn(
     return {"critic": judged.detach(), "adversarial": adversarial, "features": features}
 
 
+def _codec_line(codec: Codec) -> str:
+    """The log line of a run that starts from the shipped codec: what it is and learned from."""
+    provenance = codec.info.get("provenance", {})
+    figures = codec.info.get("figures", {})
+    datasets = ", ".join(sorted(provenance.get("datasets", {}))) or "a public corpus"
+    return (
+        f"tokenizer: starting from the shipped codec {codec.version} (pretrained for "
+        f"{figures.get('minutes', '?')} min on {len(provenance.get('files', []))} public recordings: "
+        f"{datasets}); fine-tuning it on these recordings (--from-scratch: random weights)"
+    )
+
+
 class TokenizerStage:
     """The tokenizer of the context's project, ready to train (resumed from its checkpoint when
     `resume`)."""
@@ -188,7 +219,8 @@ class TokenizerStage:
         )
         self.project, self.prepared, self.device, self.optim = project, prepared, device, optim
         saved = resume_progress(project, STAGE) if resume else None
-        self.model = build_tokenizer(saved, prepared, settings, device, project)
+        codec = starting_codec(settings) if saved is None else None
+        self.model = build_tokenizer(saved, prepared, settings, device, project, codec)
         self.cfg: TokenizerConfig = self.model.cfg
         # On the device, so drawing a batch never waits for the GPU (a host tensor copied in would).
         data_gen = torch.Generator(device=device).manual_seed(settings.seed + 1)
@@ -199,14 +231,18 @@ class TokenizerStage:
             device, self.cfg.channels, self.cfg.window, optim.gpu_batch_size
         )
         self.weights_path = project.tokenizer_path
+        self.starts_trained = codec is not None
         self.messages: list[LogLine] = []
         self.start_step, self.elapsed_before, self.metrics = 0, 0.0, {}
         if saved is not None:
             self._resume()
         else:
             self.messages.append(LogLine(self._describe()))
-            # k-means needs a few thousand encodings, not a full (possibly huge) batch.
-            self._init_codebook(min(self.batch_size, 64))
+            if codec is not None:  # its codebooks come trained: k-means would throw them away
+                self.messages.append(LogLine(_codec_line(codec)))
+            else:
+                # k-means needs a few thousand encodings, not a full (possibly huge) batch.
+                self._init_codebook(min(self.batch_size, 64))
         val_split, val_index = validation_index(prepared, optim.val_windows)
         self.val_x = prepared.windows(val_split, val_index)
         if val_split == "train":
