@@ -68,6 +68,8 @@ _FLAGS = {
     "prior-steps": "prior steps",
     "out": "the output file",
     "stage": "Resume continues",
+    "codec": "Tokenizer",
+    "from-scratch": "Tokenizer: per-channel codec from scratch",
     "weights": "the weights",
 }
 _FLAG = re.compile(r"--([a-z][a-z-]*)( HZ| DIR| FILE(?:\.\.\.)?| PATH)?")

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.codec_choice import CODEC_SETTINGS, codec_box, codec_choice
 from ui.errors import app_message
 from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
@@ -162,6 +163,7 @@ class TrainingPanel(QWidget):
             ("large", "large"),
         ):
             self.preset.addItem(text, value)
+        self.codec = codec_box()
         self.prior = QComboBox()
         for kind in PRIORS.values():
             self.prior.addItem(kind.title, kind.name)
@@ -211,6 +213,7 @@ class TrainingPanel(QWidget):
         form.addRow("Rate", self.rate)
         form.addRow("Window", self.window_s)
         form.addRow("Model size", self.preset)
+        form.addRow("Tokenizer", self.codec)
         form.addRow("Prior", self.prior)
         form.addRow("Labels", self.labels)
         form.addRow("Device", self.device)
@@ -461,6 +464,7 @@ class TrainingPanel(QWidget):
             "resample": self.rate.value() or None,
             "window_s": float(self.window_s.value()),
             "preset": self.preset.currentData(),
+            **CODEC_SETTINGS[self.codec.currentData()],
             "prior": self.prior.currentData(),
             "labels": self.labels.currentData(),
             "device": self.device.currentData() or "auto",
@@ -539,6 +543,7 @@ class TrainingPanel(QWidget):
         self._set_window(float(record.prep.window_s or WINDOW_S.default))
         chosen = (
             (self.preset, record.settings.preset),
+            (self.codec, codec_choice(record.settings.per_channel, record.settings.from_scratch)),
             (self.prior, record.settings.prior),
             (self.labels, record.prep.labels),
         )
