@@ -36,6 +36,13 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
         ("variants", "per_channel_noise", "weights"),
         ("variants", "shared_noise", "noise_gain_mean"),
     ],
+    "codec_transfer": [
+        ("bench",),
+        ("variants", "pretrained", "psd_lsd"),
+        ("variants", "finetuned", "cnn_accuracy"),
+        ("variants", "scratch", "tokenizer_steps"),
+        ("variants", "shared", "windows", "real"),
+    ],
     "viewer": [("bench",), ("open_first_draw_s",), ("frame_ms_median",), ("frame_cpu_ms_p95",)],
     "sample": [("diffusion_signal_s_per_s",), ("autoregressive_signal_s_per_s",), ("weights",)],
     "prior_quality": [
