@@ -115,6 +115,14 @@ def test_installed_bundle_carries_the_licence_notices(installed: Path):
         assert f"{dev} " not in listed
 
 
+def test_installed_bundle_carries_the_shipped_codec(installed: Path):
+    """The pretrained codec travels with the app (offline), with its training data's attribution."""
+    found = list(installed.rglob("weights/codec.safetensors"))
+    assert len(found) == 1 and found[0].stat().st_size > 100_000
+    notes = (installed / "lib" / "vqstudio" / "licenses" / "codec-training-data.md").read_text()
+    assert "ODC-By" in notes and "PhysioNet" in notes
+
+
 def test_uninstall_removes_everything(installed: Path):
     # runs last in this module (pytest keeps file order)
     subprocess.run([str(installed / "lib" / "vqstudio" / "uninstall.sh")], check=True, capture_output=True)

@@ -196,10 +196,11 @@ def _codec_line(codec: Codec) -> str:
     provenance = codec.info.get("provenance", {})
     figures = codec.info.get("figures", {})
     datasets = ", ".join(sorted(provenance.get("datasets", {}))) or "a public corpus"
+    files = len(provenance.get("files", []))
     return (
         f"tokenizer: starting from the shipped codec {codec.version} (pretrained for "
-        f"{figures.get('minutes', '?')} min on {len(provenance.get('files', []))} public recordings: "
-        f"{datasets}); fine-tuning it on these recordings (--from-scratch: random weights)"
+        f"{figures.get('minutes', '?')} min on a corpus of {files} public recordings: {datasets}); "
+        "fine-tuning it on these recordings (--from-scratch: random weights)"
     )
 
 
