@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    files = corpus_files(args.manifest, args.corpus, role="pretrain")
+    try:
+        files = corpus_files(args.manifest, args.corpus, role="pretrain")
+    except (OSError, ValueError, KeyError) as e:  # no corpus built yet, or a damaged manifest
+        print(f"pretrain_codec: {e}", file=sys.stderr)
+        return 2
     settings = PretrainSettings(
         preset=args.preset,
         window=args.window,

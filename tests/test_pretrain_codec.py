@@ -109,3 +109,14 @@ def test_a_shared_tokenizer_is_no_codec(tmp_path):
     save_weights(path, model.published_state(), "codec", dataclasses.asdict(model.cfg), 0)
     with pytest.raises(CheckpointError, match="not a per-channel codec"):
         load_codec(path)
+
+
+def test_the_script_says_in_one_line_when_the_corpus_is_not_built(corpus, tmp_path):
+    manifest, _ = corpus
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "pretrain_codec.py"), "--manifest", manifest,
+         "--corpus", str(tmp_path / "none"), "--steps", "1", "--out", str(tmp_path / "c.safetensors")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "build the corpus first" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "c.safetensors").exists()
