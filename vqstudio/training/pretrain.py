@@ -3,7 +3,7 @@
 The codec encodes each channel with the same network, so one set of weights serves any montage;
 trained once here on the corpus's "pretrain" files, it ships with the app (`vqstudio.codec`)
 and `vqstudio train` fine-tunes it on the user's recordings. Every channel of every file is
-resampled to each of the working rates users train at (the rate logic of `data/workrate.py`
+resampled to each of the working rates users train at (the rate logic of `data/working_rate.py`
 picks among 100-250 Hz for EEG, ECG and PSG), normalised to zero mean and unit variance as a
 project normalises its channels, and single-channel windows are drawn from them: EEG and ECG
 equally often, whatever their hours, so 24 h of ECG do not drown 1 h of EEG.
