@@ -13,9 +13,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer
-from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ui.following_dock import FollowingDock
 from ui.view_page import read_page
 from ui.view_positions import HEAD_RADIUS
 from ui.view_reference import Reference
@@ -40,13 +41,12 @@ def _outline() -> list[tuple[np.ndarray, np.ndarray]]:
     return [head, nose, right, left]
 
 
-class ScalpMapDock(QDockWidget):
+class ScalpMapDock(FollowingDock):
     """Band power over the page as a scalp map; updates with the viewer while shown."""
 
     def __init__(self, viewer: SignalViewer, parent: QWidget | None = None) -> None:
-        super().__init__("Scalp map", parent)
+        super().__init__("Scalp map", viewer, DELAY_MS, parent)
         self.setObjectName("scalp_map_dock")
-        self.viewer = viewer
         self.placement: Placement | None = None
         self.powers = np.zeros(0)  # band power per placed electrode, unit^2
         self.image: np.ndarray | None = None  # the map in dB (NaN outside the head)
@@ -72,11 +72,6 @@ class ScalpMapDock(QDockWidget):
         column.addWidget(self.graphics, 1)
         column.addWidget(self.left_out)
         self.setWidget(holder)
-        self._timer = QTimer(self, singleShot=True, interval=DELAY_MS)
-        self._timer.timeout.connect(self.refresh)
-        viewer.redrawn.connect(self._schedule)
-        viewer.recording_changed.connect(self._schedule)
-        self.visibilityChanged.connect(lambda shown: self._schedule() if shown else None)
 
     @property
     def band(self) -> str:
@@ -84,10 +79,6 @@ class ScalpMapDock(QDockWidget):
 
     def set_band(self, name: str) -> None:
         self.band_box.setCurrentIndex(list(BANDS).index(name))
-
-    def _schedule(self) -> None:
-        if self.isVisible():
-            self._timer.start()
 
     def refresh(self) -> None:
         """Recomputes the band powers over the page and draws the map."""

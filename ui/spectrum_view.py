@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ui.following_dock import FollowingDock
 from ui.view_reference import unit_kind
 from ui.viewer import SignalViewer
 
@@ -57,13 +58,12 @@ def page_spectra(viewer: SignalViewer) -> list[ChannelSpectrum]:
     return out
 
 
-class SpectrumDock(QDockWidget):
+class SpectrumDock(FollowingDock):
     """The PSD of the page's channels; updates with the viewer while shown."""
 
     def __init__(self, viewer: SignalViewer, parent: QWidget | None = None) -> None:
-        super().__init__("Spectrum", parent)
+        super().__init__("Spectrum", viewer, DELAY_MS, parent)
         self.setObjectName("spectrum_dock")
-        self.viewer = viewer
         self.spectra: list[ChannelSpectrum] = []
         self.plots: dict[str, pg.PlotItem] = {}  # by kind of unit
         self._curves: list[tuple[pg.PlotDataItem, ChannelSpectrum]] = []
@@ -79,16 +79,7 @@ class SpectrumDock(QDockWidget):
         column.addWidget(self.layout_widget, 1)
         column.addWidget(self.hover)
         self.setWidget(holder)
-        self._timer = QTimer(self, singleShot=True, interval=DELAY_MS)
-        self._timer.timeout.connect(self.refresh)
-        viewer.redrawn.connect(self._schedule)
-        viewer.recording_changed.connect(self._schedule)
-        self.visibilityChanged.connect(lambda shown: self._schedule() if shown else None)
         self.layout_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
-
-    def _schedule(self) -> None:
-        if self.isVisible():
-            self._timer.start()
 
     def refresh(self) -> None:
         """Recomputes and redraws the spectra of the page shown."""
