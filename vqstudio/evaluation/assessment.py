@@ -59,6 +59,8 @@ class Assessment:
     hop_s: float | None = None
     # Reference recordings not used as real data (path -> why: one of the training recordings).
     references_left_out: dict[str, str] = field(default_factory=dict)
+    # Membership inference (`privacy.project_membership`): None when it did not run.
+    membership: dict[str, Any] | None = None
 
     @property
     def psd_band_hz(self) -> list[float] | None:
@@ -75,6 +77,8 @@ class Assessment:
         if self.references:
             d["references"] = {k: r.to_dict() for k, r in self.references.items()}
         d["reference_notes"] = dict(self.reference_notes)
+        if self.membership is not None:
+            d["membership"] = self.membership
         d["plots"] = list(self.plots)
         return d
 
@@ -473,6 +477,10 @@ def assess(
         hop_s=hop / prepared.rate,
         references_left_out=training_files,
     )
+    if not (stop is not None and stop.is_set()):
+        result.membership = yield from _membership(
+            project, prepared, syn_w, real_w if real_paths else None, seed, stop
+        )
     if not references:
         note = "references were not asked for"
         result.reference_notes = {k: note for k in ("held_out_half", "reconstruction", "surrogate")}
@@ -487,6 +495,33 @@ def assess(
         write_json(json_path, result.to_dict())
         result.json_path = json_path
     return result
+
+
+def _membership(
+    project: Any,
+    prepared: Any,
+    syn_w: _Windows,
+    other_w: _Windows | None,
+    seed: int,
+    stop: StopRequest | None,
+) -> Job[dict[str, Any]]:
+    """Membership inference on the project's split with the synthetic windows (normalised) an
+    attacker would hold; `other_w`, recordings never trained on (`--real`), make files units."""
+    from vqstudio.evaluation.privacy import OtherRecordings, project_membership
+
+    window = prepared.window
+    other = None
+    if other_w is not None:
+        places = other_w.places(np.arange(len(other_w.starts)), window, prepared.rate)
+        if places and all(p is not None for p in places):
+            other = OtherRecordings(other_w.cut(other_w.data, window), [p[0] for p in places])
+    yield LogLine("membership inference: training windows against held-out ones")
+    pieces = [syn_w.data[:, a:b] for a, b in syn_w.pieces]
+    return (
+        yield from project_membership(
+            project, prepared, syn_w.cut(syn_w.data, window), pieces, other=other, seed=seed, stop=stop
+        )
+    )
 
 
 def _references(result, job, project, prepared, real_w, real, real_y, train, n_syn, rng) -> Job[None]:
