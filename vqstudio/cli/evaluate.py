@@ -2,8 +2,9 @@
 [--band LO,HI] [--no-references] [--seed N]`.
 
 Compares synthetic recordings with the project's held-out split (or `--real` recordings) and
-prints a table of every metric; the JSON report and PNG plots go to the paths given, or to
-`DIR/reports/` by default. `--band` limits the PSD log-spectral distance to a frequency band.
+prints a table of every metric, then the membership-inference figures; the JSON report and PNG
+plots go to the paths given, or to `DIR/reports/` by default. `--band` limits the PSD
+log-spectral distance to a frequency band.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Compare synthetic recordings with real ones: spectra, band powers, autocorrelation, "
             "cross-channel correlation, amplitude distributions, real-vs-synthetic classifier accuracy "
             "(a 1D CNN and a logistic regression on features: 50 % = indistinguishable), a Fréchet "
-            "distance, train-on-synthetic/test-on-real accuracy (labelled projects) and a memorization "
-            "check. Real data defaults to the project's held-out split."
+            "distance, train-on-synthetic/test-on-real accuracy (labelled projects), a memorization "
+            "check, and membership inference (how well an attacker tells the training windows from "
+            "held-out ones: AUC 0.5 = nothing learned). Real data defaults to the project's held-out split."
         ),
     )
     p.add_argument("project", metavar="DIR", help="the project folder")
@@ -62,6 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vqstudio.cli.progress import run_job
     from vqstudio.evaluation.assessment import assess
+    from vqstudio.evaluation.membership_table import format_membership
     from vqstudio.evaluation.plots import check_plots_folder
     from vqstudio.evaluation.table import comparison_rows, format_table
     from vqstudio.io.write_guard import check_target, protecting
@@ -98,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
             for note in notes:
                 print(f"vqstudio: {note}", file=sys.stderr)
             result = run_job(job, stop)
-    print(format_table(*comparison_rows(result.to_dict())))
+    data = result.to_dict()
+    print(format_table(*comparison_rows(data)))
+    print()
+    print(format_membership(data.get("membership")))
     print(f"report: {result.json_path}")
     for path in result.plots:
         print(f"plot: {path}")

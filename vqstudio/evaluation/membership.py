@@ -64,7 +64,7 @@ PER_FILE = 30  # windows scored per file in the per-file attack
 # key -> (title, definition)
 ATTACKS: dict[str, tuple[str, str]] = {
     "domias": (
-        "DOMIAS: synthetic density / real density",
+        "DOMIAS (synthetic density / real density)",
         "Black box, from the synthetic recordings alone: log density of the synthetic windows minus "
         "log density of reference real windows at the candidate (Gaussian KDE on PCA-reduced window "
         "features); the reference is held-out data that is not a candidate.",

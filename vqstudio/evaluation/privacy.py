@@ -105,7 +105,7 @@ def project_membership(
     candidates described."""
     rng = np.random.default_rng([seed, 23])
     n_train = len(prepared.train)
-    val_share = f"{prepared.config.val_fraction:.0%}"
+    val_share = f"{100 * prepared.config.val_fraction:g} %"
     window: Candidates | None = None
     ref_windows, non_windows = _held_out_halves(prepared)
     n_side = min(MAX_CANDIDATES, len(non_windows), n_train)
@@ -221,9 +221,9 @@ def _file_candidates(
     if other is None:
         return (
             None,
-            f"not defined for this project: it splits each recording by time (the last "
-            f"{prepared.config.val_fraction:.0%} held out), so each of its {n_sources} recording(s) gave "
-            "both training and held-out windows and none is wholly outside training. To judge per "
+            "not defined for this project: it splits each recording by time (the last "
+            f"{100 * prepared.config.val_fraction:g} % held out), so each of its {n_sources} recording(s) "
+            "gave both training and held-out windows and none is wholly outside training. To judge per "
             f"file, evaluate with recordings never trained on (--real, at least {MIN_FILES}) beside a "
             f"project of at least {MIN_FILES} recordings.",
             None,
