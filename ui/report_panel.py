@@ -4,8 +4,10 @@ is limited to.
 
 The table comes from `vqstudio.evaluation.table.comparison_rows`, the same rows the CLI prints;
 each metric's tooltip gives its definition and which direction is better, and every "n/a" cell
-says why in its tooltip. The evaluation job is `ui.jobs.evaluation_job`: this panel holds what
-the user chose for it (`evaluation_options`) and shows what it returns.
+says why in its tooltip. Below it, the privacy figures: membership inference per attack
+(`vqstudio.evaluation.membership_table`, as the CLI prints them) and what they mean in words.
+The evaluation job is `ui.jobs.evaluation_job`: this panel holds what the user chose for it
+(`evaluation_options`) and shows what it returns.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from PySide6.QtWidgets import (
 from ui.errors import app_message
 from ui.worker import Job
 from vqstudio.errors import user_error
+from vqstudio.evaluation.membership_table import COLUMNS as PRIVACY_COLUMNS
+from vqstudio.evaluation.membership_table import MEANING, MembershipRow, membership_rows, membership_summary
 from vqstudio.evaluation.table import Row, comparison_rows
 from vqstudio.events import Progress
 
@@ -129,6 +133,26 @@ class ReportPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # Privacy: membership inference, below the metrics (its rows are attacks, not metrics
+        # beside references, so it is a table of its own).
+        self.privacy_rows: list[MembershipRow] = []
+        self.privacy_heading = QLabel("<b>Privacy: membership inference</b>")
+        self.privacy_heading.setToolTip(MEANING)
+        self.privacy_summary = QLabel("")
+        self.privacy_summary.setWordWrap(True)
+        self.privacy_summary.setToolTip(MEANING)
+        self.privacy_table = QTableWidget(0, 1 + len(PRIVACY_COLUMNS))
+        self.privacy_table.setHorizontalHeaderLabels(["Attack", *PRIVACY_COLUMNS])
+        self.privacy_table.horizontalHeader().setStretchLastSection(True)
+        self.privacy_table.verticalHeader().setVisible(False)
+        self.privacy_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.table, 3)
+        left_layout.addWidget(self.privacy_heading)
+        left_layout.addWidget(self.privacy_summary)
+        left_layout.addWidget(self.privacy_table, 1)
         self.plots = QWidget()
         self.plots_layout = QVBoxLayout(self.plots)
         self._pixmaps: list[tuple[QLabel, QPixmap]] = []
@@ -136,7 +160,7 @@ class ReportPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.plots)
         split = QSplitter()
-        split.addWidget(self.table)
+        split.addWidget(left)
         split.addWidget(scroll)
         # The table is what a reader needs first: wide enough for a metric beside its three
         # references without scrolling; the plots take the rest.
@@ -252,6 +276,7 @@ class ReportPanel(QWidget):
         for r, row in enumerate(rows):
             self._fill_row(r, row)
         self.table.resizeColumnsToContents()
+        self._show_privacy(data.get("membership") if report is not None else None, bool(data))
         self.set_plots(plot_paths)
         if report is not None:
             self.status.setVisible(False)
@@ -271,6 +296,23 @@ class ReportPanel(QWidget):
         how = QTableWidgetItem("; ".join(p for p in (row.unit, row.direction) if p))
         how.setToolTip(row.tooltip)
         self.table.setItem(r, 5, how)
+
+    def _show_privacy(self, membership: dict[str, Any] | None, has_report: bool) -> None:
+        """The membership-inference rows and the paragraph saying what they mean."""
+        self.privacy_rows = membership_rows(membership)
+        self.privacy_table.setRowCount(len(self.privacy_rows))
+        for r, row in enumerate(self.privacy_rows):
+            name = QTableWidgetItem(row.title)
+            name.setToolTip(f"{row.title}: {row.definition}")
+            self.privacy_table.setItem(r, 0, name)
+            for c, cell in enumerate(row.cells, start=1):
+                item = QTableWidgetItem(cell.text)
+                item.setToolTip(f"n/a: {cell.note}" if cell.text == "n/a" else (cell.note or row.definition))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.privacy_table.setItem(r, c, item)
+        self.privacy_table.resizeColumnsToContents()
+        self.privacy_summary.setText(membership_summary(membership) if has_report else "")
+        self.privacy_table.setVisible(bool(self.privacy_rows))
 
     def _show_compared(self, data: dict[str, Any]) -> None:
         """What the report compared with, where the engine left out a reference recording that
