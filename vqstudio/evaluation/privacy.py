@@ -38,7 +38,7 @@ from vqstudio.events import Job, LogLine, StopRequest
 
 __all__ = ["OtherRecordings", "project_membership"]
 
-MAX_REFERENCE = 1000  # DOMIAS reference windows: a KDE of more costs time and adds little
+MAX_REFERENCE = 1000  # DOMIAS reference windows: more cost time and add little
 
 
 @dataclass
