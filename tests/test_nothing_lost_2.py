@@ -186,8 +186,11 @@ def test_3b_two_trainings_started_together_one_wins(made, tmp_path):
     assert Project.open(folder).seed == winner
 
 
-def test_3c_several_torchrun_processes_are_refused(made, tmp_path, capsys, monkeypatch):
+def test_3c_one_of_several_processes_without_a_launcher_is_refused(made, tmp_path, capsys, monkeypatch):
+    # Several processes train one project together when torchrun starts them
+    # (tests/test_distributed.py); WORLD_SIZE alone, with no rendezvous, is one line.
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
     last = refused(capsys, ["train", made["source"], "--project", str(tmp_path / "T"), *tiny_cli_args()])
     assert "one of 2" in last and "torchrun" in last
     assert not (tmp_path / "T").exists()

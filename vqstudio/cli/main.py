@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: `train --nproc` passes it on
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT

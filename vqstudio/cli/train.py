@@ -1,15 +1,27 @@
-"""`vqstudio train FILE... --project DIR`: prepare the data, train the tokenizer, then the prior."""
+"""`vqstudio train FILE... --project DIR`: prepare the data, train the tokenizer, then the prior.
+
+`--nproc N` starts the same command as N processes through `torch.distributed.run`'s own entry
+point (a frozen app cannot run `python -m torch.distributed.run`); each of them, like a process
+started by `torchrun` itself, trains its share (`vqstudio.distributed`). In such a process a
+SIGTERM (the launcher passing on a Ctrl-C or a scheduler's end of the job) stops the run as a
+first Ctrl-C does, with a checkpoint; only rank 0 prints the results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+import time
+from typing import Any
 
 from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
+from vqstudio.ranges import Range
 from vqstudio.training.settings import (
     CHECKPOINT_MINUTES,
     CODECS,
@@ -20,6 +32,11 @@ from vqstudio.training.settings import (
 )
 
 __all__ = ["add_parser", "run"]
+
+NPROC = Range(1, 1024, 1)
+# Repeated signals within this many seconds of the first are one request: a launcher passes on
+# the Ctrl-C each worker also received from the terminal.
+SIGNAL_GRACE_S = 5.0
 
 
 def _channels(text: str) -> tuple[str, ...]:
@@ -104,6 +121,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N|auto",
         help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
     )
+    p.add_argument(
+        "--nproc",
+        type=in_range(NPROC, whole=True),
+        default=1,
+        metavar="N",
+        help="train with N processes on this machine (one per GPU, or CPU processes with gloo), each on "
+        "its share of every batch; the same as torchrun --nproc-per-node N -m vqstudio train ...",
+    )
     p.add_argument("--resume", action="store_true", help="continue the project in --project")
     p.add_argument(
         "--stage",
@@ -117,8 +142,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import threading
-
     from vqstudio.cli.progress import run_job
     from vqstudio.errors import InputFileError
     from vqstudio.io.write_guard import protecting
@@ -128,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
     if args.stage and not args.resume:
         raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
+    from vqstudio.distributed import world_from_env
+
+    world = world_from_env()
+    if args.nproc > 1 and not world.distributed:
+        return _launch(args)
     try:
         settings = TrainSettings(
             inputs=tuple(args.inputs),
@@ -153,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(str(e)) from e
     stop = threading.Event()
     with protecting(args.inputs):
-        result = run_job(train(settings, args.project, stop, resume=args.resume), stop)
+        job = train(settings, args.project, stop, resume=args.resume)
+        result = _run_distributed(job, stop) if world.distributed else run_job(job, stop)
+    if not world.is_main:  # rank 0 reports for the run
+        return EXIT_STOPPED if result.stopped else EXIT_OK
     print(f"project: {os.path.abspath(args.project)}")
     print(f"tokenizer steps: {result.tokenizer_step}")
     for key, value in result.metrics.items():
@@ -168,4 +199,108 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped:
         print("vqstudio: stopped; checkpoint written (continue with --resume)", file=sys.stderr)
         return EXIT_STOPPED
+    return EXIT_OK
+
+
+def _run_distributed(job: Any, stop: threading.Event) -> Any:
+    """`run_job` for one process of several: SIGINT and SIGTERM both set `stop` (the launcher
+    answers a Ctrl-C, and SLURM the end of a job, with SIGTERM to every process, which then
+    still has its shutdown time to checkpoint); repeats within `SIGNAL_GRACE_S` are the same
+    request, a later one quits at once."""
+    from vqstudio.cli.progress import ProgressPrinter
+
+    first: list[float] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if first and now - first[0] > SIGNAL_GRACE_S:
+            raise KeyboardInterrupt
+        if not first:
+            first.append(now)
+            stop.set()
+            print(
+                f"\nvqstudio: {signal.Signals(signum).name}: stopping every process after this step",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    printer = ProgressPrinter()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as done:
+                return done.value
+            printer(event)
+    finally:
+        printer.close()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command's arguments less `--nproc N` (each worker is one process)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Starts `args.nproc` processes of this same command through `torch.distributed.run` (a
+    rendezvous on a free local port) and waits for them; returns the command's exit code. A
+    process that failed or was killed is one line naming its rank; the project keeps its last
+    checkpoint."""
+    import logging
+    import shutil
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args
+    from torch.distributed.run import run as launch
+
+    from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL
+    from vqstudio.threads import available_cores
+
+    argv = _without_nproc(list(getattr(args, "argv", None) or sys.argv[1:]))
+    if getattr(sys, "frozen", False):  # the bundle's own executable, under the name that runs the CLI
+        worker = ["--no-python", shutil.which(sys.argv[0]) or os.path.abspath(sys.argv[0]), *argv]
+    else:
+        worker = ["-m", "vqstudio", *argv]
+    if "OMP_NUM_THREADS" not in os.environ and args.threads is None:
+        # The processes share this machine's cores (torchrun would give each one thread).
+        os.environ["OMP_NUM_THREADS"] = str(max(1, available_cores() // args.nproc))
+    # Time for every process to finish its step and for rank 0 to write its checkpoint once the
+    # launcher passes on a Ctrl-C (torch's default is 30 s).
+    os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "120")
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # our own line says it
+    options = ["--nproc-per-node", str(args.nproc), "--rdzv-backend", "c10d"]
+    options += ["--rdzv-endpoint", "localhost:0"]  # a free port of this machine
+    try:
+        launch(parse_args([*options, *worker]))
+    except SignalException:
+        return EXIT_STOPPED
+    except ChildFailedError as e:
+        codes = {f.exitcode for f in e.failures.values()}
+        if codes <= {EXIT_STOPPED}:
+            return EXIT_STOPPED
+        killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0}
+        if not killed:  # the process said why itself (one line on stderr)
+            return EXIT_BAD_INPUT if codes <= {EXIT_BAD_INPUT, EXIT_STOPPED} else EXIT_INTERNAL
+        from vqstudio.training.job import kept_checkpoint
+
+        rank, failure = min(killed.items())
+        name = signal.Signals(-failure.exitcode).name if -failure.exitcode in signal.Signals else ""
+        print(
+            f"vqstudio: training process rank {rank} (pid {failure.pid}) was killed"
+            f"{f' by {name}' if name else ''}; the run stopped; {kept_checkpoint(args.project)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return EXIT_OK

@@ -438,6 +438,7 @@ _STAGE_RULES: tuple[tuple[str, bool, Callable[[Any], bool], str], ...] = (
     ("extra.progress.config", True, _object_or_null, "an object"),
     ("extra.progress.kind", True, lambda v: isinstance(v, str), "a name"),
     ("extra.progress.labels", True, _object_or_null, "an object"),
+    ("extra.progress.processes", True, _whole(1), "a positive whole number of processes"),
 )
 _ABSENT = object()
 

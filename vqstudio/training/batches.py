@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vqstudio import distributed
 from vqstudio.data.prep import Split
 
 __all__ = ["WindowBatches"]
@@ -16,6 +17,11 @@ class WindowBatches:
     `batch(n)` draws `n` windows at random (from `generator`, a generator on `device` whose
     state the checkpoint keeps, so the data order resumes exactly) and gathers them with one
     indexing operation on the device: no window is ever copied on the host, no step waits.
+
+    In a run of several processes (`vqstudio.distributed`) every rank draws the same indices for
+    the whole batch of all ranks (`n` x processes, its generator in step with the others') and
+    gathers only its own share: together the ranks take the batch one process would, and the
+    data position in the checkpoint is the same whatever the number of processes.
     """
 
     def __init__(self, split: Split, window: int, device: torch.device, generator: torch.Generator) -> None:
@@ -35,7 +41,14 @@ class WindowBatches:
         pos = self.starts[index.to(self.device)][:, None] + self.offsets[None, :]
         return self.data[:, pos].permute(1, 0, 2).contiguous()
 
-    def batch(self, n: int) -> torch.Tensor:
+    def draw(self, n: int) -> torch.Tensor:
+        """`n` windows drawn at random, the same on every rank (not shared out)."""
         # Drawn where the generator lives (the train job puts it on the data's device: no wait).
         index = torch.randint(len(self), (n,), generator=self.generator, device=self.generator.device)
         return self.gather(index)
+
+    def batch(self, n: int) -> torch.Tensor:
+        """This rank's `n` windows of a batch of `n` per rank (all `n` in one process)."""
+        size = distributed.current().size
+        index = torch.randint(len(self), (n * size,), generator=self.generator, device=self.generator.device)
+        return self.gather(distributed.shard(index))

@@ -3,6 +3,11 @@
 The CLI iterates it in the main thread; the GUI in a worker thread. It yields events, honours
 the stop request between steps (finishing the step and writing a checkpoint) and returns a
 `TrainResult`.
+
+Started as one of several processes (torchrun, `vqstudio train --nproc N`: `WORLD_SIZE` > 1),
+every process runs this job on its share of each batch (`vqstudio.distributed`). Rank 0 checks
+the folder, holds the lock, makes or reconciles the project and writes it; the others read it
+once rank 0 says it is ready, and report nothing (rank 0's events stand for the run).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from vqstudio import distributed
 from vqstudio.data.prep import PreparedData, prepare
 from vqstudio.errors import InputFileError, LimitError, ProjectError
-from vqstudio.events import Event, LogLine, Progress, StopRequest
+from vqstudio.events import Event, LogLine, Progress, StopRequest, run_to_end
 from vqstudio.project import Project
 from vqstudio.project.lock import LOCK_FILE, ProjectLock
 from vqstudio.recording import Recording
@@ -28,7 +35,7 @@ from vqstudio.training.budget import Budget
 from vqstudio.training.plan import ResumePlan, resume_budgets, resume_plan, stage_budgets
 from vqstudio.training.settings import PRIOR_OPTIM, TOKENIZER_OPTIM, OptimConfig, TrainSettings
 
-__all__ = ["TrainResult", "resume_budgets", "stage_budgets", "stage_optim", "train"]
+__all__ = ["TrainResult", "kept_checkpoint", "resume_budgets", "stage_budgets", "stage_optim", "train"]
 
 
 @dataclass(frozen=True)
@@ -68,14 +75,19 @@ def _seed_everything(seed: int) -> None:
 
 
 def _open_for_resume(
-    project_dir: str, settings: TrainSettings, recordings: Sequence[Recording] | None
+    project_dir: str,
+    settings: TrainSettings,
+    recordings: Sequence[Recording] | None,
+    reconciled: bool = False,
 ) -> tuple[Project, TrainSettings, PreparedData]:
-    """The project, its stored settings (with this run's budget and device), and its data."""
+    """The project, its stored settings (with this run's budget and device), and its data.
+    `reconciled`: rank 0 of a distributed run has reconciled it already (the others only read)."""
     from vqstudio.project.windows import prepare_from_project
     from vqstudio.training.stage_state import reconcile, resume_progress
 
     project = Project.open(project_dir)
-    reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
+    if not reconciled:
+        reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
     stored = TrainSettings.from_record(project.record)
     has_prior = resume_progress(project, "prior") is not None
     if (
@@ -146,7 +158,10 @@ def train(
     of a new project (a resumed one keeps its stored ones). `recordings` (already open, e.g. in
     the GUI) are used instead of reading `settings.inputs`.
     """
-    _refuse_several_processes()
+    if distributed.world_from_env().distributed:
+        return (
+            yield from _train_distributed(settings, project_dir, stop, resume, optim, recordings, prior_optim)
+        )
     if resume:
         Project.check_marker(project_dir)  # a missing or foreign folder: say so, lock nothing
         made = False
@@ -209,16 +224,72 @@ def _resume_line(project: Project, plan: ResumePlan) -> str:
     return "resuming " + " then ".join(parts)
 
 
-def _refuse_several_processes() -> None:
-    """`ProjectError` when started as one of several processes (torchrun): each would train its
-    own copy into the same folder."""
-    world = os.environ.get("WORLD_SIZE", "1")
-    if world.isdigit() and int(world) > 1:
-        raise ProjectError(
-            f"vqstudio train runs in one process, but it was started as one of {world} (torchrun "
-            "--nproc-per-node); each would train its own copy into the same folder: start it once, "
-            "without torchrun"
+def _train_distributed(
+    settings: TrainSettings,
+    project_dir: str,
+    stop: StopRequest | None,
+    resume: bool,
+    optim: OptimConfig | None,
+    recordings: Sequence[Recording] | None,
+    prior_optim: OptimConfig | None,
+) -> Generator[Event, None, TrainResult]:
+    """`train` as one process of several: joins the process group, lets rank 0 check the folder
+    and take the lock (its refusal reaches every rank as one line), then trains in step with the
+    others. A lost process ends the run with `PeerLost`, saying what the project keeps."""
+    from vqstudio.device import resolve_device
+    from vqstudio.training.stage_state import reconcile
+
+    device = distributed.join(resolve_device(settings.device))
+    world = distributed.current()
+    lock: ProjectLock | None = None
+    made = False
+
+    def setup() -> str | None:
+        """What one process checks and takes before it starts (rank 0 alone)."""
+        nonlocal lock, made
+        if resume:
+            Project.check_marker(project_dir)
+        else:
+            Project.check_new_folder(project_dir)
+            made = _make_folder(project_dir)
+        lock = ProjectLock(project_dir, "vqstudio train" + (" --resume" if resume else ""))
+        note = lock.acquire()
+        if resume:
+            reconcile(Project.open(project_dir))  # before any rank reads it
+        return note
+
+    try:
+        note = distributed.main_first(setup)
+        if note:
+            yield LogLine(note, "warning")
+        job = _train_locked(
+            settings, project_dir, stop, resume, optim, recordings, prior_optim, device=device
         )
+        if world.is_main:
+            return (yield from job)
+        return run_to_end(job)  # rank 0's events stand for the run
+    except distributed.PeerLost as e:
+        raise distributed.PeerLost(f"{e}; {kept_checkpoint(project_dir)}") from e
+    finally:
+        if lock is not None:
+            if made and not Project.exists(project_dir):
+                _remove_made_folder(project_dir, lock)
+            lock.release()
+        distributed.leave()
+
+
+def kept_checkpoint(project_dir: str) -> str:
+    """What a project holds after a run ended early: its last complete checkpoints."""
+    from vqstudio.project.checkpoint import saved_stages
+
+    try:
+        stages = saved_stages(os.path.join(project_dir, "state.safetensors"))
+    except Exception:  # only words for a message; the resume checks the file itself
+        stages = {}
+    if not stages:
+        return f"{project_dir} has no checkpoint yet: start the run again"
+    steps = ", ".join(f"{name} step {entry['step']}" for name, entry in stages.items())
+    return f"{project_dir} keeps its last checkpoint ({steps}): continue with --resume"
 
 
 def _make_folder(path: str) -> bool:
@@ -248,8 +319,10 @@ def _train_locked(
     optim: OptimConfig | None,
     recordings: Sequence[Recording] | None,
     prior_optim: OptimConfig | None,
+    device: Any = None,
 ) -> Generator[Event, None, TrainResult]:
-    """`train` once the project's lock is held."""
+    """`train` once the project's lock is held (by rank 0, in a run of several processes, whose
+    joined `device` is given)."""
     import torch
 
     from vqstudio.device import describe_device, resolve_device, set_threads
@@ -259,15 +332,19 @@ def _train_locked(
     from vqstudio.training.tokenizer_stage import TokenizerStage, window_multiple
 
     stop = stop if stop is not None else threading.Event()
+    world = distributed.current()
     t_start = time.monotonic()
     set_threads(settings.threads)
-    device = resolve_device(settings.device)
+    device = device if device is not None else resolve_device(settings.device)
     yield Progress("prepare", 0, None, 0.0, None, 0.0)
 
     if resume:
-        project, settings, prepared = _open_for_resume(project_dir, settings, recordings)
+        project, settings, prepared = _open_for_resume(
+            project_dir, settings, recordings, reconciled=world.distributed
+        )
     else:
-        Project.check_new_folder(project_dir)  # again, now that the lock is held
+        if world.is_main:
+            Project.check_new_folder(project_dir)  # again, now that the lock is held
         recs = list(recordings) if recordings is not None else _read_inputs(settings)
         # Window lengths are a multiple of the chosen tokenizer's downsampling.
         prepared = prepare(
@@ -281,7 +358,9 @@ def _train_locked(
             src["csv_rate"] = settings.rate
         _check_models_fit(prepared, settings, device)
         record = settings.new_record(prepared, optim or TOKENIZER_OPTIM, prior_optim or PRIOR_OPTIM)
-        project = Project.create(project_dir, record)
+        # Every rank prepared the same windows; rank 0 makes the project, the others then open it.
+        project = distributed.main_first(lambda: Project.create(project_dir, record))
+        project = project if project is not None else Project.open(project_dir)
     with_prior = settings.wants_prior
     if resume:
         plan = resume_plan(project, settings, with_prior)
@@ -296,7 +375,8 @@ def _train_locked(
         tok_budget = dataclasses.replace(tok_budget, seconds=max(1.0, tok_budget.seconds - spent))
     deadline = t_start + settings.minutes * 60 if settings.minutes is not None else None
     project.update(budget=plan.split, device=str(device))
-    project.save()
+    if world.is_main:
+        project.save()
     yield LogLine(
         f"{len(prepared.train)} training and {len(prepared.val)} held-out windows of "
         f"{prepared.window} samples ({prepared.window / prepared.rate:g} s) x {prepared.n_channels} channels "
@@ -311,6 +391,11 @@ def _train_locked(
         )
     if not resume and (warning := held_out_warning(prepared)):
         yield LogLine(warning, "warning")
+    if world.distributed:
+        yield LogLine(
+            f"{world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'}), each on its share "
+            "of every batch; rank 0 writes the project"
+        )
     if resume and settings.resume_stage != "auto":
         yield LogLine(_resume_line(project, plan))
     yield Progress("prepare", 1, 1, time.monotonic() - t_start, 0.0, 1.0)
@@ -324,7 +409,9 @@ def _train_locked(
         progress = project.stage("tokenizer")
         tok = StageResult(progress.step, progress.elapsed_s, dict(progress.metrics))
     prior_step, prior_metrics = project.stage("prior").step, {}
-    if not tok.stopped and not stop.is_set() and plan.prior:
+    # Whether any rank was asked to stop since: every rank goes on to the prior, or none does.
+    stop_now = distributed.agree({}, any_of={"stop": stop.is_set()})["stop"]
+    if not tok.stopped and not stop_now and plan.prior:
         prior_minutes = plan.prior_minutes
         if prior_minutes is not None and deadline is not None:
             # What the tokenizer's final validation and checkpoint left of the command's time.
@@ -346,7 +433,7 @@ def _train_locked(
         torch.cuda.synchronize()
     return TrainResult(
         project=project.path,
-        stopped=tok.stopped or stop.is_set(),
+        stopped=tok.stopped or stop_now or stop.is_set(),
         tokenizer_step=tok.step,
         prior_step=prior_step,
         elapsed_s=time.monotonic() - t_start,

@@ -9,10 +9,19 @@ stage learns, and how, is the stage's; when and what is reported is this loop's.
 
 On the CPU, unless the user fixed the thread count, the loop times its own steps to choose it
 (`vqstudio.threads`): every core is often the slowest choice on a machine others share.
+
+In a run of several processes (`vqstudio.distributed`) every rank runs this loop in step: rank 0
+decides whatever hangs on a clock (the budget's end, the learning rate of a time budget, when to
+read the losses, validate and checkpoint, the thread count) and every rank follows (`agree`,
+twice a step); a stop set on any rank stops all; an out-of-memory error on any rank halves the
+batch on all. Losses are read as their mean over the ranks. Rank 0 alone validates, previews and
+writes (history, checkpoints), then the others go on; every rank ends the stage at one barrier,
+after the last checkpoint, so the next stage reads what rank 0 wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -22,6 +31,7 @@ from typing import Any, Protocol
 
 import torch
 
+from vqstudio import distributed
 from vqstudio.data.prep import PreparedData
 from vqstudio.device import is_out_of_memory
 from vqstudio.errors import DeviceError
@@ -117,14 +127,20 @@ def run_stage(
 
     `threads`, when given, is told each step's duration and sets the next step's thread count.
     """
-    yield from stage.messages
+    world = distributed.current()
+    main = world.is_main
+    if main:
+        yield from stage.messages
+    # Every rank starts from rank 0's weights and buffers (a k-means codebook, a resumed state).
+    distributed.broadcast_module(stage.model)
     step, metrics, batch_size = stage.start_step, dict(stage.metrics), stage.batch_size
     best = _best_before(stage)
-    if budget.done(step, pacer.elapsed()):
-        if step == 0 and stage.starts_trained:  # used as it is (--tokenizer-steps 0): kept as step 0
+    if distributed.agree({"done": budget.done(step, pacer.elapsed())})["done"]:
+        if main and step == 0 and stage.starts_trained:  # used as it is (--tokenizer-steps 0): kept as step 0
             metrics = yield from _validate(stage, step, pacer.elapsed())
             _keep_best(stage, step, metrics, best)
             yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
+        distributed.barrier()
         return StageResult(step, pacer.elapsed(), metrics)
     sums: dict[str, torch.Tensor] = {}  # losses summed on the device since the last read-out
     n_summed = 0
@@ -134,25 +150,48 @@ def run_stage(
     stopped = False
     stage.model.train()
 
-    while not budget.done(step, pacer.elapsed()):
-        if stop.is_set():
+    while True:
+        # Rank 0's clock and thread count, and whether any rank was asked to stop.
+        head = distributed.agree(
+            {
+                "done": budget.done(step, pacer.elapsed()),
+                "lr": pacer.lr(step),
+                "threads": torch.get_num_threads(),
+            },
+            any_of={"stop": stop.is_set()},
+        )
+        if head["done"]:
+            break
+        if head["stop"]:
             stopped = True
             break
-        lr = pacer.lr(step)
+        lr = head["lr"]
+        if head["threads"] != torch.get_num_threads():  # rank 0's tuner chose for every rank
+            torch.set_num_threads(int(head["threads"]))
         set_lr(stage.optimizer, lr)
         t_step = time.perf_counter()
+        here = False  # whether this rank itself ran out of memory (not only heard of it)
         try:
             out = stage.step(step, batch_size)
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
-            out = None  # handled below, once the exception (and the activations it holds) is gone
-        if out is None:
+            out, here = None, not isinstance(e, distributed.PeerOutOfMemory)
+        if out is None:  # handled here, once the exception (and the activations it holds) is gone
+            if here and world.distributed:
+                # The others wait in this step's gradient exchange: tell them, all drop the step.
+                with contextlib.suppress(distributed.PeerOutOfMemory):
+                    distributed.exchange_gradients(
+                        (p for g in stage.optimizer.param_groups for p in g["params"]), failed=True
+                    )
             batch_size = _halve(stage, batch_size)
-            yield LogLine(
-                f"{stage.device.type} out of memory: retrying {stage.name} batches of {batch_size} windows",
-                "warning",
-            )
+            if main:
+                per = f" per process (of {world.size})" if world.distributed else ""
+                yield LogLine(
+                    f"{stage.device.type} out of memory: retrying {stage.name} batches of {batch_size} "
+                    f"windows{per}",
+                    "warning",
+                )
             continue
         step += 1
         if threads is not None and (line := threads.step_done(time.perf_counter() - t_step)):
@@ -161,34 +200,47 @@ def run_stage(
             sums[k] = sums[k] + v if k in sums else v.clone()
         n_summed += 1
 
-        if pacer.log_due(step):
+        due = distributed.agree(
+            {
+                "log": pacer.log_due(step),
+                "validate": pacer.validation_due(step),
+                "checkpoint": pacer.checkpoint_due(),
+            }
+        )
+        if due["log"]:
             extra = stage.readout()
-            values = torch.stack([*sums.values(), *extra.values()]).tolist()  # the one host sync
+            # The one host sync; with several processes, the mean over their shares of the batch.
+            values = distributed.mean(torch.stack([*sums.values(), *extra.values()])).tolist()
             losses = {k: v / n_summed for k, v in zip(sums, values[: len(sums)], strict=True)}
             losses["lr"] = lr
             readout = dict(zip(extra, values[len(sums) :], strict=True))
             sums, n_summed = {}, 0
             t = pacer.logged(step)
-            stage.project.append_history(
-                {"stage": stage.name, "step": step, "time_s": round(t, 3), "losses": losses, **readout}
-            )
-        if progress := pacer.progress(step, losses, batch_size):
+            if main:
+                stage.project.append_history(
+                    {"stage": stage.name, "step": step, "time_s": round(t, 3), "losses": losses, **readout}
+                )
+        if main and (progress := pacer.progress(step, losses, batch_size * world.size)):
             yield dataclasses.replace(progress, **readout)
-        if pacer.validation_due(step):
-            metrics = yield from _validate(stage, step, pacer.elapsed())
-            best = _keep_best(stage, step, metrics, best)
+        if due["validate"]:
+            if main:
+                metrics = yield from _validate(stage, step, pacer.elapsed())
+                best = _keep_best(stage, step, metrics, best)
             last_val_step = step
-        if pacer.preview_due():
+        if main and pacer.preview_due():
             yield stage.preview(step)
-        if pacer.checkpoint_due():
-            yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
+        if due["checkpoint"]:
+            if main:
+                yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
             pacer.checkpointed()
 
-    if last_val_step != step or not metrics:
-        metrics = yield from _validate(stage, step, pacer.elapsed())
-        best = _keep_best(stage, step, metrics, best)
-    yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
-    if not stopped:  # a stop asks for speed: the checkpoint is written, the preview can wait
+    if main:
+        if last_val_step != step or not metrics:
+            metrics = yield from _validate(stage, step, pacer.elapsed())
+            best = _keep_best(stage, step, metrics, best)
+        yield _checkpoint(stage, step, budget, pacer.elapsed(), batch_size, metrics)
+    distributed.barrier()  # the next stage (and a resume) reads what rank 0 has written
+    if main and not stopped:  # a stop asks for speed: the checkpoint is written, the preview can wait
         yield stage.preview(step)
     return StageResult(step, pacer.elapsed(), metrics, stopped)
 
@@ -213,8 +265,10 @@ def cpu_thread_tuner(stage: Stage, threads: int | None) -> ThreadTuner | None:
     """A tuner choosing the stage's CPU threads by timing, or None where nothing is to choose: on
     a GPU (its CPU threads only launch kernels), with a count the user fixed (`threads`, or
     OMP_NUM_THREADS), or on one core. It starts from the count the job set."""
-    cores = available_cores()
-    if stage.device.type != "cpu" or fixed_threads(threads) is not None or cores < 2:
+    world = distributed.current()
+    # Several processes on one machine share its cores; rank 0 times for all (`run_stage`).
+    cores = available_cores() // world.local_size
+    if not world.is_main or stage.device.type != "cpu" or fixed_threads(threads) is not None or cores < 2:
         return None
     return ThreadTuner(cores, torch.set_num_threads, torch.get_num_threads(), label=stage.name)
 
@@ -224,6 +278,18 @@ def resume_loop_state(stage: Stage, state: Mapping[str, Any]) -> None:
     batch size, the time trained and the last validation (the stage's progress in project.json)."""
     before = stage.project.stage(stage.name)
     stage.batch_size = int(state["extra"].get("batch_size", stage.batch_size))
+    # The batch was per process: a resume on another number of processes keeps the whole batch
+    # (the optimizer's step size was tuned to it), shared out anew.
+    progress = state["extra"].get("progress") or {}
+    processes, size = int(progress.get("processes", 1)), distributed.current().size
+    if processes != size:
+        stage.batch_size = max(1, stage.batch_size * processes // size)
+        stage.messages.append(
+            LogLine(
+                f"the {stage.name} was trained on {processes} process{'es' if processes > 1 else ''}, "
+                f"now on {size}: {stage.batch_size} windows per process"
+            )
+        )
     stage.elapsed_before = before.elapsed_s
     stage.metrics = dict(before.metrics)
     stage.messages.append(LogLine(f"resuming the {stage.name} at step {stage.start_step}"))
@@ -286,6 +352,7 @@ def _checkpoint(
         batch_size=batch_size,
         metrics=metrics,
         generators=stage.generators,
+        processes=distributed.current().size,
         **stage.progress_fields(),
     )
     return CheckpointWritten(stage.name, step, stage.weights_path)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vqstudio import distributed
 from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError, ProjectError
 from vqstudio.events import Event, LogLine, SamplePreview, StopRequest, run_to_end
@@ -187,6 +188,9 @@ class PriorStage:
         self.elapsed_before, self.metrics = 0.0, {}
         if saved is not None:
             self._resume()
+        world = distributed.current()
+        if world.rank:  # each rank its own diffusion noise; rank 0 keeps the one a checkpoint holds
+            self.noise_gen.manual_seed(settings.seed + 12 + 1_000_003 * world.rank + self.start_step)
 
     def _build(
         self, saved: dict[str, Any] | None, settings: TrainSettings, n_labels: int, size: str | None
@@ -235,9 +239,10 @@ class PriorStage:
 
     def step(self, index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """One step on a random batch of encoded windows; every other one a mid-stream crop."""
-        rows = torch.randint(self.train_codes.shape[0], (batch_size,), generator=self.data_gen).to(
-            self.device
-        )
+        # Rows of the whole batch of every rank, drawn alike on each; this rank takes its share.
+        n = batch_size * distributed.current().size
+        rows = distributed.shard(torch.randint(self.train_codes.shape[0], (n,), generator=self.data_gen))
+        rows = rows.to(self.device)
         labels = None if self.train_labels is None else self.train_labels[rows]
         with autocast(self.device):
             loss = self.model.training_loss(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vqstudio import distributed
 from vqstudio.codec import Codec, shipped_codec
 from vqstudio.data.prep import PreparedData
 from vqstudio.errors import CheckpointError
@@ -158,8 +159,21 @@ def tokenizer_step(
             adversarial = {k: loss.new_zeros(()) for k in ("critic", "adversarial", "features")}
         losses.update(adversarial)
     optimizer_step(model, opt, loss, clip)
-    model.update_codebook(out)
+    _update_codebook(model, out)
     return {k: v.detach().float() for k, v in losses.items()}, out.indices.detach()
+
+
+def _update_codebook(model: Tokenizer, out: Any) -> None:
+    """The EMA codebook update. In several processes it learns from every rank's encodings (put
+    together in rank order: the statistics of the whole batch, as one process would see them),
+    and rank 0's codebook then goes to every rank, so a restart's random draw, or a GPU's
+    unordered sums, never let the ranks' codebooks drift apart."""
+    if distributed.current().distributed:
+        out = dataclasses.replace(
+            out, indices=distributed.gather(out.indices, 0), encodings=distributed.gather(out.encodings, 1)
+        )
+    model.update_codebook(out)
+    distributed.broadcast_module(model.quantizer, buffers_only=True)
 
 
 def _critic_turn(
@@ -243,7 +257,8 @@ class TokenizerStage:
                 self.messages.append(LogLine(_codec_line(codec)))
             else:
                 # k-means needs a few thousand encodings, not a full (possibly huge) batch.
-                self._init_codebook(min(self.batch_size, 64))
+                # Of the whole batch of every process: every rank draws and clusters the same.
+                self._init_codebook(min(self.batch_size * distributed.current().size, 64))
         val_split, val_index = validation_index(prepared, optim.val_windows)
         self.val_x = prepared.windows(val_split, val_index)
         if val_split == "train":
@@ -297,7 +312,7 @@ class TokenizerStage:
         z = []
         for _ in range(self.optim.kmeans_batches):
             with autocast(self.device):
-                z.append(self.model.encode(self.batches.batch(batch_size)).float())
+                z.append(self.model.encode(self.batches.draw(batch_size)).float())
         self.model.init_codebook(torch.cat(z))
 
     # ------------------------------------------------------------------ what the loop calls
@@ -318,7 +333,7 @@ class TokenizerStage:
 
     def readout(self) -> dict[str, torch.Tensor]:
         """The fraction of first-level codes the batches used since the last read-out."""
-        used = self.codes_seen.float().mean()
+        used = distributed.union(self.codes_seen).float().mean()  # the codes any rank's batches chose
         self.codes_seen.zero_()
         return {"codebook_used": used}
 

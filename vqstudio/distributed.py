@@ -1,0 +1,426 @@
+"""Training on several processes with torch.distributed: `torchrun` or `vqstudio train --nproc N`.
+
+One process per GPU (NCCL) or several CPU processes (gloo), each with its rank. The launcher
+describes the run in the environment (`WORLD_SIZE`, `RANK`, `LOCAL_RANK`, `LOCAL_WORLD_SIZE`,
+`MASTER_ADDR`, `MASTER_PORT`); `join` joins its process group and `leave` leaves it.
+
+Who does what: rank 0 decides whatever depends on a clock or on the user (the time budget, when
+to read the losses, validate or checkpoint, the CPU thread count: `agree`), and writes the
+project; every rank reads it. A stop request set on any rank reaches all of them (`agree`'s
+`any_of`). Every rank takes the same steps on its share of each batch (`shard`); the gradients
+are averaged explicitly (`exchange_gradients`: the tokenizer's critic takes a second backward
+pass in a step, which DistributedDataParallel's one-reduction-per-forward does not fit), with a
+slot that says a rank ran out of memory, so every rank halves its batch together.
+
+A collective that fails (a process was killed, a machine went away) raises `PeerLost`, a
+one-line user-facing error naming the rank that is gone where this machine can tell.
+
+Torch-free at import: the app imports the engine before torch; `torch.distributed` is loaded by
+`join` only, in a process the launcher started as one of several.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vqstudio.errors import VQStudioError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "PeerLost",
+    "PeerOutOfMemory",
+    "World",
+    "agree",
+    "barrier",
+    "broadcast_module",
+    "current",
+    "exchange_gradients",
+    "gather",
+    "join",
+    "leave",
+    "main_first",
+    "mean",
+    "shard",
+    "union",
+    "world_from_env",
+]
+
+# How long a collective waits for the other ranks: rank 0 validates, previews and writes
+# checkpoints while the others wait at their next collective, which on a large project on a CPU
+# can take minutes. A killed process is noticed at once (its sockets close), not after this.
+TIMEOUT = dt.timedelta(minutes=60)
+_TEXT_BYTES = 2048  # the longest message `main_first` passes on
+
+
+class PeerLost(VQStudioError, RuntimeError):
+    """Another process of the run is gone (killed, failed, its machine lost): the run ends."""
+
+
+class PeerOutOfMemory(RuntimeError):
+    """Some rank ran out of memory in this step: every rank drops the step and halves its batch.
+    Its message says "out of memory", so `vqstudio.device.is_out_of_memory` takes it as one."""
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the run: `rank` of `size` processes; `local_rank` of `local_size`
+    on this machine. One process alone is `World()`."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: it decides, writes the project and reports progress."""
+        return self.rank == 0
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise VQStudioError(
+            f"the environment variable {name}={text!r} (set by torchrun) is not a whole number"
+        )
+    return int(text)
+
+
+def world_from_env(environ: Mapping[str, str] | None = None) -> World:
+    """The world a launcher (torchrun, SLURM through torchrun) describes in the environment; one
+    process alone when it describes none."""
+    env = os.environ if environ is None else environ
+    size = _env_int(env, "WORLD_SIZE", 1)
+    if size <= 1:
+        return World()
+    rank = _env_int(env, "RANK", 0)
+    local_rank = _env_int(env, "LOCAL_RANK", 0)
+    local_size = _env_int(env, "LOCAL_WORLD_SIZE", 1)
+    if rank >= size or local_rank >= max(local_size, 1):
+        raise VQStudioError(
+            f"RANK {rank} / LOCAL_RANK {local_rank} lie outside WORLD_SIZE {size} (set by torchrun)"
+        )
+    return World(rank, size, local_rank, max(1, local_size))
+
+
+_world = World()
+_device: Any = None  # where the collectives' tensors live: the GPU for NCCL, the CPU for gloo
+_peers: list[tuple[str, int]] = []  # (host, pid) of every rank, to name a lost one
+
+
+def current() -> World:
+    """The world this process joined (`World()` before `join` and after `leave`)."""
+    return _world
+
+
+def join(device: torch.device) -> torch.device:
+    """Joins the process group the environment describes (NCCL for a CUDA `device`, else gloo)
+    and returns the device this rank trains on (its own GPU: `cuda:LOCAL_RANK`). One process
+    alone joins nothing and gets `device` back."""
+    global _world, _device, _peers
+    world = world_from_env()
+    if not world.distributed:
+        return device
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        backend = "nccl"
+    elif device.type == "cpu":
+        backend = "gloo"
+    else:
+        raise VQStudioError(f"training on several processes runs on CUDA GPUs or CPUs, not {device.type}")
+    missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+    if missing and not dist.is_initialized():
+        raise VQStudioError(
+            f"started as one of {world.size} processes (WORLD_SIZE) but without {' and '.join(missing)}: "
+            "start the processes with torchrun --nproc-per-node N -m vqstudio ..., "
+            "or vqstudio train --nproc N"
+        )
+    if device.type == "cuda" and world.local_rank >= torch.cuda.device_count():
+        raise VQStudioError(
+            f"{world.local_size} processes on this machine but {torch.cuda.device_count()} GPUs: "
+            "start at most one process per GPU (--nproc, --nproc-per-node), or train on the CPU "
+            "(--device cpu)"
+        )
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        with _collective():
+            dist.init_process_group(backend, timeout=TIMEOUT)
+    _world, _device = world, device if backend == "nccl" else torch.device("cpu")
+    mine = f"{socket.gethostname()} {os.getpid()}"
+    _peers = [(host, int(pid)) for host, pid in (t.rsplit(" ", 1) for t in _all_texts(mine))]
+    return device
+
+
+def leave() -> None:
+    """Leaves the process group (each rank, once its training ended)."""
+    global _world, _device, _peers
+    if _world.distributed:
+        import torch.distributed as dist
+
+        with contextlib.suppress(Exception):  # a group whose peers are gone cannot say goodbye
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    _world, _device, _peers = World(), None, []
+
+
+# ---------------------------------------------------------------------- naming a lost rank
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` of this machine still runs (a zombie, dead but not yet reaped by
+    its launcher, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def lost_ranks() -> list[int]:
+    """The ranks of this machine whose process is gone (others' machines cannot be looked at)."""
+    host = socket.gethostname()
+    return [r for r, (h, pid) in enumerate(_peers) if h == host and r != _world.rank and not _alive(pid)]
+
+
+def _lost_message(error: BaseException) -> str:
+    import time
+
+    time.sleep(0.2)  # the launcher reaps a killed process within its monitor interval (0.1 s)
+    lost = lost_ranks()
+    if lost:
+        who = ", ".join(f"rank {r} (process {_peers[r][1]})" for r in lost)
+        what = f"training process {who} ended"
+    else:
+        what = "another training process of this run ended or cannot be reached"
+    detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    return f"rank {_world.rank}: {what} ({detail}); this run stops here"
+
+
+@contextlib.contextmanager
+def _collective() -> Iterator[None]:
+    """Turns a failed collective into `PeerLost` (one line, naming the lost rank)."""
+    try:
+        yield
+    except PeerLost:
+        raise
+    except (RuntimeError, ConnectionError, TimeoutError) as e:
+        if isinstance(e, PeerOutOfMemory):
+            raise
+        raise PeerLost(_lost_message(e)) from e
+
+
+# ---------------------------------------------------------------------- collectives
+
+
+def _all_texts(text: str) -> list[str]:
+    """Every rank's `text` (short, UTF-8), in rank order. Byte tensors, not pickles: nothing
+    received is ever unpickled."""
+    import torch
+    import torch.distributed as dist
+
+    data = text.encode()[:_TEXT_BYTES]
+    mine = torch.zeros(_TEXT_BYTES + 2, dtype=torch.uint8)
+    mine[0], mine[1] = len(data) // 256, len(data) % 256
+    mine[2 : 2 + len(data)] = torch.tensor(list(data), dtype=torch.uint8)
+    mine = mine.to(_device)
+    out = [torch.empty_like(mine) for _ in range(_world.size)]
+    with _collective():
+        dist.all_gather(out, mine)
+    texts = []
+    for t in out:
+        t = t.cpu()
+        n = int(t[0]) * 256 + int(t[1])
+        texts.append(bytes(t[2 : 2 + n].tolist()).decode(errors="replace"))
+    return texts
+
+
+def agree(decided: Mapping[str, float], any_of: Mapping[str, bool] | None = None) -> dict[str, Any]:
+    """Rank 0's `decided` values and, for each `any_of` flag, whether any rank set it: the same
+    answer on every rank (one small all-reduce). One process alone gets its own values back."""
+    any_of = dict(any_of or {})
+    if not _world.distributed:
+        return {**decided, **any_of}
+    import torch
+    import torch.distributed as dist
+
+    keys = list(decided)
+    values = [float(decided[k]) if _world.is_main else -float("inf") for k in keys]
+    values += [1.0 if any_of[k] else 0.0 for k in any_of]
+    t = torch.tensor(values, dtype=torch.float64, device=_device)
+    with _collective():
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    got = t.tolist()
+    out: dict[str, Any] = {}
+    for k, v in zip(keys, got[: len(keys)], strict=True):
+        out[k] = type(decided[k])(v) if isinstance(decided[k], bool | int) else v
+    for k, v in zip(any_of, got[len(keys) :], strict=True):
+        out[k] = v > 0
+    return out
+
+
+def main_first(action: Any) -> Any:
+    """Runs `action()` on rank 0 alone, then tells every rank whether it succeeded: a typed error
+    of rank 0 (bad input, a project in use) reaches the others as a one-line `PeerLost` instead
+    of leaving them waiting. Returns `action`'s result on rank 0, None elsewhere."""
+    if not _world.distributed:
+        return action()
+    result, error, said = None, None, ""
+    if _world.is_main:
+        try:
+            result = action()
+        except BaseException as e:  # told to the others first, then raised here
+            error = e
+            said = str(e) if isinstance(e, VQStudioError) else f"an internal error ({type(e).__name__})"
+            said = said or type(e).__name__
+    said = _all_texts(said)[0]
+    if error is not None:
+        raise error
+    if said:
+        raise PeerLost(f"rank {_world.rank}: rank 0 stopped the run: {said}")
+    return result
+
+
+def barrier() -> None:
+    """Waits until every rank gets here."""
+    if _world.distributed:
+        import torch.distributed as dist
+
+        with _collective():
+            if _device is not None and _device.type == "cuda":
+                dist.barrier(device_ids=[_device.index])
+            else:
+                dist.barrier()
+
+
+def exchange_gradients(params: Iterable[torch.Tensor], failed: bool = False) -> None:
+    """Replaces every gradient with its mean over the ranks (one all-reduce of one flat buffer).
+
+    `failed`: this rank ran out of memory in the step and brings no gradient; then, as on every
+    rank that learns of it, `PeerOutOfMemory` is raised, so all ranks drop the step together. A
+    parameter that got no gradient on any rank keeps none (AdamW leaves it alone, as alone)."""
+    if not _world.distributed:
+        return
+    import torch
+    import torch.distributed as dist
+
+    params = [p for p in params if p.requires_grad]
+    flat = [
+        (p.grad.detach().reshape(-1).float() if p.grad is not None and not failed else p.new_zeros(p.numel()))
+        for p in params
+    ]
+    present = torch.tensor(
+        [0.0 if failed or p.grad is None else 1.0 for p in params] + [1.0 if failed else 0.0],
+        device=params[0].device if params else _device,
+    )
+    buffer = torch.cat([*flat, present.to(flat[0].dtype if flat else torch.float32)]).to(_device)
+    with _collective():
+        dist.all_reduce(buffer)
+    if float(buffer[-1]) > 0:
+        raise PeerOutOfMemory("out of memory on a process of this run: every process halves its batch")
+    offset = 0
+    n_params = sum(p.numel() for p in params)
+    counts = buffer[n_params:-1]
+    for i, p in enumerate(params):
+        n = p.numel()
+        if float(counts[i]) > 0:
+            mean = (buffer[offset : offset + n] / _world.size).reshape(p.shape).to(p.device, p.dtype)
+            if p.grad is None:
+                p.grad = mean
+            else:
+                p.grad.copy_(mean)
+        offset += n
+
+
+def shard(rows: torch.Tensor) -> torch.Tensor:
+    """This rank's share of a batch every rank drew alike (`rows`: size x the batch): its own
+    consecutive slice, so the ranks' shares put together are the batch one process would take."""
+    if not _world.distributed:
+        return rows
+    n = rows.shape[0] // _world.size
+    return rows[_world.rank * n : (_world.rank + 1) * n]
+
+
+def gather(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Every rank's `t` (of equal shapes) put together along `dim`, in rank order."""
+    if not _world.distributed:
+        return t
+    import torch
+    import torch.distributed as dist
+
+    src = t.contiguous().to(_device)
+    out = [torch.empty_like(src) for _ in range(_world.size)]
+    with _collective():
+        dist.all_gather(out, src)
+    return torch.cat(out, dim=dim).to(t.device)
+
+
+def mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of `t` over the ranks (elementwise)."""
+    if not _world.distributed:
+        return t
+    import torch.distributed as dist
+
+    out = t.detach().double().to(_device)
+    with _collective():
+        dist.all_reduce(out)
+    return (out / _world.size).to(t.device, t.dtype)
+
+
+def union(mask: torch.Tensor) -> torch.Tensor:
+    """A boolean mask true wherever it is true on any rank."""
+    if not _world.distributed:
+        return mask
+    import torch.distributed as dist
+
+    out = mask.to(_device).float()
+    with _collective():
+        dist.all_reduce(out, op=dist.ReduceOp.MAX)
+    return (out > 0).to(mask.device)
+
+
+def broadcast_module(module: torch.nn.Module, buffers_only: bool = False) -> None:
+    """Rank 0's parameters and buffers (only the buffers with `buffers_only`) on every rank, one
+    broadcast per dtype."""
+    if not _world.distributed:
+        return
+    import torch
+    import torch.distributed as dist
+
+    tensors = [] if buffers_only else [p.data for p in module.parameters()]
+    tensors += list(module.buffers())
+    groups: dict[Any, list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault(t.dtype, []).append(t)
+    with torch.no_grad(), _collective():
+        for group in groups.values():
+            flat = torch.cat([t.reshape(-1) for t in group]).to(_device)
+            dist.broadcast(flat, src=0)
+            offset = 0
+            for t in group:
+                t.copy_(flat[offset : offset + t.numel()].view(t.shape))
+                offset += t.numel()
