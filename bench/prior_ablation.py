@@ -59,6 +59,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "diffusion_eps": ("diffusion", {"prediction": "eps"}, {}),
     "diffusion_patch1": ("diffusion", {"patch": 1}, {}),
     "diffusion_nosnap": ("diffusion", {}, {"snap": False}),
+    # Over a per-channel codec: a wider denoiser, and the one shared output layer (no head per
+    # channel, as before issue 20's `_ChannelHead`).
+    "diffusion_wide": ("diffusion", {"width": 256}, {}),
+    "diffusion_sharedhead": ("diffusion", {"channels": 0}, {}),
     "diffusion_steps": (
         "diffusion",
         {},

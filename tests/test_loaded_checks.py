@@ -236,6 +236,7 @@ def test_a_tokenizer_config_larger_than_its_file_is_named(project):
     [
         DiffusionConfig(latent_dim=16, seg_len=32, n_labels=3, patch=2, **preset("small", "diffusion")),
         DiffusionConfig(latent_dim=8, seg_len=9, patch=1, **preset("tiny")),
+        DiffusionConfig(latent_dim=12, seg_len=16, patch=2, channels=3, **preset("tiny")),
         AutoregressiveConfig(codebook_size=64, n_quantizers=2, context=16, n_labels=2, **preset("small")),
         AutoregressiveConfig(codebook_size=32, n_quantizers=1, context=8, **preset("tiny")),
     ],

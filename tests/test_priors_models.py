@@ -189,6 +189,12 @@ def test_config_round_trip_and_refusals():
         config_from_dict({"kind": "gan"})
     with pytest.raises(ValueError):
         DiffusionConfig(latent_dim=8, seg_len=31, patch=2)
+    with pytest.raises(ValueError, match="do not divide"):
+        DiffusionConfig(latent_dim=8, seg_len=32, channels=3)
+    # A config stored before per-channel heads existed builds the one shared output layer.
+    old = to_dict(cfg)
+    del old["channels"]
+    assert config_from_dict(old).channels == 0
 
 
 def test_a_new_diffusion_prior_is_shifted_and_a_stored_one_keeps_its_schedule():

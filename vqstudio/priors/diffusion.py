@@ -74,6 +74,10 @@ class DiffusionConfig:
     patch: int = 2  # latent steps per transformer token (DiT patching: half the tokens, ~half the cost)
     # Noise-schedule shift (`noise_schedule.CosineSchedule`); 1 in configs stored before it existed.
     shift: float = 1.0
+    # Channels of a per-channel codec whose latents these are (their rows channel-major,
+    # `latent_dim / channels` each); 0: one output layer for all rows (a shared tokenizer, and
+    # every config stored before this existed). See `_ChannelHead`.
+    channels: int = 0
     kind: str = "diffusion"
 
     # The size presets for a diffusion prior, by measurement. In a CPU budget 3 blocks take 1,300
@@ -93,7 +97,15 @@ class DiffusionConfig:
             raise ValueError(f"shift must be a number, not {self.shift!r}")
         if not (self.shift > 0 and math.isfinite(self.shift)):
             raise ValueError(f"shift must be positive, not {self.shift}")
+        if self.channels and self.latent_dim % self.channels:
+            raise ValueError(f"{self.channels} channels do not divide latent_dim {self.latent_dim}")
         check_size(self)
+
+    @property
+    def head_width(self) -> int:
+        """Hidden units of the per-channel head (`_ChannelHead`): half the width, so the head
+        run once per channel and token costs about what one more block costs."""
+        return max(1, self.width // 2)
 
     def weight_count(self) -> int:
         """The number of values in the denoiser's state dict (`DiffusionDenoiser`), computed
@@ -104,7 +116,12 @@ class DiffusionConfig:
         count += 2 * linear_weights(w, w)  # the time embedding
         count += (self.n_labels + 1) * w if self.n_labels else 0
         count += block_weights(self, linear_weights(w, 6 * w))  # each block's adaLN modulation
-        return count + linear_weights(w, 2 * w) + linear_weights(w, d * p)
+        count += linear_weights(w, 2 * w)  # the final modulation
+        if not self.channels:
+            return count + linear_weights(w, d * p)
+        r, hw = d // self.channels, self.head_width
+        count += linear_weights(w, hw) + self.channels * hw + linear_weights((2 * r + 1) * p, hw)
+        return count + linear_weights(hw, hw) + linear_weights(hw, r * p)
 
     def sampling_floats(self, guided: bool) -> float:
         """Working memory of sampling one segment: one block's activations and attention over
@@ -118,16 +135,18 @@ class DiffusionConfig:
     @classmethod
     def for_tokenizer(cls, tokenizer_cfg: Any, n_labels: int, dims: dict[str, float]) -> DiffusionConfig:
         """A denoiser over one window of the tokenizer's latents (all channels' rows of a
-        per-channel codec: `latent_rows`); tokens of 2 latent steps when the window is long
-        enough to halve; today's noise-schedule shift."""
+        per-channel codec: `latent_rows`, with a head per channel); tokens of 2 latent steps when
+        the window is long enough to halve; today's noise-schedule shift."""
         length = tokenizer_cfg.latent_length
         patch = 2 if length % 2 == 0 and length >= 16 else 1
+        per_channel = bool(getattr(tokenizer_cfg, "per_channel", False))
         return cls(
             latent_dim=latent_rows(tokenizer_cfg),
             seg_len=length,
             n_labels=n_labels,
             patch=patch,
             shift=NEW_DIFFUSION_SHIFT,
+            channels=int(tokenizer_cfg.channels) if per_channel else 0,
             **dims,
         )
 
@@ -166,6 +185,50 @@ class _Block(nn.Module):
         return x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), sh2, sc2))
 
 
+class _ChannelHead(nn.Module):
+    """The output of a denoiser over a per-channel codec's latents: each channel's rows of a
+    token from the token's state, the channel's embedding, and the channel's own noisy and known
+    latents over the token.
+
+    Why: one linear layer from a token of `width` values to all C x rows x patch outputs (320
+    for 20 EEG channels) is low rank, so the rows it cannot express keep their noise, and the
+    decoded recording came out too loud (band power 166 % of real, issue 20). Here the token's
+    state carries what channels share (rhythm, cross-channel structure) and each channel's own
+    path carries what is its alone, the same weights for every channel.
+    """
+
+    def __init__(self, config: DiffusionConfig) -> None:
+        super().__init__()
+        c, p, hw = config.channels, config.patch, config.head_width
+        self.channels, self.rows, self.patch = c, config.latent_dim // c, p
+        self.from_token = nn.Linear(config.width, hw)
+        self.channel = nn.Parameter(torch.randn(c, hw) * 0.02)
+        self.local = nn.Linear((2 * self.rows + 1) * p, hw)
+        self.hidden = nn.Linear(hw, hw)
+        self.out = nn.Linear(hw, self.rows * p)
+        nn.init.zeros_(self.out.weight)  # starts at zero, as the shared output layer does
+        nn.init.zeros_(self.out.bias)
+
+    def forward(
+        self, h: torch.Tensor, x_t: torch.Tensor, known: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """`(B, D, L)` from token states `h` `(B, L/p, width)` and the latents the denoiser was given."""
+        b, n, _ = h.shape
+        c, r, p = self.channels, self.rows, self.patch
+        own = torch.cat(
+            [
+                x_t.reshape(b, c, r, n, p),
+                (known * mask).reshape(b, c, r, n, p),
+                mask.reshape(b, 1, 1, n, p).expand(b, c, 1, n, p),
+            ],
+            dim=2,
+        )
+        own = own.permute(0, 3, 1, 2, 4).reshape(b, n, c, (2 * r + 1) * p)
+        z = F.silu(self.from_token(h)[:, :, None, :] + self.channel + self.local(own.to(h.dtype)))
+        out = self.out(F.silu(self.hidden(z)))  # (B, n, C, r*p)
+        return out.view(b, n, c, r, p).permute(0, 2, 3, 1, 4).reshape(b, c * r, n * p)
+
+
 class DiffusionDenoiser(nn.Module):
     """Predicts v (or eps) for noisy normalised latents `(B, D, L)` at times `t` `(B,)`."""
 
@@ -188,10 +251,14 @@ class DiffusionDenoiser(nn.Module):
         self.blocks = nn.ModuleList(_Block(w, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(w, 2 * w)
-        self.out = nn.Linear(w, d * p)
-        for layer in (self.final_ada, self.out):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        nn.init.zeros_(self.final_ada.weight)
+        nn.init.zeros_(self.final_ada.bias)
+        if config.channels:
+            self.head = _ChannelHead(config)
+        else:
+            self.out = nn.Linear(w, d * p)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     @property
     def null_label(self) -> int:
@@ -257,7 +324,10 @@ class DiffusionDenoiser(nn.Module):
         for block in self.blocks:
             h = block(h, c)
         shift, scale = self.final_ada(F.silu(c)).chunk(2, dim=-1)
-        out = self.out(_modulate(self.norm(h), shift, scale))  # (B, n/p, p*D)
+        h = _modulate(self.norm(h), shift, scale)
+        if self.config.channels:
+            return self.head(h, x_t, known, mask)
+        out = self.out(h)  # (B, n/p, p*D)
         return out.view(b, n // p, p, d).permute(0, 3, 1, 2).reshape(b, d, n)
 
     def training_loss(

@@ -45,6 +45,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "heads": (1, 1024),
     "n_labels": (0, 100_000),  # label names come from annotations or file names
     "patch": (1, 2**30),
+    "channels": (0, 2**19),  # a per-channel codec's channels (0: a shared tokenizer)
 }
 MAX_MLP_RATIO = 64.0  # the MLP's width over the model's (presets: 3 or 4)
 # Weights and buffers a prior may hold in all (4 GiB of float32): 48 times the large preset
