@@ -14,7 +14,7 @@ report used (`psd_band_hz`).
 
     python bench/realism.py FILE... --out DIR [--real FILE...] [--minutes M | --steps TOK,PRIOR]
         [--priors diffusion,autoregressive] [--channels A,B] [--window S] [--seconds S]
-        [--count N] [--band LO,HI] [--seed N] [--smoke]
+        [--count N] [--band LO,HI] [--codec shared|per-channel] [--seed N] [--smoke]
 
 `--steps TOK,PRIOR` trains each stage for that many steps instead of `--minutes`. `--smoke`: the
 diffusion prior alone, a few steps, two short recordings generated, on two tiny recordings it
@@ -81,6 +81,8 @@ def run_prior(prior: str, args: argparse.Namespace) -> dict[str, Any]:
     train += ["--device", "cpu", "--seed", str(args.seed), "--window", str(args.window)]
     if args.channels:
         train += ["--channels", args.channels]
+    if args.codec:
+        train += ["--codec", args.codec]
     train_s = run_vqstudio(*train)
     synthetic = os.path.join(args.out, f"{prior}.edf")
     gen = ["generate", project, "--seconds", str(args.seconds), "--count", str(args.count)]
@@ -124,6 +126,11 @@ def main() -> None:
     parser.add_argument("--priors", default="diffusion,autoregressive", help="priors, separated by commas")
     parser.add_argument("--channels", help="channel labels separated by commas (default: the engine's)")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
+    parser.add_argument(
+        "--codec",
+        choices=("shared", "per-channel"),
+        help="the tokenizer (`vqstudio train --codec`; default: train's)",
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated recording")
     parser.add_argument("--count", type=int, default=4, help="recordings generated per prior")
     parser.add_argument(
@@ -156,6 +163,7 @@ def main() -> None:
         "real": [os.path.abspath(f) for f in args.real] if args.real else "held-out split",
         "minutes": None if args.steps else args.minutes,
         **({"steps": list(args.steps)} if args.steps else {}),
+        "codec": args.codec or "default",
         "cpu_count": os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "seed": args.seed,
