@@ -6,10 +6,13 @@ Two scores per window, each "higher = more likely a training window" (for `membe
 - prior: minus the prior's loss on the window's codes (the codes training gave it: the window
   encoded and quantized by the same tokenizer). Autoregressive: the mean negative log-likelihood
   per code (nats), exact. Diffusion: the denoising loss (mean squared error of the model's
-  prediction on the normalised latents) averaged over `TIMES` fixed times spread over the
-  schedule and `SEEDS` fixed noise draws, the same for every window, with no known prefix and
-  no label; a prior of another kind: its own `training_loss` on the window alone, with the same
-  fixed random generator for each window, averaged over `SEEDS` draws.
+  prediction on the normalised latents) averaged over `TIMES` fixed times spread evenly over the
+  first `LOW_NOISE` of the schedule and `SEEDS` fixed noise draws, the same for every window,
+  with no known prefix and no label. Later times are left out: there the noisy latent says
+  little of the window, and those terms add variance and no information (on a tiny prior made to
+  memorize 8 windows, AUC 0.88 over the whole schedule, 0.93 over its first half). A prior of
+  another kind: its own `training_loss` on the window alone, with the same fixed random
+  generator for each window, averaged over `SEEDS` draws.
 Read-only: the models stay in eval mode, no gradient, no state changes. torch is imported here,
 so this module is imported only when the scores are computed.
 """
@@ -26,6 +29,7 @@ __all__ = ["SEEDS", "TIMES", "codes_of", "prior_scores", "tokenizer_scores"]
 
 TIMES = 8  # diffusion times per window
 SEEDS = 4  # noise draws per time (diffusion) or per window (another prior)
+LOW_NOISE = 0.5  # diffusion times from 0 to this share of the schedule (see `_diffusion_loss`)
 _BATCH = 64
 
 
@@ -84,7 +88,9 @@ def _diffusion_loss(prior: Any, tokenizer: Any, codes: Any, seed: int) -> np.nda
     schedule = prior.schedule
     device = codes.device
     # Times at the middle of TIMES equal strata of (0, t_max]: the range training draws from.
-    times = (torch.arange(TIMES, dtype=torch.float32, device=device) + 0.5) / TIMES * schedule.t_max
+    times = (
+        (torch.arange(TIMES, dtype=torch.float32, device=device) + 0.5) / TIMES * (LOW_NOISE * schedule.t_max)
+    )
     out = []
     for i in range(0, len(codes), _BATCH):
         x0 = prior.normalize(tokenizer.codes_to_latents(codes[i : i + _BATCH]).float())
