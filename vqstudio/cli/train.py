@@ -183,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     with protecting(args.inputs):
         job = train(settings, args.project, stop, resume=args.resume)
         result = _run_distributed(job, stop) if world.distributed else run_job(job, stop)
-    if not world.is_main:  # rank 0 reports for the run
-        return EXIT_STOPPED if result.stopped else EXIT_OK
+    if not world.is_main:
+        # Rank 0 reports for the run, and its exit code is the run's: a launcher takes any other
+        # code as a failure and ends the processes still running (rank 0 printing its results).
+        return EXIT_OK
     print(f"project: {os.path.abspath(args.project)}")
     print(f"tokenizer steps: {result.tokenizer_step}")
     for key, value in result.metrics.items():
@@ -206,7 +208,8 @@ def _run_distributed(job: Any, stop: threading.Event) -> Any:
     """`run_job` for one process of several: SIGINT and SIGTERM both set `stop` (the launcher
     answers a Ctrl-C, and SLURM the end of a job, with SIGTERM to every process, which then
     still has its shutdown time to checkpoint); repeats within `SIGNAL_GRACE_S` are the same
-    request, a later one quits at once."""
+    request, a later one quits at once. The handlers stay until the process ends: once one rank
+    ends, the launcher sends SIGTERM to those still leaving, which would count as killed."""
     from vqstudio.cli.progress import ProgressPrinter
 
     first: list[float] = []
@@ -225,7 +228,8 @@ def _run_distributed(job: Any, stop: threading.Event) -> Any:
             )
 
     printer = ProgressPrinter()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
     try:
         while True:
             try:
@@ -235,8 +239,6 @@ def _run_distributed(job: Any, stop: threading.Event) -> Any:
             printer(event)
     finally:
         printer.close()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -288,15 +290,23 @@ def _launch(args: argparse.Namespace) -> int:
         return EXIT_STOPPED
     except ChildFailedError as e:
         codes = {f.exitcode for f in e.failures.values()}
-        if codes <= {EXIT_STOPPED}:
+        # A SIGTERM or SIGINT that ended a process came from the launcher, once another process
+        # had ended (a process that is training takes them as a stop): a consequence, not a cause.
+        passed_on = {-signal.SIGTERM, -signal.SIGINT}
+        if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, *passed_on}:
             return EXIT_STOPPED
-        killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0}
+        killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0 and f.exitcode not in passed_on}
+        if not killed and not codes - passed_on:  # only passed-on signals: whoever was killed first
+            killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0}
         if not killed:  # the process said why itself (one line on stderr)
             return EXIT_BAD_INPUT if codes <= {EXIT_BAD_INPUT, EXIT_STOPPED} else EXIT_INTERNAL
         from vqstudio.training.job import kept_checkpoint
 
         rank, failure = min(killed.items())
-        name = signal.Signals(-failure.exitcode).name if -failure.exitcode in signal.Signals else ""
+        try:
+            name = signal.Signals(-failure.exitcode).name
+        except ValueError:
+            name = ""
         print(
             f"vqstudio: training process rank {rank} (pid {failure.pid}) was killed"
             f"{f' by {name}' if name else ''}; the run stopped; {kept_checkpoint(args.project)}",
