@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -217,7 +218,9 @@ def _lost_message(error: BaseException) -> str:
         what = f"training process {who} ended"
     else:
         what = "another training process of this run ended or cannot be reached"
-    detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # gloo's messages start with its source file ("[.../pair.cc:537] Read error ..."): not for users.
+    detail = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", text).split(". ")[0][:160]
     return f"rank {_world.rank}: {what} ({detail}); this run stops here"
 
 
