@@ -75,6 +75,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
         ("priors", "diffusion", "training", "tokenizer", "step"),
     ],
     "reconstruct": [("bench",), ("peak_rss_bytes",), ("peak_over_input",), ("wall_s",)],
+    "scale": [("bench",), ("runs", 1, "windows_per_s"), ("runs", 1, "peak_rss_bytes"), ("speedup",)],
     "generate_memory": [("bench",), ("baseline_mb",), ("rows", 0, "estimate_over_added")],
     "train_memory": [("bench",), ("bytes_per_sample",), ("estimate_bytes_per_sample",)],
     "threads": [("bench",), ("runs", 0, "steps_per_min"), ("runs", 0, "log")],
@@ -96,7 +97,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     ],
 }
 # Over ~10 s each on a 2-core machine: Python and torch (and Qt) start in several child processes.
-SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli"}
+SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli", "scale"}
 QT = {"viewer", "gui_vs_cli", "startup"}  # need PySide6 (the app's extra)
 
 

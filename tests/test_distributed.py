@@ -35,6 +35,8 @@ from vqstudio.project.checkpoint import saved_stages
 from vqstudio.training import TrainSettings, train
 from vqstudio.training.settings import PRIOR_OPTIM, TOKENIZER_OPTIM
 
+pytestmark = pytest.mark.slow  # each starts Python and torch in three processes, and trains
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(ROOT / "tests" / "distributed_worker.py")
 LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d"]

@@ -41,6 +41,7 @@ __all__ = [
     "World",
     "agree",
     "barrier",
+    "broadcast",
     "broadcast_module",
     "current",
     "exchange_gradients",
@@ -120,6 +121,9 @@ def world_from_env(environ: Mapping[str, str] | None = None) -> World:
 
 _world = World()
 _device: Any = None  # where the collectives' tensors live: the GPU for NCCL, the CPU for gloo
+# The group of the small exchanges the host reads at once (decisions, messages, barriers, the
+# out-of-memory slot): gloo on the CPU even beside NCCL, so reading them never waits for a GPU.
+_control: Any = None
 _peers: list[tuple[str, int]] = []  # (host, pid) of every rank, to name a lost one
 
 
@@ -132,7 +136,7 @@ def join(device: torch.device) -> torch.device:
     """Joins the process group the environment describes (NCCL for a CUDA `device`, else gloo)
     and returns the device this rank trains on (its own GPU: `cuda:LOCAL_RANK`). One process
     alone joins nothing and gets `device` back."""
-    global _world, _device, _peers
+    global _world, _device, _peers, _control
     world = world_from_env()
     if not world.distributed:
         return device
@@ -165,6 +169,8 @@ def join(device: torch.device) -> torch.device:
         with _collective():
             dist.init_process_group(backend, timeout=TIMEOUT)
     _world, _device = world, device if backend == "nccl" else torch.device("cpu")
+    with _collective():
+        _control = dist.new_group(backend="gloo") if backend == "nccl" else None
     mine = f"{socket.gethostname()} {os.getpid()}"
     _peers = [(host, int(pid)) for host, pid in (t.rsplit(" ", 1) for t in _all_texts(mine))]
     return device
@@ -172,14 +178,14 @@ def join(device: torch.device) -> torch.device:
 
 def leave() -> None:
     """Leaves the process group (each rank, once its training ended)."""
-    global _world, _device, _peers
+    global _world, _device, _peers, _control
     if _world.distributed:
         import torch.distributed as dist
 
         with contextlib.suppress(Exception):  # a group whose peers are gone cannot say goodbye
             if dist.is_initialized():
                 dist.destroy_process_group()
-    _world, _device, _peers = World(), None, []
+    _world, _device, _peers, _control = World(), None, [], None
 
 
 # ---------------------------------------------------------------------- naming a lost rank
@@ -250,10 +256,9 @@ def _all_texts(text: str) -> list[str]:
     mine = torch.zeros(_TEXT_BYTES + 2, dtype=torch.uint8)
     mine[0], mine[1] = len(data) // 256, len(data) % 256
     mine[2 : 2 + len(data)] = torch.tensor(list(data), dtype=torch.uint8)
-    mine = mine.to(_device)
     out = [torch.empty_like(mine) for _ in range(_world.size)]
     with _collective():
-        dist.all_gather(out, mine)
+        dist.all_gather(out, mine, group=_control)
     texts = []
     for t in out:
         t = t.cpu()
@@ -274,9 +279,9 @@ def agree(decided: Mapping[str, float], any_of: Mapping[str, bool] | None = None
     keys = list(decided)
     values = [float(decided[k]) if _world.is_main else -float("inf") for k in keys]
     values += [1.0 if any_of[k] else 0.0 for k in any_of]
-    t = torch.tensor(values, dtype=torch.float64, device=_device)
+    t = torch.tensor(values, dtype=torch.float64)
     with _collective():
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control)
     got = t.tolist()
     out: dict[str, Any] = {}
     for k, v in zip(keys, got[: len(keys)], strict=True):
@@ -314,48 +319,46 @@ def barrier() -> None:
         import torch.distributed as dist
 
         with _collective():
-            if _device is not None and _device.type == "cuda":
-                dist.barrier(device_ids=[_device.index])
-            else:
-                dist.barrier()
+            dist.barrier(group=_control)
 
 
 def exchange_gradients(params: Iterable[torch.Tensor], failed: bool = False) -> None:
-    """Replaces every gradient with its mean over the ranks (one all-reduce of one flat buffer).
+    """Replaces every gradient with its mean over the ranks.
 
-    `failed`: this rank ran out of memory in the step and brings no gradient; then, as on every
-    rank that learns of it, `PeerOutOfMemory` is raised, so all ranks drop the step together. A
-    parameter that got no gradient on any rank keeps none (AdamW leaves it alone, as alone)."""
+    First a small exchange on the host (`_control`): which parameters got a gradient on any rank,
+    and whether a rank ran out of memory in the step (`failed`: this one, which brings no
+    gradient); then, the step going on, one all-reduce of one flat buffer on the device, with
+    no wait for it on the host. A rank that learns of a failure raises `PeerOutOfMemory`, as the
+    failed rank does, so all ranks drop the step together. A parameter that got no gradient on
+    any rank keeps none (AdamW leaves it alone, as in one process)."""
     if not _world.distributed:
         return
     import torch
     import torch.distributed as dist
 
     params = [p for p in params if p.requires_grad]
-    flat = [
-        (p.grad.detach().reshape(-1).float() if p.grad is not None and not failed else p.new_zeros(p.numel()))
-        for p in params
-    ]
-    present = torch.tensor(
-        [0.0 if failed or p.grad is None else 1.0 for p in params] + [1.0 if failed else 0.0],
-        device=params[0].device if params else _device,
-    )
-    buffer = torch.cat([*flat, present.to(flat[0].dtype if flat else torch.float32)]).to(_device)
+    status = torch.tensor([0.0 if failed or p.grad is None else 1.0 for p in params] + [float(failed)])
     with _collective():
-        dist.all_reduce(buffer)
-    if float(buffer[-1]) > 0:
+        dist.all_reduce(status, group=_control)
+    *present, failures = status.tolist()
+    if failures > 0:
         raise PeerOutOfMemory("out of memory on a process of this run: every process halves its batch")
+    used = [(p, n) for p, n in zip(params, present, strict=True) if n > 0]
+    if not used:
+        return
+    grads = [p.grad.detach().reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p, _ in used]
+    flat = torch.cat([g.float() for g in grads]).to(_device)
+    with _collective():
+        dist.all_reduce(flat)
+    flat /= _world.size
     offset = 0
-    n_params = sum(p.numel() for p in params)
-    counts = buffer[n_params:-1]
-    for i, p in enumerate(params):
+    for p, _ in used:
         n = p.numel()
-        if float(counts[i]) > 0:
-            mean = (buffer[offset : offset + n] / _world.size).reshape(p.shape).to(p.device, p.dtype)
-            if p.grad is None:
-                p.grad = mean
-            else:
-                p.grad.copy_(mean)
+        mean = flat[offset : offset + n].reshape(p.shape).to(p.device, p.dtype)
+        if p.grad is None:
+            p.grad = mean
+        else:
+            p.grad.copy_(mean)
         offset += n
 
 
@@ -404,6 +407,21 @@ def union(mask: torch.Tensor) -> torch.Tensor:
     with _collective():
         dist.all_reduce(out, op=dist.ReduceOp.MAX)
     return (out > 0).to(mask.device)
+
+
+def broadcast(t: torch.Tensor) -> torch.Tensor:
+    """Rank 0's `t` on every rank (in place; `t` of the same shape and dtype everywhere)."""
+    if not _world.distributed:
+        return t
+    import torch
+    import torch.distributed as dist
+
+    moved = t.to(_device)
+    with torch.no_grad(), _collective():
+        dist.broadcast(moved, src=0)
+    if moved is not t:
+        t.copy_(moved)
+    return t
 
 
 def broadcast_module(module: torch.nn.Module, buffers_only: bool = False) -> None:

@@ -268,7 +268,22 @@ def _launch(args: argparse.Namespace) -> int:
     from torch.distributed.run import run as launch
 
     from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL
+    from vqstudio.device import resolve_device
+    from vqstudio.errors import DeviceError
     from vqstudio.threads import available_cores
+
+    # Said once here rather than by every process: what the processes would train on.
+    device = resolve_device(args.device)
+    if device.type == "mps":
+        raise DeviceError("--nproc trains on CUDA GPUs or CPUs, not Apple's MPS; use --device cpu")
+    if device.type == "cuda":
+        import torch
+
+        if args.nproc > torch.cuda.device_count():
+            raise DeviceError(
+                f"--nproc {args.nproc} asks for one process per GPU, but this machine has "
+                f"{torch.cuda.device_count()}; use --nproc {torch.cuda.device_count()} or --device cpu"
+            )
 
     argv = _without_nproc(list(getattr(args, "argv", None) or sys.argv[1:]))
     if getattr(sys, "frozen", False):  # the bundle's own executable, under the name that runs the CLI

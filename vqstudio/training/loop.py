@@ -179,7 +179,9 @@ def run_stage(
             out, here = None, not isinstance(e, distributed.PeerOutOfMemory)
         if out is None:  # handled here, once the exception (and the activations it holds) is gone
             if here and world.distributed:
-                # The others wait in this step's gradient exchange: tell them, all drop the step.
+                # The others wait in this step's gradient exchange: tell them, all drop the step
+                # (this rank's own gradients freed first: the exchange allocates its buffer).
+                stage.optimizer.zero_grad(set_to_none=True)
                 with contextlib.suppress(distributed.PeerOutOfMemory):
                     distributed.exchange_gradients(
                         (p for g in stage.optimizer.param_groups for p in g["params"]), failed=True

@@ -158,6 +158,8 @@ class PriorStage:
         # Every training window and up to `val_windows` held-out ones, encoded once; on the device.
         t_enc = time.monotonic()
         self.train_codes = encode_codes(self.tokenizer, prepared, "train")
+        # Rank 0's codes on every rank: a near tie between two codes may fall either way on another GPU.
+        distributed.broadcast(self.train_codes)
         val_split = "val" if len(prepared.val) else "train"
         self.val_codes = encode_codes(self.tokenizer, prepared, val_split, count=optim.val_windows)
         split = prepared.val if val_split == "val" else prepared.train
