@@ -38,6 +38,7 @@ recording are not: it is narrower than the truth.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ from scipy.spatial import cKDTree
 from vqstudio.evaluation.features import window_features
 from vqstudio.evaluation.memorization import shape_distances
 from vqstudio.evaluation.roc import roc_summary
+from vqstudio.events import Job, Progress, run_to_end
 
 __all__ = [
     "ATTACKS",
@@ -59,6 +61,7 @@ __all__ = [
     "distance_scorer",
     "domias_scorer",
     "membership_inference",
+    "membership_inference_job",
     "strongest",
 ]
 
@@ -167,7 +170,12 @@ def _file_summary(scores_m: np.ndarray, scores_n: np.ndarray, cand: Candidates) 
     return out
 
 
-def membership_inference(
+def membership_inference(attacks: dict[str, Scorer], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """`membership_inference_job` run to its end (tests, scripts): the same arguments."""
+    return run_to_end(membership_inference_job(attacks, *args, **kwargs))
+
+
+def membership_inference_job(
     attacks: dict[str, Scorer],
     window: Candidates | None,
     per_file: Candidates | None,
@@ -178,7 +186,7 @@ def membership_inference(
     unavailable: dict[str, str] | None = None,
     descriptions: dict[str, str] | None = None,
     stop: Callable[[], bool] | None = None,
-) -> dict[str, Any]:
+) -> Job[dict[str, Any]]:
     """Runs every attack of `attacks` (key -> scorer; ATTACKS names the known ones) on the
     window candidates and on the per-file candidates, and returns the JSON form: per attack its
     window and file figures (`roc.roc_summary`, or `skipped` with the reason), and the strongest
@@ -186,11 +194,15 @@ def membership_inference(
     say why. `file_attacks` replace scorers for the per-file unit (DOMIAS with another
     reference); `unavailable` (key -> why) lists attacks that cannot run at all (no prior yet);
     `descriptions` replace an attack's definition (e.g. which prior loss). `stop()` true ends the
-    run between attacks (those left are marked as not run)."""
+    run between attacks (those left are marked as not run). Yields a `Progress` (stage
+    "membership") before each attack."""
     out: dict[str, Any] = {"window_note": window_note, "file_note": file_note, "attacks": {}}
     # In the order of ATTACKS, whatever order the caller gave.
     keys = [*attacks, *(unavailable or {})]
-    for key in sorted(keys, key=lambda k: list(ATTACKS).index(k) if k in ATTACKS else len(ATTACKS)):
+    keys.sort(key=lambda k: list(ATTACKS).index(k) if k in ATTACKS else len(ATTACKS))
+    start = time.perf_counter()
+    for i, key in enumerate(keys):
+        yield Progress("membership", i, len(keys), time.perf_counter() - start, None, i / len(keys), {}, 0.0)
         title, definition = ATTACKS.get(key, (key, ""))
         entry: dict[str, Any] = {"title": title, "definition": (descriptions or {}).get(key, definition)}
         out["attacks"][key] = entry
@@ -204,6 +216,8 @@ def membership_inference(
         file_scorer = (file_attacks or {}).get(key, attacks[key])
         entry["file"] = _judge(file_scorer, per_file, file_note, per_file=True)
     out["strongest"] = strongest(out["attacks"])
+    elapsed = time.perf_counter() - start
+    yield Progress("membership", len(keys), len(keys), elapsed, 0.0, 1.0, {}, 0.0)
     return out
 
 

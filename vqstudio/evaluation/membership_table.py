@@ -92,9 +92,11 @@ def membership_summary(membership: dict[str, Any] | None) -> str:
         )
     else:
         reading = "its interval includes 0.5: with this many windows it is not shown to do better than chance"
+    # Fewer than 100 non-members: no threshold has exactly 1 % FPR; the one used lets none through.
+    at = " (at 0 % FPR: fewer than 100 non-members)" if (best.get("fpr_resolution") or 0) > 0.01 else ""
     text = (
         f"Strongest membership attack: {best['title']}, AUC {auc:.2f} [{lo:.2f}-{hi:.2f}], "
-        f"TPR at 1 % FPR {tpr:.1f} %; {reading}. (AUC 0.5 and TPR 1 % mean the attacker learns nothing.)"
+        f"TPR at 1 % FPR {tpr:.1f} %{at}; {reading}. (AUC 0.5 and TPR 1 % mean the attacker learns nothing.)"
     )
     attacks = membership.get("attacks") or {}
     below = [

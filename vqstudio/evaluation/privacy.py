@@ -31,7 +31,7 @@ from vqstudio.evaluation.membership import (
     Scorer,
     distance_scorer,
     domias_scorer,
-    membership_inference,
+    membership_inference_job,
 )
 from vqstudio.evaluation.places import source_names, stretches
 from vqstudio.events import Job, LogLine, StopRequest
@@ -147,7 +147,7 @@ def project_membership(
         unavailable.update(missing)
     else:
         said = {}
-    out = membership_inference(
+    out = yield from membership_inference_job(
         attacks,
         window,
         per_file,
