@@ -239,10 +239,11 @@ class _OnlyTrainingLoss(torch.nn.Module):
 def test_white_box_attacks_catch_models_made_to_memorize() -> None:
     """A tokenizer trained 30 steps on 4 windows of noise, and an autoregressive and a diffusion
     prior trained 300 steps on their codes: each model's own loss tells the 4 from 40 fresh
-    windows of the same process, and two sets of fresh windows apart at about 0.5. Measured
-    (three seeds of the diffusion prior): tokenizer 1.00, autoregressive 1.00, diffusion
-    0.91-0.94; fresh against fresh 0.43-0.57. The diffusion prior's denoising loss is the weakest
-    of the white-box scores: it is an estimate at a few times and noises, not a likelihood."""
+    windows of the same process, and two sets of fresh windows apart at about 0.5. Measured:
+    tokenizer 1.00, autoregressive 1.00, diffusion 0.96 (0.91-0.94 over three seeds of the
+    prior with 4 noise draws per time); fresh against fresh 0.46-0.56. The diffusion prior's
+    denoising loss is the weakest of the white-box scores: it is an estimate at a few times and
+    noises, not a likelihood."""
     rng = np.random.default_rng(0)
 
     def noise(n: int) -> np.ndarray:
