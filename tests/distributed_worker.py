@@ -7,7 +7,9 @@ tests/test_distributed.py:
   different budgets, resumed or not, follow one curve);
 - `audit`: a rank other than 0 notes every write it makes into the project folder (file opened
   for writing, renamed, removed) in `PROJECT.rank<R>.writes` beside the folder;
-- `oom_at`: `{"rank": R, "index": I}`: rank R runs out of memory once, at tokenizer step I.
+- `oom_at`: `{"rank": R, "index": I}`: rank R runs out of memory once, at tokenizer step I;
+- `log_threads`: every rank notes each thread count it sets in `PROJECT.rank<R>.threads`, and
+  rank 0 sees 4 cores (so it times 1 and 2 threads per process on a 2-core machine).
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ def main() -> None:
     rank = int(os.environ.get("RANK", "0"))
     if spec.get("audit") and rank > 0:
         audit_writes(spec["project"], rank)
+    if spec.get("log_threads"):
+        real, notes = torch.set_num_threads, os.path.abspath(spec["project"]) + f".rank{rank}.threads"
+
+        def logged(n: int) -> None:
+            with open(notes, "a", encoding="utf-8") as f:
+                f.write(f"{n}\n")
+            real(n)
+
+        torch.set_num_threads = logged  # type: ignore[assignment]
+        if rank == 0:
+            from vqstudio.training import loop
+
+            loop.available_cores = lambda: 4  # type: ignore[assignment]
     oom = spec.get("oom_at")
     if oom and oom["rank"] == rank:
         from vqstudio.training import tokenizer_stage
@@ -83,7 +98,7 @@ def main() -> None:
         minutes=spec.get("minutes"),
         prior=spec.get("prior", "autoregressive"),
         device="cpu",
-        threads=1,
+        threads=spec.get("threads", 1),
         preset="small",
         batch_size=spec.get("batch_size"),
         seed=spec.get("seed", 0),

@@ -54,10 +54,14 @@ def inputs(tmp_path_factory) -> list[str]:
     return [write_input(folder, "a"), write_input(folder, "b")]
 
 
-def torchrun_worker(spec: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+def torchrun_worker(spec: dict, timeout: float = 240, **environ: str) -> subprocess.CompletedProcess:
     """The worker under torchrun with 2 processes; fails the test when it fails."""
     run = subprocess.run(
-        [*LAUNCH, WORKER, json.dumps(spec)], env=env(), capture_output=True, text=True, timeout=timeout
+        [*LAUNCH, WORKER, json.dumps(spec)],
+        env={**env(), **environ},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run
@@ -155,6 +159,19 @@ def test_out_of_memory_on_one_rank_halves_the_batch_on_both(inputs, tmp_path):
     )
     assert state_progress(project, "tokenizer")["step"] == 6
     assert state_progress(project, "tokenizer")["batch_size"] == 2, run.stderr[-2000:]
+
+
+def test_rank_0_chooses_the_thread_count_for_every_rank(inputs, tmp_path):
+    project = str(tmp_path / "P")
+    spec = {"inputs": inputs, "project": project, "tokenizer_steps": 14, "threads": None, "log_threads": True}
+    # OMP_NUM_THREADS set but empty: torchrun leaves it, and the engine times the counts itself.
+    torchrun_worker(spec, OMP_NUM_THREADS="")
+    chosen = [Path(f"{project}.rank{r}.threads").read_text().split() for r in (0, 1)]
+    # Both start from every core (the job's default); then rank 1 sets what rank 0's tuner set,
+    # at the next step (a change after the stage's last step has no next step to reach rank 1).
+    assert len(chosen[0]) > 2 and "1" in chosen[0] and "2" in chosen[0], chosen
+    assert chosen[1][1:] == chosen[0][1 : len(chosen[1])], chosen
+    assert len(chosen[0]) - len(chosen[1]) in (0, 1), chosen
 
 
 def test_a_training_set_smaller_than_the_whole_batch_trains(tmp_path):
