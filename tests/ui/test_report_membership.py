@@ -69,6 +69,7 @@ def test_the_report_shows_each_attack_and_what_it_means(panel, assessment_json) 
     assert "Strongest membership attack" in summary and "learns nothing" in summary
     best = assessment_json["membership"]["strongest"]
     assert best["title"] in summary and f"AUC {best['auc']:.2f}" in summary
+    assert "at 0 % FPR: fewer than 100 non-members" in summary
     assert "its interval lies above 0.5" in summary and "Per file: not defined" in summary
 
 

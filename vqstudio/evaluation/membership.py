@@ -247,5 +247,5 @@ def strongest(attacks: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "attack": key,
         "title": attacks[key]["title"],
-        **{k: w[k] for k in ("auc", "auc_ci95", "tpr_at_1pct_fpr")},
+        **{k: w[k] for k in ("auc", "auc_ci95", "tpr_at_1pct_fpr", "fpr_resolution")},
     }
