@@ -68,9 +68,11 @@ def test_every_attack_is_reported_per_window(project, tmp_path, capsys) -> None:
     assert membership["candidates"]["recordings"] == MIN_FILES
 
 
-def test_recordings_never_trained_on_make_files_units(project, tmp_path) -> None:
+def test_recordings_never_trained_on_make_files_units(project, tmp_path, capsys) -> None:
     _, proj, synth, others = project
     membership = _evaluate(proj, synth, tmp_path, others)
+    out = capsys.readouterr().out
+    assert f"Per file ({MIN_FILES} training recordings against {MIN_FILES} never trained on)" in out
     for key, entry in membership["attacks"].items():
         per_file = entry["file"]
         assert (per_file["members"], per_file["non_members"]) == (MIN_FILES, MIN_FILES), key

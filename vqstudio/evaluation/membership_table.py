@@ -112,11 +112,20 @@ def membership_summary(membership: dict[str, Any] | None) -> str:
             "is no sign of memorization."
         )
     file_note = membership.get("file_note")
-    has_file = any(
-        isinstance(e, dict) and isinstance(e.get("file"), dict) and e["file"].get("auc") is not None
-        for e in attacks.values()
-    )
-    if file_note and not has_file:
+    per_file = [
+        (str(e.get("title", k)), e["file"])
+        for k, e in attacks.items()
+        if isinstance(e, dict) and isinstance(e.get("file"), dict) and e["file"].get("auc") is not None
+    ]
+    if per_file:
+        title, f = max(per_file, key=lambda item: item[1]["auc"])
+        f_lo, f_hi = f.get("auc_ci95") or (0.0, 1.0)
+        text += (
+            f" Per file ({f.get('members', '?')} training recordings against {f.get('non_members', '?')} "
+            f"never trained on), the strongest is {title}, AUC {f['auc']:.2f} [{f_lo:.2f}-{f_hi:.2f}]"
+            + (f": {file_note}" if file_note else ".")
+        )
+    elif file_note:
         text += f" Per file: {file_note}"
     return text
 
