@@ -298,3 +298,12 @@ def test_a_killed_rank_ends_the_run_in_one_line_and_the_checkpoint_resumes(input
     _, err = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, err[-3000:]
     assert state_progress(project, "tokenizer")["step"] == step + 2
+
+
+def test_a_refusal_of_rank_0_is_the_run_s_one_line_and_exit_2(baseline, inputs):
+    before = Path(baseline, "project.json").read_bytes()
+    run = long_run(inputs, baseline, "--tokenizer-steps", "3")  # a project already: refused
+    _, err = run.communicate(timeout=180)
+    assert run.returncode == 2, err[-3000:]
+    assert "Traceback" not in err and "already holds a project" in err.splitlines()[0], err[-3000:]
+    assert Path(baseline, "project.json").read_bytes() == before

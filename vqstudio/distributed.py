@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MainRefused",
     "PeerLost",
     "PeerOutOfMemory",
     "World",
@@ -64,6 +65,10 @@ _TEXT_BYTES = 2048  # the longest message `main_first` passes on
 
 class PeerLost(VQStudioError, RuntimeError):
     """Another process of the run is gone (killed, failed, its machine lost): the run ends."""
+
+
+class MainRefused(PeerLost):
+    """Rank 0 refused to start the run (`main_first`): it says why; the others say that it did."""
 
 
 class PeerOutOfMemory(RuntimeError):
@@ -309,7 +314,7 @@ def main_first(action: Any) -> Any:
     if error is not None:
         raise error
     if said:
-        raise PeerLost(f"rank {_world.rank}: rank 0 stopped the run: {said}")
+        raise MainRefused(f"rank {_world.rank}: rank 0 stopped the run: {said}")
     return result
 
 

@@ -314,7 +314,7 @@ def _launch(args: argparse.Namespace) -> int:
         if not killed and not codes - passed_on:  # only passed-on signals: whoever was killed first
             killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0}
         if not killed:  # the process said why itself (one line on stderr)
-            return EXIT_BAD_INPUT if codes <= {EXIT_BAD_INPUT, EXIT_STOPPED} else EXIT_INTERNAL
+            return EXIT_BAD_INPUT if codes - passed_on <= {EXIT_BAD_INPUT, EXIT_STOPPED} else EXIT_INTERNAL
         from vqstudio.training.job import kept_checkpoint
 
         rank, failure = min(killed.items())

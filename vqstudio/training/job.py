@@ -268,6 +268,8 @@ def _train_distributed(
         if world.is_main:
             return (yield from job)
         return run_to_end(job)  # rank 0's events stand for the run
+    except distributed.MainRefused:
+        raise  # rank 0's own reason stands: nothing was trained
     except distributed.PeerLost as e:
         raise distributed.PeerLost(f"{e}; {kept_checkpoint(project_dir)}") from e
     finally:
