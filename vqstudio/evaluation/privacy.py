@@ -39,6 +39,7 @@ from vqstudio.events import Job, LogLine, StopRequest
 __all__ = ["OtherRecordings", "project_membership"]
 
 MAX_REFERENCE = 1000  # DOMIAS reference windows: more cost time and add little
+MAX_FILE_WINDOWS = 600  # windows per side in the per-file attack: memory for many files
 
 
 @dataclass
@@ -51,11 +52,14 @@ class OtherRecordings:
 
 
 def _per_file_windows(files: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices of up to `PER_FILE` random windows of each file, files in first-seen order."""
+    """Indices of up to `PER_FILE` random windows of each file (fewer when there are many files:
+    `MAX_FILE_WINDOWS` in all, at least 3 each), files in first-seen order."""
+    names = list(dict.fromkeys(files.tolist()))
+    each = max(3, min(PER_FILE, MAX_FILE_WINDOWS // max(1, len(names))))
     picked = []
-    for f in dict.fromkeys(files.tolist()):
+    for f in names:
         idx = np.flatnonzero(files == f)
-        picked.append(np.sort(rng.choice(idx, min(PER_FILE, idx.size), replace=False)))
+        picked.append(np.sort(rng.choice(idx, min(each, idx.size), replace=False)))
     return np.concatenate(picked) if picked else np.zeros(0, np.int64)
 
 
@@ -107,7 +111,7 @@ def project_membership(
     n_train = len(prepared.train)
     val_share = f"{100 * prepared.config.val_fraction:g} %"
     window: Candidates | None = None
-    ref_windows, non_windows = _held_out_halves(prepared)
+    ref_windows, non_windows = _held_out_halves(prepared, rng)
     n_side = min(MAX_CANDIDATES, len(non_windows), n_train)
     if n_side >= MIN_CANDIDATES and len(ref_windows) >= MIN_CANDIDATES:
         non_idx = np.sort(rng.choice(len(non_windows), n_side, replace=False))
@@ -163,7 +167,7 @@ def project_membership(
         )
     out["candidates"] = {
         "training_windows": n_train,
-        "held_out_windows": len(ref_windows) + len(non_windows),
+        "held_out_windows_cut": len(ref_windows) + len(non_windows),
         "held_out_share": prepared.config.val_fraction,
         "recordings": len(prepared.sources),
     }
@@ -181,12 +185,14 @@ def _hop(prepared: Any) -> int:
     return max(1, round(stride_s * prepared.rate))
 
 
-def _held_out_halves(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
+def _held_out_halves(prepared: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Normalised held-out windows of the first half of each held-out stretch (DOMIAS's
     reference) and of its second half (non-member candidates), a window every `_hop` samples,
     none straddling the middle, so no reference window shares a sample with a candidate; those
-    holding a flat or saturated stretch are left out, as in training. Without the stretches'
-    places: the split's own (disjoint) windows, alternately to each side."""
+    holding a flat or saturated stretch are left out, as in training. At most `MAX_REFERENCE`
+    and twice `MAX_CANDIDATES` windows are cut, chosen at random (a long recording's held-out
+    part would otherwise cost memory for nothing). Without the stretches' places: the split's
+    own (disjoint) windows, alternately to each side."""
     from vqstudio.data.flat import flat_windows
 
     window, data = prepared.window, prepared.val.data
@@ -203,7 +209,9 @@ def _held_out_halves(prepared: Any) -> tuple[np.ndarray, np.ndarray]:
         first.append(np.arange(p.offset, mid - window + 1, _hop(prepared), dtype=np.int64))
         second.append(np.arange(mid, p.stop - window + 1, _hop(prepared), dtype=np.int64))
     halves = []
-    for starts in (np.concatenate(first), np.concatenate(second)):
+    for starts, cap in ((np.concatenate(first), MAX_REFERENCE), (np.concatenate(second), 2 * MAX_CANDIDATES)):
+        if starts.size > cap:
+            starts = np.sort(rng.choice(starts, cap, replace=False))
         idx = starts[:, None] + np.arange(window)[None, :]
         w = np.ascontiguousarray(data[:, idx].transpose(1, 0, 2))
         bad = flat_windows(prepared.physical(w), prepared.rate) if len(w) else np.zeros(0, bool)
