@@ -175,7 +175,7 @@ def join(device: torch.device) -> torch.device:
             dist.init_process_group(backend, timeout=TIMEOUT)
     _world, _device = world, device if backend == "nccl" else torch.device("cpu")
     with _collective():
-        _control = dist.new_group(backend="gloo") if backend == "nccl" else None
+        _control = dist.new_group(backend="gloo", timeout=TIMEOUT) if backend == "nccl" else None
     mine = f"{socket.gethostname()} {os.getpid()}"
     _peers = [(host, int(pid)) for host, pid in (t.rsplit(" ", 1) for t in _all_texts(mine))]
     return device
