@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vqstudio.errors import VQStudioError
+from vqstudio.errors import DeviceError, VQStudioError
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +40,7 @@ __all__ = [
     "PeerLost",
     "PeerOutOfMemory",
     "World",
+    "after_exchange",
     "agree",
     "barrier",
     "broadcast",
@@ -298,7 +299,7 @@ def agree(decided: Mapping[str, float], any_of: Mapping[str, bool] | None = None
 
 def main_first(action: Any) -> Any:
     """Runs `action()` on rank 0 alone, then tells every rank whether it succeeded: a typed error
-    of rank 0 (bad input, a project in use) reaches the others as a one-line `PeerLost` instead
+    of rank 0 (bad input, a project in use) reaches the others as a one-line `MainRefused` instead
     of leaving them waiting. Returns `action`'s result on rank 0, None elsewhere."""
     if not _world.distributed:
         return action()
@@ -365,6 +366,26 @@ def exchange_gradients(params: Iterable[torch.Tensor], failed: bool = False) -> 
         else:
             p.grad.copy_(mean)
         offset += n
+
+
+@contextlib.contextmanager
+def after_exchange() -> Iterator[None]:
+    """Around the work of a step that follows its gradient exchange (the optimizer step, the
+    codebook update): the other ranks are past the exchange, so an out-of-memory error here
+    cannot be met by halving the batch together (`exchange_gradients`'s slot is spent): in a run
+    of several processes it ends the run, as a `DeviceError` naming the rank."""
+    try:
+        yield
+    except Exception as e:
+        from vqstudio.device import is_out_of_memory
+
+        if not _world.distributed or not is_out_of_memory(e) or isinstance(e, PeerOutOfMemory):
+            raise
+        raise DeviceError(
+            f"rank {_world.rank} ran out of memory after the processes exchanged their gradients "
+            "(in the optimizer step or the codebook update); train with a smaller --preset, fewer "
+            "--channels or a shorter --window"
+        ) from e
 
 
 def shard(rows: torch.Tensor) -> torch.Tensor:

@@ -37,5 +37,6 @@ def optimizer_step(
     # Every parameter the optimizer holds (the same list on every rank, whichever part of the
     # model this backward reached: a critic's step reaches only the critic).
     distributed.exchange_gradients(p for group in optimizer.param_groups for p in group["params"])
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
+    with distributed.after_exchange():
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()

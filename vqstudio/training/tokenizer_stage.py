@@ -168,12 +168,12 @@ def _update_codebook(model: Tokenizer, out: Any) -> None:
     together in rank order: the statistics of the whole batch, as one process would see them),
     and rank 0's codebook then goes to every rank, so a restart's random draw, or a GPU's
     unordered sums, never let the ranks' codebooks drift apart."""
-    if distributed.current().distributed:
-        out = dataclasses.replace(
-            out, indices=distributed.gather(out.indices, 0), encodings=distributed.gather(out.encodings, 1)
-        )
-    model.update_codebook(out)
-    distributed.broadcast_module(model.quantizer, buffers_only=True)
+    with distributed.after_exchange():
+        if distributed.current().distributed:
+            indices, encodings = distributed.gather(out.indices, 0), distributed.gather(out.encodings, 1)
+            out = dataclasses.replace(out, indices=indices, encodings=encodings)
+        model.update_codebook(out)
+        distributed.broadcast_module(model.quantizer, buffers_only=True)
 
 
 def _critic_turn(
