@@ -254,20 +254,56 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return out
 
 
+def worker_command(argv: list[str], frozen: bool, argv0: str) -> list[str]:
+    """What `torch.distributed.run` starts for each process: this command less `--nproc`, as
+    `python -m vqstudio ...`, or in a frozen app (PyInstaller, no `-m`) its own executable under
+    the name that runs the command line (`--no-python`)."""
+    import shutil
+
+    argv = _without_nproc(argv)
+    if frozen:
+        return ["--no-python", shutil.which(argv0) or os.path.abspath(argv0), *argv]
+    return ["-m", "vqstudio", *argv]
+
+
+def launch_outcome(failures: dict[int, tuple[int, int]]) -> tuple[int, tuple[int, int, str] | None]:
+    """The command's exit code from the processes that failed (`{rank: (exit code, pid)}`, as
+    the launcher reports them), and the rank, pid and signal of a process that was killed (None
+    when each said why itself: bad input, a lost peer, a stop)."""
+    from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL
+
+    codes = {code for code, _ in failures.values()}
+    # A SIGTERM or SIGINT that ended a process came from the launcher, once another process had
+    # ended (a process that is training takes them as a stop): a consequence, not a cause.
+    passed_on = {-signal.SIGTERM, -signal.SIGINT}
+    if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, *passed_on}:
+        return EXIT_STOPPED, None
+    killed = {rank: f for rank, f in failures.items() if f[0] < 0 and f[0] not in passed_on}
+    if not killed and not codes - passed_on:  # only passed-on signals: whoever was killed first
+        killed = {rank: f for rank, f in failures.items() if f[0] < 0}
+    if not killed:  # each process said why itself (one line on stderr)
+        said = codes - passed_on <= {EXIT_BAD_INPUT, EXIT_STOPPED}
+        return (EXIT_BAD_INPUT if said else EXIT_INTERNAL), None
+    rank, (code, pid) = min(killed.items())
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return EXIT_INTERNAL, (rank, pid, name)
+
+
 def _launch(args: argparse.Namespace) -> int:
     """Starts `args.nproc` processes of this same command through `torch.distributed.run` (a
     rendezvous on a free local port) and waits for them; returns the command's exit code. A
     process that failed or was killed is one line naming its rank; the project keeps its last
     checkpoint."""
     import logging
-    import shutil
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args
     from torch.distributed.run import run as launch
 
-    from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL
     from vqstudio.device import resolve_device
     from vqstudio.errors import DeviceError
     from vqstudio.threads import available_cores
@@ -284,12 +320,8 @@ def _launch(args: argparse.Namespace) -> int:
                 f"--nproc {args.nproc} asks for one process per GPU, but this machine has "
                 f"{torch.cuda.device_count()}; use --nproc {torch.cuda.device_count()} or --device cpu"
             )
-
-    argv = _without_nproc(list(getattr(args, "argv", None) or sys.argv[1:]))
-    if getattr(sys, "frozen", False):  # the bundle's own executable, under the name that runs the CLI
-        worker = ["--no-python", shutil.which(sys.argv[0]) or os.path.abspath(sys.argv[0]), *argv]
-    else:
-        worker = ["-m", "vqstudio", *argv]
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    worker = worker_command(argv, bool(getattr(sys, "frozen", False)), sys.argv[0])
     if "OMP_NUM_THREADS" not in os.environ and args.threads is None:
         # The processes share this machine's cores (torchrun would give each one thread).
         os.environ["OMP_NUM_THREADS"] = str(max(1, available_cores() // args.nproc))
@@ -304,28 +336,15 @@ def _launch(args: argparse.Namespace) -> int:
     except SignalException:
         return EXIT_STOPPED
     except ChildFailedError as e:
-        codes = {f.exitcode for f in e.failures.values()}
-        # A SIGTERM or SIGINT that ended a process came from the launcher, once another process
-        # had ended (a process that is training takes them as a stop): a consequence, not a cause.
-        passed_on = {-signal.SIGTERM, -signal.SIGINT}
-        if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, *passed_on}:
-            return EXIT_STOPPED
-        killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0 and f.exitcode not in passed_on}
-        if not killed and not codes - passed_on:  # only passed-on signals: whoever was killed first
-            killed = {rank: f for rank, f in e.failures.items() if f.exitcode < 0}
-        if not killed:  # the process said why itself (one line on stderr)
-            return EXIT_BAD_INPUT if codes - passed_on <= {EXIT_BAD_INPUT, EXIT_STOPPED} else EXIT_INTERNAL
-        from vqstudio.training.job import kept_checkpoint
+        code, killed = launch_outcome({r: (f.exitcode, f.pid) for r, f in e.failures.items()})
+        if killed is not None:
+            from vqstudio.training.job import kept_checkpoint
 
-        rank, failure = min(killed.items())
-        try:
-            name = signal.Signals(-failure.exitcode).name
-        except ValueError:
-            name = ""
-        print(
-            f"vqstudio: training process rank {rank} (pid {failure.pid}) was killed"
-            f"{f' by {name}' if name else ''}; the run stopped; {kept_checkpoint(args.project)}",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+            rank, pid, name = killed
+            print(
+                f"vqstudio: training process rank {rank} (pid {pid}) was killed by {name}; the run "
+                f"stopped; {kept_checkpoint(args.project)}",
+                file=sys.stderr,
+            )
+        return code
     return EXIT_OK
