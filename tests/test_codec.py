@@ -127,12 +127,14 @@ def test_the_priors_take_their_sizes_from_the_codec():
     autoregressive = AutoregressiveConfig.for_tokenizer(cfg, 0, DIMS)
     assert diffusion.latent_dim == 20 and autoregressive.n_quantizers == 10
     assert diffusion.channels == 5  # an output head per channel (`diffusion._ChannelHead`)
+    assert not diffusion.snap  # a codec's latents are decoded as sampled
     assert diffusion.mismatch(cfg) is None and autoregressive.mismatch(cfg) is None
     assert diffusion.mismatch(codec(6, window=128)) == (20, 24)
     shared = codec(5, window=128, per_channel=False)
     assert (shared.prior_latent_dim, shared.prior_levels) == (4, 2)
     assert DiffusionConfig.for_tokenizer(shared, 0, DIMS).latent_dim == 4
     assert DiffusionConfig.for_tokenizer(shared, 0, DIMS).channels == 0
+    assert DiffusionConfig.for_tokenizer(shared, 0, DIMS).snap
     # 64 channels of the codec preset: 512 latent rows and 256 levels are within the priors' limits.
     big = preset_config("codec", channels=64, window=1024)
     assert DiffusionConfig.for_tokenizer(big, 0, DIMS).latent_dim == 512

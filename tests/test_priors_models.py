@@ -193,8 +193,10 @@ def test_config_round_trip_and_refusals():
         DiffusionConfig(latent_dim=8, seg_len=32, channels=3)
     # A config stored before per-channel heads existed builds the one shared output layer.
     old = to_dict(cfg)
-    del old["channels"]
-    assert config_from_dict(old).channels == 0
+    del old["channels"], old["snap"]
+    assert config_from_dict(old).channels == 0 and config_from_dict(old).snap
+    with pytest.raises(ValueError, match="snap"):
+        DiffusionConfig(latent_dim=8, seg_len=32, snap="no")
 
 
 def test_a_new_diffusion_prior_is_shifted_and_a_stored_one_keeps_its_schedule():

@@ -117,14 +117,32 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def _shipped_codec(channels: int, window: int) -> nn.Module:
+    """The codec shipped with VQ Studio, as `vqstudio train --codec per-channel` starts from it."""
+    from vqstudio.codec import shipped_codec
+    from vqstudio.models.tokenizer import Tokenizer
+
+    codec = shipped_codec()
+    assert codec is not None, "the shipped codec is missing from the package"
+    model = Tokenizer(codec.config_for(channels, window), with_critic=False)
+    codec.load_into(model)
+    return model.eval()
+
+
 def _toy_project(tmp_path_factory, monkeypatch_module, kind: str, steps: int):
+    """A project over the two-label toy set whose tokenizer is a stand-in (`PatchTokenizer`),
+    or for "codec-diffusion" the shipped per-channel codec, and a prior of `kind` trained on it."""
     prepared = prepare(
         [_recording("slow", 1), _recording("fast", 2)], PrepConfig(window_s=2.0, labels="files")
     )
     folder = tmp_path_factory.mktemp(kind) / "project"
     project = Project.create(str(folder), record_for(prepared, name="toy"))
     windows = torch.from_numpy(prepared.windows("train"))
-    tokenizer = PatchTokenizer(PatchConfig(prepared.n_channels, prepared.window), windows).eval()
+    if kind == "codec-diffusion":
+        kind = "diffusion"
+        tokenizer = _shipped_codec(prepared.n_channels, prepared.window)
+    else:
+        tokenizer = PatchTokenizer(PatchConfig(prepared.n_channels, prepared.window), windows).eval()
     monkeypatch_module.setattr(
         Project, "load_tokenizer", lambda self, device="cpu", weights="best": tokenizer.to(device)
     )
@@ -150,10 +168,13 @@ def monkeypatch_module():
     mp.undo()
 
 
-@pytest.fixture(scope="module", params=["diffusion", "autoregressive"])
+@pytest.fixture(scope="module", params=["diffusion", "autoregressive", "codec-diffusion"])
 def trained(request, tmp_path_factory, monkeypatch_module, one_thread):
-    steps = {"diffusion": 400, "autoregressive": 800}[request.param]
-    return request.param, *_toy_project(tmp_path_factory, monkeypatch_module, request.param, steps)
+    """(prior kind, project, prepared, result, events); "codec-diffusion" is a diffusion prior
+    over the shipped per-channel codec's latents (a head per channel, decoded as sampled)."""
+    steps = {"diffusion": 400, "autoregressive": 800, "codec-diffusion": 800}[request.param]
+    project = _toy_project(tmp_path_factory, monkeypatch_module, request.param, steps)
+    return request.param.removeprefix("codec-"), *project
 
 
 def test_training_reports_and_saves(trained):
@@ -209,6 +230,9 @@ def test_long_generation_has_no_seams(trained):
     n = x.shape[-1]
     ds = 8
     seg = prepared.window // ds
+    # Joins of the same kind as a border: the diffusion prior's tokens span `patch` latent steps,
+    # and a join inside a token is smoother than one between tokens.
+    patch = getattr(load_prior(project.prior_path).config, "patch", 1)
     if kind == "diffusion":  # a seam could sit where a segment starts or where its new part starts
         overlap = default_overlap(seg)
         starts = np.array(segment_starts(n // ds, seg, overlap)[1:])
@@ -218,8 +242,8 @@ def test_long_generation_has_no_seams(trained):
     every_diff = np.abs(np.diff(x, axis=-1)).max()
     for borders in candidates:
         assert len(borders) >= 10
-        patch_joins = np.setdiff1d(np.arange(ds, n, ds), borders)  # where any two latents meet
-        at_borders, elsewhere = _jumps(x, borders), _jumps(x, patch_joins)
+        token_joins = np.setdiff1d(np.arange(ds * patch, n, ds * patch), borders)  # where tokens meet
+        at_borders, elsewhere = _jumps(x, borders), _jumps(x, token_joins)
         # 1.25: with segments sampled independently (no continuation) this is 1.35; ours 0.96 and 1.16
         assert at_borders.mean() <= 1.25 * elsewhere.mean(), (at_borders.mean(), elsewhere.mean())
         assert at_borders.max() <= every_diff
