@@ -225,6 +225,17 @@ def test_minutes_split_between_the_stages_and_on_resume(tmp_path):
         5 * PRIOR_SHARE
     )
     assert split.tokenizer_fraction + split.prior_fraction == pytest.approx(1.0)
+    # From the shipped codec the prior gets most of the time; from scratch the usual share.
+    from vqstudio.training.settings import CODEC_PRIOR_SHARE
+
+    assert CODEC_PRIOR_SHARE > PRIOR_SHARE
+    tok, prior_minutes, split = stage_budgets(TrainSettings(minutes=5, per_channel=True), with_prior=True)
+    assert (
+        tok.seconds == pytest.approx(300 * (1 - CODEC_PRIOR_SHARE))
+        and split.prior_fraction == CODEC_PRIOR_SHARE
+    )
+    scratch = TrainSettings(minutes=5, per_channel=True, from_scratch=True)
+    assert stage_budgets(scratch, with_prior=True)[1] == pytest.approx(5 * PRIOR_SHARE)
     tok, prior_minutes, _ = stage_budgets(TrainSettings(minutes=5, prior_steps=0), with_prior=False)
     assert tok.seconds == 300 and prior_minutes == 0
     tok, prior_minutes, split = stage_budgets(

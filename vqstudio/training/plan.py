@@ -24,7 +24,7 @@ from vqstudio.errors import ProjectError
 from vqstudio.project import Project
 from vqstudio.project.record import BudgetSplit, StageProgress
 from vqstudio.training.budget import Budget
-from vqstudio.training.settings import DEFAULT_MINUTES, PRIOR_SHARE, RESUME_STAGES, TrainSettings
+from vqstudio.training.settings import DEFAULT_MINUTES, RESUME_STAGES, TrainSettings
 
 __all__ = ["RESUME_STAGES", "ResumePlan", "resume_budgets", "resume_plan", "stage_budgets"]
 
@@ -32,14 +32,15 @@ __all__ = ["RESUME_STAGES", "ResumePlan", "resume_budgets", "resume_plan", "stag
 def stage_budgets(settings: TrainSettings, with_prior: bool) -> tuple[Budget, float | None, BudgetSplit]:
     """A new run's budgets: the tokenizer's, the prior's minutes (None: steps only) and the split,
     as stored. Steps given: each stage runs its steps. Minutes given (or neither: the default
-    minutes): the tokenizer gets (1 - PRIOR_SHARE) of the time when a prior follows, else all of it.
+    minutes): the tokenizer gets (1 - `settings.prior_share`) of the time when a prior follows, else
+    all of it.
     """
     steps_given = settings.tokenizer_steps is not None
     minutes = settings.minutes if settings.minutes is not None else (None if steps_given else DEFAULT_MINUTES)
     if minutes is None:
         split = BudgetSplit("steps", None, settings.tokenizer_steps, settings.prior_steps)
         return Budget(steps=settings.tokenizer_steps), None, split
-    share = PRIOR_SHARE if with_prior else 0.0
+    share = settings.prior_share if with_prior else 0.0
     tok_s = minutes * 60 * (1 - share)
     # In minutes, the tokenizer's steps (when given) cap its share.
     split = BudgetSplit("minutes", minutes, settings.tokenizer_steps, None, 1 - share, share)
@@ -77,7 +78,7 @@ def resume_budgets(
         prior_minutes = None
         if settings.prior_steps is None and split.mode == "minutes" and not project.stage("prior").step:
             minutes = split.minutes if split.minutes is not None else DEFAULT_MINUTES
-            fraction = split.prior_fraction if split.prior_fraction is not None else PRIOR_SHARE
+            fraction = split.prior_fraction if split.prior_fraction is not None else settings.prior_share
             prior_minutes = minutes * fraction  # a prior not started yet: its planned share
         return budget, prior_minutes, split
     if settings.minutes is None:
@@ -88,7 +89,7 @@ def resume_budgets(
     if progress.done and with_prior:
         budget = Budget(steps=progress.step)  # finished: all the new time goes to the prior
         return budget, settings.minutes, _minutes_split(split, settings.minutes, 0.0)
-    share = PRIOR_SHARE if with_prior else 0.0
+    share = settings.prior_share if with_prior else 0.0
     budget = Budget(
         steps=settings.tokenizer_steps, seconds=progress.elapsed_s + settings.minutes * 60 * (1 - share)
     )
@@ -147,7 +148,7 @@ def resume_plan(project: Project, settings: TrainSettings, with_prior: bool) -> 
             f"{project.path} has no trained tokenizer yet: the prior trains on its codes; "
             "resume the tokenizer first (--stage tokenizer)"
         )
-    share = (1 - PRIOR_SHARE) if stage == "both" else 1.0
+    share = (1 - settings.prior_share) if stage == "both" else 1.0
     extra_s = None if settings.minutes is None else settings.minutes * 60
     split = project.record.budget or BudgetSplit()
     if settings.minutes is not None:
