@@ -58,7 +58,8 @@ def torchrun_worker(spec: dict, timeout: float = 240, **environ: str) -> subproc
     """The worker under torchrun with 2 processes; fails the test when it fails."""
     run = subprocess.run(
         [*LAUNCH, WORKER, json.dumps(spec)],
-        env={**env(), **environ},
+        # torchrun leaves a log folder in the temporary folder: the test's own.
+        env={**env(), "TMPDIR": os.path.dirname(spec["project"]), **environ},
         capture_output=True,
         text=True,
         timeout=timeout,

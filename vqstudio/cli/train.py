@@ -298,6 +298,8 @@ def _launch(args: argparse.Namespace) -> int:
     process that failed or was killed is one line naming its rank; the project keeps its last
     checkpoint."""
     import logging
+    import shutil
+    import tempfile
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -329,7 +331,9 @@ def _launch(args: argparse.Namespace) -> int:
     # launcher passes on a Ctrl-C (torch's default is 30 s).
     os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "120")
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # our own line says it
-    options = ["--nproc-per-node", str(args.nproc), "--rdzv-backend", "c10d"]
+    # The launcher's own logs (its default folder would stay behind in the temporary folder).
+    logs = tempfile.mkdtemp(prefix="vqstudio-launch-")
+    options = ["--nproc-per-node", str(args.nproc), "--rdzv-backend", "c10d", "--log-dir", logs]
     options += ["--rdzv-endpoint", "localhost:0"]  # a free port of this machine
     try:
         launch(parse_args([*options, *worker]))
@@ -347,4 +351,6 @@ def _launch(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return code
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
     return EXIT_OK
