@@ -490,6 +490,9 @@ class ProjectRecord:
     prior_config: Mapping[str, Any] | None = None  # less its kind (`settings.prior`)
     progress: Mapping[str, StageProgress] = field(default_factory=dict)
     name: str | None = None
+    # Differential privacy (`vqstudio.training.private.privacy_record`): target and spent epsilon,
+    # delta, unit, noise multiplier, clipping norm, the accountant's history; None: trained without.
+    privacy: Mapping[str, Any] | None = None
 
     def stage(self, name: str) -> StageProgress:
         """The progress of stage `name` ('tokenizer', 'prior'); a fresh one when it has none."""
@@ -542,6 +545,7 @@ class ProjectRecord:
                 "data": self.data.to_json(),
                 "models": {k: dict(v) for k, v in models.items()},
                 "progress": {k: v.to_json() for k, v in self.progress.items()},
+                "privacy": dict(self.privacy) if self.privacy is not None else None,
             }
         )
 
@@ -583,6 +587,7 @@ class ProjectRecord:
                 if k in STAGES
             },
             name=r.get("name", _maybe_text, "a name", None),
+            privacy=r.get("privacy", lambda v: v is None or _object(v), "an object", None),
         )
 
 

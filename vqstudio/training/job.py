@@ -213,6 +213,16 @@ def _within(budget: Budget | None, elapsed_s: float, deadline: float | None) -> 
     return dataclasses.replace(budget, seconds=min(budget.seconds, elapsed_s + left))
 
 
+def _private_cap(budget: Budget | None, project: Project, stage: str) -> Budget | None:
+    """A private project's stage budget cut to its planned steps (`private.capped`); as is
+    otherwise (torch-free: the private module loads only for a private project)."""
+    if not project.record.privacy:
+        return budget
+    from vqstudio.training.private import capped
+
+    return capped(budget, project.record.privacy, stage)
+
+
 def _resume_line(project: Project, plan: ResumePlan) -> str:
     """What a resume with a chosen stage continues, and from where."""
     parts = []
@@ -359,7 +369,16 @@ def _train_locked(
         for src in prepared.sources:
             src["csv_rate"] = settings.rate
         _check_models_fit(prepared, settings, device)
+        privacy = None
+        if settings.private:  # DP-SGD: steps planned, sigma calibrated, statistics released privately
+            from vqstudio.training.private import plan_run
+
+            settings, privacy = yield from plan_run(settings, prepared, device)
         record = settings.new_record(prepared, optim or TOKENIZER_OPTIM, prior_optim or PRIOR_OPTIM)
+        if privacy is not None:
+            from vqstudio.training.private import with_privacy
+
+            record = with_privacy(record, privacy)
         # Every rank prepared the same windows; rank 0 makes the project, the others then open it.
         project = distributed.main_first(lambda: Project.create(project_dir, record))
         project = project if project is not None else Project.open(project_dir)
@@ -369,7 +388,7 @@ def _train_locked(
     else:
         tok_budget, prior_minutes, split = stage_budgets(settings, with_prior)
         plan = ResumePlan(tok_budget, with_prior, None, prior_minutes, split)
-    tok_budget = plan.tokenizer
+    tok_budget = _private_cap(plan.tokenizer, project, "tokenizer")
     if settings.minutes is not None and tok_budget is not None and tok_budget.seconds is not None:
         # --minutes is the wall time of the whole command: preparation has spent part of it.
         fraction = plan.split.tokenizer_fraction if plan.split.tokenizer_fraction is not None else 1.0
@@ -405,7 +424,10 @@ def _train_locked(
     _seed_everything(settings.seed)
     if tok_budget is not None:
         context = StageContext(project, prepared, settings, device)
-        tokenizer = TokenizerStage(context, stage_optim(project, "tokenizer"), resume)
+        stage_class = TokenizerStage
+        if settings.private:  # DP-SGD (`--dp-epsilon`): the private stage
+            from vqstudio.training.private import PrivateTokenizerStage as stage_class
+        tokenizer = stage_class(context, stage_optim(project, "tokenizer"), resume)
         tok = yield from train_stage(tokenizer, tok_budget, stop, settings)
     else:  # the prior alone continues: the tokenizer stays as it is
         progress = project.stage("tokenizer")
@@ -420,6 +442,12 @@ def _train_locked(
             prior_minutes = max(1 / 60, (deadline - time.monotonic()) / 60)
         prior_settings = dataclasses.replace(settings, minutes=prior_minutes)
         prior_budget = _within(plan.prior_budget, project.stage("prior").elapsed_s, deadline)
+        prior_budget = _private_cap(prior_budget, project, "prior")
+        if project.record.privacy:  # a new prior: no more steps than its noise was calibrated for
+            planned = int(project.record.privacy["planned_steps"].get("prior", 0))
+            asked = prior_settings.prior_steps
+            steps = planned if asked is None else min(asked, planned)
+            prior_settings = dataclasses.replace(prior_settings, prior_steps=steps)
         optim = stage_optim(project, "prior")
         prior = yield from train_prior(
             project, prepared, prior_settings, stop, device, optim, budget=prior_budget

@@ -100,7 +100,10 @@ def train_prior(
     it the settings' minutes and steps apply (`prior_budget`), the minutes counting the encoding
     of the windows too."""
     t_setup = time.monotonic()
-    stage = PriorStage(StageContext(project, prepared, settings, device), optim, size)
+    stage_class = PriorStage
+    if settings.private:  # DP-SGD (`--dp-epsilon`): the private stage
+        from vqstudio.training.private import PrivatePriorStage as stage_class
+    stage = stage_class(StageContext(project, prepared, settings, device), optim, size)
     if budget is None:
         budget = prior_budget(settings, 0.0 if stage.resumed else time.monotonic() - t_setup)
     return (yield from train_stage(stage, budget, stop, settings))
@@ -168,7 +171,7 @@ class PriorStage:
             _label_tensor(split.labels[: optim.val_windows], n_labels, device) if n_labels else None
         )
         if saved is None:
-            self.model.prepare_training(self.tokenizer, self.train_codes)
+            self.prepare_model()
         kind = self.model.config.kind
         self.messages.append(
             LogLine(
@@ -193,6 +196,11 @@ class PriorStage:
         world = distributed.current()
         if world.rank:  # each rank its own diffusion noise; rank 0 keeps the one a checkpoint holds
             self.noise_gen.manual_seed(settings.seed + 12 + 1_000_003 * world.rank + self.start_step)
+
+    def prepare_model(self) -> None:
+        """Before a new prior's first step: what it measures once on the training codes (a
+        private run measures no training code: `private.PrivatePriorStage`)."""
+        self.model.prepare_training(self.tokenizer, self.train_codes)
 
     def _build(
         self, saved: dict[str, Any] | None, settings: TrainSettings, n_labels: int, size: str | None

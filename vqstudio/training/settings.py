@@ -15,6 +15,7 @@ from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.project.record import BudgetSplit, DataRecord, ProjectRecord, RunSettings
 from vqstudio.ranges import Range
 from vqstudio.training.lr_schedule import lr_at
+from vqstudio.training.privacy_settings import check_privacy_settings, privacy_settings_of
 
 __all__ = [
     "CHECKPOINT_MINUTES",
@@ -82,6 +83,11 @@ class TrainSettings:
     checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60  # type: ignore[operator]
     batch_size: int | None = None  # None: the stage's default for the device
     resume_stage: str = "auto"  # what a resume continues (RESUME_STAGES); a run's choice, not stored
+    # Differential privacy (`vqstudio.training.private`): the target epsilon (None: off), delta
+    # (None: 1 / the number of privacy units) and the unit ("window" or "recording").
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    dp_unit: str = "window"
 
     def __init__(
         self,
@@ -103,6 +109,9 @@ class TrainSettings:
         checkpoint_every_s: float = CHECKPOINT_MINUTES.default * 60,  # type: ignore[operator]
         batch_size: int | None = None,
         resume_stage: str = "auto",
+        dp_epsilon: float | None = None,
+        dp_delta: float | None = None,
+        dp_unit: str = "window",
         **prep_fields: Any,
     ) -> None:
         unknown = set(prep_fields) - _PREP_FIELDS
@@ -115,7 +124,9 @@ class TrainSettings:
             RATE_HZ.check(prep_fields["resample"], "--resample (Hz)")
         # A new run trains at a working rate chosen from the spectrum unless --resample is given;
         # a stored project's `prep` (given here) keeps what it was trained with.
-        base = prep or PrepConfig(working_rate=True, skip_flat=True)
+        # Under differential privacy the rate is the recordings' own: a working rate chosen from
+        # their spectrum (and the spectrum kept to fill above it) would leak outside the mechanism.
+        base = prep or PrepConfig(working_rate=dp_epsilon is None, skip_flat=True)
         prep = dataclasses.replace(base, **prep_fields)  # PrepConfig checks its fields
         values = dict(locals())
         for f in fields(self):
@@ -154,6 +165,7 @@ class TrainSettings:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        check_privacy_settings(self.dp_epsilon, self.dp_delta, self.dp_unit)
         if self.resume_stage not in RESUME_STAGES:
             raise ValueError(
                 f"--stage must be one of {', '.join(RESUME_STAGES[1:])}, got '{self.resume_stage}'"
@@ -168,6 +180,11 @@ class TrainSettings:
     def labelled(self) -> bool:
         """Whether the prior is conditioned on labels (`--labels annotations|files`)."""
         return self.prep.labels != "none"
+
+    @property
+    def private(self) -> bool:
+        """Whether the run trains with differential privacy (`--dp-epsilon`)."""
+        return self.dp_epsilon is not None
 
     def new_record(
         self, prepared: PreparedData, tokenizer_optim: OptimConfig, prior_optim: OptimConfig
@@ -214,6 +231,7 @@ class TrainSettings:
             val_every=record.settings.val_every,
             checkpoint_every_s=record.settings.checkpoint_every_s,
             batch_size=record.settings.batch_size,
+            **privacy_settings_of(record),
         )
 
 
