@@ -28,7 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "one JSON object for one file, or a JSON list of objects for several files."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings to describe")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="recordings to describe (or project folders: their privacy)"
+    )
     p.add_argument("--rate", type=float, metavar="HZ", help="sample rate of CSV files without a time column")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(run=run)
@@ -129,11 +131,43 @@ def _describe(path: str, rate: float | None) -> dict[str, Any]:
     return s
 
 
+def _describe_project(path: str) -> dict[str, Any]:
+    """A project folder: its channels, rate, steps and differential privacy (`privacy`: the
+    record's, or None when trained without)."""
+    from vqstudio.project import Project
+
+    project = Project.open(path)
+    record = project.record
+    return {
+        "project": path,
+        "channels": [c.label for c in record.data.channels],
+        "rate_hz": record.data.rate,
+        "tokenizer_steps": record.stage("tokenizer").step,
+        "prior_steps": record.stage("prior").step,
+        "privacy": dict(record.privacy) if record.privacy else None,
+    }
+
+
+def _render_project(s: dict[str, Any]) -> str:
+    from vqstudio.training.privacy_settings import describe_privacy
+
+    lines = [
+        f"project: {s['project']}",
+        f"channels: {', '.join(s['channels'])} at {s['rate_hz']:g} Hz",
+        f"steps: tokenizer {s['tokenizer_steps']}, prior {s['prior_steps']}",
+        describe_privacy(s["privacy"]),
+    ]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    summaries = [_describe(f, args.rate) for f in args.files]
+    from vqstudio.project import Project
+
+    summaries = [_describe_project(f) if Project.exists(f) else _describe(f, args.rate) for f in args.files]
     if args.json:
         out = summaries[0] if len(summaries) == 1 else summaries
         sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write("\n\n".join(render(s) for s in summaries) + "\n")
+        blocks = [_render_project(s) if "project" in s else render(s) for s in summaries]
+        sys.stdout.write("\n\n".join(blocks) + "\n")
     return 0

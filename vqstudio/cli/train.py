@@ -22,6 +22,7 @@ from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.ranges import Range
+from vqstudio.training.privacy_settings import DP_EPSILON, DP_UNITS
 from vqstudio.training.settings import (
     CHECKPOINT_MINUTES,
     CODECS,
@@ -129,6 +130,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train with N processes on this machine (one per GPU, or CPU processes with gloo), each on "
         "its share of every batch; the same as torchrun --nproc-per-node N -m vqstudio train ...",
     )
+    p.add_argument(
+        "--dp-epsilon",
+        type=in_range(DP_EPSILON),
+        metavar="E",
+        help="train both stages with differential privacy (DP-SGD, Opacus) to at most this epsilon "
+        f"({DP_EPSILON.describe()}; 1-10 is usual, smaller is more private and noisier); see the "
+        "README's Differential privacy",
+    )
+    p.add_argument(
+        "--dp-delta",
+        type=float,
+        metavar="D",
+        help="with --dp-epsilon: delta (default 1 / the number of privacy units)",
+    )
+    p.add_argument(
+        "--dp-unit",
+        choices=DP_UNITS,
+        default=DP_UNITS[0],
+        help="with --dp-epsilon: what one unit of privacy is: a training window (default), or a "
+        "recording (each file, for projects of many recordings)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the project in --project")
     p.add_argument(
         "--stage",
@@ -149,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.resume:
         raise InputFileError("no input recordings given; name one or more EDF/BDF/CSV files")
+    if args.resume and (args.dp_epsilon is not None or args.dp_delta is not None):
+        raise InputFileError(
+            "--dp-epsilon and --dp-delta are chosen when a project is made; --resume keeps its privacy"
+        )
     if args.stage and not args.resume:
         raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
     from vqstudio.distributed import world_from_env
@@ -176,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             checkpoint_every_s=args.checkpoint_minutes * 60,
             resume_stage=args.stage or "auto",
+            dp_epsilon=args.dp_epsilon,
+            dp_delta=args.dp_delta,
+            dp_unit=args.dp_unit,
         )
     except ValueError as e:
         raise InputFileError(str(e)) from e
@@ -198,10 +227,22 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(value, int | float):
                 print(f"prior {key}: {value:.4g}")
     print(f"elapsed: {result.elapsed_s:.1f} s")
+    _print_privacy(args.project)
     if result.stopped:
         print("vqstudio: stopped; checkpoint written (continue with --resume)", file=sys.stderr)
         return EXIT_STOPPED
     return EXIT_OK
+
+
+def _print_privacy(project_dir: str) -> None:
+    """The privacy a private run spent (nothing for a run without differential privacy)."""
+    from vqstudio.project import Project
+    from vqstudio.training.privacy_settings import describe_privacy
+
+    if Project.exists(project_dir):
+        privacy = Project.open(project_dir).record.privacy
+        if privacy:
+            print(describe_privacy(dict(privacy)))
 
 
 def _run_distributed(job: Any, stop: threading.Event) -> Any:

@@ -49,6 +49,7 @@ import dataclasses
 import math
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
@@ -388,7 +389,11 @@ def per_unit_gradients(
         return loss({**p, **frozen, **buffers}, *unit)
 
     in_dims = (None, *(None if t is None else 0 for t in inputs))
-    return vmap(grad(one, has_aux=True), in_dims=in_dims, randomness="different")(params, *inputs)
+    with warnings.catch_warnings():
+        # vmap runs attention through its slower fallback and says so at every call: known, and
+        # what the per-unit gradients cost (the README gives the step time).
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        return vmap(grad(one, has_aux=True), in_dims=in_dims, randomness="different")(params, *inputs)
 
 
 class PrivateSGD:
