@@ -1,8 +1,8 @@
 """Training with several processes (torch.distributed, gloo on the CPU): 2 processes under
 torchrun, as a user starts them, on the tiny recordings.
 
-- Two processes over batch B follow one process over batch 2B (tokenizer and autoregressive
-  prior), step by step, within float tolerance; only rank 0 writes into the project.
+- Two processes over batch B follow one process over batch 2B (20 tokenizer and 30
+  autoregressive prior steps), step by step, within float tolerance; only rank 0 writes.
 - A run resumes from 2 processes on 1 and from 1 on 2, with its optimizer and data position:
   the resumed run still follows the one-process curve.
 - A stop (Ctrl-C to the whole process group, or a signal to rank 1 alone) and the end of a time
@@ -105,25 +105,28 @@ def state_progress(project: str, stage: str) -> dict:
 
 @pytest.fixture(scope="module")
 def baseline(inputs, tmp_path_factory) -> str:
-    """One process, batch 8: 10 tokenizer steps and 6 of the autoregressive prior."""
+    """One process, batch 8: 20 tokenizer steps and 30 of the autoregressive prior."""
     project = str(tmp_path_factory.mktemp("one") / "P")
     one_process(
-        {"inputs": inputs, "project": project, "batch_size": 8, "tokenizer_steps": 10, "prior_steps": 6}
+        {"inputs": inputs, "project": project, "batch_size": 8, "tokenizer_steps": 20, "prior_steps": 30}
     )
     return project
 
 
 def test_two_processes_follow_one_with_twice_the_batch_and_only_rank_0_writes(baseline, inputs, tmp_path):
     project = str(tmp_path / "P")
-    spec = {"inputs": inputs, "project": project, "batch_size": 4, "tokenizer_steps": 10, "prior_steps": 6}
+    spec = {"inputs": inputs, "project": project, "batch_size": 4, "tokenizer_steps": 20, "prior_steps": 30}
     torchrun_worker({**spec, "constant_lr": True, "audit": True})
-    assert_follows(curve(project, "tokenizer", "total"), curve(baseline, "tokenizer", "total"), range(1, 11))
-    assert_follows(curve(project, "prior", "loss"), curve(baseline, "prior", "loss"), range(1, 7))
+    # Measured: at most 1.1e-5 (tokenizer) and 1.6e-6 (prior) relative. Later the rounding of
+    # sums in another order flips a code choice now and then and the tokenizer's curves part, as a
+    # one-process run's part from itself at 2 threads instead of 1 (3e-4 at step 20 already).
+    assert_follows(curve(project, "tokenizer", "total"), curve(baseline, "tokenizer", "total"), range(1, 21))
+    assert_follows(curve(project, "prior", "loss"), curve(baseline, "prior", "loss"), range(1, 31))
     # Rank 1 wrote nothing into the folder (the audit file would hold each write).
     assert not os.path.exists(project + ".rank1.writes"), Path(project + ".rank1.writes").read_text()
     assert sorted(os.listdir(project)) == sorted(os.listdir(baseline))
     steps = [line["step"] for line in Project.open(project).history("tokenizer") if "losses" in line]
-    assert steps == list(range(1, 11))  # each step logged once, by rank 0
+    assert steps == list(range(1, 21))  # each step logged once, by rank 0
     assert state_progress(project, "tokenizer")["processes"] == 2
     assert state_progress(project, "tokenizer")["batch_size"] == 4  # per process
 
