@@ -73,3 +73,24 @@ def test_nproc_starts_this_command_without_nproc_as_a_module_or_the_frozen_execu
 )
 def test_how_the_processes_ended_is_the_command_s_exit_code(failures, code, killed):
     assert launch_outcome(failures) == (code, killed)
+
+
+def test_differentially_private_training_is_refused_on_several_processes(tmp_path, capsys, monkeypatch):
+    import threading
+
+    from tiny import write_input
+
+    from vqstudio.cli.main import main
+    from vqstudio.errors import ProjectError
+    from vqstudio.events import run_to_end
+    from vqstudio.training import TrainSettings, train
+
+    source = write_input(tmp_path, "a")
+    args = ["train", source, "--project", str(tmp_path / "P"), "--dp-epsilon", "5", "--nproc", "2"]
+    assert main(args) == 2  # said once, before any process starts
+    assert "one process" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")  # a process torchrun started: refused before it joins
+    settings = TrainSettings(inputs=(source,), window_s=2.0, dp_epsilon=5.0, device="cpu")
+    with pytest.raises(ProjectError, match="one process"):
+        run_to_end(train(settings, str(tmp_path / "Q"), threading.Event()))
+    assert not (tmp_path / "P").exists() and not (tmp_path / "Q").exists()

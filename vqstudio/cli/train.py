@@ -352,6 +352,11 @@ def _launch(args: argparse.Namespace) -> int:
     from vqstudio.threads import available_cores
 
     # Said once here rather than by every process: what the processes would train on.
+    if getattr(args, "dp_epsilon", None) is not None:
+        from vqstudio.errors import ProjectError
+        from vqstudio.training.job import PRIVATE_IN_ONE_PROCESS
+
+        raise ProjectError(PRIVATE_IN_ONE_PROCESS)
     device = resolve_device(args.device)
     if device.type == "mps":
         raise DeviceError("--nproc trains on CUDA GPUs or CPUs, not Apple's MPS; use --device cpu")

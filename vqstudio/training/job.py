@@ -249,6 +249,8 @@ def _train_distributed(
     from vqstudio.device import resolve_device
     from vqstudio.training.stage_state import reconcile
 
+    if settings.private:
+        raise ProjectError(PRIVATE_IN_ONE_PROCESS)
     device = distributed.join(resolve_device(settings.device))
     world = distributed.current()
     lock: ProjectLock | None = None
@@ -288,6 +290,13 @@ def _train_distributed(
                 _remove_made_folder(project_dir, lock)
             lock.release()
         distributed.leave()
+
+
+# DP-SGD adds its noise once to the sum of a batch's clipped gradients; shares of a batch each
+# noised, or a noiseless exchange of noised ones, would spend another privacy than the one planned.
+PRIVATE_IN_ONE_PROCESS = (
+    "differentially private training (--dp-epsilon) runs in one process; start it without torchrun or --nproc"
+)
 
 
 def kept_checkpoint(project_dir: str) -> str:
@@ -382,6 +391,8 @@ def _train_locked(
         # Every rank prepared the same windows; rank 0 makes the project, the others then open it.
         project = distributed.main_first(lambda: Project.create(project_dir, record))
         project = project if project is not None else Project.open(project_dir)
+    if world.distributed and project.record.privacy:  # every rank reads the same record: all refuse
+        raise ProjectError(PRIVATE_IN_ONE_PROCESS)
     with_prior = settings.wants_prior
     if resume:
         plan = resume_plan(project, settings, with_prior)
