@@ -336,20 +336,11 @@ def private_statistics(
     released with the scales. Two Gaussian mechanisms at `sigma`: the plan's accountant counts them.
     """
     train = prepared.train
-    physical = prepared.physical(train.data)  # (C, S) in physical units (the data's own stats undone)
     mean0, std0 = prepared.mean.astype(np.float64), prepared.std.astype(np.float64)
-    w = prepared.window
-    cs = np.concatenate([np.zeros((physical.shape[0], 1)), np.cumsum(physical, axis=1, dtype=np.float64)], 1)
-    cs2 = np.concatenate(
-        [np.zeros((physical.shape[0], 1)), np.cumsum(physical.astype(np.float64) ** 2, axis=1)], 1
-    )
-    starts = train.starts
-    win_mean = (cs[:, starts + w] - cs[:, starts]) / w  # (C, N windows)
-    win_var = (cs2[:, starts + w] - cs2[:, starts]) / w - win_mean**2
-    win_log = np.log10(np.sqrt(np.maximum(win_var, 1e-300)))
+    win_mean, win_log = _window_moments(train, prepared.window, mean0, std0)  # (C, N windows) each
     lo, hi = LOG10_SCALE
     mid, half = (lo + hi) / 2, (hi - lo) / 2
-    c = physical.shape[0]
+    c = win_mean.shape[0]
     # Release 1: per-unit log10 scale (centred), and the unit count scaled to the same bound.
     per_unit = np.stack([np.clip(win_log[:, u], lo, hi).mean(axis=1) - mid for u in units])  # (U, C)
     sens = half * math.sqrt(c + 1)
@@ -368,6 +359,22 @@ def private_statistics(
         raw = split.data.astype(np.float64) * std0[:, None] + mean0[:, None]
         split.data = ((raw - mean[:, None]) / std[:, None]).astype(np.float32)
     prepared.mean, prepared.std = mean, std
+
+
+def _window_moments(
+    split: Split, window: int, mean0: np.ndarray, std0: np.ndarray, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's per-channel mean and log10 std in physical units, `(C, N)` each, a chunk of
+    windows at a time (window by window: a cumulative sum over a whole recording loses the small
+    windows' variance beside one of huge values)."""
+    means, logs = [], []
+    offsets = np.arange(window)
+    for i in range(0, len(split), chunk):
+        idx = split.starts[i : i + chunk, None] + offsets[None, :]
+        x = split.data[:, idx].astype(np.float64) * std0[:, None, None] + mean0[:, None, None]
+        means.append(x.mean(axis=2))
+        logs.append(np.log10(np.maximum(x.std(axis=2), 1e-300)))
+    return np.concatenate(means, axis=1), np.concatenate(logs, axis=1)
 
 
 # ---------------------------------------------------------------------------- the step
