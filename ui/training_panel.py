@@ -46,6 +46,7 @@ from ui.codec_choice import CODEC_SETTINGS, codec_box, codec_choice
 from ui.errors import app_message
 from ui.plots import LegendPlot
 from ui.preview_view import ReconstructionView
+from ui.privacy_choice import privacy_box, privacy_settings, privacy_text, show_privacy
 from ui.projects import history_events, new_project_folder, past_runs
 from ui.worker import Job
 from vqstudio.data.defaults import default_channels, default_choice
@@ -184,6 +185,7 @@ class TrainingPanel(QWidget):
         self.minutes.setToolTip("Wall-clock budget of both stages (with Resume: more time)")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        self.privacy = privacy_box()  # "off", or the epsilon of DP-SGD (`--dp-epsilon`)
         # What Resume continues (`vqstudio.training.plan`): the tokenizer too, not only the prior.
         self.resume_stage = QComboBox()
         for text, value in RESUME_CHOICES:
@@ -219,6 +221,7 @@ class TrainingPanel(QWidget):
         form.addRow("Device", self.device)
         form.addRow("Time budget", self.minutes)
         form.addRow("Seed", self.seed)
+        form.addRow("Differential privacy", self.privacy)
         form.addRow("Resume continues", self.resume_stage)
         form.addRow("Project", folder_row)
         buttons = QHBoxLayout()
@@ -471,6 +474,7 @@ class TrainingPanel(QWidget):
             "minutes": float(self.minutes.value()),
             "seed": int(self.seed.value()),
             "resume_stage": self.resume_stage.currentData() or "auto",
+            **privacy_settings(self.privacy),
         }
 
     def set_project(self, project_dir: str | None) -> None:
@@ -534,7 +538,8 @@ class TrainingPanel(QWidget):
         step = project.stage("tokenizer").step
         self.project_label.setText(
             f"<b>Project {html.escape(os.path.basename(project.path))}</b>: trained on {html.escape(names)}; "
-            f"tokenizer at step {step}. Resume continues it."
+            f"tokenizer at step {step}. Resume continues it.<br>"
+            f"{html.escape(privacy_text(dict(record.privacy) if record.privacy else None))}"
         )
         self.project_label.setToolTip(project.path)
         if project.channel_labels:
@@ -552,6 +557,7 @@ class TrainingPanel(QWidget):
             if index >= 0:
                 combo.setCurrentIndex(index)
         self.seed.setValue(record.seed)
+        show_privacy(self.privacy, dict(record.privacy) if record.privacy else None)
         if record.budget is not None and record.budget.minutes:
             self.minutes.setValue(float(record.budget.minutes))
 
