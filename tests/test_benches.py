@@ -28,6 +28,13 @@ HELPERS = {"cli_runs.py", "smoke.py"}  # shared by the benches, not benches them
 PROMISES: dict[str, list[tuple[str, ...]]] = {
     "io": [("bench",), ("made_64ch", "write_s"), ("files",)],
     "train": [("bench",), ("train_windows_per_s",), ("train_ms_per_step",), ("encode_windows_per_s",)],
+    "dp_cost": [
+        ("bench",),
+        ("tokenizer_plain_ms",),
+        ("tokenizer_private_ms",),
+        ("prior_private_ms",),
+        ("epsilon_vs_steps", "table"),
+    ],
     "ablation": [("bench",), ("summary", "default", "snr_db"), ("recordings",)],
     "codec": [
         ("bench",),

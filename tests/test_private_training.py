@@ -308,6 +308,14 @@ def test_cli_flag_sets_privacy_and_info_shows_it(tmp_path, capsys, seeds) -> Non
     assert "spent of 6" in capsys.readouterr().out
     assert main(["info", proj, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["privacy"]["target_epsilon"] == 6
+    # Every generated file says, in its annotations, the epsilon its models spent.
+    synth = str(tmp_path / "s.edf")
+    assert main(["generate", proj, "--seconds", "4", "--out", synth, "--device", "cpu"]) == 0
+    from vqstudio.io import read_recording
+
+    note = " ".join(a.text for a in read_recording(synth).annotations)
+    spent = record["privacy"]["epsilon"]
+    assert f"differential privacy epsilon {spent:.3g} at delta 0.0001 per window" in note
     # A resume keeps the project's privacy: a new epsilon is refused, as is one out of range.
     assert main(["train", "--project", proj, "--resume", "--dp-epsilon", "1"]) == 2
     with pytest.raises(SystemExit) as exit_info:  # argparse's range check

@@ -8,7 +8,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QDoubleSpinBox
 
-from vqstudio.training.privacy_settings import DP_EPSILON, describe_privacy
+from vqstudio.project.privacy import describe_privacy
+from vqstudio.training.privacy_settings import DP_EPSILON
 
 __all__ = ["privacy_box", "privacy_settings", "privacy_text", "show_privacy"]
 

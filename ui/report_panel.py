@@ -44,6 +44,7 @@ from vqstudio.evaluation.membership_table import COLUMNS as PRIVACY_COLUMNS
 from vqstudio.evaluation.membership_table import MEANING, MembershipRow, membership_rows, membership_summary
 from vqstudio.evaluation.table import Row, comparison_rows
 from vqstudio.events import Progress
+from vqstudio.project.privacy import describe_privacy
 
 __all__ = ["NO_REPORT", "READY", "ReportPanel", "SavedReport"]
 
@@ -277,6 +278,9 @@ class ReportPanel(QWidget):
             self._fill_row(r, row)
         self.table.resizeColumnsToContents()
         self._show_privacy(data.get("membership") if report is not None else None, bool(data))
+        if report is not None:  # the bound training gave, beside what the attacks measured
+            text = self.privacy_summary.text()
+            self.privacy_summary.setText(f"{text}\n{describe_privacy(data.get('differential_privacy'))}")
         self.set_plots(plot_paths)
         if report is not None:
             self.status.setVisible(False)

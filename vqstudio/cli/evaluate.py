@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.io.write_guard import check_target, protecting
     from vqstudio.project import Project
     from vqstudio.project.lock import lock_outputs
+    from vqstudio.project.privacy import describe_privacy
 
     project = Project.open(args.project)
     inputs = [*args.synthetic, *(args.real or [])]
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(*comparison_rows(data)))
     print()
     print(format_membership(data.get("membership")))
+    print(describe_privacy(data.get("differential_privacy")))
     print(f"report: {result.json_path}")
     for path in result.plots:
         print(f"plot: {path}")

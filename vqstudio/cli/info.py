@@ -149,7 +149,7 @@ def _describe_project(path: str) -> dict[str, Any]:
 
 
 def _render_project(s: dict[str, Any]) -> str:
-    from vqstudio.training.privacy_settings import describe_privacy
+    from vqstudio.project.privacy import describe_privacy
 
     lines = [
         f"project: {s['project']}",

@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_privacy(project_dir: str) -> None:
     """The privacy a private run spent (nothing for a run without differential privacy)."""
     from vqstudio.project import Project
-    from vqstudio.training.privacy_settings import describe_privacy
+    from vqstudio.project.privacy import describe_privacy
 
     if Project.exists(project_dir):
         privacy = Project.open(project_dir).record.privacy

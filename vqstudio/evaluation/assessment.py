@@ -61,6 +61,8 @@ class Assessment:
     references_left_out: dict[str, str] = field(default_factory=dict)
     # Membership inference (`privacy.project_membership`): None when it did not run.
     membership: dict[str, Any] | None = None
+    # The project's differential privacy (`ProjectRecord.privacy`): None when trained without.
+    privacy: dict[str, Any] | None = None
 
     @property
     def psd_band_hz(self) -> list[float] | None:
@@ -79,6 +81,7 @@ class Assessment:
         d["reference_notes"] = dict(self.reference_notes)
         if self.membership is not None:
             d["membership"] = self.membership
+        d["differential_privacy"] = self.privacy
         d["plots"] = list(self.plots)
         return d
 
@@ -476,6 +479,7 @@ def assess(
         sources={"real": real_source, "synthetic": [os.path.abspath(p) for p in synthetic_paths]},
         hop_s=hop / prepared.rate,
         references_left_out=training_files,
+        privacy=dict(project.record.privacy) if project.record.privacy else None,
     )
     if not (stop is not None and stop.is_set()):
         result.membership = yield from _membership(

@@ -259,6 +259,10 @@ def generate(
 
     name = project.name
     note = f"made by VQ Studio {__version__} from project {name}, prior {prior.kind}, seed {settings.seed}"
+    if project.record.privacy:  # what a reader of the file can rely on: the epsilon the models spent
+        from vqstudio.project.privacy import privacy_note
+
+        note += "; " + privacy_note(dict(project.record.privacy))
     recordings = []
     for chans, text in zip(_channels_for(project, out), label_texts, strict=True):
         annotations = [Annotation(0.0, n_samples / out_rate, text)] if text is not None else []

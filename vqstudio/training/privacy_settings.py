@@ -14,7 +14,6 @@ __all__ = [
     "DP_EPSILON",
     "DP_UNITS",
     "check_privacy_settings",
-    "describe_privacy",
     "privacy_settings_of",
 ]
 
@@ -48,17 +47,3 @@ def privacy_settings_of(record: ProjectRecord) -> dict[str, Any]:
         "dp_delta": float(privacy["delta"]),
         "dp_unit": str(privacy.get("unit", "window")),
     }
-
-
-def describe_privacy(privacy: dict[str, Any] | None) -> str:
-    """One line for `vqstudio info`, the log and the app: what a project's guarantee is."""
-    if not privacy:
-        return "differential privacy: off (no formal guarantee; see the membership-inference figures)"
-    spent = privacy.get("epsilon")
-    spent_text = f"{spent:.3g}" if isinstance(spent, int | float) else "none yet"
-    unit = privacy.get("unit", "window")
-    return (
-        f"differential privacy: epsilon {spent_text} spent of {privacy['target_epsilon']:g} at delta "
-        f"{privacy['delta']:.3g}, per {unit} ({privacy.get('units', '?')} {unit}s), noise multiplier "
-        f"{privacy.get('noise_multiplier', 0):.3g}, clipping norm {privacy.get('clip', 0):g}"
-    )
