@@ -117,8 +117,9 @@ def main() -> None:
     delta = 1.0 / n
     rates = {"tokenizer": tok_batch / n, "prior": min(1.0, prior_batch / n)}
     total = {"tokenizer": 2000, "prior": 2000}
-    sigma = private.calibrate(args.epsilon, delta, total, rates)
-    stats = [(private.STATS_RATIO * sigma, 1.0, 2)]
+    stats_sigma = private.stats_noise(args.epsilon, delta)
+    sigma = private.calibrate(args.epsilon, delta, total, rates, stats_sigma)
+    stats = [(stats_sigma, 1.0, 2)]
     table = []
     for t in (0, 100, 500, 1000, 2000):
         table.append({"tokenizer_steps": t, "prior_steps": 0, "epsilon": private.epsilon_of(

@@ -143,7 +143,8 @@ def test_poisson_sampling_draws_each_unit_with_its_rate(seeds) -> None:
 def test_epsilon_grows_with_steps_and_never_exceeds_the_target() -> None:
     steps, rates = {"tokenizer": 300, "prior": 200}, {"tokenizer": 0.05, "prior": 0.1}
     sigma = private.calibrate(3.0, 1e-5, steps, rates)
-    stats = [(private.STATS_RATIO * sigma, 1.0, 2)]
+    stats = [(private.stats_noise(3.0, 1e-5), 1.0, 2)]
+    assert 0.29 < private.epsilon_of(stats, 1e-5) <= 0.3  # a tenth of the target to the statistics
     spent = [private.epsilon_of([*stats, (sigma, 0.05, n)], 1e-5) for n in (0, 10, 100, 300)] + [
         private.epsilon_of([*stats, (sigma, 0.05, 300), (sigma, 0.1, n)], 1e-5) for n in (50, 200)
     ]
@@ -411,7 +412,8 @@ def test_small_epsilon_keeps_the_white_box_attacks_near_one_half(seeds) -> None:
         psgd.step(grads, expected)
     prior.eval()
     prior_auc = auc(lambda w: white_box.prior_scores(prior, tokenizer, w)[0])
-    history = [(private.STATS_RATIO * sigma, 1.0, 2), *map(tuple, sgd.history), *map(tuple, psgd.history)]
+    stats = (private.stats_noise(1.0, 1e-5), 1.0, 2)
+    history = [stats, *map(tuple, sgd.history), *map(tuple, psgd.history)]
     assert private.epsilon_of(history, 1e-5) <= 1.0
     assert abs(tok_auc - 0.5) < 0.25, tok_auc
     assert abs(prior_auc - 0.5) < 0.25, prior_auc

@@ -25,7 +25,7 @@ What else learns from data, and what is done instead (`REPLACED`, logged and kep
 project.json):
 - normalisation statistics (per-channel centre and scale): released with the Gaussian mechanism
   from bounded per-unit values (log10 scale in [-8, 6], centre within +-10 scales), noise
-  multiplier `STATS_RATIO` x sigma, counted by the accountant;
+  multiplier chosen so that they spend `STATS_SHARE` of the target, counted by the accountant;
 - working rate and fill spectrum (chosen from the recordings' spectrum): not used, the rate is
   the recordings' own (`TrainSettings`);
 - codebook: no k-means initialisation on private encodings, no moving-average update, no dead-code
@@ -85,25 +85,29 @@ __all__ = [
     "epsilon_of",
     "plan_run",
     "private_statistics",
+    "stats_noise",
     "units_of",
     "with_privacy",
 ]
 
 CLIP = 1.0  # per-unit gradient norm (losses are O(1) on normalised data; Opacus's usual choice)
-STATS_RATIO = 2.0  # the statistics' noise multiplier over sigma: about 5 % of the budget
+STATS_SHARE = 0.1  # of the target epsilon, spent on the normalisation statistics (two releases)
 RECORDING_WINDOWS = 4  # windows a sampled recording gives per step (`--dp-unit recording`)
 TIMING_STEPS = 2  # private steps timed (after one warm-up) to plan a --minutes run
 LOG10_SCALE = (-8.0, 6.0)  # bounds of a unit's log10 scale, in any physical unit (nV to MV)
 CENTRE_SCALES = 10.0  # a unit's centre is clipped to within this many scales of 0
 ACCOUNTANT = "rdp"
+# The RDP orders the accountant tries: Opacus's (1.1 to 63) and higher ones, without which no
+# epsilon below log(1/delta) / 62 (0.19 at delta 1e-5) can be shown, however much the noise.
+ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [80, 128, 256, 512, 1024]
 STATS_METHOD = (
     "differentially private: per unit, mean log10 std of its windows in [-8, 6] and mean over that scale "
-    "in [-10, 10], summed with Gaussian noise (noise multiplier 2 x sigma)"
+    "in [-10, 10], summed with Gaussian noise (a tenth of the epsilon)"
 )
 
 REPLACED = (
     "normalisation statistics: released with the Gaussian mechanism (bounded per unit, noise "
-    "multiplier 2 x sigma), counted in epsilon",
+    "multiplier for a tenth of the epsilon), counted in epsilon",
     "working rate: the recordings' own (none chosen from their spectrum, no fill spectrum kept)",
     "codebook: no k-means on private encodings, no moving-average update or dead-code restart: "
     "random or the shipped codec's (public data), fixed",
@@ -129,31 +133,50 @@ def epsilon_of(history: Sequence[Sequence[float]], delta: float) -> float:
 
     accountant = RDPAccountant()
     accountant.history = [(float(s), float(q), int(n)) for s, q, n in history if int(n) > 0]
-    return float(accountant.get_epsilon(delta)) if accountant.history else 0.0
+    return float(accountant.get_epsilon(delta, alphas=ALPHAS)) if accountant.history else 0.0
 
 
-def calibrate(target: float, delta: float, steps: Mapping[str, int], rates: Mapping[str, float]) -> float:
-    """The smallest noise multiplier sigma (to 0.1 %) for which the statistics' release (two
-    Gaussian releases at `STATS_RATIO` x sigma) and `steps[s]` steps of sample rate `rates[s]`
-    per stage compose to at most `target` epsilon at `delta` (Opacus's `get_noise_multiplier`,
-    with the statistics in the history)."""
-
-    def eps(sigma: float) -> float:
-        history = [(STATS_RATIO * sigma, 1.0, 2)] + [(sigma, rates[s], n) for s, n in steps.items()]
-        return epsilon_of(history, delta)
-
+def _lowest_sigma(eps: Callable[[float], float], target: float, what: str) -> float:
+    """The smallest noise multiplier (to 0.1 %) whose `eps(sigma)` is at most `target`
+    (epsilon falls as sigma grows): doubling, then bisection, as Opacus's `get_noise_multiplier`."""
     low, high = 0.0, 1.0
     while eps(high) > target:
         low, high = high, high * 2
         if high > 1e4:
             raise LimitError(
-                f"epsilon {target:g} cannot be reached with these steps and {delta:.3g} delta; "
-                "choose a larger --dp-epsilon or fewer steps"
+                f"epsilon {target:g} cannot be reached {what}; choose a larger --dp-epsilon or fewer steps"
             )
     while high - low > 1e-3 * high:
         mid = (low + high) / 2
         low, high = (low, mid) if eps(mid) <= target else (mid, high)
     return high
+
+
+def stats_noise(target: float, delta: float) -> float:
+    """The noise multiplier of the statistics' two Gaussian releases: the smallest for which they
+    alone spend `STATS_SHARE` of the target epsilon."""
+    return _lowest_sigma(
+        lambda s: epsilon_of([(s, 1.0, 2)], delta), STATS_SHARE * target, "for the statistics"
+    )
+
+
+def calibrate(
+    target: float,
+    delta: float,
+    steps: Mapping[str, int],
+    rates: Mapping[str, float],
+    stats_sigma: float | None = None,
+) -> float:
+    """The smallest noise multiplier sigma (to 0.1 %) for which the statistics' release (two
+    Gaussian releases at `stats_sigma`: `stats_noise`'s by default) and `steps[s]` steps of sample
+    rate `rates[s]` per stage compose to at most `target` epsilon at `delta` (Opacus's
+    `get_noise_multiplier`, with the statistics in the history)."""
+    stats = stats_noise(target, delta) if stats_sigma is None else stats_sigma
+
+    def eps(sigma: float) -> float:
+        return epsilon_of([(stats, 1.0, 2), *((sigma, rates[s], n) for s, n in steps.items())], delta)
+
+    return _lowest_sigma(eps, target, f"with these steps and delta {delta:.3g}")
 
 
 # ---------------------------------------------------------------------------- units and plan
@@ -180,21 +203,18 @@ class PrivacyPlan:
     noise_multiplier: float
     steps: Mapping[str, int]
     expected: Mapping[str, int]
+    stats_noise_multiplier: float = 0.0  # of the statistics' release (0: none, as in a test's plan)
 
     def rate(self, stage: str, expected: int | None = None) -> float:
         """The sample rate of `stage` (its planned `expected` units per step, or those given)."""
         return min(1.0, (self.expected[stage] if expected is None else expected) / self.units)
-
-    @property
-    def stats_noise_multiplier(self) -> float:
-        return STATS_RATIO * self.noise_multiplier
 
     def record(self, history: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, Any]:
         """What project.json keeps (`ProjectRecord.privacy`): the plan, each stage's accountant
         history so far and the epsilon they spend (the statistics' release included)."""
         from opacus import __version__ as opacus_version
 
-        stats = [[self.stats_noise_multiplier, 1.0, 2]]
+        stats = [[self.stats_noise_multiplier, 1.0, 2]] if self.stats_noise_multiplier else []
         entries = stats + [list(h) for s in (TOKENIZER, PRIOR) for h in history.get(s, [])]
         return {
             "mechanism": f"DP-SGD, Opacus {opacus_version}: per-unit clipping, Gaussian noise, "
@@ -230,6 +250,7 @@ class PrivacyPlan:
             noise_multiplier=float(privacy["noise_multiplier"]),
             steps=steps,
             expected={s: max(1, round(float(q) * units)) for s, q in privacy["sample_rate"].items()},
+            stats_noise_multiplier=float(privacy.get("statistics_noise_multiplier", 0.0)),
         )
 
     def line(self) -> str:
@@ -298,8 +319,11 @@ def plan_run(
     steps = {s: int(v) for s, v in steps.items() if v}
     delta = settings.dp_delta if settings.dp_delta is not None else 1.0 / n
     rates = {s: min(1.0, expected[s] / n) for s in steps}
-    sigma = calibrate(settings.dp_epsilon, delta, steps, rates) if steps else 1.0
-    plan = PrivacyPlan(settings.dp_epsilon, delta, settings.dp_unit, n, k, CLIP, sigma, steps, expected)
+    stats_sigma = stats_noise(settings.dp_epsilon, delta)
+    sigma = calibrate(settings.dp_epsilon, delta, steps, rates, stats_sigma) if steps else 1.0
+    plan = PrivacyPlan(
+        settings.dp_epsilon, delta, settings.dp_unit, n, k, CLIP, sigma, steps, expected, stats_sigma
+    )
     generator = np.random.default_rng(_secret_seed())
     private_statistics(prepared, units, plan.stats_noise_multiplier, generator)
     yield LogLine(plan.line())
