@@ -417,3 +417,18 @@ def test_small_epsilon_keeps_the_white_box_attacks_near_one_half(seeds) -> None:
     assert private.epsilon_of(history, 1e-5) <= 1.0
     assert abs(tok_auc - 0.5) < 0.25, tok_auc
     assert abs(prior_auc - 0.5) < 0.25, prior_auc
+
+
+def test_a_recording_can_be_the_unit(tmp_path, seeds) -> None:
+    """`--dp-unit recording`: each file is one unit (sampled with its rate, four of its windows a
+    step, clipped as one); delta is 1 / the number of recordings."""
+    sources = [write_input(tmp_path, name, channels=2, seconds=40) for name in ("a", "bb", "ccc")]
+    train_tiny(
+        sources, tmp_path / "p", dp_epsilon=20.0, dp_unit="recording", tokenizer_steps=3, prior_steps=2
+    )
+    privacy = json.loads((tmp_path / "p" / "project.json").read_text())["privacy"]
+    assert privacy["unit"] == "recording" and privacy["units"] == 3
+    assert privacy["windows_per_unit"] == private.RECORDING_WINDOWS
+    assert privacy["delta"] == pytest.approx(1 / 3)
+    assert privacy["history"]["tokenizer"] == [[privacy["noise_multiplier"], pytest.approx(1 / 3), 3]]
+    assert privacy["epsilon"] <= 20.0

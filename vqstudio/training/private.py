@@ -97,9 +97,9 @@ TIMING_STEPS = 2  # private steps timed (after one warm-up) to plan a --minutes 
 LOG10_SCALE = (-8.0, 6.0)  # bounds of a unit's log10 scale, in any physical unit (nV to MV)
 CENTRE_SCALES = 10.0  # a unit's centre is clipped to within this many scales of 0
 ACCOUNTANT = "rdp"
-# The RDP orders the accountant tries: Opacus's (1.1 to 63) and higher ones, without which no
-# epsilon below log(1/delta) / 62 (0.19 at delta 1e-5) can be shown, however much the noise.
-ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [80, 128, 256, 512, 1024]
+# The RDP orders the accountant tries: Opacus's (1.1 to 63), lower ones for large epsilons, and
+# higher ones, without which no epsilon below log(1/delta) / 62 (0.19 at delta 1e-5) can be shown.
+ALPHAS = [1.01, 1.02, 1.05, *(1 + x / 10.0 for x in range(1, 100)), *range(12, 64), 80, 128, 256, 512, 1024]
 STATS_METHOD = (
     "differentially private: per unit, mean log10 std of its windows in [-8, 6] and mean over that scale "
     "in [-10, 10], summed with Gaussian noise (a tenth of the epsilon)"
