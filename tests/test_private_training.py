@@ -432,3 +432,35 @@ def test_a_recording_can_be_the_unit(tmp_path, seeds) -> None:
     assert privacy["delta"] == pytest.approx(1 / 3)
     assert privacy["history"]["tokenizer"] == [[privacy["noise_multiplier"], pytest.approx(1 / 3), 3]]
     assert privacy["epsilon"] <= 20.0
+
+
+def test_a_resume_continues_the_accounting_and_never_passes_the_plan(tmp_path, seeds) -> None:
+    """A private run stopped at its first checkpoint resumes with its plan and its accountant's
+    history: the steps add up to the plan, not beyond, whatever the resume asks."""
+    src = write_input(tmp_path, "a", channels=2, seconds=60)
+    folder = str(tmp_path / "p")
+    stop = threading.Event()
+    job = train(
+        TrainSettings(
+            inputs=(src,), window_s=2.0, tokenizer_steps=6, prior_steps=0, device="cpu", threads=1,
+            preset="small", batch_size=4, dp_epsilon=5.0, checkpoint_every_s=0.001,
+        ),
+        folder,
+        stop,
+    )  # fmt: skip
+    from vqstudio.events import CheckpointWritten
+
+    for event in job:
+        if isinstance(event, CheckpointWritten):
+            stop.set()  # after the first checkpoint: the step in progress ends, and its checkpoint
+    first = json.loads((tmp_path / "p" / "project.json").read_text())
+    stopped_at = first["progress"]["tokenizer"]["step"]
+    assert 0 < stopped_at < 6
+    assert sum(h[2] for h in first["privacy"]["history"]["tokenizer"]) == stopped_at
+    resumed = TrainSettings(inputs=(src,), tokenizer_steps=50, prior_steps=0, device="cpu", threads=1)
+    for _ in train(resumed, folder, threading.Event(), resume=True):
+        pass
+    after = json.loads((tmp_path / "p" / "project.json").read_text())
+    assert after["progress"]["tokenizer"]["step"] == 6  # the plan, not the 50 asked
+    assert sum(h[2] for h in after["privacy"]["history"]["tokenizer"]) == 6
+    assert first["privacy"]["epsilon"] < after["privacy"]["epsilon"] <= 5.0
