@@ -82,6 +82,10 @@ class PrepConfig:
     # any channel (`vqstudio.data.flat`): a lead off or a rail is not signal to learn or judge.
     # Off here and in projects stored before it existed; `TrainSettings` turns it on.
     skip_flat: bool = False
+    # Prepare by streaming (`vqstudio.data.stream`): windows in a cache on disk, read as training
+    # needs them, never all in memory (`--stream`; a run also streams when the data would not fit,
+    # `stream.should_stream`). Same windows either way. Stored only when set (old projects: off).
+    stream: bool = False
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -103,6 +107,8 @@ class PrepConfig:
         d = asdict(self)
         d["channels"] = list(self.channels) if self.channels is not None else None
         d["bandpass"] = list(self.bandpass) if self.bandpass is not None else None
+        if not self.stream:  # a project prepared in memory stores what it stored before streaming existed
+            del d["stream"]
         return d
 
     @classmethod
@@ -186,6 +192,10 @@ class PreparedData:
         """Normalised windows `(n, channels, window)` float32 of `split` ('train'/'val') (copies)."""
         s = self.val if split == "val" else self.train
         starts = s.starts if index is None else s.starts[np.asarray(index, dtype=np.int64)]
+        if isinstance(s.data, np.memmap):  # a cache on disk: read through a mapping of its own
+            from vqstudio.data.stream import gather_windows
+
+            return gather_windows(s.data, starts, self.window)
         idx = starts[:, None] + np.arange(self.window)[None, :]
         return np.ascontiguousarray(s.data[:, idx].transpose(1, 0, 2))
 
@@ -267,14 +277,19 @@ MAX_UPSAMPLING = 4  # --resample above this multiple of the source rate only inv
 PREP_BYTES_PER_SAMPLE = 64
 
 
-def _check_size(recordings: Sequence[Recording], names: Sequence[str], rate: float) -> None:
-    """Refuses (`LimitError`) a rate far above the sources' or data the memory cannot hold."""
+def _check_size(
+    recordings: Sequence[Recording], names: Sequence[str], rate: float, *, memory: bool = True
+) -> None:
+    """Refuses (`LimitError`) a rate far above the sources' or (with `memory`) data the memory
+    cannot hold (a streamed preparation holds one channel at a time: it checks the rate only)."""
     top = max(rec.channel(n).rate for rec in recordings for n in names)
     if rate > MAX_UPSAMPLING * top:
         raise LimitError(
             f"a project rate of {rate:g} Hz is more than {MAX_UPSAMPLING} times the highest source rate "
             f"({top:g} Hz); resample to at most {MAX_UPSAMPLING * top:g} Hz"
         )
+    if not memory:
+        return
     seconds = sum(max(rec.channel(n).duration for n in names) for rec in recordings)
     check_memory(
         PREP_BYTES_PER_SAMPLE * seconds * max(rate, top) * len(names),
@@ -437,6 +452,7 @@ def prepare(
     rate: float | None = None,
     *,
     new: bool = False,
+    cache: str | None = None,
 ) -> PreparedData:
     """Turns recordings into normalised, split windows (see the module docstring).
 
@@ -448,6 +464,12 @@ def prepare(
     None is fitted to the rate and length (`defaults.fit_window`); `PreparedData.config` holds
     the seconds it came to. Raises `ChannelError`/`FormatError`/`LimitError` with one clear line
     for unusable input.
+
+    Streaming (`vqstudio.data.stream`): with `config.stream`, or when `cache` (a folder for the
+    window cache, a project's `cache/`) is given and the data would take more than half the memory
+    available, the windows are prepared into a cache on disk (in `cache`, or a temporary folder
+    removed with the data) and the splits' `data` are memory maps of it: the same windows,
+    statistics and labels, never all in memory. Otherwise everything below runs as it always has.
     """
     if not recordings:
         raise InputFileError("no input recordings given")
@@ -455,19 +477,27 @@ def prepare(
     source_rate = _project_rate(recordings, names, config.resample)
     output_rate: float | None = None
     working: dict[str, Any] | None = None
+    from vqstudio.data import stream as streaming
+
+    stream = streaming.should_stream(recordings, names, source_rate, config.stream, cache)
     if config.working_rate and config.resample is None:
-        _check_size(recordings, names, source_rate)
+        _check_size(recordings, names, source_rate, memory=not stream)
         output_rate = source_rate
         if rate is None:
-            working = _choose_working_rate(recordings, names, source_rate, config)
+            choose = streaming.choose_working_rate_streamed if stream else _choose_working_rate
+            working = choose(recordings, names, source_rate, config)
             rate = float(working["rate"])
     else:
         rate = source_rate
-    _check_size(recordings, names, rate)
+    _check_size(recordings, names, rate, memory=not stream)
     config = _with_window(config, recordings, names, rate, new)
     assert config.window_s is not None
     window = window_samples(config.window_s, rate, config.multiple)
     stride = max(1, round((config.stride_s if config.stride_s else config.window_s / 4) * rate))
+    if stream:
+        return streaming.prepare_streamed(
+            recordings, config, names, rate, window, stride, stats, cache, output_rate, working
+        )
 
     infos: list[ChannelInfo] | None = None
     train_parts: list[_Part] = []

@@ -41,6 +41,7 @@ __all__ = [
     "add_fill",
     "band_edge",
     "chain_gain",
+    "choose_from_psd",
     "choose_working_rate",
     "fill_noise",
     "resample",
@@ -127,6 +128,14 @@ def choose_working_rate(
     `n_fill_bins + 1` band edges (Hz) and `psd` `(channels, n_fill_bins)` in physical units^2/Hz.
     """
     f, p = _pooled_psd(pieces, source)
+    return choose_from_psd(f, p, source, n_fill_bins)
+
+
+def choose_from_psd(
+    f: np.ndarray, p: np.ndarray, source: float, n_fill_bins: int = FILL_BINS
+) -> dict[str, Any]:
+    """`choose_working_rate` from the pooled training spectrum `p` `(channels, freqs)` at `f`
+    (the streaming preparation, `vqstudio.data.stream`, pools it one channel at a time)."""
     edge = float(np.max(band_edge(f, p)))
     need = max(MIN_RATE, HEADROOM * edge)
     rate = float(source)
