@@ -9,7 +9,8 @@ tests/test_distributed.py:
   for writing, renamed, removed) in `PROJECT.rank<R>.writes` beside the folder;
 - `oom_at`: `{"rank": R, "index": I}`: rank R runs out of memory once, at tokenizer step I;
 - `log_threads`: every rank notes each thread count it sets in `PROJECT.rank<R>.threads`, and
-  rank 0 sees 4 cores (so it times 1 and 2 threads per process on a 2-core machine).
+  rank 0 sees 4 cores (so it times 1 and 2 threads per process on a 2-core machine);
+- `stream`: the windows prepared by streaming, from the project's window cache on disk.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main() -> None:
         preset="small",
         batch_size=spec.get("batch_size"),
         seed=spec.get("seed", 0),
+        **({"stream": True} if spec.get("stream") else {}),  # windows from the cache on disk
     )
     optims = {}
     if spec.get("constant_lr"):

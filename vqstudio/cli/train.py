@@ -53,7 +53,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train a tokenizer and a prior on recordings",
         description="Prepare recordings, train the VQ-VAE tokenizer, then the prior; write a project folder.",
     )
-    p.add_argument("inputs", nargs="*", metavar="FILE", help="EDF, EDF+, BDF or CSV recordings")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="FILE",
+        help="EDF, EDF+, BDF or CSV recordings, or folders of them (every recording directly inside)",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the windows from a cache on disk (the project's cache/) as training needs them, "
+        "never all in memory (chosen by itself when the data would take over half the memory)",
+    )
     p.add_argument("--project", required=True, metavar="DIR", help="project folder to create (or resume)")
     p.add_argument(
         "--rate", type=in_range(RATE_HZ), metavar="HZ", help="sample rate of CSV files without time"
@@ -175,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(
             "--dp-epsilon and --dp-delta are chosen when a project is made; --resume keeps its privacy"
         )
+    if args.nproc > 1 and args.dp_epsilon is not None:
+        raise InputFileError("--dp-epsilon trains in one process (its per-unit gradients); leave out --nproc")
     if args.stage and not args.resume:
         raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
     from vqstudio.distributed import world_from_env
@@ -182,9 +195,13 @@ def run(args: argparse.Namespace) -> int:
     world = world_from_env()
     if args.nproc > 1 and not world.distributed:
         return _launch(args)
+    from vqstudio.io.folders import expand_inputs
+
+    inputs = expand_inputs(args.inputs)  # a folder: the recordings in it
+    streaming = {"stream": True} if args.stream else {}
     try:
         settings = TrainSettings(
-            inputs=tuple(args.inputs),
+            inputs=tuple(inputs),
             channels=args.channels,
             rate=args.rate,
             resample=args.resample,
@@ -205,11 +222,12 @@ def run(args: argparse.Namespace) -> int:
             dp_epsilon=args.dp_epsilon,
             dp_delta=args.dp_delta,
             dp_unit=args.dp_unit,
+            **streaming,
         )
     except ValueError as e:
         raise InputFileError(str(e)) from e
     stop = threading.Event()
-    with protecting(args.inputs):
+    with protecting(inputs):
         job = train(settings, args.project, stop, resume=args.resume)
         result = _run_distributed(job, stop) if world.distributed else run_job(job, stop)
     if not world.is_main:

@@ -54,18 +54,22 @@ from vqstudio.recording import Channel, Recording
 
 __all__ = [
     "CACHE_DIR",
+    "CACHE_PREFIX",
     "CACHE_VERSION",
     "MEMORY_SHARE",
     "STATS_MAX_SAMPLES",
+    "drop_window_cache",
     "estimated_bytes",
     "gather_windows",
     "is_streamed",
+    "is_window_cache",
     "prepare_streamed",
     "resampled_length",
     "should_stream",
 ]
 
 CACHE_DIR = "cache"  # the window cache's folder inside a project folder
+CACHE_PREFIX = "windows-"  # each cache's folder: this and the first 16 hex digits of its key
 CACHE_VERSION = 1  # bumped when the cache's layout or meaning changes (old caches are rebuilt)
 # Stream when the in-memory preparation would need more than this share of the memory available
 # now: the rest is for the model, the optimizer and the batches.
@@ -108,6 +112,29 @@ def should_stream(
     if distributed.current().distributed:
         stream = bool(distributed.agree({"stream": float(stream)})["stream"])
     return stream
+
+
+def is_window_cache(folder: str) -> bool:
+    """Whether `folder` holds window caches only (`windows-<key>` folders, their temporary files),
+    as `prepare_streamed` makes them: what a new project's folder may hold before it is made."""
+    from vqstudio.io.atomic import is_temp_name
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return all(n.startswith(CACHE_PREFIX) or is_temp_name(n) for n in names)
+
+
+def drop_window_cache(folder: str) -> None:
+    """Removes the window caches in `folder` and the folder when nothing else is in it (a run that
+    never made its project leaves the project folder as it found it)."""
+    if not is_window_cache(folder):
+        return
+    for name in os.listdir(folder):
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def is_streamed(data: np.ndarray) -> bool:
@@ -526,7 +553,7 @@ def prepare_streamed(
     key = _key(recordings, names, rate, config, plan)
     temporary = cache is None
     root = _temporary_folder() if cache is None else cache
-    folder = os.path.join(root, f"windows-{key[:16]}")
+    folder = os.path.join(root, f"{CACHE_PREFIX}{key[:16]}")
 
     def build() -> None:
         if _valid_meta(folder, key, stats) is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from vqstudio import __version__
 from vqstudio.data.prep import PrepConfig
+from vqstudio.data.stream import CACHE_DIR, is_window_cache
 from vqstudio.errors import OutputError, ProjectError
 from vqstudio.io.atomic import atomic_path, disk_full_message, is_temp_name, write_json
 from vqstudio.io.write_guard import PROJECT_FORMAT, PROJECT_MARKER_FILE, PROJECT_OUTPUT_FOLDERS
@@ -130,7 +131,14 @@ class Project:
             )
         if not os.path.isdir(path) or Project.exists(path):
             return
-        foreign = sorted(n for n in os.listdir(path) if n not in _IGNORED_IN_EMPTY and not is_temp_name(n))
+        foreign = sorted(
+            n
+            for n in os.listdir(path)
+            if n not in _IGNORED_IN_EMPTY
+            and not is_temp_name(n)
+            # the windows a new run streamed before making its project (vqstudio.data.stream)
+            and not (n == CACHE_DIR and is_window_cache(os.path.join(path, n)))
+        )
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise ProjectError(

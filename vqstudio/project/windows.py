@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from vqstudio.data.prep import PreparedData, prepare
+from vqstudio.data.stream import CACHE_DIR
 from vqstudio.errors import ProjectError
 from vqstudio.io import read_recording
 from vqstudio.project.folder import Project
@@ -22,6 +23,9 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
     """Re-reads a project's source files, checks their sha256, and rebuilds the same split.
 
     `project` is a `vqstudio.project.Project` (or its folder). Uses the stored normalisation.
+    A project trained on streamed windows (`prep.stream`), or data too large for memory now,
+    gets its windows from its window cache (`cache/` in the project folder, `vqstudio.data.stream`),
+    reused when it still matches the sources and settings, written again otherwise.
     """
     if isinstance(project, str | os.PathLike):
         project = Project.open(os.fspath(project))
@@ -41,7 +45,13 @@ def prepare_from_project(project: Any, rate: float | None = None) -> PreparedDat
                 f"the project's source file {src.path} has changed since training (sha256 differs)"
             )
         recordings.append(rec)
-    prepared = prepare(recordings, project.prep_config, stats=project.normalization, rate=data.rate)
+    prepared = prepare(
+        recordings,
+        project.prep_config,
+        stats=project.normalization,
+        rate=data.rate,
+        cache=os.path.join(project.path, CACHE_DIR),
+    )
     stored = (data.split.train_windows, data.split.held_out_windows)
     if any(stored) and (len(prepared.train), len(prepared.val)) != stored:
         raise ProjectError(

@@ -7,6 +7,7 @@ import torch
 
 from vqstudio import distributed
 from vqstudio.data.prep import Split
+from vqstudio.data.stream import gather_windows, is_streamed
 
 __all__ = ["WindowBatches"]
 
@@ -22,12 +23,19 @@ class WindowBatches:
     the whole batch of all ranks (`n` x processes, its generator in step with the others') and
     gathers only its own share: together the ranks take the batch one process would, and the
     data position in the checkpoint is the same whatever the number of processes.
+
+    A split prepared by streaming (its `data` a memory map of the window cache on disk,
+    `vqstudio.data.stream`) stays on disk: each batch reads only its windows (a rank only its own
+    share), through a mapping made for that read, and moves them to `device`. The indices drawn
+    are the same, so the batches are those of the same split held in memory.
     """
 
     def __init__(self, split: Split, window: int, device: torch.device, generator: torch.Generator) -> None:
         if len(split) == 0:
             raise ValueError("no windows to draw batches from")
-        self.data = torch.from_numpy(np.ascontiguousarray(split.data)).to(device)
+        self.window = window
+        self.disk: Split | None = split if is_streamed(split.data) else None
+        self.data = None if self.disk else torch.from_numpy(np.ascontiguousarray(split.data)).to(device)
         self.starts = torch.from_numpy(split.starts).to(device)
         self.offsets = torch.arange(window, device=device)
         self.generator = generator
@@ -38,6 +46,10 @@ class WindowBatches:
 
     def gather(self, index: torch.Tensor) -> torch.Tensor:
         """Windows `index` as `(len(index), channels, window)`."""
+        if self.disk is not None:
+            rows = self.disk.starts[index.cpu().numpy()]
+            return torch.from_numpy(gather_windows(self.disk.data, rows, self.window)).to(self.device)
+        assert self.data is not None
         pos = self.starts[index.to(self.device)][:, None] + self.offsets[None, :]
         return self.data[:, pos].permute(1, 0, 2).contiguous()
 

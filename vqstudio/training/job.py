@@ -133,6 +133,7 @@ def _open_for_resume(
             project.prep_config,
             stats=project.normalization,
             rate=project.rate,  # the stored (working) rate: never chosen again
+            cache=window_cache(project_dir),
         )
         prepared.label_names = list(project.record.data.labels.names) or prepared.label_names
     else:
@@ -175,6 +176,8 @@ def train(
             yield LogLine(note, "warning")
         return (yield from _train_locked(settings, project_dir, stop, resume, optim, recordings, prior_optim))
     finally:
+        if not resume and not Project.exists(project_dir):
+            _drop_window_cache(project_dir)  # windows streamed for a project never made
         if made and not Project.exists(project_dir):
             _remove_made_folder(project_dir, lock)  # bad input: leave no half-made folder behind
         lock.release()
@@ -286,6 +289,8 @@ def _train_distributed(
         raise distributed.PeerLost(f"{e}; {kept_checkpoint(project_dir)}") from e
     finally:
         if lock is not None:
+            if not resume and not Project.exists(project_dir):
+                _drop_window_cache(project_dir)  # windows streamed for a project never made
             if made and not Project.exists(project_dir):
                 _remove_made_folder(project_dir, lock)
             lock.release()
@@ -322,6 +327,21 @@ def _make_folder(path: str) -> bool:
     except OSError as e:
         raise ProjectError(f"cannot make the project folder {path}: {e.strerror or e}") from e
     return True
+
+
+def window_cache(project_dir: str) -> str:
+    """The folder of a project's window cache (`vqstudio.data.stream`: streamed preparations)."""
+    from vqstudio.data.stream import CACHE_DIR
+
+    return os.path.join(project_dir, CACHE_DIR)
+
+
+def _drop_window_cache(project_dir: str) -> None:
+    """Removes the window cache of a new project that was never made (bad input found after the
+    windows were streamed): the folder is then as the run found it, and a new run may use it."""
+    from vqstudio.data.stream import drop_window_cache
+
+    drop_window_cache(window_cache(project_dir))
 
 
 def _remove_made_folder(path: str, lock: ProjectLock) -> None:
@@ -374,6 +394,7 @@ def _train_locked(
                 settings.prep, multiple=window_multiple(settings.preset, settings.per_channel)
             ),
             new=True,
+            cache=window_cache(project_dir),  # where streamed windows go (`vqstudio.data.stream`)
         )
         for src in prepared.sources:
             src["csv_rate"] = settings.rate
