@@ -163,7 +163,11 @@ def test_epsilon_grows_with_steps_and_never_exceeds_the_target() -> None:
 def test_statistics_are_released_with_noise_near_the_truth() -> None:
     """The Gaussian mechanism's normalisation: near the data's centre and scale with many units,
     different for another noise draw, and one wild unit moves it by a bounded amount."""
-    from vqstudio.data.prep import PreparedData, PrepConfig, Split
+    from vqstudio.data.prep import ChannelInfo, PreparedData, PrepConfig, Split
+
+    # Two physical units, so two scales (channels of one unit share theirs).
+    units = (("C3", "uV"), ("ECG", "mV"))
+    channels = [ChannelInfo(name, unit, "", "", -1e4, 1e4, 64.0) for name, unit in units]
 
     rng = np.random.default_rng(0)
     data = (rng.standard_normal((2, 40_000)) * [[30.0], [0.2]] + [[5.0], [-1.0]]).astype(np.float32)
@@ -173,7 +177,15 @@ def test_statistics_are_released_with_noise_near_the_truth() -> None:
         split = Split(x.copy(), starts, -np.ones(len(starts), int), np.zeros(len(starts), int))
         empty = Split(x[:, :64].copy(), np.array([0]), np.array([-1]), np.array([0]))
         return PreparedData(
-            PrepConfig(), [], 64.0, 64, np.zeros(2, np.float32), np.ones(2, np.float32), split, empty, []
+            PrepConfig(),
+            channels,
+            64.0,
+            64,
+            np.zeros(2, np.float32),
+            np.ones(2, np.float32),
+            split,
+            empty,
+            [],
         )
 
     out = []
@@ -323,6 +335,7 @@ def test_cli_flag_sets_privacy_and_info_shows_it(tmp_path, capsys, seeds) -> Non
         main(["train", src, "--project", str(tmp_path / "q"), "--dp-epsilon", "0"])
     assert exit_info.value.code == 2
     assert main(["train", src, "--project", str(tmp_path / "q"), "--dp-delta", "0.1"]) == 2
+    assert main(["train", src, "--project", str(tmp_path / "q"), "--dp-epsilon", "1", "--nproc", "2"]) == 2
     assert "--dp-epsilon" in capsys.readouterr().err
 
 

@@ -24,7 +24,7 @@ continues towards the planned steps; the budget spent is spent).
 What else learns from data, and what is done instead (`REPLACED`, logged and kept in
 project.json):
 - normalisation statistics (per-channel centre and scale): released with the Gaussian mechanism
-  from bounded per-unit values (log10 scale in [-8, 6], centre within +-10 scales), noise
+  from bounded per-unit values (log10 std within `scale_bounds`, centre within 5 stds), noise
   multiplier chosen so that they spend `STATS_SHARE` of the target, counted by the accountant;
 - working rate and fill spectrum (chosen from the recordings' spectrum): not used, the rate is
   the recordings' own (`TrainSettings`);
@@ -85,6 +85,7 @@ __all__ = [
     "epsilon_of",
     "plan_run",
     "private_statistics",
+    "scale_bounds",
     "stats_noise",
     "units_of",
     "with_privacy",
@@ -95,14 +96,17 @@ STATS_SHARE = 0.1  # of the target epsilon, spent on the normalisation statistic
 RECORDING_WINDOWS = 4  # windows a sampled recording gives per step (`--dp-unit recording`)
 TIMING_STEPS = 2  # private steps timed (after one warm-up) to plan a --minutes run
 LOG10_SCALE = (-8.0, 6.0)  # bounds of a unit's log10 scale, in any physical unit (nV to MV)
-CENTRE_SCALES = 10.0  # a unit's centre is clipped to within this many scales of 0
+VOLT_SCALE = (-8.0, -1.0)  # bounds of a voltage channel's log10 std in volts: 10 nV to 0.1 V
+VOLT_PREFIXES = {"nV": 1e-9, "uV": 1e-6, "mV": 1e-3, "V": 1.0}  # a channel unit's size in volts
+CENTRE_SCALES = 5.0  # a unit's centre is clipped to within this many scales of 0
 ACCOUNTANT = "rdp"
 # The RDP orders the accountant tries: Opacus's (1.1 to 63), lower ones for large epsilons, and
 # higher ones, without which no epsilon below log(1/delta) / 62 (0.19 at delta 1e-5) can be shown.
 ALPHAS = [1.01, 1.02, 1.05, *(1 + x / 10.0 for x in range(1, 100)), *range(12, 64), 80, 128, 256, 512, 1024]
 STATS_METHOD = (
-    "differentially private: per unit, mean log10 std of its windows in [-8, 6] and mean over that scale "
-    "in [-10, 10], summed with Gaussian noise (a tenth of the epsilon)"
+    "differentially private: one scale per physical unit (the mean log10 std of the windows of its "
+    "channels, 10 nV to 0.1 V for a voltage, 1e-8 to 1e6 otherwise) and a centre per channel within 5 "
+    "scales, summed per privacy unit with Gaussian noise (a tenth of the epsilon)"
 )
 
 REPLACED = (
@@ -347,36 +351,58 @@ def capped(budget: Budget | None, privacy: Mapping[str, Any] | None, stage: str)
 # ---------------------------------------------------------------------------- statistics
 
 
+def scale_bounds(unit: str) -> tuple[float, float]:
+    """The log10 interval a window's std in `unit` is clipped to, fixed before any data is seen:
+    for a voltage (nV, uV, mV, V: what EEG, ECG, EMG, EOG record) 10 nV to 0.1 V, any biosignal's
+    range; for any other unit `LOG10_SCALE`, wide enough for anything. A narrower interval means
+    less noise for the same epsilon (the sensitivity is its half-width)."""
+    volts = VOLT_PREFIXES.get(unit.strip().replace("\u00b5", "u").replace("\u03bc", "u"))
+    if volts is None:
+        return LOG10_SCALE
+    lo, hi = VOLT_SCALE
+    return lo - math.log10(volts), hi - math.log10(volts)
+
+
 def private_statistics(
     prepared: PreparedData, units: list[np.ndarray], sigma: float, rng: np.random.Generator
 ) -> None:
     """Replaces `prepared`'s normalisation by one released with the Gaussian mechanism, and
     renormalises its windows (train and held-out) with it.
 
-    Each unit gives, per channel, its log10 scale (the mean over its windows of each window's
-    log10 std, clipped to `LOG10_SCALE`) and, in a second release, its centre over the released
-    scale (clipped to +-`CENTRE_SCALES`); each release adds to the units' sum Gaussian noise of
-    `sigma` x its sensitivity (the largest a unit's vector can be); the count of units is
-    released with the scales. Two Gaussian mechanisms at `sigma`: the plan's accountant counts them.
+    Each unit gives, per physical unit of the channels (uV, mV...), their log10 scale (the mean
+    over the unit's windows and the group's channels of each window's log10 std, clipped to
+    `scale_bounds`) and, in a second release, each channel's centre in released scales (clipped to
+    +-`CENTRE_SCALES`); each release adds to the units' sum Gaussian
+    noise of `sigma` x its sensitivity (the largest a unit's centred vector can be, in l2) and
+    divides by the number of units (public, as Opacus's sample rate takes it). Two Gaussian
+    mechanisms at `sigma`: the plan's accountant counts them.
     """
     train = prepared.train
     mean0, std0 = prepared.mean.astype(np.float64), prepared.std.astype(np.float64)
     win_mean, win_log = _window_moments(train, prepared.window, mean0, std0)  # (C, N windows) each
-    lo, hi = LOG10_SCALE
-    mid, half = (lo + hi) / 2, (hi - lo) / 2
-    c = win_mean.shape[0]
-    # Release 1: per-unit log10 scale (centred), and the unit count scaled to the same bound.
-    per_unit = np.stack([np.clip(win_log[:, u], lo, hi).mean(axis=1) - mid for u in units])  # (U, C)
-    sens = half * math.sqrt(c + 1)
-    total = np.concatenate([per_unit.sum(0), [half * len(units)]]) + rng.normal(0, sigma * sens, c + 1)
-    count = max(1.0, total[-1] / half)
-    scale = 10 ** (np.clip(total[:-1] / count, lo - mid, hi - mid) + mid)
+    c, n = win_mean.shape[0], len(units)
+    names = prepared.units if len(prepared.channels) == c else [""] * c
+    # One scale per physical unit (the uV channels share one, the mV ones another...): a released
+    # value per channel would need sqrt(channels) times the noise, 8 times for 64 EEG channels.
+    groups = sorted(set(names))
+    member = np.array([groups.index(u) for u in names])
+    bounds = np.array([scale_bounds(u) for u in groups])  # (G, 2)
+    lo, hi = bounds[member, 0:1], bounds[member, 1:2]  # (C, 1) each
+    mid, half = (bounds[:, 0] + bounds[:, 1]) / 2, (bounds[:, 1] - bounds[:, 0]) / 2  # (G,)
+    onehot = np.eye(len(groups))[member]  # (C, G)
+    # Release 1: per unit, each group's mean log10 scale over its channels, centred in its interval.
+    per_unit = np.stack(
+        [(np.clip(win_log[:, u], lo, hi).mean(axis=1) @ onehot) / onehot.sum(0) - mid for u in units]
+    )  # (U, G)
+    sens = float(np.sqrt(np.sum(half**2)))
+    total = per_unit.sum(0) + rng.normal(0, sigma * sens, len(groups))
+    scale = (10 ** (np.clip(total / n, -half, half) + mid))[member]  # (C,)
     # Release 2: per-unit centre in released scales.
     per_centre = np.stack(
         [np.clip(win_mean[:, u] / scale[:, None], -CENTRE_SCALES, CENTRE_SCALES).mean(axis=1) for u in units]
     )
     sens = CENTRE_SCALES * math.sqrt(c)
-    centre = (per_centre.sum(0) + rng.normal(0, sigma * sens, c)) / count
+    centre = (per_centre.sum(0) + rng.normal(0, sigma * sens, c)) / n
     centre = np.clip(centre, -CENTRE_SCALES, CENTRE_SCALES) * scale
     mean, std = centre.astype(np.float32), scale.astype(np.float32)
     for split in (prepared.train, prepared.val):
