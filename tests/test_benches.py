@@ -28,6 +28,12 @@ HELPERS = {"cli_runs.py", "smoke.py"}  # shared by the benches, not benches them
 PROMISES: dict[str, list[tuple[str, ...]]] = {
     "io": [("bench",), ("made_64ch", "write_s"), ("files",)],
     "train": [("bench",), ("train_windows_per_s",), ("train_ms_per_step",), ("encode_windows_per_s",)],
+    "privacy": [
+        ("bench",),
+        ("runs", "none", "attacks", "strongest"),
+        ("runs", "10", "epsilon_spent"),
+        ("runs", "10", "psd_lsd_db"),
+    ],
     "dp_cost": [
         ("bench",),
         ("tokenizer_plain_ms",),
@@ -104,7 +110,7 @@ PROMISES: dict[str, list[tuple[str, ...]]] = {
     ],
 }
 # Over ~10 s each on a 2-core machine: Python and torch (and Qt) start in several child processes.
-SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli", "scale"}
+SLOW = {"tokenizer_budget", "realism", "sampler_steps", "guidance", "gui_vs_cli", "scale", "privacy"}
 QT = {"viewer", "gui_vs_cli", "startup"}  # need PySide6 (the app's extra)
 
 
