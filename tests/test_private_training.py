@@ -19,6 +19,8 @@ from scipy.signal import lfilter
 from tiny import tiny_cli_args, train_tiny, write_input
 
 from vqstudio.cli.main import main
+from vqstudio.errors import ProjectError
+from vqstudio.events import run_to_end
 from vqstudio.training import TrainSettings, private, train
 from vqstudio.training.budget import Budget
 
@@ -470,6 +472,9 @@ def test_a_resume_continues_the_accounting_and_never_passes_the_plan(tmp_path, s
     stopped_at = first["progress"]["tokenizer"]["step"]
     assert 0 < stopped_at < 6
     assert sum(h[2] for h in first["privacy"]["history"]["tokenizer"]) == stopped_at
+    with pytest.raises(ProjectError, match="trained at epsilon 5 differential privacy; a resume keeps it"):
+        other = TrainSettings(inputs=(src,), dp_epsilon=2.0)
+        run_to_end(train(other, folder, threading.Event(), resume=True))
     resumed = TrainSettings(inputs=(src,), tokenizer_steps=50, prior_steps=0, device="cpu", threads=1)
     for _ in train(resumed, folder, threading.Event(), resume=True):
         pass

@@ -89,6 +89,13 @@ def _open_for_resume(
     if not reconciled:
         reconcile(project)  # project.json and history.jsonl as of the last complete checkpoints
     stored = TrainSettings.from_record(project.record)
+    if settings.dp_epsilon is not None and settings.dp_epsilon != stored.dp_epsilon:
+        # A project's privacy is chosen when it is made: its noise was calibrated for its epsilon.
+        was = "without" if stored.dp_epsilon is None else f"at epsilon {stored.dp_epsilon:g}"
+        raise ProjectError(
+            f"{project_dir} was trained {was} differential privacy; a resume keeps it "
+            "(make a new project for another epsilon)"
+        )
     has_prior = resume_progress(project, "prior") is not None
     if (
         resume_progress(project, "tokenizer") is None
