@@ -114,10 +114,14 @@ def test_the_cache_is_memory_mapped_reused_and_holds_no_pickle(tmp_path):
     again = prepare([read_recording(q) for q in paths], config, cache=str(cache))  # reused, not rewritten
     assert os.stat(folder / "train.npy").st_mtime_ns == written
     assert np.array_equal(np.asarray(again.train.data), np.asarray(p.train.data))
-    # Other statistics (a project's stored ones differ): written again.
+    # Other statistics (stored ones that differ): a cache of their own beside, the first untouched
+    # (a training reading it keeps its values).
     stats = {"mean": [0.0] * 3, "std": [1.0] * 3}
     other = prepare([read_recording(q) for q in paths], config, stats=stats, cache=str(cache))
     assert np.array_equal(other.mean, np.zeros(3, np.float32))
+    assert len(os.listdir(cache)) == 2 and os.stat(folder / "train.npy").st_mtime_ns == written
+    physical = np.asarray(p.train.data) * p.std[:, None] + p.mean[:, None]  # mean 0, std 1: physical
+    assert np.allclose(np.asarray(other.train.data), physical, rtol=1e-5, atol=1e-4)
 
 
 def test_streaming_is_chosen_when_the_data_would_not_fit(tmp_path, monkeypatch):

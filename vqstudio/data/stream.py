@@ -142,13 +142,14 @@ def is_streamed(data: np.ndarray) -> bool:
     return isinstance(data, np.memmap)
 
 
-def gather_windows(data: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+def gather_windows(data: np.ndarray, starts: np.ndarray, window: int, file: Any = None) -> np.ndarray:
     """Windows `(len(starts), channels, window)` float32 of `data` `(channels, samples)`.
 
     For a cache on disk each window's row of each channel is read from the file into the result
     (one read each: the rows are contiguous in the file). Not through a mapping: indexing a map
     of the file made the kernel map far more than the windows (16 windows of 64 channels mapped
-    270 MB of a 360 MB cache), which counts in the process's resident memory."""
+    270 MB of a 360 MB cache), which counts in the process's resident memory. `file`: the cache
+    file already open (unbuffered, binary), as `WindowBatches` keeps it for the whole stage."""
     starts = np.asarray(starts, dtype=np.int64)
     if not is_streamed(data):
         idx = starts[:, None] + np.arange(window)[None, :]
@@ -157,7 +158,8 @@ def gather_windows(data: np.ndarray, starts: np.ndarray, window: int) -> np.ndar
     channels, samples = data.shape
     out = np.empty((starts.size, channels, window), dtype=np.float32)
     row_bytes = 4 * samples
-    with open(data.filename, "rb", buffering=0) as f:
+    with contextlib.ExitStack() as stack:
+        f = file if file is not None else stack.enter_context(open(data.filename, "rb", buffering=0))
         for w, start in enumerate(starts.tolist()):
             for c in range(channels):
                 f.seek(data.offset + c * row_bytes + 4 * start)
@@ -447,6 +449,14 @@ def _key(recordings: Sequence[Recording], names: Sequence[str], rate: float, con
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def _stats_tag(stats: dict) -> str:
+    """8 hex digits naming normalisation statistics (their float32 bytes)."""
+    digest = hashlib.sha256()
+    for k in ("mean", "std"):
+        digest.update(np.asarray(stats[k], dtype=np.float32).tobytes())
+    return digest.hexdigest()[:8]
+
+
 def _valid_meta(folder: str, key: str, stats: dict | None) -> dict[str, Any] | None:
     """The cache's `meta.json` when it is complete and made from the same data (and, when `stats`
     are given, normalised with them); None otherwise."""
@@ -562,6 +572,11 @@ def prepare_streamed(
     temporary = cache is None
     root = _temporary_folder() if cache is None else cache
     folder = os.path.join(root, f"{CACHE_PREFIX}{key[:16]}")
+    if stats is not None and _valid_meta(folder, key, None) and not _valid_meta(folder, key, stats):
+        # The same windows normalised otherwise (a project's stored statistics that are not the
+        # ones computed from the data): a cache of their own, so a cache that a running training
+        # reads is never written over with other values.
+        folder += "-" + _stats_tag(stats)
 
     def build() -> None:
         if _valid_meta(folder, key, stats) is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -26,7 +28,7 @@ class WindowBatches:
 
     A split prepared by streaming (its `data` a memory map of the window cache on disk,
     `vqstudio.data.stream`) stays on disk: each batch reads only its windows (a rank only its own
-    share), through a mapping made for that read, and moves them to `device`. The indices drawn
+    share), with plain reads from the cache file (opened once), and moves them to `device`. The indices drawn
     are the same, so the batches are those of the same split held in memory.
     """
 
@@ -35,6 +37,12 @@ class WindowBatches:
             raise ValueError("no windows to draw batches from")
         self.window = window
         self.disk: Split | None = split if is_streamed(split.data) else None
+        # Opened once: the file this stage reads stays the one it opened (a cache written again
+        # under the same name by another process is a new file; this one reads on from the old).
+        self.file = None
+        if isinstance(split.data, np.memmap) and split.data.filename is not None:
+            self.file = open(split.data.filename, "rb", buffering=0)  # noqa: SIM115 - open for the stage
+            weakref.finalize(self, self.file.close)  # closed with the batches, not left to a warning
         self.data = None if self.disk else torch.from_numpy(np.ascontiguousarray(split.data)).to(device)
         self.starts = torch.from_numpy(split.starts).to(device)
         self.offsets = torch.arange(window, device=device)
@@ -48,7 +56,8 @@ class WindowBatches:
         """Windows `index` as `(len(index), channels, window)`."""
         if self.disk is not None:
             rows = self.disk.starts[index.cpu().numpy()]
-            return torch.from_numpy(gather_windows(self.disk.data, rows, self.window)).to(self.device)
+            windows = gather_windows(self.disk.data, rows, self.window, self.file)
+            return torch.from_numpy(windows).to(self.device)
         assert self.data is not None
         pos = self.starts[index.to(self.device)][:, None] + self.offsets[None, :]
         return self.data[:, pos].permute(1, 0, 2).contiguous()
