@@ -162,3 +162,17 @@ def test_project_stores_stream_only_when_set():
     assert "stream" not in PrepConfig().to_json()
     assert PrepConfig.from_json(PrepConfig(stream=True).to_json()).stream
     assert not PrepConfig.from_json(PrepConfig().to_json()).stream
+
+
+def test_a_cache_the_disk_cannot_hold_is_refused_before_writing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from vqstudio.errors import OutputError
+
+    path = _write(tmp_path, "d", 20)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(OutputError, match=r"the window cache needs 0\.0 GB .* free some space"):
+        prepare([read_recording(path)], PrepConfig(window_s=1.0, stream=True), cache=str(tmp_path / "c"))
+    assert not any(n.endswith(".npy") for _d, _s, files in os.walk(tmp_path / "c") for n in files)

@@ -476,6 +476,21 @@ def _valid_meta(folder: str, key: str, stats: dict | None) -> dict[str, Any] | N
     return meta
 
 
+def _check_disk(folder: str, needed: int) -> None:
+    """Refuses (`OutputError`, one line) a cache the disk cannot hold, before writing any of it."""
+    from vqstudio.errors import OutputError
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise OutputError(
+            f"the window cache needs {needed / 1e9:.1f} GB in {folder} and the disk has {free / 1e9:.1f} GB "
+            "free; free some space, or train on fewer files or channels or at a lower --resample rate"
+        )
+
+
 def _build(
     folder: str,
     key: str,
@@ -490,6 +505,7 @@ def _build(
     from vqstudio.io.atomic import atomic_path, write_json
 
     os.makedirs(folder, exist_ok=True)
+    _check_disk(folder, 4 * len(names) * (plan.size("train") + plan.size("val")))
     with contextlib.suppress(OSError):
         os.remove(os.path.join(folder, "meta.json"))  # the files below change: not complete until rewritten
     owner = os.path.dirname(os.path.dirname(os.path.abspath(folder)))
