@@ -42,7 +42,17 @@ def _brief_settings(record: ProjectRecord) -> list[tuple[str, Any]]:
         ("labels", record.prep.labels),
         ("device", record.device),
         ("resample", record.prep.resample),
+        # Differential privacy: the epsilon spent of the target (absent when trained without).
+        ("dp_epsilon", _epsilon_text(record.privacy)),
     ]
+
+
+def _epsilon_text(privacy: Any) -> str | None:
+    """'2.3 of 8 per window' for a private project, None otherwise."""
+    if not privacy:
+        return None
+    spent, unit = privacy.get("epsilon", 0), privacy.get("unit", "window")
+    return f"{spent:.2g} of {privacy['target_epsilon']:g} per {unit}"
 
 
 def new_project_folder(root: str, name: str) -> str:

@@ -24,6 +24,9 @@ def test_the_choice_reaches_the_settings_and_a_project_shows_its_privacy(window,
     assert window.load_path(source) and window.open_project(private)
     assert panel.privacy.value() == 8.0
     assert "spent of 8 at delta" in panel.project_label.text()
+    settings_column = [panel.runs.item(r, 3).text() for r in range(panel.runs.rowCount())]
+    assert settings_column
+    assert all("dp_epsilon=" in text and "of 8 per window" in text for text in settings_column)
     assert window.open_project(plain)
     assert panel.privacy.text() == "off"
     assert "differential privacy: off" in panel.project_label.text()
