@@ -126,6 +126,7 @@ def test_the_cache_is_memory_mapped_reused_and_holds_no_pickle(tmp_path):
 
 def test_streaming_is_chosen_when_the_data_would_not_fit(tmp_path, monkeypatch):
     from vqstudio import resources
+    from vqstudio.errors import LimitError
 
     path = _write(tmp_path, "m", 20)
     rec = read_recording(path)
@@ -133,6 +134,13 @@ def test_streaming_is_chosen_when_the_data_would_not_fit(tmp_path, monkeypatch):
     need = stream.estimated_bytes([rec], ["Fp1", "Cz", "O1"], 128.0)
     monkeypatch.setattr(resources, "available_memory", lambda: int(need * 4))
     assert not isinstance(prepare([rec], config, cache=str(tmp_path / "c")).train.data, np.memmap)
+    # Where not even a streamed run fits (less than STREAM_MIN_BYTES), the in-memory check refuses
+    # data larger than the memory in one line, as before.
+    monkeypatch.setattr(resources, "available_memory", lambda: int(need * 0.9))
+    with pytest.raises(LimitError, match="needs about"):
+        prepare([rec], config, cache=str(tmp_path / "c"))
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", int(need * 0.5))  # a streamed run fits
+    assert isinstance(prepare([rec], config, cache=str(tmp_path / "c")).train.data, np.memmap)
     monkeypatch.setattr(resources, "available_memory", lambda: int(need * 1.5))
     assert isinstance(prepare([rec], config, cache=str(tmp_path / "c")).train.data, np.memmap)
     # Without a cache folder (evaluation, a plain `prepare`), nothing changes: in memory as before.

@@ -58,6 +58,7 @@ __all__ = [
     "CACHE_VERSION",
     "MEMORY_SHARE",
     "STATS_MAX_SAMPLES",
+    "STREAM_MIN_BYTES",
     "drop_window_cache",
     "estimated_bytes",
     "gather_windows",
@@ -74,6 +75,10 @@ CACHE_VERSION = 1  # bumped when the cache's layout or meaning changes (old cach
 # Stream when the in-memory preparation would need more than this share of the memory available
 # now: the rest is for the model, the optimizer and the batches.
 MEMORY_SHARE = 0.5
+# ... provided a streamed run fits at all: torch, the model and the batches (a streamed run with 64
+# channels peaked at 0.7 GB, bench/scale.py --data-mb). With less available, nothing streams by
+# itself and the in-memory check refuses the data in one line, as it always has.
+STREAM_MIN_BYTES = 1 << 30
 # The most samples of one channel the statistics read at once (float64: 128 MiB, about 3 times
 # that at the peak of median and percentiles); 2**24 is 18 hours at 256 Hz.
 STATS_MAX_SAMPLES = 1 << 24
@@ -100,15 +105,20 @@ def should_stream(
 ) -> bool:
     """Whether to prepare by streaming: when asked (`--stream`, `PrepConfig.stream`), or, where a
     cache folder is given (a training run), when `estimated_bytes` exceeds `MEMORY_SHARE` of the
-    memory available now. The ranks of a distributed run take rank 0's answer (their machines'
-    free memory may differ, and they must all prepare alike)."""
+    memory available now and at least `STREAM_MIN_BYTES` are available. The ranks of a
+    distributed run take rank 0's answer (their machines' free memory may differ, and they must
+    all prepare alike)."""
     from vqstudio import distributed
     from vqstudio.resources import available_memory
 
     stream = asked
     if not stream and cache is not None:
         free = available_memory()
-        stream = free is not None and estimated_bytes(recordings, names, rate) > MEMORY_SHARE * free
+        stream = (
+            free is not None
+            and free >= STREAM_MIN_BYTES
+            and estimated_bytes(recordings, names, rate) > MEMORY_SHARE * free
+        )
     if distributed.current().distributed:
         stream = bool(distributed.agree({"stream": float(stream)})["stream"])
     return stream
