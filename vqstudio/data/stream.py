@@ -4,6 +4,9 @@
 what the machine holds (and it refuses more, `prep._check_size`). This module prepares the same
 windows without ever holding more than one channel of one recording:
 
+0. Where a working rate is to be chosen (`vqstudio.data.working_rate`), its pooled spectrum is
+   computed one channel of one training piece at a time (`choose_working_rate_streamed`): the
+   same segments, weights and sums, so the same rate and fill.
 1. A planning pass lays the splits out from the file headers alone (the resampled length of each
    recording, its contiguous pieces, the train/held-out cut) and, when flat stretches are left
    out, from one channel at a time (`flat.flat_mask`). It gives the window starts, labels and
@@ -19,7 +22,9 @@ windows without ever holding more than one channel of one recording:
    normalised in place chunk by chunk (elementwise float32 arithmetic, so chunking changes no bit).
 4. `meta.json`, written last, marks the cache complete; its key (the sources' sha256, the channels,
    the rate, the prep settings, the layout) lets a later preparation of the same data (resume,
-   evaluate, every rank of a distributed run) reuse it instead of writing it again.
+   evaluate, every rank of a distributed run) reuse it instead of writing it again. Statistics
+   other than a cache's own (a project's stored ones that differ) get a cache of their own
+   (`windows-KEY-TAG`): a cache is never written over while a training may read it.
 
 The result is a `PreparedData` whose splits' `data` are read-only `numpy.memmap`s of the cache:
 training gathers its windows from the files (`gather_windows`, plain reads, so pages read do not
