@@ -62,6 +62,30 @@ def test_streamed_batches_are_the_in_memory_batches(folder):
         assert torch.equal(a, b)
 
 
+def test_each_rank_reads_only_the_windows_of_its_share(folder, monkeypatch):
+    from vqstudio import distributed
+    from vqstudio.training import batches as batches_module
+
+    recs = [read_recording(os.path.join(folder, f"s{i:02d}.edf")) for i in range(2)]
+    streamed = prepare(recs, PrepConfig(window_s=2.0, stream=True))
+    read, real = [], batches_module.gather_windows
+
+    def counted(data, rows, window, file=None):
+        read.append(len(rows))
+        return real(data, rows, window, file)
+
+    monkeypatch.setattr(batches_module, "gather_windows", counted)
+
+    def batch(n: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(3)
+        return WindowBatches(streamed.train, streamed.window, torch.device("cpu"), gen).batch(n)
+
+    whole = batch(8)  # one process, batch 8
+    monkeypatch.setattr(distributed, "_world", distributed.World(rank=1, size=2))
+    share = batch(4)  # rank 1 of 2, batch 4 each: the second half of the same 8, and only those read
+    assert read == [8, 4] and torch.equal(share, whole[4:])
+
+
 def test_a_folder_trains_streamed_and_the_project_keeps_its_cache(folder, tmp_path, capsys):
     project = str(tmp_path / "P")
     assert main(["train", folder, "--project", project, "--stream", *tiny_cli_args()]) == 0
