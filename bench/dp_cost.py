@@ -7,7 +7,7 @@ Times the app's own steps on random windows and codes (no recording needed): the
 plain step (`tokenizer_step`) against its private one (each unit's gradient by vmap, Opacus's
 clipping, noise and AdamW: `vqstudio.training.private`), at the CPU's batch of 16 windows, and
 the diffusion prior's plain step against its private one at 32. Then, for `--windows` windows
-(each a unit, delta 1/N), the noise multiplier that `--epsilon` needs for 2,000 tokenizer and
+of EEG in uV (each a unit, delta 1/N), the noise multiplier that `--epsilon` needs for 2,000 tokenizer and
 2,000 prior steps, and the epsilon spent after each number of steps on the way (it grows with
 the steps and ends at the target). `--smoke`: tiny shapes, one timed step each.
 """
@@ -117,7 +117,7 @@ def main() -> None:
     delta = 1.0 / n
     rates = {"tokenizer": tok_batch / n, "prior": min(1.0, prior_batch / n)}
     total = {"tokenizer": 2000, "prior": 2000}
-    stats_sigma = private.stats_noise(args.epsilon, delta)
+    stats_sigma = private.stats_noise(args.epsilon, delta, n, private.scale_sensitivity(["uV"]))
     sigma = private.calibrate(args.epsilon, delta, total, rates, stats_sigma)
     stats = [(stats_sigma, 1.0, 2)]
     table = []

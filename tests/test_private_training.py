@@ -146,7 +146,13 @@ def test_epsilon_grows_with_steps_and_never_exceeds_the_target() -> None:
     steps, rates = {"tokenizer": 300, "prior": 200}, {"tokenizer": 0.05, "prior": 0.1}
     sigma = private.calibrate(3.0, 1e-5, steps, rates)
     stats = [(private.stats_noise(3.0, 1e-5), 1.0, 2)]
-    assert 0.29 < private.epsilon_of(stats, 1e-5) <= 0.3  # a tenth of the target to the statistics
+    assert 0.74 < private.epsilon_of(stats, 1e-5) <= 0.75  # at most a quarter of the target to them
+    # With many units the scale is precise enough for less: 100,000 windows of one unit (uV).
+    sens = private.scale_sensitivity(["uV", "uV"])
+    assert sens == pytest.approx(3.5)
+    plenty = private.stats_noise(3.0, 1e-5, 100_000, sens)
+    assert plenty == pytest.approx(private.STATS_ERROR * 100_000 / sens)
+    assert private.epsilon_of([(plenty, 1.0, 2)], 1e-5) < 0.01
     spent = [private.epsilon_of([*stats, (sigma, 0.05, n)], 1e-5) for n in (0, 10, 100, 300)] + [
         private.epsilon_of([*stats, (sigma, 0.05, 300), (sigma, 0.1, n)], 1e-5) for n in (50, 200)
     ]

@@ -25,7 +25,8 @@ What else learns from data, and what is done instead (`REPLACED`, logged and kep
 project.json):
 - normalisation statistics (per-channel centre and scale): released with the Gaussian mechanism
   from bounded per-unit values (log10 std within `scale_bounds`, centre within 5 stds), noise
-  multiplier chosen so that they spend `STATS_SHARE` of the target, counted by the accountant;
+  multiplier chosen for a scale within a factor 1.4 (`STATS_ERROR`) but spending at most
+  `STATS_SHARE` of the target, counted by the accountant;
 - working rate and fill spectrum (chosen from the recordings' spectrum): not used, the rate is
   the recordings' own (`TrainSettings`);
 - codebook: no k-means initialisation on private encodings, no moving-average update, no dead-code
@@ -86,13 +87,15 @@ __all__ = [
     "plan_run",
     "private_statistics",
     "scale_bounds",
+    "scale_sensitivity",
     "stats_noise",
     "units_of",
     "with_privacy",
 ]
 
 CLIP = 1.0  # per-unit gradient norm (losses are O(1) on normalised data; Opacus's usual choice)
-STATS_SHARE = 0.1  # of the target epsilon, spent on the normalisation statistics (two releases)
+STATS_SHARE = 0.25  # the most of the target epsilon the normalisation statistics may spend
+STATS_ERROR = 0.15  # the log10 error of the released scale aimed at (a factor 1.4): no less noise
 RECORDING_WINDOWS = 4  # windows a sampled recording gives per step (`--dp-unit recording`)
 TIMING_STEPS = 2  # private steps timed (after one warm-up) to plan a --minutes run
 LOG10_SCALE = (-8.0, 6.0)  # bounds of a unit's log10 scale, in any physical unit (nV to MV)
@@ -106,12 +109,12 @@ ALPHAS = [1.01, 1.02, 1.05, *(1 + x / 10.0 for x in range(1, 100)), *range(12, 6
 STATS_METHOD = (
     "differentially private: one scale per physical unit (the mean log10 std of the windows of its "
     "channels, 10 nV to 0.1 V for a voltage, 1e-8 to 1e6 otherwise) and a centre per channel within 5 "
-    "scales, summed per privacy unit with Gaussian noise (a tenth of the epsilon)"
+    "scales, summed per privacy unit with Gaussian noise (at most a quarter of the epsilon)"
 )
 
 REPLACED = (
     "normalisation statistics: released with the Gaussian mechanism (bounded per unit, noise "
-    "multiplier for a tenth of the epsilon), counted in epsilon",
+    "multiplier for at most a quarter of the epsilon), counted in epsilon",
     "working rate: the recordings' own (none chosen from their spectrum, no fill spectrum kept)",
     "codebook: no k-means on private encodings, no moving-average update or dead-code restart: "
     "random or the shipped codec's (public data), fixed",
@@ -137,7 +140,13 @@ def epsilon_of(history: Sequence[Sequence[float]], delta: float) -> float:
 
     accountant = RDPAccountant()
     accountant.history = [(float(s), float(q), int(n)) for s, q, n in history if int(n) > 0]
-    return float(accountant.get_epsilon(delta, alphas=ALPHAS)) if accountant.history else 0.0
+    if not accountant.history:
+        return 0.0
+    with warnings.catch_warnings():
+        # "Optimal order is the largest alpha": a release of very little epsilon, whose bound is
+        # then a little above the tightest: safe, and said at every call otherwise.
+        warnings.filterwarnings("ignore", message="Optimal order is the")
+        return float(accountant.get_epsilon(delta, alphas=ALPHAS))
 
 
 def _lowest_sigma(eps: Callable[[float], float], target: float, what: str) -> float:
@@ -156,12 +165,17 @@ def _lowest_sigma(eps: Callable[[float], float], target: float, what: str) -> fl
     return high
 
 
-def stats_noise(target: float, delta: float) -> float:
-    """The noise multiplier of the statistics' two Gaussian releases: the smallest for which they
-    alone spend `STATS_SHARE` of the target epsilon."""
-    return _lowest_sigma(
+def stats_noise(target: float, delta: float, units: int | None = None, sensitivity: float = 0.0) -> float:
+    """The noise multiplier of the statistics' two Gaussian releases: enough for a released log10
+    scale within `STATS_ERROR` (one standard deviation: the noise x `sensitivity` / `units`), so
+    many units spend little on them, but never less than the one that spends `STATS_SHARE` of the
+    target (few units: the scale is then noisier; `units` None: that one)."""
+    most = _lowest_sigma(
         lambda s: epsilon_of([(s, 1.0, 2)], delta), STATS_SHARE * target, "for the statistics"
     )
+    if not units or sensitivity <= 0:
+        return most
+    return max(most, STATS_ERROR * units / sensitivity)
 
 
 def calibrate(
@@ -323,7 +337,7 @@ def plan_run(
     steps = {s: int(v) for s, v in steps.items() if v}
     delta = settings.dp_delta if settings.dp_delta is not None else 1.0 / n
     rates = {s: min(1.0, expected[s] / n) for s in steps}
-    stats_sigma = stats_noise(settings.dp_epsilon, delta)
+    stats_sigma = stats_noise(settings.dp_epsilon, delta, n, scale_sensitivity(prepared.units))
     sigma = calibrate(settings.dp_epsilon, delta, steps, rates, stats_sigma) if steps else 1.0
     plan = PrivacyPlan(
         settings.dp_epsilon, delta, settings.dp_unit, n, k, CLIP, sigma, steps, expected, stats_sigma
@@ -349,6 +363,13 @@ def capped(budget: Budget | None, privacy: Mapping[str, Any] | None, stage: str)
 
 
 # ---------------------------------------------------------------------------- statistics
+
+
+def scale_sensitivity(units: Sequence[str]) -> float:
+    """The l2 sensitivity of the scales' release for channels of these physical units (one value
+    per unit, each bounded to `scale_bounds`): known before any sample is read."""
+    halves = [(hi - lo) / 2 for lo, hi in (scale_bounds(u) for u in sorted(set(units)))]
+    return float(np.sqrt(np.sum(np.square(halves))))
 
 
 def scale_bounds(unit: str) -> tuple[float, float]:
