@@ -84,18 +84,37 @@ def test_gaps_and_stored_statistics_and_rate(tmp_path):
     )
 
 
-def test_statistics_per_channel_match_and_subsample_beyond_the_cap(tmp_path, monkeypatch):
-    path = _write(tmp_path, "s", 40, seed=3)
+@pytest.mark.parametrize("seed", [3, 4])
+def test_statistics_beyond_the_cap_come_by_chunks_and_match(tmp_path, monkeypatch, seed):
+    path = _write(tmp_path, "s", 40, seed=seed, flat_at=30.0)
     config = PrepConfig(window_s=1.0)
     memory = prepare([read_recording(path)], config)
-    monkeypatch.setattr(stream, "STATS_MAX_SAMPLES", 1000)  # far below the 4,608 training samples
+    # Far below the 4,608 training samples per channel: exact order statistics by histograms
+    # (tiny bins and chunks here, so every narrowing step runs) and float64 sums by chunks.
+    monkeypatch.setattr(stream, "STATS_MAX_SAMPLES", 1000)
+    monkeypatch.setattr(stream, "NORMALIZE_CHUNK", 777)
+    monkeypatch.setattr(stream, "STATS_BINS", 8)
+    monkeypatch.setattr(stream, "STATS_COLLECT", 40)
     cache = tmp_path / "cache"
-    sub = prepare([read_recording(path)], dataclasses.replace(config, stream=True), cache=str(cache))
-    assert np.allclose(sub.std, memory.std, rtol=0.1) and np.allclose(
-        sub.mean, memory.mean, atol=0.1 * memory.std
-    )
+    chunked = prepare([read_recording(path)], dataclasses.replace(config, stream=True), cache=str(cache))
+    assert np.array_equal(chunked.mean, memory.mean)  # the median: exact
+    assert np.allclose(chunked.std, memory.std, rtol=1e-6, atol=0)  # sums in another order
     (folder,) = cache.iterdir()
-    assert "every k-th" in (folder / "meta.json").read_text()
+    assert "by chunks" in (folder / "meta.json").read_text()
+
+
+def test_order_statistics_are_exact_with_ties(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(0, 3, 5001)).astype(np.float32)  # few distinct values: many ties
+    path = str(tmp_path / "row.npy")
+    np.save(path, x)
+    offset = int(np.load(path, mmap_mode="r").offset)
+    monkeypatch.setattr(stream, "NORMALIZE_CHUNK", 1000)
+    monkeypatch.setattr(stream, "STATS_BINS", 4)
+    monkeypatch.setattr(stream, "STATS_COLLECT", 10)
+    ranks = [0, 4, 2500, 4995, 5000]
+    got = stream._order_statistics(path, offset, x.size, ranks)
+    assert got == {r: float(np.sort(x)[r]) for r in ranks}
 
 
 def test_the_cache_is_memory_mapped_reused_and_holds_no_pickle(tmp_path):

@@ -18,7 +18,8 @@ windows without ever holding more than one channel of one recording:
    `(channels, samples)`, rows written with plain file writes (no mapping: the page cache holds
    them, not this process).
 3. The normalisation statistics are computed one channel at a time from the training file (float64,
-   the same `_robust_stats` as in memory, so they are the same numbers), then both files are
+   the same `_robust_stats` as in memory, so they are the same numbers; a long channel by chunks,
+   the same figures within float64 rounding), then both files are
    normalised in place chunk by chunk (elementwise float32 arithmetic, so chunking changes no bit).
 4. `meta.json`, written last, marks the cache complete; its key (the sources' sha256, the channels,
    the rate, the prep settings, the layout) lets a later preparation of the same data (resume,
@@ -32,8 +33,9 @@ count in the process's memory). Windows, statistics, labels and splits are bit f
 those of the in-memory `prepare` (a test shows it).
 
 Memory: one channel of one recording (float32 read, float64 for filtering) while writing, and one
-channel of the training split in float64 for the statistics, at most `STATS_MAX_SAMPLES` samples
-(above that, every k-th sample: the statistics are then estimates, said in `meta.json`).
+channel of the training split in float64 for the statistics up to `STATS_MAX_SAMPLES` samples;
+beyond, chunks of `NORMALIZE_CHUNK` samples: the median and percentiles as exact order statistics
+(histogram narrowing) and the stds as float64 sums (`_chunked_stats`).
 
 Torch-free; `vqstudio.distributed` is imported lazily (it is torch-free at import too).
 """
@@ -84,9 +86,10 @@ MEMORY_SHARE = 0.5
 # channels peaked at 0.7 GB, bench/scale.py --data-mb). With less available, nothing streams by
 # itself and the in-memory check refuses the data in one line, as it always has.
 STREAM_MIN_BYTES = 1 << 30
-# The most samples of one channel the statistics read at once (float64: 128 MiB, about 3 times
-# that at the peak of median and percentiles); 2**24 is 18 hours at 256 Hz.
-STATS_MAX_SAMPLES = 1 << 24
+# The most samples of one channel whose statistics are computed from the row held whole, as in
+# memory (float64 32 MiB, about 4 times that at the peak of median and percentiles; 2**24 took
+# 320 MB); beyond, by chunks (`_chunked_stats`, the same figures). 2**22 is 4.6 hours at 256 Hz.
+STATS_MAX_SAMPLES = 1 << 22
 # Samples of one channel read from a file between unmappings (the strided read of a channel
 # touches every page of the records it spans: 2**18 samples of a 64-channel EDF map 32 MiB).
 READ_CHUNK = 1 << 18
@@ -422,16 +425,115 @@ def _write_signal(
 
 
 def _channel_stats(path: str, offset: int, ci: int, size: int, name: str) -> tuple[float, float, bool]:
-    """Channel `ci`'s `(centre, scale)` from the training file (`prep._robust_stats` on its row;
-    every k-th sample beyond `STATS_MAX_SAMPLES`) and whether it was a subsample."""
+    """Channel `ci`'s `(centre, scale)` from the training file, as `prep._robust_stats` computes
+    them, and whether they were found by chunks (`_chunked_stats`, beyond `STATS_MAX_SAMPLES`)
+    rather than from the row held whole."""
     from vqstudio.data.prep import _robust_stats
 
-    row = _read_at(path, offset + 4 * ci * size, size)
-    sub = size > STATS_MAX_SAMPLES
-    if sub:
-        row = row[:: -(-size // STATS_MAX_SAMPLES)]
-    mean, std = _robust_stats(row[None, :], [name])
-    return float(mean[0]), float(std[0]), sub
+    if size > STATS_MAX_SAMPLES:
+        mean, std = _chunked_stats(path, offset + 4 * ci * size, size, name)
+        return mean, std, True
+    mean_, std_ = _robust_stats(_read_at(path, offset + 4 * ci * size, size)[None, :], [name])
+    return float(mean_[0]), float(std_[0]), False
+
+
+STATS_BINS = 4096  # histogram bins of each narrowing pass of `_order_statistics`
+STATS_COLLECT = 1 << 20  # values of a bin few enough to be read into memory and sorted
+
+
+def _row_chunks(path: str, at: int, size: int) -> Any:
+    """The row of `size` float32 samples at byte `at`, as float64 chunks of `NORMALIZE_CHUNK`."""
+    for a in range(0, size, NORMALIZE_CHUNK):
+        yield _read_at(path, at + 4 * a, min(size, a + NORMALIZE_CHUNK) - a).astype(np.float64)
+
+
+def _order_statistics(path: str, at: int, size: int, ranks: Sequence[int]) -> dict[int, float]:
+    """The exact values at 0-based `ranks` of the sorted row, never holding the row: each rank's
+    range of values is narrowed by histograms of `STATS_BINS` bins (one pass over the row for
+    all ranks), until its bin holds at most `STATS_COLLECT` values (read and sorted) or one value."""
+    lo, hi = np.inf, -np.inf
+    for x in _row_chunks(path, at, size):
+        lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+    # Per rank: values v with a <= v < b (v <= b when `closed`), how many there are, how many below.
+    state = {r: (lo, hi, True, size, 0) for r in ranks}
+    found: dict[int, float] = {}
+    while len(found) < len(state):
+        ranges = sorted({state[r] for r in state if r not in found})
+        hists = {k: np.zeros(STATS_BINS, dtype=np.int64) for k in ranges if k[3] > STATS_COLLECT}
+        bounds = {k: [np.inf, -np.inf] for k in ranges}
+        kept: dict[tuple, list[np.ndarray]] = {k: [] for k in ranges if k[3] <= STATS_COLLECT}
+        for x in _row_chunks(path, at, size):
+            for k in ranges:
+                a, b, closed = k[0], k[1], k[2]
+                v = x[(x >= a) & ((x <= b) if closed else (x < b))]
+                if not v.size:
+                    continue
+                bounds[k] = [min(bounds[k][0], float(v.min())), max(bounds[k][1], float(v.max()))]
+                if k in kept:
+                    kept[k].append(v)
+                else:  # bins [e_i, e_i+1), the last closed, as np.histogram counts them
+                    hists[k] += np.histogram(v, bins=STATS_BINS, range=(a, b))[0]
+        for k in ranges:
+            a, b, closed, _count, below = k
+            if bounds[k][0] == bounds[k][1]:  # one value fills the range
+                found.update({r: bounds[k][0] for r in state if state[r] == k})
+            elif k in kept:
+                values = np.sort(np.concatenate(kept[k]))
+                found.update({r: float(values[r - below]) for r in state if state[r] == k})
+            else:
+                edges = np.linspace(a, b, STATS_BINS + 1)
+                cum = np.concatenate([[0], np.cumsum(hists[k])])
+                for r in [r for r in state if state[r] == k]:
+                    i = int(np.searchsorted(cum, r - below, side="right")) - 1
+                    last = i == STATS_BINS - 1
+                    state[r] = (
+                        float(edges[i]),
+                        float(edges[i + 1]),
+                        last and closed,
+                        int(hists[k][i]),
+                        below + int(cum[i]),
+                    )
+    return found
+
+
+def _chunked_stats(path: str, at: int, size: int, name: str) -> tuple[float, float]:
+    """`prep._robust_stats` of one channel's row without holding it: the median and the 0.1 and
+    99.9 percentiles from exact order statistics (`_order_statistics`, interpolated as numpy's
+    linear method does), the stds from float64 sums over chunks (two passes: the mean, then the
+    squared deviations, as `np.std`; sums in another order than numpy's, so equal within float64
+    rounding, which float32 keeps)."""
+    from vqstudio.data.prep import _level
+
+    n = size
+    q = np.true_divide(np.array([0.1, 99.9]), 100)
+    virtual = (n - 1) * q  # numpy's linear method
+    prev = np.clip(np.floor(virtual), 0, n - 1).astype(np.int64)
+    nxt = np.clip(prev + 1, 0, n - 1)
+    gamma = virtual - np.floor(virtual)
+    ranks = sorted({(n - 1) // 2, n // 2, *prev.tolist(), *nxt.tolist()})
+    value = _order_statistics(path, at, size, ranks)
+    centre = (value[(n - 1) // 2] + value[n // 2]) / 2.0 if n % 2 == 0 else value[n // 2]
+    pct = []
+    for p_, n_, t in zip(prev.tolist(), nxt.tolist(), gamma.tolist(), strict=True):
+        a, b = np.float64(value[p_]), np.float64(value[n_])
+        d = b - a
+        pct.append(float(b - d * (1 - t)) if t >= 0.5 else float(a + d * t))  # numpy's _lerp
+    lo, hi = pct
+    sums = np.zeros(2)
+    for x in _row_chunks(path, at, size):
+        sums += [np.sum(np.clip(x, lo, hi)), np.sum(x)]
+    means = sums / n
+    squares = np.zeros(2)
+    for x in _row_chunks(path, at, size):
+        squares += [np.sum((np.clip(x, lo, hi) - means[0]) ** 2), np.sum((x - means[1]) ** 2)]
+    clipped, full = np.sqrt(squares / n)
+    level = float(_level(np.array([centre]))[0])
+    if not (np.isfinite(full) and full > 1e-9 * level):
+        raise FormatError(
+            f"channel(s) {name} are flat (constant) in the training data, so they carry nothing to "
+            "learn; leave them out with --channels"
+        )
+    return float(np.float32(centre)), float(np.float32(clipped if clipped > 1e-9 * level else full))
 
 
 def _normalize_file(
@@ -553,9 +655,9 @@ def _build(
         "val_samples": plan.size("val"),
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
-        "statistics": "every sample"
+        "statistics": "rows held whole"
         if not subsampled
-        else f"every k-th sample, at most {STATS_MAX_SAMPLES} per channel",
+        else "exact order statistics and float64 sums by chunks",
     }
     write_json(os.path.join(folder, "meta.json"), meta, owner=owner)
     return meta
