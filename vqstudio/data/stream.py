@@ -633,7 +633,7 @@ def _build(
         }
         offsets = _write_signal(recordings, names, rate, config, plan, paths)
         size = plan.size("train")
-        subsampled = False
+        chunked = False
         if stats is not None:
             mean = np.asarray(stats["mean"], dtype=np.float32)
             std = np.asarray(stats["std"], dtype=np.float32)
@@ -643,7 +643,7 @@ def _build(
             ]
             mean = np.array([m for m, _s, _u in found], dtype=np.float32)
             std = np.array([s for _m, s, _u in found], dtype=np.float32)
-            subsampled = any(u for _m, _s, u in found)
+            chunked = any(u for _m, _s, u in found)
         for s in ("train", "val"):
             _normalize_file(paths[s], offsets[s], len(names), plan.size(s), mean, std)
     meta = {
@@ -655,9 +655,10 @@ def _build(
         "val_samples": plan.size("val"),
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
-        "statistics": "rows held whole"
-        if not subsampled
-        else "exact order statistics and float64 sums by chunks",
+        # How the statistics came: given (a project's stored ones), or computed from the rows.
+        "statistics": "given"
+        if stats is not None
+        else ("by chunks: exact order statistics, float64 sums" if chunked else "rows held whole"),
     }
     write_json(os.path.join(folder, "meta.json"), meta, owner=owner)
     return meta
