@@ -186,8 +186,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(
             "--dp-epsilon and --dp-delta are chosen when a project is made; --resume keeps its privacy"
         )
-    if args.nproc > 1 and args.dp_epsilon is not None:
-        raise InputFileError("--dp-epsilon trains in one process (its per-unit gradients); leave out --nproc")
     if args.stage and not args.resume:
         raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
     from vqstudio.distributed import world_from_env
