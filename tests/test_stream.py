@@ -56,7 +56,11 @@ def _same(memory, streamed) -> None:
     assert np.array_equal(streamed.windows("val"), memory.windows("val"))
 
 
-def test_streamed_windows_are_the_in_memory_windows_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("reads", ["file mapped per recording", "file unmapped every 1,000 samples"])
+def test_streamed_windows_are_the_in_memory_windows_bit_for_bit(tmp_path, monkeypatch, reads):
+    if reads.startswith("file unmapped"):
+        monkeypatch.setattr(stream, "MAP_LIMIT", 0)
+        monkeypatch.setattr(stream, "READ_CHUNK", 1000)
     paths = [_write(tmp_path, "a", 30, seed=1, flat_at=12.0), _write(tmp_path, "b", 22, seed=2)]
     recs = [read_recording(p) for p in paths]
     # The train job's settings: a working rate chosen from the spectrum, flat stretches left out.

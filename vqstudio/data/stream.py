@@ -93,6 +93,7 @@ STATS_MAX_SAMPLES = 1 << 22
 # Samples of one channel read from a file between unmappings (the strided read of a channel
 # touches every page of the records it spans: 2**18 samples of a 64-channel EDF map 32 MiB).
 READ_CHUNK = 1 << 18
+MAP_LIMIT = 256 << 20  # files up to this stay mapped while their channels are read (`keep_mapped`)
 NORMALIZE_CHUNK = 1 << 22  # samples of one row normalised at a time (16 MiB of float32)
 
 
@@ -207,14 +208,34 @@ def _unmap(channel: Channel) -> None:
         close()
 
 
-def read_channel(channel: Channel) -> np.ndarray:
+def keep_mapped(rec: Recording) -> bool:
+    """Whether `rec`'s file may stay mapped while its channels are read one after another (then
+    unmapped, `release`): a file up to `MAP_LIMIT` bytes. Its channels then read 8 times faster
+    (64 channels of a 59 MB EDF: 0.05 s against 0.39 s unmapped between chunks), for resident
+    memory of at most that file."""
+    if rec.source is None:
+        return False
+    try:
+        return os.path.getsize(rec.source.path) <= MAP_LIMIT
+    except OSError:
+        return False
+
+
+def release(rec: Recording) -> None:
+    """Unmaps `rec`'s file (every channel's source; they share one)."""
+    for c in rec.channels:
+        _unmap(c)
+
+
+def read_channel(channel: Channel, keep: bool = False) -> np.ndarray:
     """All samples of `channel` (float32 physical values), read `READ_CHUNK` samples at a time with
     the file unmapped between reads: what `Channel.read(0, n)` gives, without the mapping of the
-    whole file staying resident."""
+    whole file staying resident. `keep` (`keep_mapped`): read at once and left mapped."""
     n = channel.n_samples
-    if channel.loaded or n <= READ_CHUNK:
+    if channel.loaded or n <= READ_CHUNK or keep:
         x = np.asarray(channel.read(0, n), dtype=np.float32)
-        _unmap(channel)
+        if not keep:
+            _unmap(channel)
         return x
     out = np.empty(n, dtype=np.float32)
     for a in range(0, n, READ_CHUNK):
@@ -224,11 +245,11 @@ def read_channel(channel: Channel) -> np.ndarray:
     return out
 
 
-def _channel_at_rate(channel: Channel, rate: float, n: int) -> np.ndarray:
+def _channel_at_rate(channel: Channel, rate: float, n: int, keep: bool = False) -> np.ndarray:
     """One channel at `rate`, its first `n` samples, as `prep.load_channels` makes its row."""
     from vqstudio.data.prep import _resample
 
-    x = read_channel(channel)
+    x = read_channel(channel, keep)
     row = _resample(x, channel.rate, rate) if channel.rate != rate else x
     return row[:n]
 
@@ -269,9 +290,11 @@ def _flat_of(rec: Recording, names: Sequence[str], rate: float, n: int) -> np.nd
     from vqstudio.data.prep import _at_rate
 
     flat = np.zeros(n, dtype=bool)
+    keep = keep_mapped(rec)
     for name in names:
         c = rec.channel(name)
-        flat |= _at_rate(flat_mask(read_channel(c), c.rate), c.rate, rate, n)
+        flat |= _at_rate(flat_mask(read_channel(c, keep), c.rate), c.rate, rate, n)
+    release(rec)
     return flat
 
 
@@ -404,8 +427,9 @@ def _write_signal(
         for fi, rec in enumerate(recordings):
             parts = [("train", p) for p in plan.train if p.file == fi and p.dest >= 0]
             parts += [("val", p) for p in plan.val if p.file == fi and p.dest >= 0]
+            keep = keep_mapped(rec)
             for ci, name in enumerate(names):
-                row = _channel_at_rate(rec.channel(name), rate, plan.n[fi])
+                row = _channel_at_rate(rec.channel(name), rate, plan.n[fi], keep)
                 if not np.isfinite(row).all():
                     where = rec.source.name if rec.source else "the recording"
                     raise FormatError(
@@ -421,6 +445,7 @@ def _write_signal(
                     at = offsets[split] + 4 * (ci * sizes[split] + p.dest)
                     _write_at(handles[split], at, values)
                 del row, filtered
+            release(rec)
     return offsets
 
 
@@ -785,30 +810,28 @@ def pooled_psd_streamed(
     used = [(f, a, b) for f, a, b in pieces if b - a >= seg]
     if not used:
         raise FormatError("too little data to choose a working rate; give longer recordings or --resample")
-    acc: np.ndarray | None = None
+    # File by file (each file mapped once), each channel's sum over the pieces in `used`'s order,
+    # as `_pooled_psd` adds up the rows of its pieces.
+    sums: list[np.ndarray | None] = [None] * len(names)
+    weight = 0.0
     freqs: np.ndarray | None = None
-    for ci, name in enumerate(names):
-        weight = 0.0
-        row_acc: np.ndarray | None = None
-        for fi in sorted({f for f, _a, _b in used}):
-            rec = recordings[fi]
-            n = min(rec.channel(nm).n_samples for nm in names)
-            row = read_channel(rec.channel(name))[:n]
-            for f, a, b in used:
-                if f != fi:
-                    continue
+    for fi in sorted({f for f, _a, _b in used}):
+        rec = recordings[fi]
+        n = min(rec.channel(nm).n_samples for nm in names)
+        keep = keep_mapped(rec)
+        own = [(a, b) for f, a, b in used if f == fi]
+        for ci, name in enumerate(names):
+            row = read_channel(rec.channel(name), keep)[:n]
+            for a, b in own:
                 x = filter_piece(row[None, a:b], source, config)
                 freqs, p = _welch(x, source, seg)
-                p = np.atleast_2d(p)[0]
-                row_acc = p * (b - a) if row_acc is None else row_acc + p * (b - a)
-                weight += b - a
+                p = np.atleast_2d(p)[0] * (b - a)
+                sums[ci] = p if sums[ci] is None else sums[ci] + p
             del row
-        assert row_acc is not None
-        if acc is None:
-            acc = np.empty((len(names), row_acc.size), dtype=row_acc.dtype)
-        acc[ci] = row_acc / weight
-    assert acc is not None and freqs is not None
-    return freqs, acc
+        weight += sum(b - a for a, b in own)
+        release(rec)
+    assert freqs is not None and all(row is not None for row in sums)
+    return freqs, np.stack([row / weight for row in sums if row is not None])
 
 
 def choose_working_rate_streamed(
