@@ -134,6 +134,19 @@ class ChannelInfo:
     physical_max: float
     source_rate: float
 
+    @classmethod
+    def of(cls, channel: Any) -> ChannelInfo:
+        """What a recording's channel (`recording.Channel`) says of itself."""
+        return cls(
+            label=channel.name,
+            unit=channel.unit,
+            transducer=channel.transducer,
+            prefilter=channel.prefilter,
+            physical_min=float(channel.physical_min),
+            physical_max=float(channel.physical_max),
+            source_rate=float(channel.rate),
+        )
+
 
 @dataclass
 class Split:
@@ -507,18 +520,7 @@ def prepare(
         x, chans, flat = load_channels(rec, names, rate, find_flat=config.skip_flat)
         _check_values(x, rec, names)
         if infos is None:
-            infos = [
-                ChannelInfo(
-                    label=c.name,
-                    unit=c.unit,
-                    transducer=c.transducer,
-                    prefilter=c.prefilter,
-                    physical_min=float(c.physical_min),
-                    physical_max=float(c.physical_max),
-                    source_rate=float(c.rate),
-                )
-                for c in chans
-            ]
+            infos = [ChannelInfo.of(c) for c in chans]
         n = x.shape[1]
         # Split by time: the last val_fraction of the file's samples are held out.
         cut = n - round(n * config.val_fraction)

@@ -751,18 +751,7 @@ def prepare_streamed(
             f"the window cache {folder} is incomplete after it was written; remove it and retry"
         )
     chans = [recordings[0].channel(n) for n in names]
-    infos = [
-        ChannelInfo(
-            label=c.name,
-            unit=c.unit,
-            transducer=c.transducer,
-            prefilter=c.prefilter,
-            physical_min=float(c.physical_min),
-            physical_max=float(c.physical_max),
-            source_rate=float(c.rate),
-        )
-        for c in chans
-    ]
+    infos = [ChannelInfo.of(c) for c in chans]
     splits = {}
     for s in ("train", "val"):
         data = np.load(os.path.join(folder, f"{s}.npy"), mmap_mode="r", allow_pickle=False)
