@@ -148,6 +148,23 @@ class ChannelInfo:
         )
 
 
+class LabelNames:
+    """Label texts in the order first met, each with its index (-1 for no label)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def index(self, text: str | None) -> int:
+        """The index of `text`, numbering it when it is new; -1 for None."""
+        if text is None:
+            return -1
+        if text not in self._index:
+            self._index[text] = len(self.names)
+            self.names.append(text)
+        return self._index[text]
+
+
 @dataclass
 class Split:
     """One split's signal (normalised, one array) and its windows.
@@ -549,16 +566,8 @@ def prepare(
     assert infos is not None
 
     # Labels: annotation texts or file stems become indices into label_names.
-    label_names: list[str] = []
-    index_of: dict[str, int] = {}
-
-    def label_index(text: str | None) -> int:
-        if text is None:
-            return -1
-        if text not in index_of:
-            index_of[text] = len(label_names)
-            label_names.append(text)
-        return index_of[text]
+    labels = LabelNames()
+    label_names, label_index = labels.names, labels.index
 
     excluded = {"train": 0, "val": 0}
     places: dict[str, list[tuple[int, float]]] = {"train": [], "val": []}

@@ -349,18 +349,10 @@ def _label_arrays(
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], list[str]]:
     """Per split `(starts, labels, files)` and the label names, in `prepare`'s order (training
     parts first, then held-out, file by file), so label indices are the same."""
-    from vqstudio.data.prep import _label_at
+    from vqstudio.data.prep import LabelNames, _label_at
 
-    names: list[str] = []
-    index_of: dict[str, int] = {}
-
-    def label_index(text: str | None) -> int:
-        if text is None:
-            return -1
-        if text not in index_of:
-            index_of[text] = len(names)
-            names.append(text)
-        return index_of[text]
+    labels = LabelNames()
+    names, label_index = labels.names, labels.index
 
     out = {}
     for split, parts in (("train", plan.train), ("val", plan.val)):
