@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from vqstudio import distributed
-from vqstudio.cli.train import launch_outcome, worker_command
+from vqstudio.cli.launch import launch_outcome, worker_command
 from vqstudio.errors import VQStudioError
 
 

@@ -1,27 +1,21 @@
 """`vqstudio train FILE... --project DIR`: prepare the data, train the tokenizer, then the prior.
 
-`--nproc N` starts the same command as N processes through `torch.distributed.run`'s own entry
-point (a frozen app cannot run `python -m torch.distributed.run`); each of them, like a process
-started by `torchrun` itself, trains its share (`vqstudio.distributed`). In such a process a
-SIGTERM (the launcher passing on a Ctrl-C or a scheduler's end of the job) stops the run as a
-first Ctrl-C does, with a checkpoint; only rank 0 prints the results.
+`--nproc N` (or `torchrun`) trains with N processes, each on its share of every batch
+(`vqstudio.cli.launch`, `vqstudio.distributed`); a stop writes a checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
-import time
-from typing import Any
 
 from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
+from vqstudio.cli.launch import add_nproc, launch, run_in_world
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
-from vqstudio.ranges import Range
 from vqstudio.training.privacy_settings import DP_EPSILON, DP_UNITS
 from vqstudio.training.settings import (
     CHECKPOINT_MINUTES,
@@ -33,11 +27,6 @@ from vqstudio.training.settings import (
 )
 
 __all__ = ["add_parser", "run"]
-
-NPROC = Range(1, 1024, 1)
-# Repeated signals within this many seconds of the first are one request: a launcher passes on
-# the Ctrl-C each worker also received from the terminal.
-SIGNAL_GRACE_S = 5.0
 
 
 def _channels(text: str) -> tuple[str, ...]:
@@ -133,12 +122,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N|auto",
         help="CPU threads (auto: the fastest count, timed now and again; OMP_NUM_THREADS when set)",
     )
-    p.add_argument(
-        "--nproc",
-        type=in_range(NPROC, whole=True),
-        default=1,
-        metavar="N",
-        help="train with N processes on this machine (one per GPU, or CPU processes with gloo), each on "
+    add_nproc(
+        p,
+        "train with N processes on this machine (one per GPU, or CPU processes with gloo), each on "
         "its share of every batch; the same as torchrun --nproc-per-node N -m vqstudio train ...",
     )
     p.add_argument(
@@ -192,7 +178,14 @@ def run(args: argparse.Namespace) -> int:
 
     world = world_from_env()
     if args.nproc > 1 and not world.distributed:
-        return _launch(args)
+        if args.dp_epsilon is not None:  # said once here rather than by every process
+            from vqstudio.errors import ProjectError
+            from vqstudio.training.job import PRIVATE_IN_ONE_PROCESS
+
+            raise ProjectError(PRIVATE_IN_ONE_PROCESS)
+        from vqstudio.training.job import kept_checkpoint
+
+        return launch(args, "training", lambda: kept_checkpoint(args.project))
     from vqstudio.io.folders import expand_inputs
 
     inputs = expand_inputs(args.inputs)  # a folder: the recordings in it
@@ -227,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with protecting(inputs):
         job = train(settings, args.project, stop, resume=args.resume)
-        result = _run_distributed(job, stop) if world.distributed else run_job(job, stop)
+        result = run_in_world(job, stop) if world.distributed else run_job(job, stop)
     if not world.is_main:
         # Rank 0 reports for the run, and its exit code is the run's: a launcher takes any other
         # code as a failure and ends the processes still running (rank 0 printing its results).
@@ -259,160 +252,3 @@ def _print_privacy(project_dir: str) -> None:
         privacy = Project.open(project_dir).record.privacy
         if privacy:
             print(describe_privacy(dict(privacy)))
-
-
-def _run_distributed(job: Any, stop: threading.Event) -> Any:
-    """`run_job` for one process of several: SIGINT and SIGTERM both set `stop` (the launcher
-    answers a Ctrl-C, and SLURM the end of a job, with SIGTERM to every process, which then
-    still has its shutdown time to checkpoint); repeats within `SIGNAL_GRACE_S` are the same
-    request, a later one quits at once. The handlers stay until the process ends: once one rank
-    ends, the launcher sends SIGTERM to those still leaving, which would count as killed."""
-    from vqstudio.cli.progress import ProgressPrinter
-
-    first: list[float] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        now = time.monotonic()
-        if first and now - first[0] > SIGNAL_GRACE_S:
-            raise KeyboardInterrupt
-        if not first:
-            first.append(now)
-            stop.set()
-            print(
-                f"\nvqstudio: {signal.Signals(signum).name}: stopping every process after this step",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    printer = ProgressPrinter()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as done:
-                return done.value
-            printer(event)
-    finally:
-        printer.close()
-
-
-def _without_nproc(argv: list[str]) -> list[str]:
-    """The command's arguments less `--nproc N` (each worker is one process)."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == "--nproc":
-            skip = True
-        elif not a.startswith("--nproc="):
-            out.append(a)
-    return out
-
-
-def worker_command(argv: list[str], frozen: bool, argv0: str) -> list[str]:
-    """What `torch.distributed.run` starts for each process: this command less `--nproc`, as
-    `python -m vqstudio ...`, or in a frozen app (PyInstaller, no `-m`) its own executable under
-    the name that runs the command line (`--no-python`)."""
-    import shutil
-
-    argv = _without_nproc(argv)
-    if frozen:
-        return ["--no-python", shutil.which(argv0) or os.path.abspath(argv0), *argv]
-    return ["-m", "vqstudio", *argv]
-
-
-def launch_outcome(failures: dict[int, tuple[int, int]]) -> tuple[int, tuple[int, int, str] | None]:
-    """The command's exit code from the processes that failed (`{rank: (exit code, pid)}`, as
-    the launcher reports them), and the rank, pid and signal of a process that was killed (None
-    when each said why itself: bad input, a lost peer, a stop)."""
-    from vqstudio.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL
-
-    codes = {code for code, _ in failures.values()}
-    # A SIGTERM or SIGINT that ended a process came from the launcher, once another process had
-    # ended (a process that is training takes them as a stop): a consequence, not a cause.
-    passed_on = {-signal.SIGTERM, -signal.SIGINT}
-    if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, *passed_on}:
-        return EXIT_STOPPED, None
-    killed = {rank: f for rank, f in failures.items() if f[0] < 0 and f[0] not in passed_on}
-    if not killed and not codes - passed_on:  # only passed-on signals: whoever was killed first
-        killed = {rank: f for rank, f in failures.items() if f[0] < 0}
-    if not killed:  # each process said why itself (one line on stderr)
-        said = codes - passed_on <= {EXIT_BAD_INPUT, EXIT_STOPPED}
-        return (EXIT_BAD_INPUT if said else EXIT_INTERNAL), None
-    rank, (code, pid) = min(killed.items())
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    return EXIT_INTERNAL, (rank, pid, name)
-
-
-def _launch(args: argparse.Namespace) -> int:
-    """Starts `args.nproc` processes of this same command through `torch.distributed.run` (a
-    rendezvous on a free local port) and waits for them; returns the command's exit code. A
-    process that failed or was killed is one line naming its rank; the project keeps its last
-    checkpoint."""
-    import logging
-    import shutil
-    import tempfile
-
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args
-    from torch.distributed.run import run as launch
-
-    from vqstudio.device import resolve_device
-    from vqstudio.errors import DeviceError
-    from vqstudio.threads import available_cores
-
-    # Said once here rather than by every process: what the processes would train on.
-    if getattr(args, "dp_epsilon", None) is not None:
-        from vqstudio.errors import ProjectError
-        from vqstudio.training.job import PRIVATE_IN_ONE_PROCESS
-
-        raise ProjectError(PRIVATE_IN_ONE_PROCESS)
-    device = resolve_device(args.device)
-    if device.type == "mps":
-        raise DeviceError("--nproc trains on CUDA GPUs or CPUs, not Apple's MPS; use --device cpu")
-    if device.type == "cuda":
-        import torch
-
-        if args.nproc > torch.cuda.device_count():
-            raise DeviceError(
-                f"--nproc {args.nproc} asks for one process per GPU, but this machine has "
-                f"{torch.cuda.device_count()}; use --nproc {torch.cuda.device_count()} or --device cpu"
-            )
-    argv = list(getattr(args, "argv", None) or sys.argv[1:])
-    worker = worker_command(argv, bool(getattr(sys, "frozen", False)), sys.argv[0])
-    if "OMP_NUM_THREADS" not in os.environ and args.threads is None:
-        # The processes share this machine's cores (torchrun would give each one thread).
-        os.environ["OMP_NUM_THREADS"] = str(max(1, available_cores() // args.nproc))
-    # Time for every process to finish its step and for rank 0 to write its checkpoint once the
-    # launcher passes on a Ctrl-C (torch's default is 30 s).
-    os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "120")
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # our own line says it
-    # The launcher's own logs (its default folder would stay behind in the temporary folder).
-    logs = tempfile.mkdtemp(prefix="vqstudio-launch-")
-    options = ["--nproc-per-node", str(args.nproc), "--rdzv-backend", "c10d", "--log-dir", logs]
-    options += ["--rdzv-endpoint", "localhost:0"]  # a free port of this machine
-    try:
-        launch(parse_args([*options, *worker]))
-    except SignalException:
-        return EXIT_STOPPED
-    except ChildFailedError as e:
-        code, killed = launch_outcome({r: (f.exitcode, f.pid) for r, f in e.failures.items()})
-        if killed is not None:
-            from vqstudio.training.job import kept_checkpoint
-
-            rank, pid, name = killed
-            print(
-                f"vqstudio: training process rank {rank} (pid {pid}) was killed by {name}; the run "
-                f"stopped; {kept_checkpoint(args.project)}",
-                file=sys.stderr,
-            )
-        return code
-    finally:
-        shutil.rmtree(logs, ignore_errors=True)
-    return EXIT_OK
