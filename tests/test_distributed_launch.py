@@ -94,3 +94,14 @@ def test_differentially_private_training_is_refused_on_several_processes(tmp_pat
     with pytest.raises(ProjectError, match="one process"):
         run_to_end(train(settings, str(tmp_path / "Q"), threading.Event()))
     assert not (tmp_path / "P").exists() and not (tmp_path / "Q").exists()
+
+
+def test_the_command_line_is_this_python_or_the_executable_beside_the_frozen_app(tmp_path):
+    from vqstudio.cli.launch import command_line
+
+    assert command_line(False, "/usr/bin/python3") == ["/usr/bin/python3", "-m", "vqstudio"]
+    gui = tmp_path / "app" / "vqstudio-gui"
+    assert command_line(True, str(gui)) == [str(tmp_path / "app" / "vqstudio")]
+    assert command_line(True, str(tmp_path / "VQ Studio" / "vqstudio-gui.exe")) == [
+        str(tmp_path / "VQ Studio" / "vqstudio.exe")
+    ]

@@ -22,12 +22,32 @@ from vqstudio.cli.argtypes import in_range
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.ranges import Range
 
-__all__ = ["add_nproc", "launch", "launch_outcome", "run_in_world", "without_nproc", "worker_command"]
+__all__ = [
+    "add_nproc",
+    "command_line",
+    "launch",
+    "launch_outcome",
+    "run_in_world",
+    "without_nproc",
+    "worker_command",
+]
 
 NPROC = Range(1, 1024, 1)
 # Repeated signals within this many seconds of the first are one request: a launcher passes on
 # the Ctrl-C each worker also received from the terminal.
 SIGNAL_GRACE_S = 5.0
+
+
+def command_line(frozen: bool | None = None, executable: str | None = None) -> list[str]:
+    """How this installation runs `vqstudio ...` as a new process: `python -m vqstudio`, or in a
+    frozen app (PyInstaller) the `vqstudio` executable beside the running one (the app's
+    `vqstudio-gui` runs the desktop app, not the command line)."""
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+    executable = executable or sys.executable
+    if not frozen:
+        return [executable, "-m", "vqstudio"]
+    name = "vqstudio.exe" if executable.lower().endswith(".exe") else "vqstudio"
+    return [os.path.join(os.path.dirname(os.path.abspath(executable)), name)]
 
 
 def add_nproc(p: argparse.ArgumentParser, help: str) -> None:
