@@ -149,6 +149,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "recording (each file, for projects of many recordings)",
     )
     p.add_argument("--resume", action="store_true", help="continue the project in --project")
+    # The app's "all N GPUs" run: rank 0 also appends each event to FILE (vqstudio.event_stream),
+    # which the app tails for its live plots. Not for users, so not in --help.
+    p.add_argument("--events", metavar="FILE", help=argparse.SUPPRESS)
     p.add_argument(
         "--stage",
         choices=RESUME_STAGES[1:],
@@ -220,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with protecting(inputs):
         job = train(settings, args.project, stop, resume=args.resume)
+        if args.events and world.is_main:  # rank 0's events stand for the run
+            from vqstudio.event_stream import recorded
+
+            job = recorded(job, args.events)
         result = run_in_world(job, stop) if world.distributed else run_job(job, stop)
     if not world.is_main:
         # Rank 0 reports for the run, and its exit code is the run's: a launcher takes any other
