@@ -40,7 +40,7 @@ EVENTS = [
     SamplePreview(9, 256.0, ("ECG",), ("mV",), RNG.normal(size=(1, 5)), label="awake"),
     SamplePreview(9, 256.0, (), (), np.zeros((0, 0), np.float32)),
     CheckpointWritten("tokenizer", 20, "/tmp/p q/tokenizer.safetensors"),
-    LogLine("préparé: 2 files, \"quoted\"\nsecond line", "warning"),
+    LogLine('préparé: 2 files, "quoted"\nsecond line', "warning"),
     LongRun("prior", 3600.0, "about an hour"),
 ]
 
@@ -48,7 +48,9 @@ EVENTS = [
 def _same(a: object, b: object) -> bool:
     """Equal field by field: arrays in values, dtype and shape; NaN equals NaN."""
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        return (
+            isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        )
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
         return math.isnan(b)
     if isinstance(a, dict):

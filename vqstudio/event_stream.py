@@ -33,10 +33,8 @@ from vqstudio.events import (
 
 __all__ = ["EVENT_TYPES", "EventReader", "EventWriter", "decode", "encode", "recorded"]
 
-EVENT_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (Progress, Validation, ReconstructionPreview, SamplePreview, CheckpointWritten, LogLine, LongRun)
-}
+_CLASSES = (Progress, Validation, ReconstructionPreview, SamplePreview, CheckpointWritten, LogLine, LongRun)
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in _CLASSES}
 _ARRAY_KEYS = frozenset({"dtype", "shape", "data"})
 
 R = TypeVar("R")
