@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from vqstudio.errors import DeviceError, VQStudioError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 __all__ = [
@@ -48,11 +49,13 @@ __all__ = [
     "current",
     "exchange_gradients",
     "gather",
+    "has_joined",
     "join",
     "leave",
     "main_first",
     "mean",
     "shard",
+    "sum_to_main",
     "union",
     "world_from_env",
 ]
@@ -69,7 +72,13 @@ class PeerLost(VQStudioError, RuntimeError):
 
 
 class MainRefused(PeerLost):
-    """Rank 0 refused to start the run (`main_first`): it says why; the others say that it did."""
+    """Rank 0 refused to start the run (`main_first`): it says why. `said_here`: rank 0 runs on
+    this machine and its line is already in this terminal or log, so the others add none; on
+    another machine they say that it refused, and why."""
+
+    def __init__(self, message: str, said_here: bool = False) -> None:
+        super().__init__(message)
+        self.said_here = said_here
 
 
 class PeerOutOfMemory(RuntimeError):
@@ -131,6 +140,7 @@ _device: Any = None  # where the collectives' tensors live: the GPU for NCCL, th
 # out-of-memory slot): gloo on the CPU even beside NCCL, so reading them never waits for a GPU.
 _control: Any = None
 _peers: list[tuple[str, int]] = []  # (host, pid) of every rank, to name a lost one
+_joined = False  # whether this process has joined a group (it may have left it since)
 
 
 def current() -> World:
@@ -138,11 +148,17 @@ def current() -> World:
     return _world
 
 
+def has_joined() -> bool:
+    """Whether this process joined a process group at some point: before, a stop has nothing to
+    finish or keep, and a process can simply end."""
+    return _joined
+
+
 def join(device: torch.device) -> torch.device:
     """Joins the process group the environment describes (NCCL for a CUDA `device`, else gloo)
     and returns the device this rank trains on (its own GPU: `cuda:LOCAL_RANK`). One process
     alone joins nothing and gets `device` back."""
-    global _world, _device, _peers, _control
+    global _world, _device, _peers, _control, _joined
     world = world_from_env()
     if not world.distributed:
         return device
@@ -174,6 +190,7 @@ def join(device: torch.device) -> torch.device:
     if not dist.is_initialized():
         with _collective():
             dist.init_process_group(backend, timeout=TIMEOUT)
+    _joined = True
     _world, _device = world, device if backend == "nccl" else torch.device("cpu")
     with _collective():
         _control = dist.new_group(backend="gloo", timeout=TIMEOUT) if backend == "nccl" else None
@@ -315,7 +332,10 @@ def main_first(action: Any) -> Any:
     if error is not None:
         raise error
     if said:
-        raise MainRefused(f"rank {_world.rank}: rank 0 stopped the run: {said}")
+        # A launcher numbers a machine's processes together: rank 0's machine holds ranks below
+        # its process count.
+        here = _world.rank < _world.local_size
+        raise MainRefused(f"rank {_world.rank}: rank 0 stopped the run: {said}", said_here=here)
     return result
 
 
@@ -409,6 +429,19 @@ def gather(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
     with _collective():
         dist.all_gather(out, src)
     return torch.cat(out, dim=dim).to(t.device)
+
+
+def sum_to_main(array: np.ndarray) -> None:
+    """Adds every rank's `array` (of equal shapes) into rank 0's, in place, through the host's
+    group (an output larger than a GPU's memory never goes to one); the others' may be changed
+    on the way. Outputs that are zero outside each rank's own rows are put together exactly."""
+    if not _world.distributed:
+        return
+    import torch
+    import torch.distributed as dist
+
+    with _collective():
+        dist.reduce(torch.from_numpy(array), dst=0, group=_control)
 
 
 def mean(t: torch.Tensor) -> torch.Tensor:

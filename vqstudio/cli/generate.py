@@ -3,6 +3,9 @@
 `.edf/.bdf/.csv` with `--count N` write `NAME_1.EXT ... NAME_N.EXT` (one file `NAME.EXT` when N
 is 1); `.npy` writes one float32 `(count, channels, samples)` array with `NAME.json` beside it.
 Prints what it wrote and the speed in signal-seconds generated per wall-second.
+
+`--nproc N` (or `torchrun ... -m vqstudio generate`) samples with N processes, one per GPU or
+CPU processes, each its share of the recordings; rank 0 writes every file, once.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import sys
 
 from vqstudio.cli.argtypes import in_range, thread_count, whole_number
+from vqstudio.cli.launch import add_nproc, launch, run_in_world
 from vqstudio.generation.settings import COUNT, GUIDANCE, SECONDS, STEPS, TEMPERATURE, WEIGHTS
 
 __all__ = ["add_parser", "run"]
@@ -83,13 +87,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         # same seed promises the same output.
         help="CPU threads (auto: OMP_NUM_THREADS when set, else every core; give 1 on a busy machine)",
     )
+    add_nproc(
+        p,
+        "generate with N processes on this machine (one per GPU, or CPU processes), each sampling its "
+        "share of the --count recordings; the same as torchrun --nproc-per-node N -m vqstudio generate ...",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
     import threading
 
+    from vqstudio.cli.exit_codes import EXIT_OK
     from vqstudio.cli.progress import ProgressPrinter, run_job
+    from vqstudio.distributed import world_from_env
     from vqstudio.events import Progress
     from vqstudio.generation.export import check_outputs, write_generated
     from vqstudio.generation.sampling import GenerateSettings, generate
@@ -97,11 +109,21 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.project import Project
     from vqstudio.project.lock import lock_outputs
 
+    world = world_from_env()
+    if args.nproc > 1 and not world.distributed:
+        check_outputs(args.out, args.count)  # said once, before any process starts
+        return launch(args, "generation", lambda: "no recording was written")
     project = Project.open(args.project)
+    # Rank 0 alone checks and writes the outputs (a refusal ends the others through the launcher).
+    outputs = (
+        lock_outputs(check_outputs(args.out, args.count), "vqstudio generate")
+        if world.is_main
+        else contextlib.nullcontext([])
+    )
     with (
         protecting(project.source_paths, "a recording this project was trained on"),
         # Outputs inside a project (its samples/) wait for no one: a run that holds it is named.
-        lock_outputs(check_outputs(args.out, args.count), "vqstudio generate") as notes,
+        outputs as notes,
     ):
         for note in notes:
             print(f"vqstudio: {note}", file=sys.stderr)
@@ -129,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
                 super().__call__(event)
 
         printer = Printer()
-        recordings = run_job(generate(project.path, settings, stop), stop, printer)
+        job = generate(project.path, settings, stop)
+        recordings = run_in_world(job, stop, printer) if world.distributed else run_job(job, stop, printer)
+        if not world.is_main:
+            return EXIT_OK  # rank 0 writes and reports for the run
         if stop.is_set() or not recordings:
             print("vqstudio: stopped; nothing written", flush=True)
             return 130

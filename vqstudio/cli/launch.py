@@ -16,11 +16,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vqstudio.cli.argtypes import in_range
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.ranges import Range
+
+if TYPE_CHECKING:
+    from vqstudio.cli.progress import ProgressPrinter
 
 __all__ = [
     "add_nproc",
@@ -55,19 +58,23 @@ def add_nproc(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--nproc", type=in_range(NPROC, whole=True), default=1, metavar="N", help=help)
 
 
-def run_in_world(job: Any, stop: threading.Event) -> Any:
+def run_in_world(job: Any, stop: threading.Event, printer: ProgressPrinter | None = None) -> Any:
     """`run_job` for one process of several: SIGINT and SIGTERM both set `stop` (the launcher
     answers a Ctrl-C, and SLURM the end of a job, with SIGTERM to every process, which then
     still has its shutdown time to checkpoint); repeats within `SIGNAL_GRACE_S` are the same
-    request, a later one quits at once. The handlers stay until the process ends: once one rank
-    ends, the launcher sends SIGTERM to those still leaving, which would count as killed."""
+    request, a later one quits at once (as does any before the process joined its group). The
+    handlers stay until the process ends: once one rank ends, the launcher sends SIGTERM to
+    those still leaving, which would count as killed."""
+    from vqstudio import distributed
     from vqstudio.cli.progress import ProgressPrinter
 
     first: list[float] = []
 
     def handler(signum: int, frame: Any) -> None:
         now = time.monotonic()
-        if first and now - first[0] > SIGNAL_GRACE_S:
+        # Before the group forms (a process waiting for one that refused and ended) there is
+        # nothing to finish: end now, not after the launcher's shutdown time and a SIGKILL.
+        if not distributed.has_joined() or (first and now - first[0] > SIGNAL_GRACE_S):
             raise KeyboardInterrupt
         if not first:
             first.append(now)
@@ -78,7 +85,7 @@ def run_in_world(job: Any, stop: threading.Event) -> Any:
                 flush=True,
             )
 
-    printer = ProgressPrinter()
+    printer = printer or ProgressPrinter()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
     try:

@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STOPPED
     except Exception as e:
         said = user_error(e)
+        if getattr(said, "said_here", False):  # rank 0 of this run said it, on this machine
+            return EXIT_BAD_INPUT
         if said is not None:
             print(f"vqstudio: {said}", file=sys.stderr)
             return EXIT_BAD_INPUT

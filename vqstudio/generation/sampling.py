@@ -9,7 +9,14 @@ A project trained at a working rate (`vqstudio.data.working_rate`) decodes at th
 resamples to the output (source) rate and adds, per recording, noise shaped like the source's
 spectrum above the working band, drawn from the seed and the recording's index.
 
-The same seed gives the same output on the same device and software.
+The same seed gives the same output on the same device and software. Each batch of recordings
+draws from its own generator, seeded from (seed, its first recording): N processes give what one
+process gives that samples ceil(count / N) recordings at a time.
+
+Several processes (`torchrun` or `vqstudio generate --nproc N`, `vqstudio.distributed`): the
+batches are dealt out in turn, each process samples its own, and rank 0 alone receives the whole
+output (a sum over the processes of outputs that are zero outside each one's batches: exact) and
+returns the recordings; the others return none.
 """
 
 from __future__ import annotations
@@ -23,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from vqstudio import __version__
+from vqstudio import __version__, distributed
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
-from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest
+from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest, run_to_end
 from vqstudio.generation.settings import GenerateSettings
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SampleOptions
 from vqstudio.recording import Annotation, Channel, Recording
@@ -34,8 +41,9 @@ from vqstudio.recording import Annotation, Channel, Recording
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STEPS", "GenerateSettings", "generate"]
 
 
-def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple[Any, list[str | None]]:
-    """Label index per recording (the null label when unconditional) and its text."""
+def _label_rows(prior: Any, settings: GenerateSettings, seed: int) -> tuple[Any, list[str | None]]:
+    """Label index per recording (the null label when unconditional) and its text; drawn labels
+    come from `seed` alone."""
     import torch
 
     null = prior.config.n_labels
@@ -60,7 +68,7 @@ def _label_rows(prior: Any, settings: GenerateSettings, generator: Any) -> tuple
     weights = torch.tensor([max(0, c) for c in prior.label_counts], dtype=torch.float64)
     if float(weights.sum()) <= 0:
         weights = torch.ones(null, dtype=torch.float64)
-    draw = torch.Generator().manual_seed(int(generator.initial_seed()) + 7)
+    draw = torch.Generator().manual_seed(int(seed) + 7)
     rows = torch.multinomial(weights, settings.count, replacement=True, generator=draw)
     return rows, [prior.label_names[int(i)] for i in rows]
 
@@ -140,49 +148,82 @@ def generate(
     stopped. The last `Progress` event's `rate` is the speed in signal-seconds per second.
     Raises `ProjectError` for a project without a tokenizer or prior, or an unknown label.
     """
-    import torch
-
-    from vqstudio.device import is_out_of_memory, resolve_device, set_threads
-    from vqstudio.generation.cost import LONG_REQUEST_S, generate_cost
-    from vqstudio.models.tokenizer import noise_seed
-    from vqstudio.priors.continuation import decode_latents, iter_sample
-    from vqstudio.priors.store import check_prior_fits, load_prior
+    from vqstudio.device import resolve_device, set_threads
     from vqstudio.project import Project
-    from vqstudio.resources import check_memory
 
     stop = stop if stop is not None else threading.Event()
     project = Project.open(project_dir)
     if not project.has_tokenizer:
         raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
     set_threads(settings.threads)
-    device = resolve_device(settings.device)
+    device = distributed.join(resolve_device(settings.device))  # one process: the device itself
+    try:
+        job = _generate(project, settings, stop, device)
+        if distributed.current().is_main:
+            return (yield from job)
+        return run_to_end(job)  # rank 0's events stand for the run
+    finally:
+        distributed.leave()
+
+
+def _generate(
+    project: Any, settings: GenerateSettings, stop: StopRequest, device: Any
+) -> Generator[Event, None, list[Recording] | np.ndarray]:
+    """`generate` once the project is open and the device (and process group) chosen."""
+    import torch
+
+    from vqstudio.device import is_out_of_memory
+    from vqstudio.generation.cost import LONG_REQUEST_S, generate_cost
+    from vqstudio.models.tokenizer import noise_seed
+    from vqstudio.priors.continuation import decode_latents, iter_sample
+    from vqstudio.priors.store import check_prior_fits, load_prior
+    from vqstudio.resources import check_memory
+
+    world = distributed.current()
     t0 = time.monotonic()
-    tokenizer = project.load_tokenizer(device, weights=settings.weights)
-    prior_path = project.weights_path("prior", settings.weights)
-    prior = load_prior(prior_path, device)
-    check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(prior_path))
+
+    def load() -> tuple[Any, Any, Any, list[str | None], float, Any]:
+        """The models, the labels drawn, the guidance and the cost: every check a request can
+        fail, made by rank 0 first (`main_first`), so a refusal is said once."""
+        tokenizer = project.load_tokenizer(device, weights=settings.weights)
+        prior_path = project.weights_path("prior", settings.weights)
+        prior = load_prior(prior_path, device)
+        check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(prior_path))
+        rows, label_texts = _label_rows(prior, settings, settings.seed)
+        guidance = settings.guidance
+        if guidance is None:
+            guidance = prior.model.default_guidance if prior.conditional else 1.0
+        guided = prior.conditional and guidance != 1.0
+        cost = generate_cost(
+            tokenizer.cfg,
+            prior.config,
+            settings.count,
+            length(tokenizer),
+            n_work,
+            n_samples,
+            guided,
+            settings.batch,
+        )
+        # Checked before any sampling: one batch at a time, the whole output, and writing it.
+        check_memory(
+            cost.total_bytes,
+            f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
+            "generate shorter or fewer recordings per run",
+        )
+        return tokenizer, prior, rows, label_texts, guidance, cost
+
     rate, out_rate = project.rate, project.output_rate
     n_samples = max(1, round(settings.seconds * out_rate))  # what the caller gets, at out_rate
     # The model works at `rate`; a working rate below the output rate decodes a little past the
     # end (the resampling filter's reach) so the resampled end is not drawn towards zero.
     n_work = n_samples if rate == out_rate else math.ceil(n_samples * rate / out_rate) + RESAMPLE_MARGIN
-    length = math.ceil(n_work / tokenizer.cfg.downsample)
+
+    def length(tokenizer: Any) -> int:
+        return math.ceil(n_work / tokenizer.cfg.downsample)
+
+    tokenizer, prior, rows, label_texts, guidance, cost = distributed.main_first(load) or load()
     fill = project.fill
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
-    rows, label_texts = _label_rows(prior, settings, generator)
-    guidance = settings.guidance
-    if guidance is None:
-        guidance = prior.model.default_guidance if prior.conditional else 1.0
-    guided = prior.conditional and guidance != 1.0
-    cost = generate_cost(
-        tokenizer.cfg, prior.config, settings.count, length, n_work, n_samples, guided, settings.batch
-    )
-    # Checked before any sampling: one batch at a time, the whole output, and writing it.
-    check_memory(
-        cost.total_bytes,
-        f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
-        "generate shorter or fewer recordings per run",
-    )
     options = SampleOptions(
         steps=settings.steps or DEFAULT_STEPS,
         guidance=guidance,
@@ -198,11 +239,20 @@ def generate(
         prior.model.to(torch.bfloat16)
 
     batch = cost.batch
-    out = np.empty((settings.count, len(mean), n_samples), dtype=np.float32)
-    said_long = False
-    for b0 in range(0, settings.count, batch):
+    if world.distributed:  # a batch for every process, where there are recordings enough
+        batch = min(batch, math.ceil(settings.count / world.size))
+    # Zeros, not empty: the rows of other processes' batches stay zero for the sum to rank 0.
+    out = np.zeros((settings.count, len(mean), n_samples), dtype=np.float32)
+    own = list(range(world.rank * batch, settings.count, world.size * batch))  # this process's batches
+    own_count = sum(min(batch, settings.count - b0) for b0 in own)
+    said_long = stopped = False
+    for done_before, b0 in enumerate(own):
         labels = rows[b0 : b0 + batch]
-        job = iter_sample(prior.model, tokenizer, length, labels, generator, options)
+        # Each batch its own stream (the first the seed's own): the same recordings on any
+        # number of processes.
+        if b0:
+            generator = torch.Generator(device=device).manual_seed(noise_seed(settings.seed, b0, 1))
+        job = iter_sample(prior.model, tokenizer, length(tokenizer), labels, generator, options)
         try:
             while True:
                 try:
@@ -211,12 +261,16 @@ def generate(
                     result = finished.value
                     break
                 if stop.is_set():
-                    return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
-                progress = _progress(t0, b0 + labels.shape[0] * done / total, settings)
+                    stopped = True
+                    break
+                items = done_before * batch + labels.shape[0] * done / total
+                progress = _progress(t0, items * settings.count / max(own_count, 1), settings)
                 yield progress
                 if not said_long and progress.eta_s is not None and progress.eta_s > LONG_REQUEST_S:
                     said_long = True
                     yield _long_run(progress.eta_s, settings)
+            if stopped:
+                break
             with torch.no_grad():
                 # A decoder that draws texture from noise draws it from (seed, batch): the
                 # prior's generator is left alone, so its draws are what they always were.
@@ -241,6 +295,12 @@ def generate(
             out[b0 : b0 + batch] = _to_output_rate(x, rate, out_rate, n_samples)
             for i in range(b0, min(b0 + batch, settings.count)):
                 add_fill(out[i], fill, out_rate, rate, settings.seed, i)
+    # Every process gets here, stopped or not: a stop on any of them stops the run.
+    if distributed.agree({}, any_of={"stop": stopped})["stop"]:
+        return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
+    distributed.sum_to_main(out)
+    if not world.is_main:
+        return np.zeros((0, len(mean), n_samples), np.float32) if settings.as_array else []
     wall = time.monotonic() - t0
 
     window = min(n_samples, round(project.window * out_rate / rate))
