@@ -1,12 +1,13 @@
-"""`vqstudio-gui --self-test`: an end-to-end check of an installed VQ Studio in under a minute.
+"""`vqstudio-gui --self-test`: an end-to-end check of an installed VQ Studio in about a minute.
 
 It builds a short demo recording, trains a tiny model for a few steps, generates a recording,
-exports it as EDF and reads it back, and draws the main window offscreen and checks the picture
-is not blank. Training, generation and the export go through the app's own entry points in
-`ui.jobs` (run here synchronously, as the window's worker thread runs them), so the self-test
-checks what the app runs. One line per check (`PASS name: detail` or `FAIL name: reason`) goes
-to stdout; `run_self_test` returns 0 only when every check passed; a check whose input an earlier
-check failed to make reports FAIL "... not available", never a pass.
+exports it as EDF and reads it back, draws the main window offscreen and checks the picture is
+not blank, and trains on 2 CPU processes (gloo) through the `vqstudio` command line, as `--nproc`
+starts them in the installed app. Training, generation and the export go through the app's own
+entry points in `ui.jobs` (run here synchronously, as the window's worker thread runs them), so
+the self-test checks what the app runs. One line per check (`PASS name: detail` or `FAIL name:
+reason`) goes to stdout; `run_self_test` returns 0 only when every check passed; a check whose
+input an earlier check failed to make reports FAIL "... not available", never a pass.
 
 The files go to a temporary folder, removed at the end, or to `out_dir` (or the folder named by
 the environment variable VQSTUDIO_SELFTEST_DIR), kept: `project/` (with the generated recording
@@ -41,6 +42,9 @@ SAMPLER_STEPS = 8
 # One torch thread: these models are tiny, and on a busy machine a second OpenMP thread makes
 # each step several times slower (measured: 10 s with one thread, 82 s with two, at load 7).
 THREADS = 1
+PROCESSES = 2  # the distributed check: gloo on the CPU, which every machine has
+DISTRIBUTED_STEPS = 4
+DISTRIBUTED_TIMEOUT_S = 240
 
 
 class NotAvailable(Exception):
@@ -172,6 +176,48 @@ def check_export(st: _State) -> str:
     return f"{st.edf_path.name} ({st.edf_path.stat().st_size} bytes) reads back within {worst:.2f} EDF steps"
 
 
+def check_distributed(st: _State) -> str:
+    """`vqstudio train --nproc 2` on the demo recording: the processes start (a frozen app starts
+    them through torch.distributed.run's entry point, not `python -m`), join a gloo group, train
+    both stages in step, and rank 0's checkpoint says 2 processes ran."""
+    if st.recording is None:
+        raise NotAvailable("no demo recording (the demo check failed)")
+    import subprocess
+
+    from vqstudio.cli.launch import command_line
+    from vqstudio.io import write_recording
+    from vqstudio.project.checkpoint import saved_stages
+
+    source = st.work / "demo.edf"
+    write_recording(st.recording, str(source))
+    project = st.work / "project-2-processes"
+    steps = str(DISTRIBUTED_STEPS)
+    command = [*command_line(), "train", str(source), "--project", str(project), "--nproc", str(PROCESSES)]
+    command += [
+        "--channels",
+        ",".join(DEMO_CHANNELS),
+        "--window",
+        "2",
+        "--preset",
+        "small",
+        "--device",
+        "cpu",
+    ]
+    command += ["--tokenizer-steps", steps, "--prior-steps", steps, "--threads", str(THREADS)]
+    # The launcher's scratch files go to the check's own folder, removed with it.
+    env = {**os.environ, "TMPDIR": str(st.work), "OMP_NUM_THREADS": str(THREADS)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=DISTRIBUTED_TIMEOUT_S)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise AssertionError(f"exit {done.returncode}: {last}")
+    stages = saved_stages(str(project / "state.safetensors"))
+    ran = {name: int(stage["extra"]["progress"].get("processes", 1)) for name, stage in stages.items()}
+    if ran.get("tokenizer") != PROCESSES or ran.get("prior") != PROCESSES:
+        raise AssertionError(f"the checkpoint records {ran} processes per stage, not {PROCESSES}")
+    steps_done = {name: int(stage["extra"]["progress"]["step"]) for name, stage in stages.items()}
+    return f"{PROCESSES} processes (gloo), steps {steps_done}"
+
+
 def check_window(st: _State) -> str:
     from PySide6.QtWidgets import QApplication
 
@@ -221,6 +267,7 @@ CHECKS: tuple[tuple[str, Callable[[_State], str]], ...] = (
     ("generate", check_generate),
     ("export EDF", check_export),
     ("main window", check_window),
+    ("train on 2 processes", check_distributed),
 )
 
 

@@ -27,13 +27,15 @@ pytestmark = [pytest.mark.packaging, pytest.mark.timeout(2400)]
 
 
 def _no_network_prefix() -> list[str]:
-    """The command prefix that runs a program in a new network namespace (only loopback, down)."""
+    """The command prefix that runs a program in a new network namespace: only its own loopback,
+    brought up (the self-test's 2 processes meet on localhost), no way out."""
     unshare = shutil.which("unshare")
     if unshare is None:
         pytest.fail("unshare (util-linux) is needed to run the self-test without network")
+    loopback_up = [sys.executable, str(Path(__file__).with_name("loopback_up.py"))]
     for prefix in ([unshare, "-n"], [unshare, "-rn"]):
-        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
-            return prefix
+        if subprocess.run([*prefix, *loopback_up, shutil.which("true") or "/bin/true"]).returncode == 0:
+            return [*prefix, *loopback_up]
     pytest.fail("cannot make a network namespace (unshare -n / -rn): run as root or enable user namespaces")
 
 
@@ -95,6 +97,7 @@ def test_installed_app_passes_its_self_test_offline(installed: Path, tmp_path: P
         f"self-test failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}"
     )
     assert "FAIL" not in done.stdout
+    assert "PASS train on 2 processes: 2 processes (gloo)" in done.stdout
     edf = out_dir / "selftest.edf"
     assert edf.is_file(), f"the self-test left no {edf.name}"
     with pyedflib.EdfReader(str(edf)) as reader:
