@@ -1,7 +1,8 @@
 """Where the app turns what the user chose into engine calls, as the command line does in its
-subcommands: train (`training_job`), generate and keep in the project (`generation_job`), write
-generated recordings elsewhere (`export_generated`), evaluate (`evaluation_job`). The window's
-panels hand their choices here; the self-test (`ui.selftest`) runs the same functions.
+subcommands: train (`training_job`; on all GPUs `processes_training_job`, the command line in
+processes of its own), generate and keep in the project (`generation_job`), write generated
+recordings elsewhere (`export_generated`), evaluate (`evaluation_job`). The window's panels
+hand their choices here; the self-test (`ui.selftest`) runs the same functions.
 
 The job factories return a function of the stop request (a `JobFunction`, what `ui.worker.Job`
 runs in its thread) that yields the engine's events and returns its result; the self-test drains
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vqstudio.events import LogLine
@@ -34,6 +35,7 @@ __all__ = [
     "generation_job",
     "gui_threads",
     "job_threads",
+    "processes_training_job",
     "training_job",
     "warm_up_job",
 ]
@@ -162,6 +164,68 @@ def training_job(
         return (yield from train(settings, project_dir, stop, resume=resume, recordings=recs))
 
     return job
+
+
+def processes_training_job(
+    options: dict[str, Any],
+    project_dir: str,
+    resume: bool,
+    recordings: Sequence[Recording],
+    paths: Sequence[str],
+    processes: int,
+    edited: Collection[Recording] = (),
+    copies_folder: str | None = None,
+) -> JobFunction:
+    """The Train tab's "all N GPUs" run: the same training as `training_job`, as
+    `vqstudio train --nproc processes` in processes of its own (one per GPU, at
+    `options["device"]`), its rank 0's events read back for the live plots (`ui.process_job`).
+    `recordings` with their `paths` ("" for none) are what it trains on; those no unchanged file
+    holds (in memory, `edited`) go as EDF copies into `copies_folder` (default: the run's
+    temporary folder, removed at the end with the events file). Returns the engine's
+    `TrainResult`, read from the project the processes wrote."""
+
+    def job(stop: threading.Event) -> Generator[Any, None, Any]:
+        import shutil
+        import tempfile
+
+        from ui.process_job import run_command
+        from ui.train_command import handed_files, train_arguments
+        from vqstudio.cli.launch import command_line
+
+        args = train_arguments(options, resume, processes)  # a refusal before anything is written
+        folder = tempfile.mkdtemp(prefix="vqstudio-train-")
+        try:
+            files = yield from handed_files(recordings, paths, edited, copies_folder or folder, resume)
+            events = os.path.join(folder, "events.jsonl")
+            argv = [*command_line(), "train", *files, "--project", os.path.abspath(project_dir)]
+            argv += ["--nproc", str(processes), f"--device={options.get('device') or 'auto'}", *args]
+            argv += [*(["--resume"] if resume else []), "--events", events]
+            yield LogLine(f"training with {processes} processes, each on its share of every batch")
+            code = yield from run_command(argv, events, os.path.join(folder, "stderr.txt"), stop)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return _trained(project_dir, stopped=code != 0)
+
+    return job
+
+
+def _trained(project_dir: str, stopped: bool) -> Any:
+    """How a run in other processes ended, as `train` returns it (`TrainResult`), from the
+    project they wrote."""
+    from vqstudio.project import Project
+    from vqstudio.training.job import TrainResult
+
+    project = Project.open(project_dir)
+    tok, prior = project.stage("tokenizer"), project.stage("prior")
+    return TrainResult(
+        project=project.path,
+        stopped=stopped,
+        tokenizer_step=tok.step,
+        prior_step=prior.step,
+        elapsed_s=tok.elapsed_s + prior.elapsed_s,
+        metrics=dict(tok.metrics),
+        prior_metrics=dict(prior.metrics),
+    )
 
 
 def generation_job(project_dir: str, options: dict[str, Any]) -> JobFunction:

@@ -20,14 +20,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QEvent, QTimer, Signal
+from PySide6.QtCore import QEvent, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from ui import file_opening, panels, project_opening, theme
 from ui.deferred_tabs import DeferredTabs
 from ui.errors import app_message, ask_action, show_error
-from ui.jobs import devices_job, evaluation_job, generation_job, gui_threads, training_job, warm_up_job
+from ui.jobs import (
+    devices_job,
+    evaluation_job,
+    generation_job,
+    gui_threads,
+    processes_training_job,
+    training_job,
+    warm_up_job,
+)
 from ui.menus import TABS, VIEWER_ACTIONS, add_viewer_keys, build_menus, create_actions
 from ui.recent import RecentLists
 from ui.session import Session
@@ -300,19 +308,43 @@ class MainWindow(QMainWindow):
             if found is None:
                 self.set_status("Resume needs the recordings the project was trained on")
                 return
-            recordings = [rec for rec, _ in found]
-            inputs = tuple(path for _, path in found if path)
+            recordings, paths = [rec for rec, _ in found], [path for _, path in found]
         elif current is not None:
-            recordings, inputs = [current.recording], ((current.path,) if current.path else ())
+            recordings, paths = [current.recording], [current.path or ""]
         else:
             return
+        inputs = tuple(path for path in paths if path)
         options = {**self.training.settings_kwargs(), "threads": gui_threads(), "inputs": inputs}
-        job = Job("train", training_job(options, project_dir, resume, recordings), self, low_priority=True)
+        processes = self.training.processes()
+        if processes > 1:  # "all N GPUs": `vqstudio train --nproc N`, its events drawn here
+            editor = self.viewer.annotation_editor if self.signals.viewer_built else None
+            factory = processes_training_job(
+                options,
+                project_dir,
+                resume,
+                recordings,
+                paths,
+                processes,
+                edited=editor.unsaved() if editor is not None else (),
+                copies_folder=self._copies_folder(),
+            )
+            job = Job("train", factory, self)
+        else:
+            factory = training_job(options, project_dir, resume, recordings)
+            job = Job("train", factory, self, low_priority=True)
         self.training.attach(job, resume)
         job.finished.connect(lambda result: self._on_trained(project_dir, result))
         job.failed.connect(self._on_training_failed)
         self.start_job(job)
         self.panels.show("train")
+
+    @staticmethod
+    def _copies_folder() -> str:
+        """Where a run in processes of its own gets copies of recordings no file holds as they are
+        (in memory, annotations edited): the app's data folder, beside the demo recording, so a
+        project trained on a copy finds it again to resume."""
+        data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+        return os.path.join(data, "copies")
 
     def _on_trained(self, project_dir: str, result: Any) -> None:
         self.session.set_project(os.path.abspath(project_dir))

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import gpu_choice
 from ui.codec_choice import CODEC_SETTINGS, codec_box, codec_choice
 from ui.errors import app_message
 from ui.plots import LegendPlot
@@ -178,6 +179,12 @@ class TrainingPanel(QWidget):
         self.device = QComboBox()
         self.device.addItem("auto (detecting...)", "auto")
         self.device.setToolTip("Detected after torch loads in the background")
+        # "all N GPUs": one process per GPU (`vqstudio train --nproc N`), shown with several GPUs.
+        self.gpus = gpu_choice.gpu_box()
+        self.gpus.toggled.connect(lambda on: self.device.setEnabled(not on))
+        self._gpu_count = 1
+        # The device of an "all N GPUs" run's processes (a test runs the same path on CPU ones).
+        self.processes_device = gpu_choice.GPU_DEVICE
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(MINUTES.spin_low, MINUTES.high)
         self.minutes.setValue(MINUTES.default)
@@ -218,7 +225,10 @@ class TrainingPanel(QWidget):
         form.addRow("Tokenizer", self.codec)
         form.addRow("Prior", self.prior)
         form.addRow("Labels", self.labels)
-        form.addRow("Device", self.device)
+        device_row = QHBoxLayout()
+        device_row.addWidget(self.device, 1)
+        device_row.addWidget(self.gpus)
+        form.addRow("Device", device_row)
         form.addRow("Time budget", self.minutes)
         form.addRow("Seed", self.seed)
         form.addRow("Differential privacy", self.privacy)
@@ -433,6 +443,12 @@ class TrainingPanel(QWidget):
         index = self.device.findData(current)
         self.device.setCurrentIndex(max(0, index))
         self.device.setToolTip("Compute devices found by torch")
+        self._gpu_count = gpu_choice.gpu_count(choices)
+        gpu_choice.show_gpu_choice(self.gpus, self._gpu_count)
+
+    def processes(self) -> int:
+        """How many processes the run trains with: one, or one per GPU ("all N GPUs")."""
+        return self._gpu_count if self.gpus.isChecked() and self._gpu_count > 1 else 1
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(
@@ -470,7 +486,7 @@ class TrainingPanel(QWidget):
             **CODEC_SETTINGS[self.codec.currentData()],
             "prior": self.prior.currentData(),
             "labels": self.labels.currentData(),
-            "device": self.device.currentData() or "auto",
+            "device": self.processes_device if self.processes() > 1 else self.device.currentData() or "auto",
             "minutes": float(self.minutes.value()),
             "seed": int(self.seed.value()),
             "resume_stage": self.resume_stage.currentData() or "auto",
