@@ -42,6 +42,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"leave out --label \(or train with --labels annotations\|files\)", "choose any label"),
     (r"--labels annotations\|files", "labels from annotations or files"),
     (r"--stage (tokenizer|prior|both)", r"Resume continues: \1"),
+    (r"start it without torchrun or --nproc", "untick all GPUs beside Device"),  # "all N GPUs"
     (
         r"add its annotations to the recording they belong to",
         "open the recording they belong to, then this file",

@@ -189,17 +189,15 @@ def processes_training_job(
         import tempfile
 
         from ui.process_job import run_command
-        from ui.train_command import handed_files, train_arguments
-        from vqstudio.cli.launch import command_line
+        from ui.train_command import handed_files, train_arguments, train_command
 
         args = train_arguments(options, resume, processes)  # a refusal before anything is written
         folder = tempfile.mkdtemp(prefix="vqstudio-train-")
         try:
             files = yield from handed_files(recordings, paths, edited, copies_folder or folder, resume)
             events = os.path.join(folder, "events.jsonl")
-            argv = [*command_line(), "train", *files, "--project", os.path.abspath(project_dir)]
-            argv += ["--nproc", str(processes), f"--device={options.get('device') or 'auto'}", *args]
-            argv += [*(["--resume"] if resume else []), "--events", events]
+            device = options.get("device") or "auto"
+            argv = train_command(files, project_dir, processes, device, args, resume, events)
             yield LogLine(f"training with {processes} processes, each on its share of every batch")
             code = yield from run_command(argv, events, os.path.join(folder, "stderr.txt"), stop)
         finally:

@@ -2,11 +2,11 @@
 settings (`TrainSettings` fields, as `TrainingPanel.settings_kwargs` gives them) as the
 command's options, and the recordings as files the processes can read.
 
-A setting the command line cannot take is refused with a one-line reason (an `InputFileError`,
-shown as "Training could not start"), never dropped: the processes would train something
-other than what the form says. A recording with no unchanged file on disk (held in memory, or
-with annotation edits not saved) is handed over as an EDF copy (`vqstudio.io.write_recording`)
-in a folder of the app's, never in a user's file or the project.
+A setting the command line cannot take is refused with a one-line reason in the app's words (an
+`InputFileError`, shown as "Training could not start"), never dropped: the processes would
+train something other than what the form says. A recording with no unchanged file on disk
+(held in memory, or with annotation edits not saved) is handed over as an EDF copy
+(`vqstudio.io.write_recording`) in a folder of the app's, never in a user's file or the project.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from vqstudio.errors import InputFileError
 from vqstudio.events import LogLine
 from vqstudio.recording import Recording, file_sha256
 
-__all__ = ["handed_files", "train_arguments"]
+__all__ = ["handed_files", "train_arguments", "train_command"]
 
 # Settings the processes get otherwise: the device is the run's (`--device`), the inputs are
 # `handed_files`, and `--nproc` is the run's number of processes.
@@ -46,7 +46,7 @@ def train_arguments(options: Mapping[str, Any], resume: bool, processes: int) ->
         if odd:
             raise InputFileError(
                 f"channel {odd[0]!r} has a comma in its label, which the training processes cannot "
-                "be given (--channels A,B,...); train on one GPU"
+                "be given (they take the channels as a list separated by commas); train on one GPU"
             )
         args.append("--channels=" + ",".join(channels))
     settings = {
@@ -93,12 +93,31 @@ def train_arguments(options: Mapping[str, Any], resume: bool, processes: int) ->
     return args
 
 
+def train_command(
+    files: Sequence[str],
+    project_dir: str,
+    processes: int,
+    device: str,
+    arguments: Sequence[str],
+    resume: bool,
+    events_path: str,
+) -> list[str]:
+    """The whole command: `vqstudio train FILES --project P --nproc N --device D` with the
+    `arguments` of `train_arguments`, rank 0's events appended to `events_path`. Run as this
+    installation runs its command line (`python -m vqstudio`, or the frozen app's `vqstudio`)."""
+    from vqstudio.cli.launch import command_line
+
+    argv = [*command_line(), "train", *files, "--project", os.path.abspath(project_dir)]
+    argv += ["--nproc", str(processes), f"--device={device}", *arguments]
+    return [*argv, *(["--resume"] if resume else []), "--events", events_path]
+
+
 def _budget(minutes: float | None, tokenizer_steps: int | None, prior_steps: int | None) -> list[str]:
     """The time budget or the step counts: the command line takes one or the other."""
     if minutes is not None and tokenizer_steps is not None:
         raise InputFileError(
             "a time budget and a number of tokenizer steps together cannot be given to the training "
-            "processes (--minutes or --tokenizer-steps); train on one GPU"
+            "processes (they take one or the other); train on one GPU"
         )
     args = [f"--minutes={_number(minutes)}"] if minutes is not None else []
     args += [f"--tokenizer-steps={int(tokenizer_steps)}"] if tokenizer_steps is not None else []

@@ -4,7 +4,9 @@ The panel builds the keyword arguments of the engine's `TrainSettings` (`setting
 shows the events of a running `Job` (`attach`). An open project shows alone: its settings in the
 form, its past runs, and its curves redrawn from its history (read through `ui.projects`) by the
 same code that draws a live run, in the same colours. A run that fails before its first step
-leaves the view as it was.
+leaves the view as it was. With several GPUs the form offers "all N GPUs" (`ui.gpu_choice`;
+`processes()` says how many processes the run takes): the window then runs `vqstudio train
+--nproc N` and its rank 0's events reach this panel as an in-process run's do.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 from tests.ui.conftest import make_recording, save_screenshot
 from ui import gpu_choice
 from ui.process_job import ProcessFailed, run_command
-from ui.train_command import handed_files, train_arguments
+from ui.train_command import handed_files, train_arguments, train_command
 from vqstudio.errors import InputFileError
 from vqstudio.events import LogLine, Progress
 
@@ -79,9 +79,16 @@ def test_the_form_s_settings_are_the_command_s_options():
         "inputs": ("a.edf",),
         "prior_steps": 0,
     }
-    args = build_parser().parse_args(
-        ["train", "a.edf", "--project", "P", *train_arguments(options, False, 2)]
+    argv = train_command(["/d/a.edf"], "P", 2, "cuda", train_arguments(options, False, 2), False, "/t/ev")
+    assert argv[:3] == [sys.executable, "-m", "vqstudio"]  # as this installation runs its CLI
+    args = build_parser().parse_args(argv[3:])
+    assert (args.inputs, args.project, args.nproc, args.device) == (
+        ["/d/a.edf"],
+        os.path.abspath("P"),
+        2,
+        "cuda",
     )
+    assert args.events == "/t/ev" and not args.resume
     assert args.channels == ("C3", "C4") and args.resample == 128.0 and args.window == 2.5
     assert (args.preset, args.codec, args.from_scratch, args.prior) == (
         "small",
@@ -146,6 +153,33 @@ def _all_cpu_processes(window, tmp_path, minutes: float):
     panel.minutes.setValue(minutes)
     panel.folder.setText(str(tmp_path / "project"))
     return panel
+
+
+def test_a_setting_the_processes_cannot_take_is_refused_before_they_start(window, qtbot, tmp_path, dialogs):
+    panel = _all_cpu_processes(window, tmp_path, minutes=1.0)
+    panel.extra_settings = {"batch_size": 8}
+    window.actions["train"].trigger()
+    job = window.jobs["train"]
+    with qtbot.waitSignal(job.failed, timeout=30_000):
+        pass
+    assert dialogs and dialogs[-1][1] == "Training could not start", dialogs
+    assert "batch_size cannot be given to the training processes" in dialogs[-1][2]
+    assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.slow
+def test_a_private_run_on_all_gpus_shows_the_command_s_refusal(window, qtbot, tmp_path, dialogs):
+    panel = _all_cpu_processes(window, tmp_path, minutes=1.0)
+    panel.privacy.setValue(2.0)
+    window.actions["train"].trigger()
+    job = window.jobs["train"]
+    with qtbot.waitSignal(job.failed, timeout=60_000):
+        pass
+    assert dialogs[-1][1] == "Training could not start", dialogs
+    message = dialogs[-1][2]
+    assert message.startswith("differentially private training") and "runs in one process" in message
+    assert "untick all GPUs" in message and "--" not in message  # in the app's words
+    assert not (tmp_path / "project").exists()
 
 
 @pytest.mark.slow
