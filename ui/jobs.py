@@ -210,9 +210,12 @@ def processes_training_job(
 def _trained(project_dir: str, stopped: bool) -> Any:
     """How a run in other processes ended, as `train` returns it (`TrainResult`), from the
     project they wrote."""
+    from vqstudio.errors import ProjectError
     from vqstudio.project import Project
     from vqstudio.training.job import TrainResult
 
+    if stopped and not Project.exists(project_dir):
+        raise ProjectError("stopped before the training processes made the project: nothing was trained")
     project = Project.open(project_dir)
     tok, prior = project.stage("tokenizer"), project.stage("prior")
     return TrainResult(

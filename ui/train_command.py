@@ -134,9 +134,10 @@ def _on_disk(recording: Recording, path: str | None) -> bool:
     return known is None or file_sha256(path) == known
 
 
-def _content_name(recording: Recording) -> str:
-    """A file name for a copy of `recording`, the same for the same samples and annotations
-    (so another run on it, or its resume, finds the same file)."""
+def _copy_name(recording: Recording) -> str:
+    """Where in the copies' folder a copy of `recording` goes: a folder named by its samples and
+    annotations (the same content, the same file, so another run on it or its resume finds it)
+    holding it under its own file name (what `--labels files` takes as its label)."""
     digest = hashlib.sha256()
     for channel in recording.channels:
         digest.update(f"{channel.label}|{channel.unit}|{channel.rate!r}".encode())
@@ -144,7 +145,7 @@ def _content_name(recording: Recording) -> str:
     for a in recording.annotations:
         digest.update(f"{a.onset!r}|{a.duration!r}|{a.text}".encode())
     stem = os.path.splitext(recording.source.name)[0] if recording.source and recording.source.path else ""
-    return f"{stem or 'recording'}_{digest.hexdigest()[:12]}.edf"
+    return os.path.join(digest.hexdigest()[:16], f"{stem or 'recording'}.edf")
 
 
 def handed_files(
@@ -169,7 +170,7 @@ def handed_files(
         if not any(recording is e for e in edited) and _on_disk(recording, path):
             files.append(os.path.abspath(path))
             continue
-        copy = os.path.join(folder, _content_name(recording))
+        copy = os.path.join(folder, _copy_name(recording))
         what = "is held in memory" if not path else "differs from its file (edited in the app)"
         if not os.path.isfile(copy):
             if resume:
@@ -177,7 +178,7 @@ def handed_files(
                     f"{os.path.basename(path) or 'a recording of this project'} {what}, so the "
                     "training processes cannot read it; resume on one GPU"
                 )
-            os.makedirs(folder, exist_ok=True)
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
             # Trimmed to whole data records rather than padded: no invented samples to train on.
             write_recording(recording, copy, fit="trim")
         yield LogLine(
