@@ -115,8 +115,9 @@ def run_command(
             elif asked_at is not None and time.monotonic() - asked_at > STOP_TIMEOUT_S:
                 _kill(process)
     finally:
-        if process.poll() is None:
-            _ask_to_stop(process)
+        if process.poll() is None:  # left early: stopped as Stop would (if not asked already)
+            if asked_at is None:
+                _ask_to_stop(process)
             try:
                 process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
