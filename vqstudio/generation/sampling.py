@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -138,6 +139,47 @@ def _channels_for(project: Any, data: np.ndarray) -> list[list[Channel]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a request samples with: the models, each recording's label, the guidance and the cost."""
+
+    tokenizer: Any
+    prior: Any
+    rows: Any  # (count,) label index per recording
+    label_texts: list[str | None]
+    guidance: float
+    length: int  # latent steps per recording
+    cost: Any  # `GenerateCost`
+
+
+def _plan(project: Any, settings: GenerateSettings, device: Any, n_work: int, n_samples: int) -> _Plan:
+    """Loads the models and makes every check a request can fail before any sampling: the prior
+    fits the tokenizer, the label is known, the memory holds one batch and the whole output."""
+    from vqstudio.generation.cost import generate_cost
+    from vqstudio.priors.store import check_prior_fits, load_prior
+    from vqstudio.resources import check_memory
+
+    tokenizer = project.load_tokenizer(device, weights=settings.weights)
+    prior_path = project.weights_path("prior", settings.weights)
+    prior = load_prior(prior_path, device)
+    check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(prior_path))
+    rows, label_texts = _label_rows(prior, settings, settings.seed)
+    guidance = settings.guidance
+    if guidance is None:
+        guidance = prior.model.default_guidance if prior.conditional else 1.0
+    guided = prior.conditional and guidance != 1.0
+    length = math.ceil(n_work / tokenizer.cfg.downsample)
+    cost = generate_cost(
+        tokenizer.cfg, prior.config, settings.count, length, n_work, n_samples, guided, settings.batch
+    )
+    check_memory(
+        cost.total_bytes,
+        f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
+        "generate shorter or fewer recordings per run",
+    )
+    return _Plan(tokenizer, prior, rows, label_texts, guidance, length, cost)
+
+
 def generate(
     project_dir: str, settings: GenerateSettings, stop: StopRequest | None = None
 ) -> Generator[Event, None, list[Recording] | np.ndarray]:
@@ -173,60 +215,26 @@ def _generate(
     import torch
 
     from vqstudio.device import is_out_of_memory
-    from vqstudio.generation.cost import LONG_REQUEST_S, generate_cost
+    from vqstudio.generation.cost import LONG_REQUEST_S
     from vqstudio.models.tokenizer import noise_seed
     from vqstudio.priors.continuation import decode_latents, iter_sample
-    from vqstudio.priors.store import check_prior_fits, load_prior
-    from vqstudio.resources import check_memory
 
     world = distributed.current()
     t0 = time.monotonic()
-
-    def load() -> tuple[Any, Any, Any, list[str | None], float, Any]:
-        """The models, the labels drawn, the guidance and the cost: every check a request can
-        fail, made by rank 0 first (`main_first`), so a refusal is said once."""
-        tokenizer = project.load_tokenizer(device, weights=settings.weights)
-        prior_path = project.weights_path("prior", settings.weights)
-        prior = load_prior(prior_path, device)
-        check_prior_fits(prior.config, tokenizer.cfg, os.path.basename(prior_path))
-        rows, label_texts = _label_rows(prior, settings, settings.seed)
-        guidance = settings.guidance
-        if guidance is None:
-            guidance = prior.model.default_guidance if prior.conditional else 1.0
-        guided = prior.conditional and guidance != 1.0
-        cost = generate_cost(
-            tokenizer.cfg,
-            prior.config,
-            settings.count,
-            length(tokenizer),
-            n_work,
-            n_samples,
-            guided,
-            settings.batch,
-        )
-        # Checked before any sampling: one batch at a time, the whole output, and writing it.
-        check_memory(
-            cost.total_bytes,
-            f"{settings.count} x {settings.seconds:g} s of {len(project.channel_labels)} channels",
-            "generate shorter or fewer recordings per run",
-        )
-        return tokenizer, prior, rows, label_texts, guidance, cost
-
     rate, out_rate = project.rate, project.output_rate
     n_samples = max(1, round(settings.seconds * out_rate))  # what the caller gets, at out_rate
     # The model works at `rate`; a working rate below the output rate decodes a little past the
     # end (the resampling filter's reach) so the resampled end is not drawn towards zero.
     n_work = n_samples if rate == out_rate else math.ceil(n_samples * rate / out_rate) + RESAMPLE_MARGIN
-
-    def length(tokenizer: Any) -> int:
-        return math.ceil(n_work / tokenizer.cfg.downsample)
-
-    tokenizer, prior, rows, label_texts, guidance, cost = distributed.main_first(load) or load()
+    # Rank 0 loads and checks first (`main_first`), so a refusal is said once; then the others.
+    plan = distributed.main_first(lambda: _plan(project, settings, device, n_work, n_samples))
+    plan = plan or _plan(project, settings, device, n_work, n_samples)
+    tokenizer, prior = plan.tokenizer, plan.prior
     fill = project.fill
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     options = SampleOptions(
         steps=settings.steps or DEFAULT_STEPS,
-        guidance=guidance,
+        guidance=plan.guidance,
         sampler=settings.sampler,
         temperature=settings.temperature,
         top_k=settings.top_k,
@@ -238,7 +246,7 @@ def _generate(
     if device.type == "cuda" and prior.model.sample_in_bf16:
         prior.model.to(torch.bfloat16)
 
-    batch = cost.batch
+    batch = plan.cost.batch
     if world.distributed:  # a batch for every process, where there are recordings enough
         batch = min(batch, math.ceil(settings.count / world.size))
     # Zeros, not empty: the rows of other processes' batches stay zero for the sum to rank 0.
@@ -247,12 +255,12 @@ def _generate(
     own_count = sum(min(batch, settings.count - b0) for b0 in own)
     said_long = stopped = False
     for done_before, b0 in enumerate(own):
-        labels = rows[b0 : b0 + batch]
+        labels = plan.rows[b0 : b0 + batch]
         # Each batch its own stream (the first the seed's own): the same recordings on any
         # number of processes.
         if b0:
             generator = torch.Generator(device=device).manual_seed(noise_seed(settings.seed, b0, 1))
-        job = iter_sample(prior.model, tokenizer, length(tokenizer), labels, generator, options)
+        job = iter_sample(prior.model, tokenizer, plan.length, labels, generator, options)
         try:
             while True:
                 try:
@@ -310,7 +318,7 @@ def _generate(
         labels=tuple(project.channel_labels),
         units=tuple(c.unit for c in project.channels),
         samples=out[0, :, :window].copy(),
-        label=label_texts[0],
+        label=plan.label_texts[0],
     )
     signal_s = settings.count * n_samples / out_rate
     yield Progress("generate", settings.count, settings.count, wall, 0.0, 1.0, {}, signal_s / max(wall, 1e-9))
@@ -324,7 +332,7 @@ def _generate(
 
         note += "; " + privacy_note(dict(project.record.privacy))
     recordings = []
-    for chans, text in zip(_channels_for(project, out), label_texts, strict=True):
+    for chans, text in zip(_channels_for(project, out), plan.label_texts, strict=True):
         annotations = [Annotation(0.0, n_samples / out_rate, text)] if text is not None else []
         rec = Recording(channels=chans, annotations=annotations)
         recordings.append(rec.marked_synthetic(note))
