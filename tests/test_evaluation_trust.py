@@ -142,3 +142,33 @@ def test_comparison_table_reads_without_the_docs(process) -> None:
     assert by_key["memorization_verdict"].cells[0].text == "no"
     text = format_table(columns, rows)
     assert "n/a[1]" in text and "[1] n/a:" in text and "held-out real" in text
+
+
+def test_a_training_signal_too_long_to_search_whole_is_searched_in_a_seeded_selection(tmp_path, monkeypatch):
+    """A streamed project's hours: the memorization check reads a bounded random selection of
+    stretches from the cache on disk, the same for the same seed, and says how much it searched."""
+    from types import SimpleNamespace
+
+    from vqstudio.evaluation import assessment
+
+    channels, window = 4, 50
+    data = np.lib.format.open_memmap(tmp_path / "train.npy", "w+", np.float32, (channels, 400_000))
+    data[:] = np.arange(400_000, dtype=np.float32)[None] / 1000.0  # every stretch its own values
+    data.flush()
+    train = np.load(tmp_path / "train.npy", mmap_mode="r")
+    prepared = SimpleNamespace(
+        train=SimpleNamespace(data=train), window=window, rate=100.0, physical=lambda x: 2.0 * x + 1.0
+    )
+    whole, said = assessment._searched_signal(prepared, np.random.default_rng(0))
+    assert said == "" and whole.shape == (channels, 400_000) and whole[0, 10] == 2.0 * 0.01 + 1.0
+    monkeypatch.setattr(assessment, "MAX_SEARCHED", 100_000)
+    part, said = assessment._searched_signal(prepared, np.random.default_rng(0))
+    block = assessment.SEARCH_BLOCK_WINDOWS * window
+    assert part.shape == (channels, (100_000 // (channels * block)) * block)  # within the bound
+    assert channels * part.shape[1] <= 100_000
+    starts = (part[0, ::block] - 1.0) / 2.0 * 1000.0  # where each stretch began in the signal
+    assert np.all(np.diff(starts) > 0) and np.allclose(starts % block, 0)  # whole stretches, in order
+    again, _ = assessment._searched_signal(prepared, np.random.default_rng(0))
+    assert np.array_equal(part, again)
+    assert said.startswith("the memorization check searches 0.0") and "of the 1.11 h" in said
+    assert "a copy of the rest is not looked for" in said

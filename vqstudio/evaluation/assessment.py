@@ -44,6 +44,11 @@ __all__ = ["Assessment", "assess", "check_band", "prepare_like_project"]
 # evaluation to seconds on a laptop while leaving hundreds of windows per set.
 MAX_TRAIN_WINDOWS = 2000
 MAX_WINDOWS = 1000
+# The memorization check searches the training signal at every shift, in float64 (about 28 bytes
+# a channel-sample while it searches). Beyond this many channel-samples (a streamed project's
+# hours) it searches a seeded random selection of stretches this long instead, and says so.
+MAX_SEARCHED = 16_000_000
+SEARCH_BLOCK_WINDOWS = 32  # the length of each stretch of such a selection, in windows
 
 
 @dataclass
@@ -297,6 +302,30 @@ def _merge(shares: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return list(best.items())
 
 
+def _searched_signal(prepared: Any, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The training signal the memorization check searches, in physical units: the whole of it,
+    or beyond `MAX_SEARCHED` channel-samples a seeded random selection of stretches of
+    `SEARCH_BLOCK_WINDOWS` windows (read from a window cache on disk as they are chosen) and a
+    line that says how much was searched."""
+    data = prepared.train.data
+    channels, length = data.shape
+    if channels * length <= MAX_SEARCHED:
+        return prepared.physical(np.asarray(data)), ""
+    block = SEARCH_BLOCK_WINDOWS * prepared.window
+    slots = length // block
+    keep = np.sort(rng.choice(slots, max(1, min(slots, MAX_SEARCHED // (channels * block))), replace=False))
+    signal = np.concatenate(
+        [prepared.physical(np.asarray(data[:, s * block : (s + 1) * block])) for s in keep], 1
+    )
+    hours = 3600 * prepared.rate
+    said = (
+        f"the memorization check searches {signal.shape[1] / hours:.2g} h of the {length / hours:.3g} h of "
+        f"training signal (a seeded random selection of {len(keep)} stretches): a copy of the rest "
+        "is not looked for"
+    )
+    return signal, said
+
+
 def _held_out_references(paths: Sequence[str], project: Any) -> tuple[list[str], dict[str, str]]:
     """The reference recordings that are not among the project's training recordings (compared
     by sha256), and for each that is, why it is left out. None left: the held-out split is used."""
@@ -408,8 +437,10 @@ def assess(
     train_w = _Windows(tr.data, [(0, tr.data.shape[1])], tr.starts, _split_labels(prepared, "train"))
     train_w = train_w.subsample(MAX_TRAIN_WINDOWS, rng)  # cut only the windows kept
     train, train_y = prepared.physical(train_w.cut(train_w.data, window)), train_w.labels
-    # The memorization check searches the whole training signal at every shift, not windows.
-    train_signal = prepared.physical(prepared.train.data)
+    # The memorization check searches the training signal at every shift, not windows.
+    train_signal, searched = _searched_signal(prepared, rng)
+    if searched:
+        yield LogLine(searched, "warning")
     # A reference that is one of the training recordings is not held-out data: it would make
     # the held-out column (and the memorization check it calibrates) report copying.
     real_paths, training_files = _held_out_references(real_paths or [], project)
