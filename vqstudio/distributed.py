@@ -26,9 +26,9 @@ import datetime as dt
 import os
 import re
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vqstudio.errors import DeviceError, VQStudioError
 
@@ -40,6 +40,7 @@ __all__ = [
     "MainRefused",
     "PeerLost",
     "PeerOutOfMemory",
+    "ShareFailed",
     "World",
     "after_exchange",
     "agree",
@@ -50,11 +51,13 @@ __all__ = [
     "exchange_gradients",
     "gather",
     "has_joined",
+    "in_group",
     "join",
     "leave",
     "main_first",
     "mean",
     "shard",
+    "spread",
     "sum_to_main",
     "union",
     "world_from_env",
@@ -64,6 +67,7 @@ __all__ = [
 # checkpoints while the others wait at their next collective, which on a large project on a CPU
 # can take minutes. A killed process is noticed at once (its sockets close), not after this.
 TIMEOUT = dt.timedelta(minutes=60)
+R = TypeVar("R")
 _TEXT_BYTES = 2048  # the longest message `main_first` passes on
 
 
@@ -79,6 +83,11 @@ class MainRefused(PeerLost):
     def __init__(self, message: str, said_here: bool = False) -> None:
         super().__init__(message)
         self.said_here = said_here
+
+
+class ShareFailed(ValueError):
+    """Another rank could not compute its share of a `spread` (its own error ends or marks it
+    there): a ValueError, as a computation that holds no number raises one here."""
 
 
 class PeerOutOfMemory(RuntimeError):
@@ -197,6 +206,24 @@ def join(device: torch.device) -> torch.device:
     mine = f"{socket.gethostname()} {os.getpid()}"
     _peers = [(host, int(pid)) for host, pid in (t.rsplit(" ", 1) for t in _all_texts(mine))]
     return device
+
+
+def in_group(
+    device: torch.device, make_job: Callable[[torch.device], Generator[Any, None, R]]
+) -> Generator[Any, None, R]:
+    """The job `make_job(device)` makes, run as one process of the group the launcher describes
+    (`join`; one process alone joins nothing): its events come from rank 0 alone, which stands
+    for the run; the group is left at the end, however it ends."""
+    from vqstudio.events import run_to_end
+
+    device = join(device)
+    try:
+        job = make_job(device)
+        if _world.is_main:
+            return (yield from job)
+        return run_to_end(job)
+    finally:
+        leave()
 
 
 def leave() -> None:
@@ -429,6 +456,41 @@ def gather(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
     with _collective():
         dist.all_gather(out, src)
     return torch.cat(out, dim=dim).to(t.device)
+
+
+def spread(fn: Callable[[Any], np.ndarray], rows: Any) -> np.ndarray:
+    """`fn(rows)` (one number per row, `rows` anything with `len` and slices) computed by the
+    ranks together: each its own contiguous share, the results put together in order on every
+    rank. For work whose rows do not depend on each other (a window's score, its nearest
+    distance); every rank must call it alike. An error on any rank reaches all of them: the rank
+    that failed raises its own, the others `ShareFailed`. One process alone: `fn(rows)`."""
+    import numpy as np
+
+    if not _world.distributed:
+        return np.asarray(fn(rows))
+    import torch
+    import torch.distributed as dist
+
+    bounds = np.linspace(0, len(rows), _world.size + 1).round().astype(int)
+    first, stop = bounds[_world.rank], bounds[_world.rank + 1]
+    error: BaseException | None = None
+    mine = np.zeros(0)
+    try:
+        if stop > first:  # an empty share computes nothing (some scorers refuse no rows)
+            mine = np.asarray(fn(rows[first:stop]), dtype=np.float64).reshape(stop - first)
+    except Exception as e:  # told to the others first, then raised here
+        error = e
+    if agree({}, any_of={"failed": error is not None})["failed"]:
+        if error is not None:
+            raise error
+        raise ShareFailed("another process could not compute its share")
+    width = int(np.diff(bounds).max())
+    padded = torch.zeros(width, dtype=torch.float64)
+    padded[: mine.size] = torch.from_numpy(mine)
+    out = [torch.empty_like(padded) for _ in range(_world.size)]
+    with _collective():
+        dist.all_gather(out, padded, group=_control)
+    return np.concatenate([t.numpy()[: bounds[r + 1] - bounds[r]] for r, t in enumerate(out)])
 
 
 def sum_to_main(array: np.ndarray) -> None:

@@ -5,6 +5,10 @@ Compares synthetic recordings with the project's held-out split (or `--real` rec
 prints a table of every metric, then the membership-inference figures; the JSON report and PNG
 plots go to the paths given, or to `DIR/reports/` by default. `--band` limits the PSD
 log-spectral distance to a frequency band.
+
+`--nproc N` (or `torchrun ... -m vqstudio evaluate`) shares the per-window work (the nearest-
+stretch searches, the membership attacks' scores, the flat-stretch checks) among N CPU
+processes; rank 0 writes the report and prints it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import argparse
 import os
 import sys
 import threading
+from typing import Any
 
 from vqstudio.cli.argtypes import frequency_band
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
+from vqstudio.cli.launch import add_nproc, launch, run_in_world
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -58,32 +64,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    add_nproc(
+        p,
+        "share the per-window work (nearest-stretch searches, membership scores) among N CPU "
+        "processes; the same as torchrun --nproc-per-node N -m vqstudio evaluate ...",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+
     from vqstudio.cli.progress import run_job
+    from vqstudio.distributed import world_from_env
     from vqstudio.evaluation.assessment import assess
     from vqstudio.evaluation.membership_table import format_membership
-    from vqstudio.evaluation.plots import check_plots_folder
     from vqstudio.evaluation.table import comparison_rows, format_table
-    from vqstudio.io.write_guard import check_target, protecting
+    from vqstudio.io.write_guard import protecting
     from vqstudio.project import Project
     from vqstudio.project.lock import lock_outputs
     from vqstudio.project.privacy import describe_privacy
 
+    world = world_from_env()
     project = Project.open(args.project)
+    if args.nproc > 1 and not world.distributed:
+        _check_outputs(args, project)  # said once, before any process starts
+        return launch(args, "evaluation", lambda: "no report was written")
     inputs = [*args.synthetic, *(args.real or [])]
     with (
         protecting(inputs, "an input of this evaluation"),
         protecting(project.source_paths, "a recording this project was trained on"),
     ):
         # Checked before the evaluation runs, so a bad --json or --plots costs nothing.
-        reports_dir = project.output_dir("reports") if not (args.json and args.plots) else ""
-        json_path = args.json or os.path.join(reports_dir, "report.json")
-        plots_dir = args.plots or os.path.join(reports_dir, "plots")
-        check_target(json_path)
-        check_plots_folder(plots_dir)
+        json_path, plots_dir = _check_outputs(args, project) if world.is_main else (None, None)
         stop = threading.Event()
         job = assess(
             project.path,
@@ -98,10 +111,18 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
         )
         # Reports inside a project (its reports/) wait for no one: a run that holds it is named.
-        with lock_outputs([json_path, os.path.join(plots_dir, "psd.png")], "vqstudio evaluate") as notes:
+        # Rank 0 alone writes them; the other processes only compute their shares.
+        outputs = (
+            lock_outputs([json_path, os.path.join(plots_dir, "psd.png")], "vqstudio evaluate")
+            if json_path and plots_dir
+            else contextlib.nullcontext([])
+        )
+        with outputs as notes:
             for note in notes:
                 print(f"vqstudio: {note}", file=sys.stderr)
-            result = run_job(job, stop)
+            result = run_in_world(job, stop) if world.distributed else run_job(job, stop)
+    if not world.is_main:
+        return EXIT_OK  # rank 0 prints and writes for the run
     data = result.to_dict()
     print(format_table(*comparison_rows(data)))
     print()
@@ -111,3 +132,16 @@ def run(args: argparse.Namespace) -> int:
     for path in result.plots:
         print(f"plot: {path}")
     return EXIT_STOPPED if stop.is_set() else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace, project: Any) -> tuple[str, str]:
+    """The report's and the plots' paths (`DIR/reports/` unless given), each checked now."""
+    from vqstudio.evaluation.plots import check_plots_folder
+    from vqstudio.io.write_guard import check_target
+
+    reports_dir = project.output_dir("reports") if not (args.json and args.plots) else ""
+    json_path = args.json or os.path.join(reports_dir, "report.json")
+    plots_dir = args.plots or os.path.join(reports_dir, "plots")
+    check_target(json_path)
+    check_plots_folder(plots_dir)
+    return json_path, plots_dir

@@ -169,7 +169,7 @@ def launch(args: argparse.Namespace, what: str, kept: Callable[[], str]) -> int:
     from vqstudio.threads import available_cores
 
     # Said once here rather than by every process: what the processes would run on.
-    device = resolve_device(args.device)
+    device = resolve_device(getattr(args, "device", "cpu"))  # evaluate: the CPU (gloo)
     if device.type == "mps":
         raise DeviceError("--nproc runs on CUDA GPUs or CPUs, not Apple's MPS; use --device cpu")
     if device.type == "cuda":
@@ -182,7 +182,7 @@ def launch(args: argparse.Namespace, what: str, kept: Callable[[], str]) -> int:
             )
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
     worker = worker_command(argv, bool(getattr(sys, "frozen", False)), sys.argv[0])
-    if "OMP_NUM_THREADS" not in os.environ and args.threads is None:
+    if "OMP_NUM_THREADS" not in os.environ and getattr(args, "threads", None) is None:
         # The processes share this machine's cores (torchrun would give each one thread).
         os.environ["OMP_NUM_THREADS"] = str(max(1, available_cores() // args.nproc))
     # Time for every process to finish its step and for rank 0 to write its checkpoint once the

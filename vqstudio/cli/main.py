@@ -39,6 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _said_by_rank_0(error: Exception | None) -> bool:
+    """Whether rank 0 of this run, on this machine, already says `error` in this terminal or log:
+    its refusal passed on (`MainRefused`), or bad input, which every process of a run meets
+    alike (the same files and options). A limit or a device is each process's own: it says it."""
+    from vqstudio.distributed import MainRefused, world_from_env
+    from vqstudio.errors import ChannelError, FormatError, InputFileError, OutputError, ProjectError
+
+    if isinstance(error, MainRefused):
+        return error.said_here
+    world = world_from_env()
+    rank_0_here = world.rank < world.local_size  # a launcher numbers a machine's processes together
+    shared = (InputFileError, FormatError, ChannelError, OutputError, ProjectError)
+    return world.distributed and not world.is_main and rank_0_here and isinstance(error, shared)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STOPPED
     except Exception as e:
         said = user_error(e)
-        if getattr(said, "said_here", False):  # rank 0 of this run said it, on this machine
+        if _said_by_rank_0(said):
             return EXIT_BAD_INPUT
         if said is not None:
             print(f"vqstudio: {said}", file=sys.stderr)

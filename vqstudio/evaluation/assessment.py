@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vqstudio import distributed
 from vqstudio.errors import FormatError, VQStudioError
 from vqstudio.evaluation.places import (
     HOP,
@@ -158,7 +159,8 @@ def _without_flat(w: _Windows, x: np.ndarray, rate: float, window: int) -> tuple
     stretch (`flat.flat_windows`), which are counted and placed in `excluded_flat`/`left_out`."""
     from vqstudio.data.flat import flat_windows
 
-    bad = flat_windows(x, rate) if len(x) else np.zeros(0, bool)
+    # Shared by the processes of a distributed evaluation, as the other per-window work.
+    bad = distributed.spread(lambda part: flat_windows(part, rate), x) > 0 if len(x) else np.zeros(0, bool)
     if not bad.any():
         return w, x
     found = [p for p in w.places(np.flatnonzero(bad), window, rate) if p is not None]
@@ -416,6 +418,46 @@ def assess(
     says what is accepted); the band used is in the metric's title and in the JSON
     (`psd_band_hz`). Raises `FormatError`/`ProjectError` for unusable input.
     """
+    # Several processes (torchrun, --nproc): each computes its share of the per-window work
+    # (`distributed.spread`) on the CPU (gloo); rank 0 alone writes the report and the plots.
+    world = distributed.world_from_env()
+    main, cpu = world.is_main, None
+    if world.distributed:  # torch only where a group is joined (one process needs none here)
+        import torch
+
+        cpu = torch.device("cpu")
+    job = distributed.in_group(
+        cpu,
+        lambda _device: _assess(
+            project_dir,
+            synthetic_paths,
+            real_paths=real_paths,
+            rate=rate,
+            json_path=json_path if main else None,
+            plots_dir=plots_dir if main else None,
+            references=references,
+            band=band,
+            seed=seed,
+            stop=stop,
+        ),
+    )
+    return (yield from job)
+
+
+def _assess(
+    project_dir: str,
+    synthetic_paths: Sequence[str],
+    *,
+    real_paths: Sequence[str] | None,
+    rate: float | None,
+    json_path: str | None,
+    plots_dir: str | None,
+    references: bool,
+    band: tuple[float, float] | None,
+    seed: int,
+    stop: StopRequest | None,
+) -> Job[Assessment]:
+    """`assess` in its process (see there)."""
     from vqstudio.evaluation import evaluate_windows_job, save_plots
     from vqstudio.io.atomic import write_json
     from vqstudio.project import Project

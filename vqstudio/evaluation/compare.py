@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from vqstudio import distributed
 from vqstudio.data.flat import flat_windows
 from vqstudio.errors import FormatError
 from vqstudio.evaluation import metrics as m
@@ -43,7 +44,7 @@ def _drop_flat(
     if x is None or np.asarray(x).ndim != 3:
         return x, labels, 0
     x = np.asarray(x)
-    bad = flat_windows(x, rate)
+    bad = distributed.spread(lambda part: flat_windows(part, rate), x) > 0  # shared by the processes
     if not bad.any():
         return x, labels, 0
     if labels is not None and len(labels) == len(x):

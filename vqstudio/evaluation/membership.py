@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vqstudio import distributed
 from vqstudio.evaluation.features import window_features
 from vqstudio.evaluation.memorization import shape_distances
 from vqstudio.evaluation.roc import roc_summary
@@ -225,8 +226,9 @@ def _judge(scorer: Scorer, cand: Candidates | None, note: str, per_file: bool) -
     if cand is None:
         return {"skipped": note or "not judged"}
     try:
-        s_m = np.asarray(scorer(cand.members), dtype=np.float64)
-        s_n = np.asarray(scorer(cand.non_members), dtype=np.float64)
+        # Each window's score is its own: the processes of a distributed evaluation share them.
+        s_m = np.asarray(distributed.spread(scorer, cand.members), dtype=np.float64)
+        s_n = np.asarray(distributed.spread(scorer, cand.non_members), dtype=np.float64)
     except (np.linalg.LinAlgError, ValueError) as e:  # e.g. features that hold no number
         return {"skipped": f"could not be computed: {e}"}
     if not (np.isfinite(s_m).all() and np.isfinite(s_n).all()):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from vqstudio import distributed
 from vqstudio.errors import FormatError
 from vqstudio.evaluation.classifier import LogisticRegression, binomial_se, stratified_folds, wilson_interval
 from vqstudio.evaluation.memorization import (
@@ -652,8 +653,9 @@ def memorization(
     )
     mean, std = _standardiser(signal[None])
     z_signal = (signal - mean) / std
-    d_syn = shape_distances((pick(syn) - mean) / std, z_signal)
-    d_real = shape_distances((pick(real) - mean) / std, z_signal)
+    # Each query's search is its own: the processes of a distributed evaluation share them.
+    d_syn = distributed.spread(lambda q: shape_distances(q, z_signal), (pick(syn) - mean) / std)
+    d_real = distributed.spread(lambda q: shape_distances(q, z_signal), (pick(real) - mean) / std)
     med_syn, med_real = float(np.median(d_syn)), float(np.median(d_real))
     ratio = med_syn / med_real if med_real > 0 else (1.0 if med_syn == 0 else np.inf)
     test = memorization_test(d_syn, d_real)

@@ -34,7 +34,7 @@ import numpy as np
 from vqstudio import __version__, distributed
 from vqstudio.data.working_rate import add_fill, resample
 from vqstudio.errors import DeviceError, ProjectError
-from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest, run_to_end
+from vqstudio.events import Event, LongRun, Progress, SamplePreview, StopRequest
 from vqstudio.generation.settings import GenerateSettings
 from vqstudio.priors.config import DEFAULT_GUIDANCE, DEFAULT_STEPS, SampleOptions
 from vqstudio.recording import Annotation, Channel, Recording
@@ -198,14 +198,11 @@ def generate(
     if not project.has_tokenizer:
         raise ProjectError(f"{project.path} has no trained tokenizer; train it first (vqstudio train)")
     set_threads(settings.threads)
-    device = distributed.join(resolve_device(settings.device))  # one process: the device itself
-    try:
-        job = _generate(project, settings, stop, device)
-        if distributed.current().is_main:
-            return (yield from job)
-        return run_to_end(job)  # rank 0's events stand for the run
-    finally:
-        distributed.leave()
+    # Several processes (torchrun, --nproc): each samples its share in the group it joins.
+    job = distributed.in_group(
+        resolve_device(settings.device), lambda device: _generate(project, settings, stop, device)
+    )
+    return (yield from job)
 
 
 def _generate(

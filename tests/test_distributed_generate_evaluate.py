@@ -1,15 +1,20 @@
-"""Generation with several processes (`vqstudio generate --nproc 2`, gloo on the CPU): each
-process samples its share of the recordings and rank 0 writes every file once.
+"""Generation and evaluation with several processes (`--nproc 2`, gloo on the CPU).
+
+Generation: each process samples its share of the recordings and rank 0 writes every file once.
 
 - 2 processes give exactly what one process gives that samples the same batches (half the
   recordings at a time): the batches' random streams depend on the seed and the batch alone.
 - Files: each recording written once, named as one process names them, reported once.
 - A refusal (an unknown label, an output folder that is not there) is rank 0's line, exit 2,
   and nothing is written.
+
+Evaluation: the processes share the per-window work; rank 0's report holds the figures one
+process gives (the same windows, the same searches and scores), and rank 0 alone writes it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -19,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_generate import _write_input
 
 from vqstudio.events import run_to_end
 from vqstudio.generation.sampling import GenerateSettings, generate
+from vqstudio.io import write_recording
+from vqstudio.recording import Recording
 from vqstudio.training import TrainSettings, train
 
 pytestmark = pytest.mark.slow  # each command starts Python and torch in three processes
@@ -37,11 +43,23 @@ def vqstudio(*args: str, cwd: Path, python: list[str] | None = None) -> subproce
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
+def write_input(folder: Path, name: str, hz: float, seed: int) -> str:
+    """200 s of two channels at 64 Hz: a held-out part long enough for the membership attacks."""
+    rate = 64.0
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(200 * rate)) / rate
+    x = np.stack([30 * np.sin(2 * np.pi * hz * t), 15 * np.cos(2 * np.pi * hz * t)])
+    x = x + rng.normal(0, 2, (2, t.size))
+    path = str(folder / f"{name}.edf")
+    write_recording(Recording.from_array(x, rate, ["C3", "C4"], "uV"), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> str:
     """A conditional diffusion project (labels from file names), trained for a few steps."""
     folder = tmp_path_factory.mktemp("gen2")
-    inputs = (_write_input(folder, "slow", 4.0, 1), _write_input(folder, "fast", 12.0, 2))
+    inputs = (write_input(folder, "slow", 4.0, 1), write_input(folder, "fast", 12.0, 2))
     settings = TrainSettings(
         inputs=inputs,
         window_s=2.0,
@@ -114,3 +132,34 @@ def test_an_output_rank_0_may_not_write_is_refused_before_any_process_samples(pr
     assert "generate  [" not in done.stderr
     if launcher == "nproc":  # (torchrun adds its own report of the processes that failed)
         assert done.returncode == 2 and len(said) == 1 and "Traceback" not in done.stderr
+
+
+def test_two_processes_evaluate_to_the_report_one_process_writes(project, tmp_path):
+    synthetic = tmp_path / "syn.edf"
+    made = vqstudio("generate", project, "--seconds", "12", "--count", "2", "--out", str(synthetic),
+                    "--device", "cpu", "--threads", "1", cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    reports = {}
+    for n in (1, 2):
+        out = tmp_path / f"report-{n}.json"
+        files = [str(tmp_path / "syn_1.edf"), str(tmp_path / "syn_2.edf")]
+        done = vqstudio("evaluate", project, "--synthetic", *files, "--json", str(out),
+                        "--plots", str(tmp_path / f"plots-{n}"), "--no-references", "--nproc", str(n),
+                        cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("report: ") == 1  # rank 0 alone prints the results
+        reports[n] = json.loads(out.read_text())
+    one, two = reports[1], reports[2]
+    judged = [a for a in one["membership"]["attacks"].values() if "auc" in (a.get("window") or {})]
+    assert len(judged) >= 3  # the attacks ran: their scores were shared among the processes
+    assert one["windows"] == two["windows"]
+    for key, metric in one["metrics"].items():
+        assert two["metrics"][key]["value"] == pytest.approx(metric["value"], rel=1e-5, abs=1e-9), key
+    for name, attack in one["membership"]["attacks"].items():
+        got = two["membership"]["attacks"][name]
+        assert got.get("skipped") == attack.get("skipped"), name
+        if "window" in attack and "auc" in attack["window"]:
+            assert got["window"]["auc"] == pytest.approx(attack["window"]["auc"], abs=1e-9), name
+    assert one["memorization_verdict"] == two["memorization_verdict"]
+    # the second process wrote nothing: one report, one set of plots, each where it was asked
+    assert sorted(p.name for p in tmp_path.glob("report-*.json")) == ["report-1.json", "report-2.json"]
