@@ -9,7 +9,7 @@ multiplier and the steps of each stage, each membership attack's AUC per window 
 and the strongest, the PSD log-spectral distance, the band-power error and the CNN's accuracy.
 
     python bench/privacy.py FILE... --out DIR [--real FILE...] [--epsilons none,10,1]
-        [--minutes M | --steps TOK,PRIOR] [--channels A,B] [--window S] [--band LO,HI]
+        [--minutes M | --steps TOK,PRIOR] [--channels A,B] [--window S] [--held-out F] [--band LO,HI]
         [--dp-unit window|recording] [--seconds S] [--count N] [--seed N] [--smoke]
 
 ECG (its own held-out split): python bench/privacy.py ../shared/data/challenge2015/a103l_ecg.csv
@@ -62,6 +62,8 @@ def run_epsilon(epsilon: str, args: argparse.Namespace) -> dict[str, Any]:
     project = os.path.join(args.out, f"project-{tag}")
     train = ["train", *args.files, "--project", project, "--device", "cpu", "--seed", str(args.seed)]
     train += ["--window", str(args.window)]
+    if args.held_out is not None:
+        train += ["--held-out", str(args.held_out)]
     if args.steps:
         train += ["--tokenizer-steps", str(args.steps[0]), "--prior-steps", str(args.steps[1])]
     else:
@@ -125,6 +127,12 @@ def main() -> None:
     parser.add_argument("--steps", type=step_pair, metavar="TOK,PRIOR", help="steps instead of --minutes")
     parser.add_argument("--channels", help="channel labels separated by commas (default: the engine's)")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds")
+    parser.add_argument(
+        "--held-out",
+        type=float,
+        help="share of each recording held out (train --held-out; the non-member candidates): more "
+        "reads the attacks on more windows",
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated recording")
     parser.add_argument("--count", type=int, default=4, help="recordings generated per run")
     parser.add_argument("--band", type=frequency_band, metavar="LO,HI", help="PSD distance band (Hz)")

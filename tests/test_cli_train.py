@@ -140,3 +140,30 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(csv_file, tmp_path):
         meta = json.load(f)
     assert meta["progress"]["tokenizer"]["step"] > 0
     assert os.path.isfile(os.path.join(project, "tokenizer.safetensors"))
+
+
+def test_held_out_chooses_the_share_of_each_recording_kept_out_of_training(csv_file, tmp_path, capsys):
+    from vqstudio.project import Project
+    from vqstudio.project.windows import prepare_from_project
+
+    shares = {}
+    for share in (0.1, 0.4):
+        project = str(tmp_path / f"P{share}")
+        steps = ["--tokenizer-steps", "2", "--prior-steps", "0", "--device", "cpu", "--threads", "1"]
+        code = main(
+            ["train", csv_file, "--project", project, "--window", "2", "--held-out", str(share), *steps]
+        )
+        assert code == 0, capsys.readouterr().err
+        opened = Project.open(project)
+        assert opened.prep_config.val_fraction == share  # stored: evaluation rebuilds the same split
+        prepared = prepare_from_project(opened)
+        shares[share] = prepared.val.data.shape[1] / (
+            prepared.val.data.shape[1] + prepared.train.data.shape[1]
+        )
+    assert shares[0.1] == pytest.approx(0.1, abs=0.02) and shares[0.4] == pytest.approx(0.4, abs=0.02)
+    # chosen when the project is made: a resume keeps its split
+    code = main(["train", "--project", str(tmp_path / "P0.4"), "--resume", "--held-out", "0.2"])
+    assert code == 2 and "--held-out is chosen when a project is made" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's own exit, with its one line
+        main(["train", csv_file, "--project", str(tmp_path / "P3"), "--held-out", "0.7"])
+    assert refused.value.code == 2 and "--held-out: must be from 0.02 to 0.5" in capsys.readouterr().err

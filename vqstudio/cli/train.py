@@ -14,6 +14,7 @@ import threading
 from vqstudio.cli.argtypes import in_range, thread_count
 from vqstudio.cli.exit_codes import EXIT_OK, EXIT_STOPPED
 from vqstudio.cli.launch import add_nproc, launch, run_in_world
+from vqstudio.data.defaults import HELD_OUT
 from vqstudio.data.prep import RATE_HZ, WINDOW_S
 from vqstudio.priors.registry import PRIOR_NAMES
 from vqstudio.training.privacy_settings import DP_EPSILON, DP_UNITS
@@ -72,6 +73,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"window length ({WINDOW_S.describe()}; default {WINDOW_S.default:g}, longer for channels "
         "under 8 Hz, shorter for recordings under 15 s)",
+    )
+    p.add_argument(
+        "--held-out",
+        type=in_range(HELD_OUT),
+        default=None,
+        metavar="F",
+        help=f"the share of each recording, at its end, held out of training for validation and "
+        f"evaluation ({HELD_OUT.describe()}; default {HELD_OUT.default:g}); more gives the "
+        "membership-inference figures more windows to read",
     )
     p.add_argument("--preset", choices=TOKENIZER_PRESETS, help="tokenizer size (default: from data)")
     p.add_argument(
@@ -175,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputFileError(
             "--dp-epsilon and --dp-delta are chosen when a project is made; --resume keeps its privacy"
         )
+    if args.resume and args.held_out is not None:
+        raise InputFileError("--held-out is chosen when a project is made; --resume keeps its split")
     if args.stage and not args.resume:
         raise InputFileError(f"--stage {args.stage} chooses what a resume continues; add --resume")
     from vqstudio.distributed import world_from_env
@@ -193,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = expand_inputs(args.inputs)  # a folder: the recordings in it
     streaming = {"stream": True} if args.stream else {}
+    held_out = {"val_fraction": args.held_out} if args.held_out is not None else {}
     try:
         settings = TrainSettings(
             inputs=tuple(inputs),
@@ -217,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
             dp_delta=args.dp_delta,
             dp_unit=args.dp_unit,
             **streaming,
+            **held_out,
         )
     except ValueError as e:
         raise InputFileError(str(e)) from e

@@ -51,6 +51,9 @@ SLOW_RATE_HZ = 8.0
 # The default window leaves a short recording's training part at least this many windows.
 MIN_DEFAULT_WINDOWS = 3
 HELD_OUT_FRACTION = 0.1  # `PrepConfig.val_fraction`'s default: the training part is the rest
+# What `--held-out` may ask: more held out gives the evaluation (membership inference above all,
+# which needs 150 held-out windows to read a figure) more windows, and training fewer.
+HELD_OUT = Range(0.02, 0.5, HELD_OUT_FRACTION)
 
 _SIGNAL = re.compile(r"\b(eeg|ecg|ekg|eog|emg|exg|ieeg|seeg|ecog)\b")
 # 10-20 and 10-10 electrode names (Fp1, Fz, C3, Oz, T10, ...), bipolar pairs (Fpz-Cz) included.
