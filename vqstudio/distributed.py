@@ -217,22 +217,29 @@ def in_group(
     from vqstudio.events import run_to_end
 
     device = join(device)
+    finished = False
     try:
         job = make_job(device)
-        if _world.is_main:
-            return (yield from job)
-        return run_to_end(job)
+        result = (yield from job) if _world.is_main else run_to_end(job)
+        finished = True
+        return result
     finally:
-        leave()
+        leave(finished)
 
 
-def leave() -> None:
-    """Leaves the process group (each rank, once its training ended)."""
+def leave(finished: bool = False) -> None:
+    """Leaves the process group (each rank, once its job ended). `finished`: the job ended as
+    planned on every rank, so they first wait for each other: a rank that tore its connections
+    down while another still sent it the last exchange's data could abort in gloo's threads
+    (seen once in ~10 two-process runs: "terminate called without an active exception")."""
     global _world, _device, _peers, _control
     if _world.distributed:
         import torch.distributed as dist
 
         with contextlib.suppress(Exception):  # a group whose peers are gone cannot say goodbye
+            if finished and dist.is_initialized():
+                dist.barrier(group=_control)
+        with contextlib.suppress(Exception):
             if dist.is_initialized():
                 dist.destroy_process_group()
     _world, _device, _peers, _control = World(), None, [], None

@@ -280,6 +280,7 @@ def _train_distributed(
             reconcile(Project.open(project_dir))  # before any rank reads it
         return note
 
+    finished = False
     try:
         note = distributed.main_first(setup)
         if note:
@@ -287,9 +288,10 @@ def _train_distributed(
         job = _train_locked(
             settings, project_dir, stop, resume, optim, recordings, prior_optim, device=device
         )
-        if world.is_main:
-            return (yield from job)
-        return run_to_end(job)  # rank 0's events stand for the run
+        # Rank 0's events stand for the run.
+        result = (yield from job) if world.is_main else run_to_end(job)
+        finished = True
+        return result
     except distributed.MainRefused:
         raise  # rank 0's own reason stands: nothing was trained
     except distributed.PeerLost as e:
@@ -301,7 +303,7 @@ def _train_distributed(
             if made and not Project.exists(project_dir):
                 _remove_made_folder(project_dir, lock)
             lock.release()
-        distributed.leave()
+        distributed.leave(finished)
 
 
 # DP-SGD adds its noise once to the sum of a batch's clipped gradients; shares of a batch each
