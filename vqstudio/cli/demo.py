@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from vqstudio.cli.progress import run_job
     from vqstudio.data.simulate import simulate
     from vqstudio.evaluation.assessment import assess
+    from vqstudio.evaluation.membership_table import format_membership
     from vqstudio.generation.sampling import GenerateSettings, generate
     from vqstudio.io import summary, write_recording
     from vqstudio.project import Project
@@ -96,5 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for title, value, unit in result.report.summary_rows():
         shown = f"{value:.4g}" if isinstance(value, float) else ("n/a" if value is None else value)
         print(f"  {title}: {shown} {unit}")
+    print()
+    print(format_membership(result.to_dict().get("membership")))  # what an attacker would learn
     print(f"report: {result.json_path}")
     return EXIT_STOPPED if stop.is_set() else EXIT_OK
