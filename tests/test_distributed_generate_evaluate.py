@@ -163,3 +163,7 @@ def test_two_processes_evaluate_to_the_report_one_process_writes(project, tmp_pa
     assert one["memorization_verdict"] == two["memorization_verdict"]
     # the second process wrote nothing: one report, one set of plots, each where it was asked
     assert sorted(p.name for p in tmp_path.glob("report-*.json")) == ["report-1.json", "report-2.json"]
+    assert sorted(p.name for p in (tmp_path / "plots-2").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plots-1").iterdir()
+    )
+    assert not (Path(project) / "reports").exists()  # nothing went to the project's default place

@@ -110,6 +110,12 @@ class World:
         return self.size > 1
 
     @property
+    def beside_main(self) -> bool:
+        """Whether rank 0 runs on this machine (a launcher numbers a machine's processes
+        together), so its lines reach the same terminal or log."""
+        return self.rank < self.local_size
+
+    @property
     def is_main(self) -> bool:
         """Rank 0: it decides, writes the project and reports progress."""
         return self.rank == 0
@@ -366,10 +372,7 @@ def main_first(action: Any) -> Any:
     if error is not None:
         raise error
     if said:
-        # A launcher numbers a machine's processes together: rank 0's machine holds ranks below
-        # its process count.
-        here = _world.rank < _world.local_size
-        raise MainRefused(f"rank {_world.rank}: rank 0 stopped the run: {said}", said_here=here)
+        raise MainRefused(f"rank {_world.rank}: rank 0 stopped the run: {said}", said_here=_world.beside_main)
     return result
 
 

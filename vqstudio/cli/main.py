@@ -49,9 +49,8 @@ def _said_by_rank_0(error: Exception | None) -> bool:
     if isinstance(error, MainRefused):
         return error.said_here
     world = world_from_env()
-    rank_0_here = world.rank < world.local_size  # a launcher numbers a machine's processes together
     shared = (InputFileError, FormatError, ChannelError, OutputError, ProjectError)
-    return world.distributed and not world.is_main and rank_0_here and isinstance(error, shared)
+    return world.distributed and not world.is_main and world.beside_main and isinstance(error, shared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
